@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Types shared by callstack_instr's API (callstack_instr.h, for code linked
+ * with the plugin) and its run-time binding (callstack_instr_ext.h, for other
+ * QEMU plugins).
+ *
+ * PANDA's CPUState * becomes the QEMU plugin vCPU index and target_ulong
+ * becomes uint64_t, so one build serves every guest architecture.
+ */
+#ifndef CALLSTACK_INSTR_TYPES_H
+#define CALLSTACK_INSTR_TYPES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "prog_point.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bumped when a function's signature or a struct's layout changes. */
+#define CALLSTACK_INSTR_API_VERSION 1
+
+/* PANDA's callbacks: func is the function called, or returned from. */
+typedef void (*on_call_t)(unsigned int vcpu_index, uint64_t func);
+typedef void (*on_ret_t)(unsigned int vcpu_index, uint64_t func);
+
+typedef enum callstack_event_kind {
+    CALLSTACK_EVENT_CALL = 0,
+    CALLSTACK_EVENT_RET = 1,
+} callstack_event_kind;
+
+/*
+ * One call or return with everything known about it; delivered to on_event
+ * subscribers (an extension over PANDA). A return is "unwound" when the frame
+ * was abandoned rather than returned from: a return that skipped it, or
+ * (with stack-pointer tracking) a longjmp, an exception or a stack switch
+ * that left it behind. Every frame pushed is popped by exactly one RET event,
+ * normal or unwound, as long as its stack lives; so counting events keeps
+ * calls and returns balanced.
+ */
+typedef struct callstack_event {
+    callstack_event_kind kind;
+    bool unwound;        /* RET only: the frame was abandoned, not returned from */
+    uint64_t func;       /* the function entered, or the one whose frame is popped */
+    uint64_t ret_addr;   /* the frame's return address */
+    uint64_t call_site;  /* address of the call instruction */
+    uint64_t sp;         /* stack pointer at the callee's first instruction */
+    uint64_t depth;      /* frames on the stack after the event */
+    prog_point where;    /* stack id, and caller/pc after the event */
+} callstack_event;
+
+typedef void (*on_event_t)(unsigned int vcpu_index, const callstack_event *ev);
+
+/* PANDA's pandalog message: CallStack { repeated uint64 addr = 1; }. */
+struct Panda__CallStack;
+typedef struct Panda__CallStack Panda__CallStack;
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * calltrace: writes every call and return callstack_instr reports, one line
+ * each. It uses only the public API, bound at run time, as any user's plugin
+ * would.
+ *
+ *   -plugin libcalltrace.so[,out=PATH][,callers_at=ADDR]...
+ *
+ * Lines (tab-separated; the format is documented in the README):
+ *   call|ret  STACKID  DEPTH  FUNC  RETADDR  FLAG
+ *   callers   STACKID  DEPTH  FUNC  RET1,RET2,...      (callers_at=FUNC)
+ *   # summary ...                                      (at exit, per process)
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <glib.h>
+#include <qemu-plugin.h>
+#include "callstack_instr/callstack_instr_ext.h"
+
+QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
+
+#define OUT_BUF 65536
+#define MAX_CALLERS 256
+
+static int out_fd = -1;
+static bool bound;
+static GMutex lock;                /* guards everything below */
+static char buf[OUT_BUF];
+static size_t buf_len;
+static GHashTable *stacks_seen;    /* stack id strings */
+static uint64_t n_calls, n_rets, n_unwound, max_depth;
+static GArray *callers_at;         /* uint64_t function addresses */
+
+static void flush_locked(void)
+{
+    size_t off = 0;
+    while (off < buf_len) {
+        ssize_t w = write(out_fd, buf + off, buf_len - off);
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            break;     /* nowhere to report it; the summary will be missing */
+        }
+        off += (size_t)w;
+    }
+    buf_len = 0;
+}
+
+/* Appends one whole line; lines are never split across write() calls, so
+ * processes sharing the file (fork) interleave whole lines only. */
+static void emit(const char *line, size_t len)
+{
+    g_mutex_lock(&lock);
+    if (buf_len + len > sizeof buf) {
+        flush_locked();
+    }
+    if (len > sizeof buf) {
+        ssize_t w = write(out_fd, line, len);
+        (void)w;
+    } else {
+        memcpy(buf + buf_len, line, len);
+        buf_len += len;
+    }
+    g_mutex_unlock(&lock);
+}
+
+static bool wants_callers(uint64_t func)
+{
+    for (guint i = 0; callers_at && i < callers_at->len; i++) {
+        if (g_array_index(callers_at, uint64_t, i) == func) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void on_event(unsigned int vcpu_index, const callstack_event *ev)
+{
+    char *sid = get_stackid_string(ev->where);
+    char line[512];
+    int len = snprintf(line, sizeof line, "%s\t%s\t%" PRIu64 "\t0x%" PRIx64 "\t0x%" PRIx64 "\t%s\n",
+                       ev->kind == CALLSTACK_EVENT_CALL ? "call" : "ret", sid, ev->depth,
+                       ev->func, ev->ret_addr, ev->unwound ? "unwound" : "-");
+    emit(line, (size_t)len);
+
+    if (ev->kind == CALLSTACK_EVENT_CALL && wants_callers(ev->func)) {
+        uint64_t callers[MAX_CALLERS];
+        uint32_t n = get_callers(callers, MAX_CALLERS, vcpu_index);
+        GString *s = g_string_new(NULL);
+        g_string_printf(s, "callers\t%s\t%" PRIu64 "\t0x%" PRIx64 "\t", sid, ev->depth, ev->func);
+        for (uint32_t i = 0; i < n; i++) {
+            g_string_append_printf(s, "%s0x%" PRIx64, i ? "," : "", callers[i]);
+        }
+        g_string_append_c(s, '\n');
+        emit(s->str, s->len);
+        g_string_free(s, TRUE);
+    }
+
+    g_mutex_lock(&lock);
+    if (ev->kind == CALLSTACK_EVENT_CALL) {
+        n_calls++;
+    } else if (ev->unwound) {
+        n_unwound++;
+    } else {
+        n_rets++;
+    }
+    if (ev->depth > max_depth) {
+        max_depth = ev->depth;
+    }
+    if (!g_hash_table_contains(stacks_seen, sid)) {
+        g_hash_table_add(stacks_seen, sid);
+        sid = NULL;
+    }
+    g_mutex_unlock(&lock);
+    g_free(sid);
+}
+
+static bool bind_api(void)
+{
+    if (bound) {
+        return true;
+    }
+    if (!init_callstack_instr_api()) {
+        return false;
+    }
+    bound = ppp_add_cb_on_event(on_event);
+    return bound;
+}
+
+static void vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index)
+{
+    (void)id;
+    (void)vcpu_index;
+    if (!bind_api()) {
+        fprintf(stderr, "calltrace: %s\n", callstack_instr_api_error);
+        exit(1);
+    }
+}
+
+static void at_exit(qemu_plugin_id_t id, void *udata)
+{
+    (void)id;
+    (void)udata;
+    char line[256];
+    g_mutex_lock(&lock);
+    int len = snprintf(line, sizeof line,
+                       "# summary\tprocess=%d\tcalls=%" PRIu64 "\treturns=%" PRIu64
+                       "\tunwound=%" PRIu64 "\tstacks=%u\tmax_depth=%" PRIu64 "\n",
+                       (int)getpid(), n_calls, n_rets, n_unwound,
+                       g_hash_table_size(stacks_seen), max_depth);
+    if (buf_len + (size_t)len > sizeof buf) {
+        flush_locked();
+    }
+    memcpy(buf + buf_len, line, (size_t)len);
+    buf_len += (size_t)len;
+    flush_locked();
+    g_mutex_unlock(&lock);
+}
+
+/* Buffered lines must not be written twice, by parent and child. */
+static void before_fork(void)
+{
+    g_mutex_lock(&lock);
+    flush_locked();
+}
+
+static void after_fork_parent(void)
+{
+    g_mutex_unlock(&lock);
+}
+
+static void after_fork_child(void)
+{
+    g_mutex_init(&lock);
+    n_calls = n_rets = n_unwound = max_depth = 0;
+    g_hash_table_remove_all(stacks_seen);
+}
+
+QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info,
+                                           int argc, char **argv)
+{
+    (void)info;
+    const char *out = NULL;
+    callers_at = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    for (int i = 0; i < argc; i++) {
+        if (g_str_has_prefix(argv[i], "out=")) {
+            out = argv[i] + 4;
+        } else if (g_str_has_prefix(argv[i], "callers_at=")) {
+            const char *v = argv[i] + 11;
+            char *end;
+            errno = 0;
+            uint64_t a = g_ascii_strtoull(v, &end, 0);
+            if (errno || end == v || *end) {
+                fprintf(stderr, "calltrace: bad value '%s' for callers_at; accepted: an address "
+                        "(0x-prefixed hex or decimal)\n", v);
+                return -1;
+            }
+            g_array_append_val(callers_at, a);
+        } else {
+            fprintf(stderr, "calltrace: unknown argument '%s'; accepted arguments: out=PATH, "
+                    "callers_at=ADDR\n", argv[i]);
+            return -1;
+        }
+    }
+    if (out && *out) {
+        out_fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+        if (out_fd < 0) {
+            fprintf(stderr, "calltrace: cannot open '%s': %s\n", out, strerror(errno));
+            return -1;
+        }
+    } else {
+        out_fd = dup(STDERR_FILENO);
+    }
+    g_mutex_init(&lock);
+    stacks_seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+
+    /* If callstack_instr is listed after us it is not loaded yet: bind at
+     * the first vCPU's creation, when every plugin is. */
+    bind_api();
+    qemu_plugin_register_vcpu_init_cb(id, vcpu_init);
+    qemu_plugin_register_atexit_cb(id, at_exit, NULL);
+    return 0;
+}

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# One-time set-up on a Debian 12 machine: the packages callstack_instr builds
+# and tests with, and a plugin-capable QEMU 10.0.13.
+#
+# Debian 12 ships QEMU 7.2 (plugin API v1, no register reads) and no package
+# ships qemu-plugin.h, so QEMU is built from Debian trixie's source package
+# and cached outside the clone (see scripts/qemu-env.sh for where). A second
+# run finds the cache and only checks it.
+#
+# Environment:
+#   CALLSTACK_QEMU_PREFIX  use an existing QEMU install instead (it must have
+#                          bin/qemu-x86_64 and include/qemu-plugin.h); nothing
+#                          is built.
+#   CALLSTACK_CACHE        where the QEMU build is cached
+#                          (default ~/.cache/callstack_instr).
+#   CALLSTACK_SKIP_APT=1   do not install Debian packages (they are present).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/qemu-env.sh"
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Packages: building the plugin, building QEMU, and the test references.
+PKGS=(build-essential g++ pkg-config ninja-build python3 python3-venv
+      libglib2.0-dev zlib1g-dev libfdt-dev flex bison dpkg-dev xz-utils
+      libcapstone-dev libprotobuf-c-dev protobuf-c-compiler
+      uftrace gdb file binutils)
+
+# The archive URI of this machine's main Debian suite, read from its own apt
+# configuration (deb822 .sources files first, then one-line sources.list).
+debian_uri() {
+    local f uri=""
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [ -f "$f" ] || continue
+        uri=$(awk 'BEGIN{RS=""} /Suites:[^\n]*bookworm( |$|\n)/ && !/security/ {
+                     for (i = 1; i <= NF; i++) if ($i == "URIs:") { print $(i+1); exit } }' "$f")
+        [ -n "$uri" ] && break
+    done
+    if [ -z "$uri" ] && [ -f /etc/apt/sources.list ]; then
+        uri=$(awk '$1 == "deb" && $3 == "bookworm" { print ($2 ~ /^\[/) ? $3 : $2; exit }' /etc/apt/sources.list)
+    fi
+    [ -n "$uri" ] || die "cannot find the Debian archive URI in /etc/apt"
+    printf '%s\n' "$uri"
+}
+
+# A private apt configuration for bookworm-backports (meson >= 1.5) and
+# trixie's sources (QEMU 10.0.13); the system's apt configuration is untouched.
+APT_PRIV=()
+private_apt() {
+    local d="$CALLSTACK_CACHE/apt" uri
+    uri=$(debian_uri)
+    mkdir -p "$d/lists/partial" "$d/cache/archives/partial"
+    cat > "$d/sources.list" <<LIST
+deb $uri bookworm-backports main
+deb-src $uri trixie main
+LIST
+    APT_PRIV=(-o "Dir::Etc::sourcelist=$d/sources.list" -o "Dir::Etc::sourceparts=-"
+              -o "Dir::State::Lists=$d/lists" -o "Dir::Cache=$d/cache")
+    apt-get "${APT_PRIV[@]}" -qq update
+}
+
+install_packages() {
+    [ "${CALLSTACK_SKIP_APT:-0}" = 1 ] && return 0
+    local missing=()
+    for p in "${PKGS[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing ${missing[*]}"
+        as_root apt-get -qq update
+        DEBIAN_FRONTEND=noninteractive as_root apt-get -y -qq install "${missing[@]}" >/dev/null
+    fi
+    # QEMU 10 needs meson >= 1.5; bookworm has 1.0.1, bookworm-backports 1.7.
+    if ! meson_ok; then
+        private_apt
+        local d; d=$(mktemp -d)
+        (cd "$d" && apt-get "${APT_PRIV[@]}" -qq download meson/bookworm-backports)
+        DEBIAN_FRONTEND=noninteractive as_root apt-get -y -qq install "$d"/meson_*.deb >/dev/null
+        rm -rf "$d"
+        meson_ok || die "meson >= 1.5 could not be installed"
+    fi
+}
+
+meson_ok() {
+    command -v meson >/dev/null || return 1
+    local v; v=$(meson --version)
+    [ "$(printf '%s\n1.5.0\n' "$v" | sort -V | head -n1)" = 1.5.0 ]
+}
+
+build_qemu() {
+    local work="$CALLSTACK_CACHE/work-$QEMU_VERSION"
+    mkdir -p "$work"
+    if [ ! -d "$work/src" ]; then
+        [ ${#APT_PRIV[@]} -gt 0 ] || private_apt
+        log "fetching QEMU $QEMU_DEB_VERSION source"
+        rm -rf "$work/dl"; mkdir -p "$work/dl"
+        (cd "$work/dl" && apt-get "${APT_PRIV[@]}" -qq source --download-only "qemu=$QEMU_DEB_VERSION")
+        # dpkg-source applies Debian's patch series, which among other things
+        # drops configure's need for pycotap (absent from bookworm).
+        (cd "$work/dl" && dpkg-source --no-check -x qemu_*.dsc "$work/src.tmp" >/dev/null)
+        mv "$work/src.tmp" "$work/src"
+        rm -rf "$work/dl"
+    fi
+    local b="$work/build-$QEMU_CONFIG_KEY"
+    if [ ! -f "$b/build.ninja" ]; then
+        log "configuring QEMU ($QEMU_TARGETS)"
+        rm -rf "$b"; mkdir -p "$b"
+        (cd "$b" && "$work/src/configure" --prefix="$QEMU_PREFIX" \
+            --without-default-features --enable-plugins --enable-tcg --enable-fdt=system \
+            --disable-download --disable-install-blobs --disable-docs \
+            --python=/usr/bin/python3 --target-list="$QEMU_TARGETS" >configure.log 2>&1) \
+            || { tail -n 30 "$b/configure.log"; die "QEMU configure failed (log: $b/configure.log)"; }
+    fi
+    local t bin
+    mkdir -p "$QEMU_PREFIX/bin" "$QEMU_PREFIX/include"
+    install -m 644 "$work/src/include/qemu/qemu-plugin.h" "$QEMU_PREFIX/include/qemu-plugin.h"
+    # x86_64 user mode first: it is what the first tests need.
+    for t in $(qemu_binaries); do
+        bin=$(basename "$t")
+        [ -x "$QEMU_PREFIX/bin/$bin" ] && continue
+        log "building $bin"
+        ninja -C "$b" "$bin" >"$b/ninja-$bin.log" 2>&1 \
+            || { tail -n 30 "$b/ninja-$bin.log"; die "building $bin failed"; }
+        install -m 755 "$b/$bin" "$QEMU_PREFIX/bin/$bin"
+    done
+    echo "$QEMU_TARGETS" > "$QEMU_PREFIX/.complete"
+    rm -rf "$b"   # the objects are large; the installed binaries are the cache
+}
+
+install_packages
+
+if [ -n "${CALLSTACK_QEMU_PREFIX:-}" ]; then
+    [ -x "$QEMU_PREFIX/bin/qemu-x86_64" ] || die "CALLSTACK_QEMU_PREFIX=$QEMU_PREFIX has no bin/qemu-x86_64"
+    [ -f "$QEMU_PREFIX/include/qemu-plugin.h" ] || die "CALLSTACK_QEMU_PREFIX=$QEMU_PREFIX has no include/qemu-plugin.h"
+    log "using QEMU at $QEMU_PREFIX"
+elif [ -f "$QEMU_PREFIX/.complete" ]; then
+    log "using cached QEMU at $QEMU_PREFIX"
+else
+    build_qemu
+    log "QEMU $QEMU_VERSION installed at $QEMU_PREFIX"
+fi
+"$QEMU_PREFIX/bin/qemu-x86_64" --version | head -n1 >&2

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Per-architecture knowledge: how to decode calls and returns (Capstone),
+ * which registers hold the stack pointer and pc, and the rules a shadow
+ * stack needs (where return addresses live, delay slots).
+ */
+#ifndef CS_ARCH_H
+#define CS_ARCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum cs_insn_class {
+    CS_INSN_OTHER = 0,
+    CS_INSN_CALL,     /* pushes a frame; ret_addr says where it returns */
+    CS_INSN_RET,      /* returns from the top frame */
+} cs_insn_class;
+
+typedef struct cs_insn_info {
+    cs_insn_class cls;
+    uint64_t ret_addr;   /* CS_INSN_CALL: where a normal return lands */
+} cs_insn_info;
+
+typedef struct cs_arch_desc {
+    const char *name;          /* QEMU's target_name */
+    const char *sp_reg;        /* register names as QEMU's plugin API lists them */
+    const char *pc_reg;
+    unsigned word_bytes;       /* size of sp and pc */
+    bool big_endian;
+    bool ret_addr_on_stack;    /* the call instruction stores it at sp */
+    /* How many instructions at the end of a translation block can be a call
+     * or return: 1, or 2 where a delay slot follows the branch. */
+    unsigned tail_insns;
+    /* Decodes one instruction at addr. Called at translation time only. */
+    void (*classify)(const struct cs_arch_desc *a, const uint8_t *code, size_t len,
+                     uint64_t addr, cs_insn_info *out);
+    int cs_arch;               /* Capstone arch and mode */
+    int cs_mode;
+} cs_arch_desc;
+
+/* The description for QEMU's target_name, or NULL if unsupported. */
+const cs_arch_desc *cs_arch_find(const char *target_name);
+/* Comma-separated names of the supported targets, for error messages. */
+const char *cs_arch_supported(void);
+
+/* Shared by the decoders: a per-thread Capstone handle for this arch
+ * (translation may run on several threads). NULL on failure. */
+void *cs_arch_capstone(const cs_arch_desc *a);
+
+void cs_arch_x86_classify(const cs_arch_desc *a, const uint8_t *code, size_t len,
+                          uint64_t addr, cs_insn_info *out);
+
+#endif

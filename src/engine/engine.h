@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The host-independent core: a table of shadow stacks keyed by stack id, the
+ * rules that turn observed calls and returns into pushes and pops, and event
+ * dispatch to subscribers. No QEMU headers: a host (src/qemu/) feeds it what
+ * happened, a unit test can feed it synthetic streams.
+ *
+ * Thread safety: any thread may call any function. Each stack has its own
+ * lock, held only while the stack changes; subscribers are called with no
+ * lock held, after each single push or pop, so a subscriber may call back
+ * into the engine (get_callers from on_ret sees the stack after the pop).
+ */
+#ifndef CS_ENGINE_H
+#define CS_ENGINE_H
+
+#include "shadow_stack.h"
+#include "callstack_instr/callstack_instr_types.h"
+
+typedef struct cs_engine_config {
+    uint32_t max_depth;        /* retained frames per stack */
+    /*
+     * Use the stack pointer: frames whose stack memory has been released
+     * (sp moved above them) are popped as unwound, and a return only matches
+     * a frame at or below the landing sp. Only sound when a shadow stack
+     * follows one guest stack (threaded, heuristic), not when threads share
+     * one (asid).
+     */
+    bool sp_resync;
+    /* x86: the call stores the return address at the callee's sp, so a frame
+     * at exactly the sp of a new call has been overwritten. */
+    bool ret_addr_on_stack;
+    /* Frames more than this far below the current sp belong to another stack
+     * region (signal stack, coroutine) and are never resynchronised away. */
+    uint64_t resync_window;
+    /* How many frames a return may search when sp_resync is off. */
+    uint32_t search_limit;
+} cs_engine_config;
+
+/* Defaults documented in the README. */
+#define CS_DEFAULT_MAX_DEPTH     65536u
+#define CS_DEFAULT_RESYNC_WINDOW (64ull << 20)
+#define CS_DEFAULT_SEARCH_LIMIT  4096u
+
+typedef struct cs_engine cs_engine;
+
+typedef enum cs_sub_kind { CS_SUB_CALL, CS_SUB_RET, CS_SUB_EVENT, CS_SUB_KINDS } cs_sub_kind;
+
+typedef struct cs_engine_stats {
+    uint64_t calls, returns, unwound, unmatched_returns, stacks_created;
+} cs_engine_stats;
+
+cs_engine *cs_engine_new(const cs_engine_config *cfg);
+void cs_engine_free(cs_engine *e);
+const cs_engine_config *cs_engine_get_config(const cs_engine *e);
+
+/* The stack with this id, created empty if new. Valid until dropped. */
+cs_stack *cs_engine_stack(cs_engine *e, const cs_stack_id *id);
+/* Frees a stack whose guest stack is gone (thread exit). */
+void cs_engine_drop_stack(cs_engine *e, cs_stack *s);
+/*
+ * After fork(), in the child: gives `keep` the new id and frees every other
+ * stack (their threads did not survive). Locks are re-initialised, since
+ * another thread may have held one at the fork.
+ */
+void cs_engine_after_fork(cs_engine *e, cs_stack *keep, const cs_stack_id *new_id);
+unsigned cs_engine_stack_count(cs_engine *e);
+void cs_engine_get_stats(cs_engine *e, cs_engine_stats *out);
+
+/* A call entered `func` with stack pointer `sp`; a normal return lands at
+ * ret_addr. */
+void cs_engine_call(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t func,
+                    uint64_t ret_addr, uint64_t call_site, uint64_t sp);
+/* A return instruction landed at `target` with stack pointer `sp`. */
+void cs_engine_ret(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t target, uint64_t sp);
+
+/* Reading a stack: most recent first, up to n entries; returns the count. */
+uint32_t cs_engine_callers(cs_engine *e, cs_stack *s, uint64_t *out, uint32_t n);
+uint32_t cs_engine_functions(cs_engine *e, cs_stack *s, uint64_t *out, uint32_t n);
+uint64_t cs_engine_depth(cs_engine *e, cs_stack *s);
+/* caller and stack id of a prog_point; pc is left to the host. */
+void cs_engine_fill_prog_point(cs_engine *e, cs_stack *s, prog_point *p);
+
+/* Subscribers: fn is an on_call_t, on_ret_t or on_event_t per kind. */
+bool cs_engine_subscribe(cs_engine *e, cs_sub_kind kind, void (*fn)(void));
+bool cs_engine_unsubscribe(cs_engine *e, cs_sub_kind kind, void (*fn)(void));
+bool cs_engine_has_subscribers(cs_engine *e);
+
+#endif

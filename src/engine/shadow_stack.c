@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <string.h>
+#include "shadow_stack.h"
+
+/* Small first allocation: most stacks stay shallow, and there may be many. */
+#define CS_STACK_INITIAL_CAP 64
+
+void cs_stack_init(cs_stack *s, const cs_stack_id *id, uint32_t max_depth)
+{
+    memset(s, 0, sizeof *s);
+    s->id = *id;
+    s->max_depth = max_depth < 2 ? 2 : max_depth;
+    g_mutex_init(&s->lock);
+}
+
+void cs_stack_destroy(cs_stack *s)
+{
+    g_free(s->frames);
+    s->frames = NULL;
+    s->count = s->cap = 0;
+    g_mutex_clear(&s->lock);
+}
+
+void cs_stack_push(cs_stack *s, const cs_frame *f)
+{
+    if (s->count == s->max_depth) {
+        /* Forget the oldest half rather than one frame at a time, so deep
+         * recursion costs one memmove per max_depth/2 calls. */
+        uint32_t drop = s->max_depth / 2;
+        memmove(s->frames, s->frames + drop, (size_t)(s->count - drop) * sizeof *s->frames);
+        s->count -= drop;
+        s->forgotten += drop;
+    }
+    if (s->count == s->cap) {
+        uint32_t cap = s->cap ? s->cap * 2 : CS_STACK_INITIAL_CAP;
+        if (cap > s->max_depth) {
+            cap = s->max_depth;
+        }
+        s->frames = g_renew(cs_frame, s->frames, cap);
+        s->cap = cap;
+    }
+    s->frames[s->count++] = *f;
+}
+
+bool cs_stack_pop(cs_stack *s, cs_frame *out)
+{
+    if (s->count == 0) {
+        return false;
+    }
+    *out = s->frames[--s->count];
+    /* Give memory back after a deep excursion: keep at most 4x what is used. */
+    if (s->cap > 4 * CS_STACK_INITIAL_CAP && s->count < s->cap / 4) {
+        s->cap /= 2;
+        s->frames = g_renew(cs_frame, s->frames, s->cap);
+    }
+    return true;
+}
+
+bool cs_stack_id_equal(const cs_stack_id *a, const cs_stack_id *b)
+{
+    return a->first == b->first && a->second == b->second &&
+           a->kind == b->kind && a->kernel == b->kernel;
+}
+
+guint cs_stack_id_hash(const cs_stack_id *id)
+{
+    uint64_t h = id->first * 0x9e3779b97f4a7c15ull;
+    h ^= id->second + 0x632be59bd9b4e019ull + (h << 6) + (h >> 2);
+    h ^= ((uint64_t)id->kind << 1) | (uint64_t)id->kernel;
+    return (guint)(h ^ (h >> 32));
+}

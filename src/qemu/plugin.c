@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * callstack_instr as a QEMU TCG plugin: arguments and installation.
+ *
+ *   -plugin libcallstack_instr.so[,verbose=on][,stack_type=asid|threaded]
+ *           [,max_depth=N]
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <glib.h>
+#include "state.h"
+
+QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
+
+cs_config cs_cfg;
+cs_engine *cs_eng;
+const cs_arch_desc *cs_arch;
+struct qemu_plugin_scoreboard *cs_pending_sb;
+
+#define ARGS_HELP "accepted arguments: verbose=on|off, stack_type=asid|heuristic|threaded, " \
+                  "max_depth=N (2..2^31)"
+
+static const char *kind_name(stack_type k)
+{
+    switch (k) {
+    case STACK_ASID: return "asid";
+    case STACK_HEURISTIC: return "heuristic";
+    case STACK_THREADED: return "threaded";
+    }
+    return "?";
+}
+
+static int arg_error(const char *fmt, const char *a, const char *b)
+{
+    fprintf(stderr, "callstack_instr: ");
+    fprintf(stderr, fmt, a, b);
+    fprintf(stderr, "\n");
+    return -1;
+}
+
+static int parse_args(int argc, char **argv, bool *kind_given)
+{
+    for (int i = 0; i < argc; i++) {
+        char *eq = strchr(argv[i], '=');
+        if (!eq) {
+            return arg_error("argument '%s' has no value; %s", argv[i], ARGS_HELP);
+        }
+        g_autofree char *key = g_strndup(argv[i], (gsize)(eq - argv[i]));
+        const char *val = eq + 1;
+        if (strcmp(key, "verbose") == 0) {
+            if (!qemu_plugin_bool_parse(key, val, &cs_cfg.verbose)) {
+                return arg_error("bad value '%s' for verbose; accepted: on, off, true, false%s",
+                                 val, "");
+            }
+        } else if (strcmp(key, "stack_type") == 0) {
+            if (strcmp(val, "asid") == 0) {
+                cs_cfg.kind = STACK_ASID;
+            } else if (strcmp(val, "threaded") == 0) {
+                cs_cfg.kind = STACK_THREADED;
+            } else if (strcmp(val, "heuristic") == 0) {
+                return arg_error("stack_type=heuristic is not implemented yet%s%s; "
+                                 "accepted now: asid, threaded", "", "");
+            } else {
+                return arg_error("bad value '%s' for stack_type; accepted: %s", val,
+                                 "asid, heuristic, threaded");
+            }
+            *kind_given = true;
+        } else if (strcmp(key, "max_depth") == 0) {
+            char *end;
+            errno = 0;
+            unsigned long long v = strtoull(val, &end, 10);
+            if (errno || end == val || *end || v < 2 || v > (1ull << 31) || val[0] == '-') {
+                return arg_error("bad value '%s' for max_depth; accepted: %s", val,
+                                 "an integer from 2 to 2147483648");
+            }
+            cs_cfg.engine.max_depth = (uint32_t)v;
+        } else {
+            return arg_error("unknown argument '%s'; %s", key, ARGS_HELP);
+        }
+    }
+    return 0;
+}
+
+static void at_exit(qemu_plugin_id_t id, void *udata)
+{
+    (void)id;
+    (void)udata;
+    if (cs_cfg.verbose) {
+        cs_engine_stats st;
+        cs_engine_get_stats(cs_eng, &st);
+        fprintf(stderr, "callstack_instr: pid %d: %" PRIu64 " calls, %" PRIu64 " returns, %"
+                PRIu64 " unwound, %" PRIu64 " unmatched returns, %" PRIu64 " stacks created, %u live\n",
+                (int)getpid(), st.calls, st.returns, st.unwound, st.unmatched_returns,
+                st.stacks_created, cs_engine_stack_count(cs_eng));
+    }
+}
+
+QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info,
+                                           int argc, char **argv)
+{
+    bool kind_given = false;
+    cs_cfg.system_mode = info->system_emulation;
+    /* User mode has the operating-system view built in, so threads are told
+     * apart by default; in system mode there is no introspection yet. */
+    cs_cfg.kind = info->system_emulation ? STACK_ASID : STACK_THREADED;
+    cs_cfg.engine.max_depth = CS_DEFAULT_MAX_DEPTH;
+    if (parse_args(argc, argv, &kind_given) < 0) {
+        return -1;
+    }
+    cs_arch = cs_arch_find(info->target_name);
+    if (!cs_arch) {
+        fprintf(stderr, "callstack_instr: guest architecture '%s' is not supported; supported: %s\n",
+                info->target_name, cs_arch_supported());
+        return -1;
+    }
+    if (info->system_emulation) {
+        fprintf(stderr, "callstack_instr: whole-system mode is not supported yet; "
+                "use a linux-user QEMU (qemu-%s)\n", info->target_name);
+        return -1;
+    }
+    /* A stack that follows one guest stack can trust the stack pointer;
+     * one shared by a process's threads (asid) cannot. */
+    cs_cfg.engine.sp_resync = cs_cfg.kind == STACK_THREADED;
+    cs_cfg.engine.ret_addr_on_stack = cs_arch->ret_addr_on_stack;
+    cs_eng = cs_engine_new(&cs_cfg.engine);
+    cs_pending_sb = qemu_plugin_scoreboard_new(sizeof(cs_pending));
+
+    cs_vcpu_setup(id);
+    cs_translate_setup(id);
+    qemu_plugin_register_atexit_cb(id, at_exit, NULL);
+    if (cs_cfg.verbose) {
+        fprintf(stderr, "callstack_instr: target %s, stack_type=%s%s, max_depth=%u, "
+                "sp resync %s\n", cs_arch->name, kind_name(cs_cfg.kind),
+                kind_given ? "" : " (default)", cs_eng ? cs_engine_get_config(cs_eng)->max_depth : 0,
+                cs_cfg.engine.sp_resync ? "on" : "off");
+    }
+    return 0;
+}
