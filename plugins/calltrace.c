@@ -9,6 +9,7 @@
  * Lines (tab-separated; the format is documented in the README):
  *   call|ret  STACKID  DEPTH  FUNC  RETADDR  FLAG
  *   callers   STACKID  DEPTH  FUNC  RET1,RET2,...      (callers_at=FUNC)
+ *   pandalog  STACKID  RET1,...,RET16   (same point, via pandalog_callstack_create)
  *   # summary ...                                      (at exit, per process)
  */
 #define _GNU_SOURCE
@@ -22,11 +23,13 @@
 #include <glib.h>
 #include <qemu-plugin.h>
 #include "callstack_instr/callstack_instr_ext.h"
+#include "callstack.pb-c.h"
 
 QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
 
 #define OUT_BUF 65536
-#define MAX_CALLERS 256
+/* Deeper stacks are listed up to this many callers. */
+#define MAX_CALLERS 65536
 
 static int out_fd = -1;
 static bool bound;
@@ -91,15 +94,27 @@ static void on_event(unsigned int vcpu_index, const callstack_event *ev)
     emit(line, (size_t)len);
 
     if (ev->kind == CALLSTACK_EVENT_CALL && wants_callers(ev->func)) {
-        uint64_t callers[MAX_CALLERS];
-        uint32_t n = get_callers(callers, MAX_CALLERS, vcpu_index);
+        uint64_t depth = get_stack_depth(vcpu_index);
+        uint32_t want = depth < MAX_CALLERS ? (uint32_t)depth : MAX_CALLERS;
+        uint64_t *callers = g_new(uint64_t, want ? want : 1);
+        uint32_t n = get_callers(callers, want, vcpu_index);
         GString *s = g_string_new(NULL);
         g_string_printf(s, "callers\t%s\t%" PRIu64 "\t0x%" PRIx64 "\t", sid, ev->depth, ev->func);
         for (uint32_t i = 0; i < n; i++) {
             g_string_append_printf(s, "%s0x%" PRIx64, i ? "," : "", callers[i]);
         }
         g_string_append_c(s, '\n');
+        g_free(callers);
         emit(s->str, s->len);
+        /* The same stack as PANDA's pandalog message (at most 16). */
+        Panda__CallStack *cs = pandalog_callstack_create();
+        g_string_printf(s, "pandalog\t%s\t", sid);
+        for (size_t i = 0; cs && i < cs->n_addr; i++) {
+            g_string_append_printf(s, "%s0x%" PRIx64, i ? "," : "", cs->addr[i]);
+        }
+        g_string_append_c(s, '\n');
+        emit(s->str, s->len);
+        pandalog_callstack_free(cs);
         g_string_free(s, TRUE);
     }
 

@@ -61,6 +61,7 @@ deb $uri bookworm-backports main
 deb-src $uri trixie main
 LIST
     APT_PRIV=(-o "Dir::Etc::sourcelist=$d/sources.list" -o "Dir::Etc::sourceparts=-"
+              -o "APT::Sandbox::User=root"
               -o "Dir::State::Lists=$d/lists" -o "Dir::Cache=$d/cache")
     apt-get "${APT_PRIV[@]}" -qq update
 }
@@ -134,6 +135,11 @@ build_qemu() {
 }
 
 install_packages
+
+# One set-up at a time per cache (a second waits, then finds the cache).
+mkdir -p "$CALLSTACK_CACHE"
+exec 9>"$CALLSTACK_CACHE/.lock"
+flock 9
 
 if [ -n "${CALLSTACK_QEMU_PREFIX:-}" ]; then
     [ -x "$QEMU_PREFIX/bin/qemu-x86_64" ] || die "CALLSTACK_QEMU_PREFIX=$QEMU_PREFIX has no bin/qemu-x86_64"

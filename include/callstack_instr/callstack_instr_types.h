@@ -36,8 +36,9 @@ typedef enum callstack_event_kind {
  * was abandoned rather than returned from: a return that skipped it, or
  * (with stack-pointer tracking) a longjmp, an exception or a stack switch
  * that left it behind. Every frame pushed is popped by exactly one RET event,
- * normal or unwound, as long as its stack lives; so counting events keeps
- * calls and returns balanced.
+ * normal or unwound, as long as its stack lives and stays within max_depth;
+ * so counting events keeps calls and returns balanced. (Frames forgotten
+ * beyond max_depth are never reported again: see the README.)
  */
 typedef struct callstack_event {
     callstack_event_kind kind;

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <string.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include "engine.h"
 
 /*
@@ -101,6 +103,14 @@ void cs_engine_after_fork(cs_engine *e, cs_stack *keep, const cs_stack_id *new_i
     g_mutex_init(&e->sub_lock);
     if (keep) {
         g_hash_table_steal(e->stacks, &keep->id);
+    }
+    /* Any of these may have been locked by a thread that no longer exists;
+     * g_mutex_clear() aborts on a locked mutex. */
+    GHashTableIter it;
+    gpointer value;
+    g_hash_table_iter_init(&it, e->stacks);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        g_mutex_init(&((cs_stack *)value)->lock);
     }
     g_hash_table_remove_all(e->stacks);
     if (keep) {
@@ -326,6 +336,7 @@ void cs_engine_ret(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t target, ui
         if (s->count == 0 && s->forgotten > 0) {
             s->forgotten--;
         }
+        if (getenv("CS_DEBUG")) { const cs_frame *t = cs_stack_peek(s, 0); fprintf(stderr, "unmatched ret vcpu %u target %lx sp %lx top ret %lx sp %lx\n", vcpu, (unsigned long)target, (unsigned long)sp, t ? (unsigned long)t->ret_addr : 0ul, t ? (unsigned long)t->sp : 0ul); }
         g_mutex_unlock(&s->lock);
         __atomic_add_fetch(&e->n_unmatched, 1, __ATOMIC_RELAXED);
         if (e->cfg.sp_resync) {

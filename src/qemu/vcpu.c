@@ -172,6 +172,8 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index)
     cs_vcpu *v = cs_vcpu_get(vcpu_index);
     v->stack = NULL;   /* an index can be reused after a thread exits */
     v->last_pc = 0;
+    qemu_plugin_u64_set(qemu_plugin_scoreboard_u64_in_struct(cs_pending_sb, cs_pending, kind),
+                        vcpu_index, CS_PENDING_NONE);
 }
 
 static void vcpu_exit(qemu_plugin_id_t id, unsigned int vcpu_index)

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# The test command: sets up (if needed), builds, then runs
+#   1. the engine's unit tests under AddressSanitizer and UBSan;
+#   2. the end-to-end tests (real QEMU runs against uftrace and GDB).
+# Arguments select end-to-end tests by substring. The last line is
+# "N passed, N failed".
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bash "$root/scripts/setup.sh" || { echo "0 passed, 1 failed"; exit 1; }
+bash "$root/scripts/build.sh" || { echo "0 passed, 1 failed"; exit 1; }
+. "$root/scripts/qemu-env.sh"
+
+passed=0 failed=0
+count() {   # adds the "N passed, N failed" of a log's last line
+    local last; last=$(tail -n 1 "$1")
+    if [[ $last =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+        passed=$((passed + BASH_REMATCH[1])); failed=$((failed + BASH_REMATCH[2]))
+    else
+        echo "FAIL $2: no summary line"; failed=$((failed + 1))
+    fi
+}
+log=$(mktemp)
+
+asan="$root/build-asan"
+if [ ! -f "$asan/build.ninja" ]; then
+    meson setup "$asan" "$root" -Dqemu_include="$QEMU_PREFIX/include" \
+        -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+fi
+if ninja -C "$asan" tests/unit/test_engine >/dev/null; then
+    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        "$asan/tests/unit/test_engine" 2>&1 | tee "$log" | sed 's/^/unit: /'
+    count "$log" unit
+else
+    echo "FAIL unit: the sanitizer build failed"; failed=$((failed + 1))
+fi
+
+QEMU_PREFIX=$QEMU_PREFIX python3 "$root/tests/e2e/run.py" "$@" 2>&1 | tee "$log"
+count "$log" e2e
+rm -f "$log"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

@@ -1,0 +1,241 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Shared pieces of the end-to-end tests: building guests, running them under
+QEMU with the plugins, and the independent references (uftrace, GDB).
+
+Nothing here knows what the plugin should output: expectations come from the
+references, run on the same binaries."""
+import bisect
+import collections
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("CALLSTACK_BUILD", os.path.join(ROOT, "build"))
+PLUGIN = os.path.join(BUILD, "libcallstack_instr.so")
+CALLTRACE = os.path.join(BUILD, "libcalltrace.so")
+QEMU_PREFIX = os.environ["QEMU_PREFIX"]
+GUESTS = os.path.join(ROOT, "tests", "guests")
+WORK = tempfile.mkdtemp(prefix="callstack-e2e-")
+
+
+class Failure(Exception):
+    pass
+
+
+def run(cmd, timeout=300, check=True, **kw):
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       timeout=timeout, **kw)
+    if check and p.returncode != 0:
+        raise Failure("%s exited %d:\n%s" % (" ".join(cmd), p.returncode, p.stderr[-2000:]))
+    return p
+
+
+def qemu(arch="x86_64"):
+    return os.path.join(QEMU_PREFIX, "bin", "qemu-" + arch)
+
+
+# ---- guests -----------------------------------------------------------------
+
+class Guest:
+    """A test program compiled here, with its own functions' address ranges."""
+
+    def __init__(self, name, src, binary, obj):
+        self.name, self.src, self.binary, self.obj = name, src, binary, obj
+        self.own = own_functions(binary, obj)          # start -> (name, size)
+        self._starts = sorted(self.own)
+
+    def function_at(self, addr):
+        """Start of the own function containing addr, or None."""
+        i = bisect.bisect_right(self._starts, addr) - 1
+        if i >= 0:
+            s = self._starts[i]
+            if addr < s + max(self.own[s][1], 1):
+                return s
+        return None
+
+    def addr(self, name):
+        for s, (n, _) in self.own.items():
+            if n == name:
+                return s
+        raise Failure("no function %s in %s" % (name, self.binary))
+
+    def name_of(self, addr):
+        return self.own.get(addr, ("0x%x" % addr, 0))[0]
+
+
+def compile_guest(src_name, flags=("-O0", "-pg"), cc=None, tag=""):
+    src = os.path.join(GUESTS, src_name)
+    base, ext = os.path.splitext(src_name)
+    cc = cc or ("g++" if ext == ".cpp" else "gcc")
+    out = os.path.join(WORK, base + tag)
+    obj = out + ".o"
+    common = list(flags) + ["-g", "-fno-omit-frame-pointer", "-no-pie", "-fno-pie", "-pthread"]
+    run([cc, "-c", src, "-o", obj] + common)
+    run([cc, obj, "-o", out] + common)
+    return Guest(base, src, out, obj)
+
+
+def nm_defined_text(path):
+    out = run(["nm", "-S", "--defined-only", path]).stdout
+    syms = []
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) == 4 and f[2] in "TtWw":
+            syms.append((int(f[0], 16), int(f[1], 16), f[3]))
+    return syms
+
+
+def own_functions(binary, obj):
+    """Functions compiled from the test's own source: the text symbols the
+    object file defines, located in the linked binary."""
+    mine = {name for _, _, name in nm_defined_text(obj)}
+    return {addr: (name, size) for addr, size, name in nm_defined_text(binary)
+            if name in mine and size > 0}
+
+
+# ---- the plugin ---------------------------------------------------------------
+
+Event = collections.namedtuple("Event", "kind sid depth func ret unwound")
+
+
+def parse_trace(path):
+    events, callers, pandalog, summaries = [], [], [], []
+    with open(path) as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if line.startswith("#"):
+                summaries.append(line)
+                continue
+            p = line.split("\t")
+            if p[0] in ("call", "ret"):
+                if len(p) < 6:
+                    raise Failure("malformed trace line: %r" % line)
+                events.append(Event(p[0], p[1], int(p[2]), int(p[3], 16), int(p[4], 16),
+                                    p[5] == "unwound"))
+            elif p[0] == "callers":
+                callers.append((p[1], int(p[3], 16), [int(x, 16) for x in p[4].split(",") if x]))
+            elif p[0] == "pandalog":
+                pandalog.append((p[1], [int(x, 16) for x in p[2].split(",") if x]))
+            else:
+                raise Failure("unknown trace line: %r" % line)
+    return events, callers, pandalog, summaries
+
+
+def run_plugin(guest, args=(), plugin_args="", trace_args="", arch="x86_64", order="after",
+               timeout=300, cwd=None, tag=""):
+    """Runs the guest under QEMU with callstack_instr and calltrace; returns
+    (events, callers, pandalog, summaries, completed process)."""
+    trace = os.path.join(WORK, "%s%s.trace" % (guest.name, tag))
+    cs = PLUGIN + ("," + plugin_args if plugin_args else "")
+    ct = CALLTRACE + ",out=" + trace + ("," + trace_args if trace_args else "")
+    plugins = ["-plugin", cs, "-plugin", ct] if order == "after" else ["-plugin", ct, "-plugin", cs]
+    p = run([qemu(arch)] + plugins + [guest.binary] + list(args), timeout=timeout,
+            cwd=cwd or WORK)
+    return parse_trace(trace) + (p,)
+
+
+def plugin_streams(guest, events, keep_unwound):
+    """Per stack id: the sequence of (entry|exit, function) for own functions."""
+    streams = collections.OrderedDict()
+    for e in events:
+        if e.func not in guest.own:
+            continue
+        if e.kind == "ret" and e.unwound and not keep_unwound:
+            continue
+        streams.setdefault(e.sid, []).append(("entry" if e.kind == "call" else "exit", e.func))
+    return streams
+
+
+# ---- references ----------------------------------------------------------------
+
+UFTRACE_LINE = re.compile(r"^\s*[\d.]+\s+(\d+): \[(entry|exit )\] (.*)\(([0-9a-f]+)\) depth: (-?\d+)")
+
+
+def uftrace_streams(guest, args=()):
+    """Per thread: (entry|exit, function start) for own functions, from
+    uftrace on the -pg build run natively."""
+    d = os.path.join(WORK, "uftrace-" + guest.name)
+    shutil.rmtree(d, ignore_errors=True)
+    run(["uftrace", "record", "--no-pager", "--max-stack=65535", "-d", d, guest.binary] + list(args),
+        cwd=WORK)
+    out = run(["uftrace", "dump", "--no-pager", "-d", d]).stdout
+    streams = collections.OrderedDict()
+    for line in out.splitlines():
+        m = UFTRACE_LINE.match(line)
+        if not m:
+            continue
+        tid, kind, _, addr = m.group(1), m.group(2).strip(), m.group(3), int(m.group(4), 16)
+        func = guest.function_at(addr)
+        if func is None:
+            continue
+        streams.setdefault(tid, []).append((kind, func))
+    if not streams:
+        raise Failure("uftrace recorded no events of %s's own functions" % guest.name)
+    return streams
+
+
+def gdb_backtrace(guest, func, args=()):
+    """Return addresses of the callers when `func` is entered the first time,
+    most recent first, from native GDB: frames #1.. of `bt`."""
+    addr = guest.addr(func)
+    p = run(["gdb", "-nx", "-batch", "-ex", "set pagination off", "-ex", "set confirm off",
+             "-ex", "break *0x%x" % addr, "-ex", "run", "-ex", "bt 100000",
+             "--args", guest.binary] + list(args), cwd=WORK, timeout=120)
+    frames = []
+    for line in p.stdout.splitlines():
+        m = re.match(r"^#(\d+)\s+(0x[0-9a-f]+)?", line)
+        if m:
+            n = int(m.group(1))
+            if n == 0:
+                continue
+            if not m.group(2):
+                raise Failure("gdb frame without address: %r" % line)
+            frames.append(int(m.group(2), 16))
+    if not frames:
+        raise Failure("gdb produced no backtrace:\n" + p.stdout[-2000:] + p.stderr[-2000:])
+    return frames
+
+
+# ---- comparison ----------------------------------------------------------------
+
+def describe(guest, seq, i, width=4):
+    lo = max(0, i - width)
+    return ", ".join("%s %s" % (k, guest.name_of(f)) for k, f in seq[lo:i + width])
+
+
+def compare_streams(guest, ref, got):
+    """Each reference thread's sequence must equal exactly one plugin stack's
+    sequence (threads are matched by content: host thread ids differ)."""
+    ref_seqs = sorted((tuple(s) for s in ref.values()), key=lambda s: (len(s), s))
+    got_seqs = sorted((tuple(s) for s in got.values()), key=lambda s: (len(s), s))
+    if ref_seqs == got_seqs:
+        return
+    msg = ["%d reference threads (%s), %d plugin stacks (%s)" % (
+        len(ref_seqs), [len(s) for s in ref_seqs], len(got_seqs), [len(s) for s in got_seqs])]
+    unmatched = [s for s in got_seqs if s not in ref_seqs]
+    for r in ref_seqs:
+        if r in got_seqs:
+            continue
+        # show the first difference against the closest plugin stack
+        best = max(unmatched or got_seqs, key=lambda g: common_prefix(r, g), default=())
+        i = common_prefix(r, best)
+        msg.append("reference thread of %d events differs from plugin stack of %d at event %d:\n"
+                   "  reference: %s\n  plugin:    %s" % (len(r), len(best), i, describe(guest, r, i),
+                                                       describe(guest, best, i)))
+    raise Failure("\n".join(msg))
+
+
+def common_prefix(a, b):
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def in_binary(guest, addr):
+    return guest.function_at(addr) is not None

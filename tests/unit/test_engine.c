@@ -1,0 +1,1508 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Unit tests of the host-independent engine (src/engine/): synthetic call and
+ * return streams go in, the events delivered to CS_SUB_EVENT, CS_SUB_CALL and
+ * CS_SUB_RET subscribers and the resulting stacks are checked against what
+ * the stream means (or against a small reference model).
+ *
+ * A tiny harness: each case is a function; one line "PASS name" or
+ * "FAIL name: reason" per case, then "N passed, N failed"; the exit status
+ * is non-zero if any case failed.
+ *
+ * Stack pointers in the x86-like cases follow what a real x86 stream looks
+ * like: a call made with sp = S enters the callee with sp = S - 8 (the frame's
+ * sp), and the matching ret lands with sp = S = frame sp + 8.
+ */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <glib.h>
+#ifdef G_OS_UNIX
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#endif
+#include "engine/engine.h"
+
+/* ---- harness ------------------------------------------------------------ */
+
+static bool t_failed;
+static char t_msg[1024];
+
+static void G_GNUC_PRINTF(2, 3) fail_at(int line, const char *fmt, ...)
+{
+    if (t_failed) {
+        return;
+    }
+    t_failed = true;
+    int n = snprintf(t_msg, sizeof t_msg, "line %d: ", line);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t_msg + n, sizeof t_msg - (size_t)n, fmt, ap);
+    va_end(ap);
+}
+
+/* Every case has a `done:` label where it frees what it made. */
+#define CHECK(cond, ...) \
+    do { if (!(cond)) { fail_at(__LINE__, __VA_ARGS__); goto done; } } while (0)
+/* For helpers that set the message themselves. */
+#define REQUIRE(expr) do { if (!(expr)) { goto done; } } while (0)
+
+#define FN(f) ((void (*)(void))(f))
+#define PX "0x%" PRIx64
+
+/* ---- recording subscribers --------------------------------------------- */
+
+static struct {
+    GArray *events;   /* callstack_event, from CS_SUB_EVENT */
+    GArray *calls;    /* uint64_t func, from CS_SUB_CALL */
+    GArray *rets;     /* uint64_t func, from CS_SUB_RET */
+    GArray *vcpus;    /* unsigned, vcpu of each CS_SUB_EVENT delivery */
+} rec;
+
+static void rec_event(unsigned vcpu, const callstack_event *ev)
+{
+    g_array_append_val(rec.events, *ev);
+    g_array_append_val(rec.vcpus, vcpu);
+}
+
+static void rec_call(unsigned vcpu, uint64_t func)
+{
+    (void)vcpu;
+    g_array_append_val(rec.calls, func);
+}
+
+static void rec_ret(unsigned vcpu, uint64_t func)
+{
+    (void)vcpu;
+    g_array_append_val(rec.rets, func);
+}
+
+static void rec_clear(void)
+{
+    g_array_set_size(rec.events, 0);
+    g_array_set_size(rec.calls, 0);
+    g_array_set_size(rec.rets, 0);
+    g_array_set_size(rec.vcpus, 0);
+}
+
+static const callstack_event *rec_ev(guint i)
+{
+    return &g_array_index(rec.events, callstack_event, i);
+}
+
+static cs_engine *mk_engine(bool sp_resync, bool ret_addr_on_stack, uint32_t max_depth,
+                            uint64_t resync_window, uint32_t search_limit)
+{
+    cs_engine_config cfg = {
+        .max_depth = max_depth,
+        .sp_resync = sp_resync,
+        .ret_addr_on_stack = ret_addr_on_stack,
+        .resync_window = resync_window,
+        .search_limit = search_limit,
+    };
+    return cs_engine_new(&cfg);
+}
+
+/* An engine with the three recorders subscribed. */
+static cs_engine *mk_rec_engine(bool sp_resync, bool ret_addr_on_stack, uint32_t max_depth,
+                                uint64_t resync_window, uint32_t search_limit)
+{
+    cs_engine *e = mk_engine(sp_resync, ret_addr_on_stack, max_depth, resync_window,
+                             search_limit);
+    cs_engine_subscribe(e, CS_SUB_EVENT, FN(rec_event));
+    cs_engine_subscribe(e, CS_SUB_CALL, FN(rec_call));
+    cs_engine_subscribe(e, CS_SUB_RET, FN(rec_ret));
+    rec_clear();
+    return e;
+}
+
+static cs_stack_id tid(uint64_t pid, uint64_t thread)
+{
+    cs_stack_id id = { .first = pid, .second = thread, .kind = STACK_THREADED, .kernel = false };
+    return id;
+}
+
+/* ---- expectations ------------------------------------------------------- */
+
+typedef struct exp_ev {
+    callstack_event_kind kind;
+    bool unwound;
+    uint64_t func, ret_addr, depth;
+} exp_ev;
+
+#define EV_CALL(f, r, d) { CALLSTACK_EVENT_CALL, false, (f), (r), (d) }
+#define EV_RET(f, r, d)  { CALLSTACK_EVENT_RET, false, (f), (r), (d) }
+#define EV_UNW(f, r, d)  { CALLSTACK_EVENT_RET, true, (f), (r), (d) }
+
+static const char *kind_str(callstack_event_kind k, bool unwound)
+{
+    return k == CALLSTACK_EVENT_CALL ? "CALL" : unwound ? "RET(unwound)" : "RET";
+}
+
+/*
+ * The events recorded since the last check are exactly `x`; the CS_SUB_CALL
+ * and CS_SUB_RET recorders saw the same calls and returns (func only), in the
+ * same order. Clears the recorders.
+ */
+static bool expect_events(int line, const exp_ev *x, size_t n)
+{
+    bool ok = false;
+    if (rec.events->len != n) {
+        GString *got = g_string_new(NULL);
+        for (guint i = 0; i < rec.events->len; i++) {
+            const callstack_event *ev = rec_ev(i);
+            g_string_append_printf(got, " %s(func=" PX ",ret=" PX ",depth=%" PRIu64 ")",
+                                   kind_str(ev->kind, ev->unwound), ev->func, ev->ret_addr,
+                                   ev->depth);
+        }
+        fail_at(line, "expected %zu events, got %u:%s", n, rec.events->len, got->str);
+        g_string_free(got, TRUE);
+        goto out;
+    }
+    guint nc = 0, nr = 0;
+    for (size_t i = 0; i < n; i++) {
+        const callstack_event *ev = rec_ev((guint)i);
+        if (ev->kind != x[i].kind || ev->unwound != x[i].unwound || ev->func != x[i].func ||
+            ev->ret_addr != x[i].ret_addr || ev->depth != x[i].depth) {
+            fail_at(line, "event %zu: expected %s(func=" PX ",ret=" PX ",depth=%" PRIu64
+                    "), got %s(func=" PX ",ret=" PX ",depth=%" PRIu64 ")", i,
+                    kind_str(x[i].kind, x[i].unwound), x[i].func, x[i].ret_addr, x[i].depth,
+                    kind_str(ev->kind, ev->unwound), ev->func, ev->ret_addr, ev->depth);
+            goto out;
+        }
+        GArray *side = ev->kind == CALLSTACK_EVENT_CALL ? rec.calls : rec.rets;
+        guint *k = ev->kind == CALLSTACK_EVENT_CALL ? &nc : &nr;
+        if (*k >= side->len || g_array_index(side, uint64_t, *k) != ev->func) {
+            fail_at(line, "event %zu: the %s subscriber did not see func " PX " in order", i,
+                    ev->kind == CALLSTACK_EVENT_CALL ? "CS_SUB_CALL" : "CS_SUB_RET", ev->func);
+            goto out;
+        }
+        (*k)++;
+    }
+    if (nc != rec.calls->len || nr != rec.rets->len) {
+        fail_at(line, "CS_SUB_CALL/RET saw %u/%u deliveries, CS_SUB_EVENT %u/%u",
+                rec.calls->len, rec.rets->len, nc, nr);
+        goto out;
+    }
+    ok = true;
+out:
+    rec_clear();
+    return ok;
+}
+
+#define EXPECT_EVENTS(...) \
+    REQUIRE(expect_events(__LINE__, (const exp_ev[]){ __VA_ARGS__ }, \
+                          sizeof((const exp_ev[]){ __VA_ARGS__ }) / sizeof(exp_ev)))
+#define EXPECT_NO_EVENTS() REQUIRE(expect_events(__LINE__, NULL, 0))
+
+/* depth, and the retained frames most recent first (ret_addr and func). */
+static bool expect_stack(int line, cs_engine *e, cs_stack *s, uint64_t depth,
+                         const uint64_t *callers, const uint64_t *funcs, uint32_t n)
+{
+    uint64_t got[256], gotf[256];
+    uint64_t d = cs_engine_depth(e, s);
+    if (d != depth) {
+        fail_at(line, "depth %" PRIu64 ", expected %" PRIu64, d, depth);
+        return false;
+    }
+    uint32_t m = cs_engine_callers(e, s, got, 256);
+    uint32_t mf = cs_engine_functions(e, s, gotf, 256);
+    if (m != n || mf != n) {
+        fail_at(line, "callers/functions returned %u/%u entries, expected %u", m, mf, n);
+        return false;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        if (got[i] != callers[i] || (funcs && gotf[i] != funcs[i])) {
+            fail_at(line, "entry %u: caller " PX " func " PX ", expected caller " PX " func " PX,
+                    i, got[i], gotf[i], callers[i], funcs ? funcs[i] : 0);
+            return false;
+        }
+    }
+    /* A short buffer gets the most recent entries. */
+    if (n >= 2) {
+        uint64_t one[1];
+        if (cs_engine_callers(e, s, one, 1) != 1 || one[0] != callers[0]) {
+            fail_at(line, "callers(n=1) did not return the most recent caller");
+            return false;
+        }
+    }
+    return true;
+}
+
+#define U64S(...) ((const uint64_t[]){ __VA_ARGS__ })
+#define EXPECT_STACK(e, s, depth, callers, funcs, n) \
+    REQUIRE(expect_stack(__LINE__, (e), (s), (depth), (callers), (funcs), (n)))
+#define EXPECT_EMPTY(e, s) REQUIRE(expect_stack(__LINE__, (e), (s), 0, NULL, NULL, 0))
+
+static bool expect_stats(int line, cs_engine *e, uint64_t calls, uint64_t returns,
+                         uint64_t unwound, uint64_t unmatched)
+{
+    cs_engine_stats st;
+    cs_engine_get_stats(e, &st);
+    if (st.calls != calls || st.returns != returns || st.unwound != unwound ||
+        st.unmatched_returns != unmatched) {
+        fail_at(line, "stats calls/returns/unwound/unmatched = %" PRIu64 "/%" PRIu64 "/%" PRIu64
+                "/%" PRIu64 ", expected %" PRIu64 "/%" PRIu64 "/%" PRIu64 "/%" PRIu64,
+                st.calls, st.returns, st.unwound, st.unmatched_returns,
+                calls, returns, unwound, unmatched);
+        return false;
+    }
+    return true;
+}
+
+#define EXPECT_STATS(e, c, r, u, m) REQUIRE(expect_stats(__LINE__, (e), (c), (r), (u), (m)))
+
+/* ---- cases -------------------------------------------------------------- */
+
+static void t_config_defaults(void)
+{
+    cs_engine *e = mk_engine(false, false, 0, 0, 0);
+    cs_engine *e1 = mk_engine(true, true, 1, 5, 7);
+    const cs_engine_config *c = cs_engine_get_config(e);
+    CHECK(c->max_depth == CS_DEFAULT_MAX_DEPTH, "max_depth 0 -> %u", c->max_depth);
+    CHECK(c->search_limit == CS_DEFAULT_SEARCH_LIMIT, "search_limit 0 -> %u", c->search_limit);
+    CHECK(c->resync_window == CS_DEFAULT_RESYNC_WINDOW, "resync_window 0 -> " PX,
+          c->resync_window);
+    c = cs_engine_get_config(e1);
+    CHECK(c->max_depth == CS_DEFAULT_MAX_DEPTH, "max_depth 1 -> %u", c->max_depth);
+    CHECK(c->sp_resync && c->ret_addr_on_stack && c->resync_window == 5 && c->search_limit == 7,
+          "explicit values not kept");
+    CHECK(!cs_engine_has_subscribers(e), "new engine has subscribers");
+    CHECK(cs_engine_stack_count(e) == 0, "new engine has stacks");
+done:
+    cs_engine_free(e);
+    cs_engine_free(e1);
+}
+
+/* a -> b -> c, returns in order. */
+static void t_nesting(void)
+{
+    cs_engine *e = mk_rec_engine(false, false, 0, 0, 0);
+    cs_stack_id id = { .first = 0x11, .second = 0x22, .kind = STACK_THREADED, .kernel = true };
+    cs_stack *s = cs_engine_stack(e, &id);
+    const uint64_t A = 0xa000, B = 0xb000, C = 0xc000;
+
+    CHECK(cs_engine_stack(e, &id) == s, "same id gave another stack");
+    EXPECT_EMPTY(e, s);
+
+    cs_engine_call(e, s, 3, A, 0x100, 0x0fb, 0x7ff8);
+    CHECK(rec.events->len == 1, "no event for the call");
+    {
+        const callstack_event *ev = rec_ev(0);
+        CHECK(ev->call_site == 0x0fb && ev->sp == 0x7ff8, "call_site/sp " PX "/" PX,
+              ev->call_site, ev->sp);
+        CHECK(ev->where.caller == 0x100 && ev->where.pc == A,
+              "where caller/pc " PX "/" PX, ev->where.caller, ev->where.pc);
+        CHECK(ev->where.sidFirst == 0x11 && ev->where.sidSecond == 0x22 &&
+              ev->where.isKernelMode && ev->where.stackKind == STACK_THREADED,
+              "where has the wrong stack id");
+        CHECK(g_array_index(rec.vcpus, unsigned, 0) == 3, "vcpu not passed through");
+    }
+    EXPECT_EVENTS(EV_CALL(A, 0x100, 1));
+    EXPECT_STACK(e, s, 1, U64S(0x100), U64S(A), 1);
+
+    cs_engine_call(e, s, 3, B, 0x200, 0x1fb, 0x7ef8);
+    EXPECT_EVENTS(EV_CALL(B, 0x200, 2));
+    EXPECT_STACK(e, s, 2, U64S(0x200, 0x100), U64S(B, A), 2);
+
+    cs_engine_call(e, s, 3, C, 0x300, 0x2fb, 0x7df8);
+    EXPECT_EVENTS(EV_CALL(C, 0x300, 3));
+    EXPECT_STACK(e, s, 3, U64S(0x300, 0x200, 0x100), U64S(C, B, A), 3);
+
+    {
+        prog_point p = { .pc = 0x5eed };
+        cs_engine_fill_prog_point(e, s, &p);
+        CHECK(p.caller == 0x300 && p.pc == 0x5eed && p.sidFirst == 0x11 &&
+              p.sidSecond == 0x22 && p.isKernelMode && p.stackKind == STACK_THREADED,
+              "fill_prog_point: caller " PX " pc " PX, p.caller, p.pc);
+    }
+
+    cs_engine_ret(e, s, 3, 0x300, 0x7e00);
+    CHECK(rec.events->len == 1, "no event for the return");
+    CHECK(rec_ev(0)->where.caller == 0x200 && rec_ev(0)->where.pc == 0x300 &&
+          rec_ev(0)->call_site == 0x2fb && rec_ev(0)->sp == 0x7df8,
+          "ret event where/call_site/sp wrong");
+    EXPECT_EVENTS(EV_RET(C, 0x300, 2));
+    EXPECT_STACK(e, s, 2, U64S(0x200, 0x100), U64S(B, A), 2);
+
+    cs_engine_ret(e, s, 3, 0x200, 0x7f00);
+    EXPECT_EVENTS(EV_RET(B, 0x200, 1));
+    EXPECT_STACK(e, s, 1, U64S(0x100), U64S(A), 1);
+
+    cs_engine_ret(e, s, 3, 0x100, 0x8000);
+    CHECK(rec.events->len == 1 && rec_ev(0)->where.caller == 0, "empty stack: caller not 0");
+    EXPECT_EVENTS(EV_RET(A, 0x100, 0));
+    EXPECT_EMPTY(e, s);
+    EXPECT_STATS(e, 3, 3, 0, 0);
+    {
+        cs_engine_stats st;
+        cs_engine_get_stats(e, &st);
+        CHECK(st.stacks_created == 1, "stacks_created %" PRIu64, st.stacks_created);
+    }
+done:
+    cs_engine_free(e);
+}
+
+/* The same function 1000 deep, every return matched. */
+static void t_recursion(void)
+{
+    cs_engine *e = NULL;
+    const uint64_t F = 0xf000, N = 1000;
+    for (int resync = 0; resync < 2; resync++) {
+        e = mk_rec_engine(resync, true, 0, 0, 0);
+        cs_stack_id id = tid(1, 1);
+        cs_stack *s = cs_engine_stack(e, &id);
+        /* First call from main (returns to 0x500), then from inside F (0xf010). */
+        for (uint64_t i = 0; i < N; i++) {
+            uint64_t ra = i == 0 ? 0x500 : 0xf010;
+            cs_engine_call(e, s, 0, F, ra, ra - 5, 0x100000 - 0x40 * (i + 1));
+            CHECK(rec.events->len == 1, "resync=%d call %" PRIu64 ": %u events", resync, i,
+                  rec.events->len);
+            EXPECT_EVENTS(EV_CALL(F, ra, i + 1));
+        }
+        uint64_t top[3];
+        CHECK(cs_engine_callers(e, s, top, 3) == 3 && top[0] == 0xf010 && top[2] == 0xf010,
+              "callers at depth 1000");
+        CHECK(cs_engine_depth(e, s) == N, "depth %" PRIu64, cs_engine_depth(e, s));
+        for (uint64_t i = N; i-- > 0;) {
+            uint64_t ra = i == 0 ? 0x500 : 0xf010;
+            cs_engine_ret(e, s, 0, ra, 0x100000 - 0x40 * (i + 1) + 8);
+            CHECK(rec.events->len == 1, "resync=%d ret at depth %" PRIu64 ": %u events",
+                  resync, i + 1, rec.events->len);
+            EXPECT_EVENTS(EV_RET(F, ra, i));
+        }
+        EXPECT_EMPTY(e, s);
+        EXPECT_STATS(e, N, N, 0, 0);
+        cs_engine_free(e);
+        e = NULL;
+    }
+done:
+    cs_engine_free(e);
+}
+
+/*
+ * a(0x100) b(0x200) c(0x300) d(0x400); a return to 0x200 leaves b and skips
+ * d and c: RET(d, unwound), RET(c, unwound), RET(b).
+ */
+static void t_return_skips_frames(void)
+{
+    cs_engine *e = NULL;
+    const uint64_t A = 0xa0, B = 0xb0, C = 0xc0, D = 0xd0;
+    for (int resync = 0; resync < 2; resync++) {
+        e = mk_rec_engine(resync, true, 0, 0, 0);
+        cs_stack_id id = tid(2, 2);
+        cs_stack *s = cs_engine_stack(e, &id);
+        cs_engine_call(e, s, 0, A, 0x100, 0xfb, 0x7ff8);
+        cs_engine_call(e, s, 0, B, 0x200, 0x1fb, 0x7ef8);
+        cs_engine_call(e, s, 0, C, 0x300, 0x2fb, 0x7df8);
+        cs_engine_call(e, s, 0, D, 0x400, 0x3fb, 0x7cf8);
+        EXPECT_EVENTS(EV_CALL(A, 0x100, 1), EV_CALL(B, 0x200, 2), EV_CALL(C, 0x300, 3),
+                      EV_CALL(D, 0x400, 4));
+        /* b's ret lands 8 above b's frame sp */
+        cs_engine_ret(e, s, 0, 0x200, 0x7f00);
+        for (guint i = 0; i < rec.events->len; i++) {
+            CHECK(rec_ev(i)->where.pc == 0x200, "resync=%d event %u: pc " PX, resync, i,
+                  rec_ev(i)->where.pc);
+        }
+        EXPECT_EVENTS(EV_UNW(D, 0x400, 3), EV_UNW(C, 0x300, 2), EV_RET(B, 0x200, 1));
+        EXPECT_STACK(e, s, 1, U64S(0x100), U64S(A), 1);
+        EXPECT_STATS(e, 4, 1, 2, 0);
+        cs_engine_ret(e, s, 0, 0x100, 0x8000);
+        EXPECT_EVENTS(EV_RET(A, 0x100, 0));
+        EXPECT_EMPTY(e, s);
+        EXPECT_STATS(e, 4, 2, 2, 0);
+
+        /* Recursion: the nearest frame with the target wins. */
+        cs_engine_call(e, s, 0, A, 0x100, 0xfb, 0x7ff8);
+        cs_engine_call(e, s, 0, B, 0x200, 0x1fb, 0x7ef8);
+        cs_engine_call(e, s, 0, B, 0x200, 0x1fb, 0x7df8);
+        cs_engine_call(e, s, 0, C, 0x300, 0x2fb, 0x7cf8);
+        rec_clear();
+        cs_engine_ret(e, s, 0, 0x200, 0x7e00);
+        EXPECT_EVENTS(EV_UNW(C, 0x300, 3), EV_RET(B, 0x200, 2));
+        EXPECT_STACK(e, s, 2, U64S(0x200, 0x100), U64S(B, A), 2);
+        cs_engine_free(e);
+        e = NULL;
+    }
+done:
+    cs_engine_free(e);
+}
+
+/* No frame has the target: no event, nothing popped, unmatched counted. */
+static void t_unmatched_return(void)
+{
+    cs_engine *e = mk_rec_engine(false, false, 0, 0, 0);
+    cs_stack_id id = tid(3, 3);
+    cs_stack *s = cs_engine_stack(e, &id);
+
+    cs_engine_ret(e, s, 0, 0x1234, 0x8000);      /* on an empty stack */
+    EXPECT_NO_EVENTS();
+    EXPECT_EMPTY(e, s);
+    EXPECT_STATS(e, 0, 0, 0, 1);
+
+    cs_engine_call(e, s, 0, 0xa0, 0x100, 0xfb, 0x7ff8);
+    cs_engine_call(e, s, 0, 0xb0, 0x200, 0x1fb, 0x7ef8);
+    rec_clear();
+    cs_engine_ret(e, s, 0, 0xdead, 0x9000);
+    EXPECT_NO_EVENTS();
+    EXPECT_STACK(e, s, 2, U64S(0x200, 0x100), U64S(0xb0, 0xa0), 2);
+    EXPECT_STATS(e, 2, 0, 0, 2);
+    /* The stack still works. */
+    cs_engine_ret(e, s, 0, 0x200, 0x7f00);
+    EXPECT_EVENTS(EV_RET(0xb0, 0x200, 1));
+    EXPECT_STATS(e, 2, 1, 0, 2);
+done:
+    cs_engine_free(e);
+}
+
+/* Without sp_resync a return searches only search_limit frames. */
+static void t_search_limit(void)
+{
+    cs_engine *e = NULL;
+    for (int resync = 0; resync < 2; resync++) {
+        e = mk_rec_engine(resync, true, 0, 0, 4);
+        cs_stack_id id = tid(4, 4);
+        cs_stack *s = cs_engine_stack(e, &id);
+        for (uint64_t i = 0; i < 6; i++) {  /* f0 .. f5, f5 on top */
+            cs_engine_call(e, s, 0, 0xf0 + i, 0x100 * (i + 1), 0, 0x8000 - 0x100 * i - 8);
+        }
+        rec_clear();
+        /* f1 is 5th from the top: beyond a limit of 4 unless sp_resync */
+        cs_engine_ret(e, s, 0, 0x200, 0x8000 - 0x100 + 0);
+        if (!resync) {
+            EXPECT_NO_EVENTS();
+            EXPECT_STATS(e, 6, 0, 0, 1);
+            /* f2 is 4th from the top: found */
+            cs_engine_ret(e, s, 0, 0x300, 0x8000 - 0x200);
+            EXPECT_EVENTS(EV_UNW(0xf5, 0x600, 5), EV_UNW(0xf4, 0x500, 4),
+                          EV_UNW(0xf3, 0x400, 3), EV_RET(0xf2, 0x300, 2));
+            EXPECT_STATS(e, 6, 1, 3, 1);
+        } else {
+            EXPECT_EVENTS(EV_UNW(0xf5, 0x600, 5), EV_UNW(0xf4, 0x500, 4),
+                          EV_UNW(0xf3, 0x400, 3), EV_UNW(0xf2, 0x300, 2),
+                          EV_RET(0xf1, 0x200, 1));
+            EXPECT_STATS(e, 6, 1, 4, 0);
+        }
+        cs_engine_free(e);
+        e = NULL;
+    }
+done:
+    cs_engine_free(e);
+}
+
+/* 1000 stacks, calls and returns interleaved; each keeps its own frames. */
+static void t_many_stacks(void)
+{
+    enum { NS = 1000, ROUNDS = 3 };
+    cs_engine *e = mk_rec_engine(false, false, 0, 0, 0);
+    cs_stack **s = g_new0(cs_stack *, NS);
+    cs_stack_id *ids = g_new0(cs_stack_id, NS);
+    cs_engine_stats st;
+
+    for (unsigned i = 0; i < NS; i++) {
+        ids[i] = tid(i / 10, i);
+        ids[i].kernel = i & 1;
+        s[i] = cs_engine_stack(e, &ids[i]);
+    }
+    CHECK(cs_engine_stack_count(e) == NS, "stack_count %u", cs_engine_stack_count(e));
+    for (unsigned r = 0; r < ROUNDS; r++) {
+        for (unsigned i = 0; i < NS; i++) {
+            uint64_t base = 0x100000 * (uint64_t)(i + 1);
+            cs_engine_call(e, s[i], i % 4, base + r, base + 0x100 + r, 0, 0x8000 - 0x100 * r);
+            const callstack_event *ev = rec_ev(rec.events->len - 1);
+            CHECK(ev->depth == r + 1 && ev->func == base + r, "stack %u: event depth %" PRIu64,
+                  i, ev->depth);
+            CHECK(ev->where.sidFirst == ids[i].first && ev->where.sidSecond == ids[i].second &&
+                  ev->where.isKernelMode == ids[i].kernel &&
+                  ev->where.stackKind == STACK_THREADED, "stack %u: event has another id", i);
+        }
+    }
+    rec_clear();
+    for (unsigned i = 0; i < NS; i++) {
+        uint64_t base = 0x100000 * (uint64_t)(i + 1);
+        CHECK(cs_engine_stack(e, &ids[i]) == s[i], "stack %u looked up differently", i);
+        EXPECT_STACK(e, s[i], 3, U64S(base + 0x102, base + 0x101, base + 0x100),
+                     U64S(base + 2, base + 1, base), 3);
+    }
+    /* A return on one stack never matches another stack's frames. */
+    cs_engine_ret(e, s[0], 0, 0x100000 * 2 + 0x102, 0);
+    EXPECT_NO_EVENTS();
+    /* Pop the top of every stack, odd ones first. */
+    for (unsigned pass = 0; pass < 2; pass++) {
+        for (unsigned i = 1 - pass; i < NS; i += 2) {
+            uint64_t base = 0x100000 * (uint64_t)(i + 1);
+            cs_engine_ret(e, s[i], 0, base + 0x102, 0);
+            EXPECT_EVENTS(EV_RET(base + 2, base + 0x102, 2));
+        }
+    }
+    for (unsigned i = 0; i < NS; i++) {
+        uint64_t base = 0x100000 * (uint64_t)(i + 1);
+        EXPECT_STACK(e, s[i], 2, U64S(base + 0x101, base + 0x100), U64S(base + 1, base), 2);
+    }
+    /* Ids that differ only in kind or kernel are different stacks. */
+    {
+        cs_stack_id a = { 7, 7, STACK_ASID, false }, b = { 7, 7, STACK_ASID, true },
+                    c = { 7, 7, STACK_HEURISTIC, false };
+        cs_stack *sa = cs_engine_stack(e, &a), *sb = cs_engine_stack(e, &b),
+                 *sc = cs_engine_stack(e, &c);
+        CHECK(sa != sb && sa != sc && sb != sc, "ids differing in kind/kernel share a stack");
+        CHECK(cs_engine_stack_count(e) == NS + 3, "stack_count %u", cs_engine_stack_count(e));
+        cs_engine_drop_stack(e, sa);
+        cs_engine_drop_stack(e, sb);
+        cs_engine_drop_stack(e, sc);
+    }
+    /* Drop the even stacks (with frames on them): freed, no events. */
+    for (unsigned i = 0; i < NS; i += 2) {
+        cs_engine_drop_stack(e, s[i]);
+        s[i] = NULL;
+    }
+    EXPECT_NO_EVENTS();
+    CHECK(cs_engine_stack_count(e) == NS / 2, "after drop: stack_count %u",
+          cs_engine_stack_count(e));
+    for (unsigned i = 1; i < NS; i += 2) {
+        uint64_t base = 0x100000 * (uint64_t)(i + 1);
+        EXPECT_STACK(e, s[i], 2, U64S(base + 0x101, base + 0x100), U64S(base + 1, base), 2);
+    }
+    /* A dropped id comes back as a new, empty stack. */
+    s[0] = cs_engine_stack(e, &ids[0]);
+    EXPECT_EMPTY(e, s[0]);
+    CHECK(cs_engine_stack_count(e) == NS / 2 + 1, "stack_count %u", cs_engine_stack_count(e));
+    cs_engine_get_stats(e, &st);
+    CHECK(st.stacks_created == NS + 3 + 1, "stacks_created %" PRIu64, st.stacks_created);
+    for (unsigned i = 0; i < NS; i++) {
+        if (s[i]) {
+            cs_engine_drop_stack(e, s[i]);
+        }
+    }
+    CHECK(cs_engine_stack_count(e) == 0, "stack_count %u after dropping all",
+          cs_engine_stack_count(e));
+done:
+    g_free(s);
+    g_free(ids);
+    cs_engine_free(e);
+}
+
+/*
+ * max_depth = 8: 20 calls. Depth keeps counting, at most 8 frames are
+ * retained (the most recent ones); returns into forgotten frames are
+ * unmatched (no event) but still bring the depth down.
+ */
+static void t_max_depth(void)
+{
+    enum { MAXD = 8, N = 20 };
+    cs_engine *e = mk_rec_engine(false, false, MAXD, 0, 0);
+    cs_stack_id id = tid(5, 5);
+    cs_stack *s = cs_engine_stack(e, &id);
+    uint64_t got[64];
+    uint32_t retained = 0;
+
+    for (uint64_t i = 0; i < N; i++) {
+        cs_engine_call(e, s, 0, 0x1000 + i, 0x2000 + i, 0, 0x8000 - 0x10 * i);
+        EXPECT_EVENTS(EV_CALL(0x1000 + i, 0x2000 + i, i + 1));
+        CHECK(cs_engine_depth(e, s) == i + 1, "depth %" PRIu64 " after %" PRIu64 " calls",
+              cs_engine_depth(e, s), i + 1);
+        retained = cs_engine_callers(e, s, got, 64);
+        CHECK(retained <= MAXD, "%u frames retained, max_depth %u", retained, MAXD);
+        CHECK(retained >= MIN(i + 1, MAXD / 2), "only %u frames retained at depth %" PRIu64,
+              retained, i + 1);
+        for (uint32_t k = 0; k < retained; k++) {
+            CHECK(got[k] == 0x2000 + i - k, "caller %u is " PX ", expected " PX, k, got[k],
+                  0x2000 + i - k);
+        }
+    }
+    {
+        prog_point p;
+        cs_engine_fill_prog_point(e, s, &p);
+        CHECK(p.caller == 0x2000 + N - 1, "prog_point caller " PX, p.caller);
+    }
+    /* Returns in order: the retained frames return normally, the others are
+     * forgotten: no event, counted unmatched, depth still decreases. */
+    for (uint64_t i = N; i-- > 0;) {
+        cs_engine_ret(e, s, 0, 0x2000 + i, 0x8000 - 0x10 * i + 8);
+        if (i >= N - retained) {
+            EXPECT_EVENTS(EV_RET(0x1000 + i, 0x2000 + i, i));
+        } else {
+            EXPECT_NO_EVENTS();
+        }
+        CHECK(cs_engine_depth(e, s) == i, "depth %" PRIu64 ", expected %" PRIu64,
+              cs_engine_depth(e, s), i);
+    }
+    EXPECT_EMPTY(e, s);
+    EXPECT_STATS(e, N, retained, 0, N - retained);
+    /* Past the bottom: nothing forgotten any more, depth stays 0. */
+    cs_engine_ret(e, s, 0, 0x1, 0);
+    EXPECT_EMPTY(e, s);
+done:
+    cs_engine_free(e);
+}
+
+/*
+ * x86 (ret_addr_on_stack): at a call, frames at or below the new sp are dead
+ * and popped as unwound before the call event; a frame more than
+ * resync_window below sp is on another stack region and kept.
+ */
+static void t_resync_at_call_x86(void)
+{
+    cs_engine *e = mk_rec_engine(true, true, 0, 0x1000, 0);
+    cs_stack_id id = tid(6, 6);
+    cs_stack *s = cs_engine_stack(e, &id);
+    const uint64_t A = 0xa0, B = 0xb0, C = 0xc0, D = 0xd0, H = 0x50, G = 0x60;
+
+    cs_engine_call(e, s, 0, A, 0x100, 0xfb, 0x7ff8);
+    cs_engine_call(e, s, 0, B, 0x200, 0x1fb, 0x7ef8);
+    cs_engine_call(e, s, 0, C, 0x300, 0x2fb, 0x7df8);
+    EXPECT_EVENTS(EV_CALL(A, 0x100, 1), EV_CALL(B, 0x200, 2), EV_CALL(C, 0x300, 3));
+
+    /* b and c returned unseen; a calls d from where it called b: c is below
+     * the new sp, b's return address was just overwritten (same sp). */
+    cs_engine_call(e, s, 0, D, 0x210, 0x20b, 0x7ef8);
+    for (guint i = 0; i < rec.events->len; i++) {
+        CHECK(rec_ev(i)->where.pc == D, "event %u pc " PX, i, rec_ev(i)->where.pc);
+    }
+    EXPECT_EVENTS(EV_UNW(C, 0x300, 2), EV_UNW(B, 0x200, 1), EV_CALL(D, 0x210, 2));
+    EXPECT_STACK(e, s, 2, U64S(0x210, 0x100), U64S(D, A), 2);
+    EXPECT_STATS(e, 4, 0, 2, 0);
+
+    /* A nested call (lower sp) pops nothing. */
+    cs_engine_call(e, s, 0, C, 0x310, 0x30b, 0x7e00);
+    EXPECT_EVENTS(EV_CALL(C, 0x310, 3));
+    cs_engine_ret(e, s, 0, 0x310, 0x7e08);
+    EXPECT_EVENTS(EV_RET(C, 0x310, 2));
+
+    /* A handler on a stack region far below (more than the window). */
+    cs_engine_call(e, s, 0, H, 0x510, 0, 0x2000);
+    EXPECT_EVENTS(EV_CALL(H, 0x510, 3));
+    /* A call at a sp above d's frame: the top (h) is far below, so it is
+     * kept, and so is everything under it. */
+    cs_engine_call(e, s, 0, G, 0x610, 0, 0x7f00);
+    EXPECT_EVENTS(EV_CALL(G, 0x610, 4));
+    EXPECT_STACK(e, s, 4, U64S(0x610, 0x510, 0x210, 0x100), U64S(G, H, D, A), 4);
+
+    /* Window boundary: exactly resync_window below is still dead, one more
+     * byte is not. */
+    cs_engine_call(e, s, 0, 0x70, 0x710, 0, 0x5000);
+    cs_engine_call(e, s, 0, 0x80, 0x810, 0, 0x5000 + 0x1000);
+    EXPECT_EVENTS(EV_CALL(0x70, 0x710, 5), EV_UNW(0x70, 0x710, 4), EV_CALL(0x80, 0x810, 5));
+    cs_engine_call(e, s, 0, 0x90, 0x910, 0, 0x6000 + 0x1001);
+    EXPECT_EVENTS(EV_CALL(0x90, 0x910, 6));
+    EXPECT_STATS(e, 10, 1, 3, 0);
+done:
+    cs_engine_free(e);
+}
+
+/* Link-register architectures: a frame at exactly the new call's sp lives. */
+static void t_resync_at_call_lr(void)
+{
+    cs_engine *e = mk_rec_engine(true, false, 0, 0, 0);
+    cs_stack_id id = tid(7, 7);
+    cs_stack *s = cs_engine_stack(e, &id);
+    const uint64_t A = 0xa0, B = 0xb0, C = 0xc0, D = 0xd0;
+
+    cs_engine_call(e, s, 0, A, 0x100, 0xfc, 0x8000);
+    cs_engine_call(e, s, 0, B, 0x200, 0x1fc, 0x7f00);
+    /* b calls c without moving sp: the callee's sp equals b's */
+    cs_engine_call(e, s, 0, C, 0x300, 0x2fc, 0x7f00);
+    EXPECT_EVENTS(EV_CALL(A, 0x100, 1), EV_CALL(B, 0x200, 2), EV_CALL(C, 0x300, 3));
+    EXPECT_STACK(e, s, 3, U64S(0x300, 0x200, 0x100), U64S(C, B, A), 3);
+    /* A return landing at the frame's own sp matches it. */
+    cs_engine_ret(e, s, 0, 0x300, 0x7f00);
+    EXPECT_EVENTS(EV_RET(C, 0x300, 2));
+    /* A call from higher up: b is below the new sp and dead; a (sp equal) lives. */
+    cs_engine_call(e, s, 0, D, 0x400, 0x3fc, 0x8000);
+    EXPECT_EVENTS(EV_UNW(B, 0x200, 1), EV_CALL(D, 0x400, 2));
+    EXPECT_STACK(e, s, 2, U64S(0x400, 0x100), U64S(D, A), 2);
+    cs_engine_free(e);
+
+    /* The same stream with ret_addr_on_stack: b dies at c's call. */
+    e = mk_rec_engine(true, true, 0, 0, 0);
+    s = cs_engine_stack(e, &id);
+    cs_engine_call(e, s, 0, A, 0x100, 0xfc, 0x8000);
+    cs_engine_call(e, s, 0, B, 0x200, 0x1fc, 0x7f00);
+    cs_engine_call(e, s, 0, C, 0x300, 0x2fc, 0x7f00);
+    EXPECT_EVENTS(EV_CALL(A, 0x100, 1), EV_CALL(B, 0x200, 2), EV_UNW(B, 0x200, 1),
+                  EV_CALL(C, 0x300, 2));
+done:
+    cs_engine_free(e);
+}
+
+/* sp_resync on a return that matches nothing: frames below the landing sp
+ * are unwound, the frame at exactly the landing sp is kept. */
+static void t_resync_unmatched_return(void)
+{
+    cs_engine *e = mk_rec_engine(true, true, 0, 0x1000, 0);
+    cs_stack_id id = tid(8, 8);
+    cs_stack *s = cs_engine_stack(e, &id);
+    const uint64_t A = 0xa0, B = 0xb0, C = 0xc0;
+
+    cs_engine_call(e, s, 0, A, 0x100, 0xfb, 0x7ff8);
+    cs_engine_call(e, s, 0, B, 0x200, 0x1fb, 0x7ef8);
+    cs_engine_call(e, s, 0, C, 0x300, 0x2fb, 0x7df8);
+    rec_clear();
+    cs_engine_ret(e, s, 0, 0xdead, 0x7f00);
+    for (guint i = 0; i < rec.events->len; i++) {
+        CHECK(rec_ev(i)->where.pc == 0xdead, "event %u pc " PX, i, rec_ev(i)->where.pc);
+    }
+    EXPECT_EVENTS(EV_UNW(C, 0x300, 2), EV_UNW(B, 0x200, 1));
+    EXPECT_STACK(e, s, 1, U64S(0x100), U64S(A), 1);
+    EXPECT_STATS(e, 3, 0, 2, 1);
+    /* Landing exactly at a's frame sp: a lives (a return is not a call). */
+    cs_engine_ret(e, s, 0, 0xbeef, 0x7ff8);
+    EXPECT_NO_EVENTS();
+    EXPECT_STACK(e, s, 1, U64S(0x100), U64S(A), 1);
+    /* A frame far below the landing sp (beyond the window) is kept. */
+    cs_engine_call(e, s, 0, 0x50, 0x500, 0, 0x1000);
+    rec_clear();
+    cs_engine_ret(e, s, 0, 0xbeef, 0x7f00);
+    EXPECT_NO_EVENTS();
+    EXPECT_STACK(e, s, 2, U64S(0x500, 0x100), U64S(0x50, A), 2);
+    EXPECT_STATS(e, 4, 0, 2, 3);
+done:
+    cs_engine_free(e);
+}
+
+/*
+ * With sp_resync the search for the returnee stops at the first frame above
+ * the landing sp: a frame with the right return address but above sp cannot
+ * be the one returned from.
+ */
+static void t_resync_return_sp_bound(void)
+{
+    cs_engine *e = mk_rec_engine(true, true, 0, 0, 0);
+    cs_stack_id id = tid(9, 9);
+    cs_stack *s = cs_engine_stack(e, &id);
+    cs_engine_call(e, s, 0, 0xa0, 0x100, 0xfb, 0x7ff8);
+    cs_engine_call(e, s, 0, 0xb0, 0x200, 0x1fb, 0x7ef8);
+    rec_clear();
+    /* Return to a's ret address, but landing below a's frame. */
+    cs_engine_ret(e, s, 0, 0x100, 0x7f00);
+    EXPECT_EVENTS(EV_UNW(0xb0, 0x200, 1));
+    EXPECT_STACK(e, s, 1, U64S(0x100), U64S(0xa0), 1);
+    EXPECT_STATS(e, 2, 0, 1, 1);
+    cs_engine_free(e);
+
+    /* Without sp_resync the same return matches a. */
+    e = mk_rec_engine(false, true, 0, 0, 0);
+    s = cs_engine_stack(e, &id);
+    cs_engine_call(e, s, 0, 0xa0, 0x100, 0xfb, 0x7ff8);
+    cs_engine_call(e, s, 0, 0xb0, 0x200, 0x1fb, 0x7ef8);
+    rec_clear();
+    cs_engine_ret(e, s, 0, 0x100, 0x7f00);
+    EXPECT_EVENTS(EV_UNW(0xb0, 0x200, 1), EV_RET(0xa0, 0x100, 0));
+done:
+    cs_engine_free(e);
+}
+
+static unsigned sub_a_n, sub_b_n;
+static void sub_a(unsigned vcpu, const callstack_event *ev) { (void)vcpu; (void)ev; sub_a_n++; }
+static void sub_b(unsigned vcpu, const callstack_event *ev) { (void)vcpu; (void)ev; sub_b_n++; }
+
+static void t_subscribe(void)
+{
+    cs_engine *e = mk_engine(false, false, 0, 0, 0);
+    cs_stack_id id = tid(10, 10);
+    cs_stack *s = cs_engine_stack(e, &id);
+    rec_clear();
+    sub_a_n = sub_b_n = 0;
+
+    CHECK(!cs_engine_has_subscribers(e), "has_subscribers with none");
+    CHECK(cs_engine_subscribe(e, CS_SUB_EVENT, FN(rec_event)), "subscribe failed");
+    CHECK(cs_engine_has_subscribers(e), "has_subscribers false after subscribe");
+    cs_engine_subscribe(e, CS_SUB_EVENT, FN(rec_event));       /* again */
+    CHECK(cs_engine_subscribe(e, CS_SUB_CALL, FN(rec_call)), "subscribe call failed");
+    cs_engine_subscribe(e, CS_SUB_CALL, FN(rec_call));
+    CHECK(cs_engine_subscribe(e, CS_SUB_RET, FN(rec_ret)), "subscribe ret failed");
+    cs_engine_subscribe(e, CS_SUB_RET, FN(rec_ret));
+    CHECK(!cs_engine_subscribe(e, CS_SUB_EVENT, NULL), "subscribing NULL succeeded");
+    CHECK(!cs_engine_subscribe(e, CS_SUB_KINDS, FN(sub_a)), "subscribing kind KINDS succeeded");
+
+    cs_engine_call(e, s, 0, 0xa0, 0x100, 0, 0);
+    CHECK(rec.events->len == 1 && rec.calls->len == 1 && rec.rets->len == 0,
+          "one call, added twice: %u events %u calls %u rets",
+          rec.events->len, rec.calls->len, rec.rets->len);
+    cs_engine_ret(e, s, 0, 0x100, 0);
+    CHECK(rec.events->len == 2 && rec.calls->len == 1 && rec.rets->len == 1,
+          "one ret, added twice: %u events %u calls %u rets",
+          rec.events->len, rec.calls->len, rec.rets->len);
+
+    /* Two different subscribers both receive. */
+    CHECK(cs_engine_subscribe(e, CS_SUB_EVENT, FN(sub_a)), "subscribe sub_a");
+    CHECK(cs_engine_subscribe(e, CS_SUB_EVENT, FN(sub_b)), "subscribe sub_b");
+    cs_engine_call(e, s, 0, 0xa0, 0x100, 0, 0);
+    CHECK(sub_a_n == 1 && sub_b_n == 1 && rec.events->len == 3, "a %u b %u rec %u",
+          sub_a_n, sub_b_n, rec.events->len);
+
+    /* Removing. */
+    CHECK(cs_engine_unsubscribe(e, CS_SUB_EVENT, FN(sub_a)), "unsubscribe present failed");
+    CHECK(!cs_engine_unsubscribe(e, CS_SUB_EVENT, FN(sub_a)), "unsubscribe absent succeeded");
+    CHECK(!cs_engine_unsubscribe(e, CS_SUB_CALL, FN(sub_b)),
+          "unsubscribe from the wrong kind succeeded");
+    CHECK(!cs_engine_unsubscribe(e, CS_SUB_EVENT, NULL), "unsubscribe NULL succeeded");
+    CHECK(!cs_engine_unsubscribe(e, CS_SUB_KINDS, FN(sub_b)), "unsubscribe kind KINDS");
+    cs_engine_ret(e, s, 0, 0x100, 0);
+    CHECK(sub_a_n == 1 && sub_b_n == 2 && rec.events->len == 4, "after removing a: a %u b %u",
+          sub_a_n, sub_b_n);
+
+    CHECK(cs_engine_unsubscribe(e, CS_SUB_EVENT, FN(rec_event)), "unsubscribe rec_event");
+    CHECK(!cs_engine_unsubscribe(e, CS_SUB_EVENT, FN(rec_event)),
+          "a twice-added subscriber had to be removed twice");
+    CHECK(cs_engine_unsubscribe(e, CS_SUB_EVENT, FN(sub_b)), "unsubscribe sub_b");
+    cs_engine_call(e, s, 0, 0xa0, 0x100, 0, 0);
+    CHECK(rec.events->len == 4 && sub_b_n == 2 && rec.calls->len == 3,
+          "after removing all event subscribers: %u events, %u calls",
+          rec.events->len, rec.calls->len);
+    CHECK(cs_engine_has_subscribers(e), "call/ret subscribers remain");
+    CHECK(cs_engine_unsubscribe(e, CS_SUB_CALL, FN(rec_call)), "unsubscribe rec_call");
+    CHECK(cs_engine_unsubscribe(e, CS_SUB_RET, FN(rec_ret)), "unsubscribe rec_ret");
+    CHECK(!cs_engine_has_subscribers(e), "has_subscribers with none left");
+    /* Re-adding after removal works. */
+    CHECK(cs_engine_subscribe(e, CS_SUB_RET, FN(rec_ret)), "re-subscribe");
+    cs_engine_ret(e, s, 0, 0x100, 0);
+    CHECK(rec.rets->len == 3 && rec.calls->len == 3, "re-subscribed: %u rets", rec.rets->len);
+done:
+    cs_engine_free(e);
+}
+
+/* Subscribers calling back into the engine. */
+typedef struct snap {
+    uint64_t depth;
+    uint32_t n;
+    uint64_t callers[8], funcs[8];
+    prog_point pp;
+} snap;
+
+static struct {
+    cs_engine *e;
+    cs_stack *s;
+    GArray *snaps;       /* snap, one per event */
+    GArray *ret_depths;  /* uint64_t depth seen from on_ret */
+    unsigned self_unsub_n;
+    bool self_unsub_ok;
+} re;
+
+static void re_on_event(unsigned vcpu, const callstack_event *ev)
+{
+    (void)vcpu;
+    (void)ev;
+    snap sn;
+    memset(&sn, 0, sizeof sn);
+    sn.depth = cs_engine_depth(re.e, re.s);
+    sn.n = cs_engine_callers(re.e, re.s, sn.callers, 8);
+    cs_engine_functions(re.e, re.s, sn.funcs, 8);
+    cs_engine_fill_prog_point(re.e, re.s, &sn.pp);
+    /* table and stats locks too */
+    cs_engine_stats st;
+    cs_engine_get_stats(re.e, &st);
+    (void)cs_engine_stack_count(re.e);
+    (void)cs_engine_stack(re.e, &re.s->id);
+    g_array_append_val(re.snaps, sn);
+}
+
+static void re_on_ret(unsigned vcpu, uint64_t func)
+{
+    (void)vcpu;
+    (void)func;
+    uint64_t d = cs_engine_depth(re.e, re.s);
+    g_array_append_val(re.ret_depths, d);
+}
+
+static void re_self_unsub(unsigned vcpu, const callstack_event *ev)
+{
+    (void)vcpu;
+    (void)ev;
+    re.self_unsub_n++;
+    re.self_unsub_ok = cs_engine_unsubscribe(re.e, CS_SUB_EVENT, FN(re_self_unsub));
+}
+
+static void t_reentrant_subscriber(void)
+{
+    cs_engine *e = mk_rec_engine(true, true, 0, 0, 0);
+    cs_stack_id id = tid(11, 11);
+    cs_stack *s = cs_engine_stack(e, &id);
+    const uint64_t A = 0xa0, B = 0xb0, C = 0xc0, D = 0xd0, E = 0xe0, F = 0xf0;
+    re.e = e;
+    re.s = s;
+    re.snaps = g_array_new(FALSE, TRUE, sizeof(snap));
+    re.ret_depths = g_array_new(FALSE, TRUE, sizeof(uint64_t));
+    re.self_unsub_n = 0;
+    re.self_unsub_ok = false;
+    CHECK(cs_engine_subscribe(e, CS_SUB_EVENT, FN(re_on_event)), "subscribe");
+    CHECK(cs_engine_subscribe(e, CS_SUB_RET, FN(re_on_ret)), "subscribe ret");
+    CHECK(cs_engine_subscribe(e, CS_SUB_EVENT, FN(re_self_unsub)), "subscribe self_unsub");
+
+    cs_engine_call(e, s, 0, A, 0x100, 0, 0x7ff8);
+    cs_engine_call(e, s, 0, B, 0x200, 0, 0x7ef8);
+    cs_engine_call(e, s, 0, C, 0x300, 0, 0x7df8);
+    cs_engine_call(e, s, 0, D, 0x400, 0, 0x7cf8);
+    cs_engine_ret(e, s, 0, 0x200, 0x7f00);       /* unwinds d, c; b returns */
+    cs_engine_call(e, s, 0, E, 0x500, 0, 0x7ef8);
+    cs_engine_call(e, s, 0, F, 0x600, 0, 0x7ef8); /* e's return missed: e dead */
+    cs_engine_ret(e, s, 0, 0xdead, 0x8000);      /* unmatched: f and a unwound */
+
+    EXPECT_EVENTS(EV_CALL(A, 0x100, 1), EV_CALL(B, 0x200, 2), EV_CALL(C, 0x300, 3),
+                  EV_CALL(D, 0x400, 4),
+                  EV_UNW(D, 0x400, 3), EV_UNW(C, 0x300, 2), EV_RET(B, 0x200, 1),
+                  EV_CALL(E, 0x500, 2),
+                  EV_UNW(E, 0x500, 1), EV_CALL(F, 0x600, 2),
+                  EV_UNW(F, 0x600, 1), EV_UNW(A, 0x100, 0));
+    {
+        /* The stack (callers, most recent first) after each event. */
+        static const struct { uint32_t n; uint64_t c[4], f[4]; } want[] = {
+            { 1, { 0x100 }, { 0xa0 } },
+            { 2, { 0x200, 0x100 }, { 0xb0, 0xa0 } },
+            { 3, { 0x300, 0x200, 0x100 }, { 0xc0, 0xb0, 0xa0 } },
+            { 4, { 0x400, 0x300, 0x200, 0x100 }, { 0xd0, 0xc0, 0xb0, 0xa0 } },
+            { 3, { 0x300, 0x200, 0x100 }, { 0xc0, 0xb0, 0xa0 } },
+            { 2, { 0x200, 0x100 }, { 0xb0, 0xa0 } },
+            { 1, { 0x100 }, { 0xa0 } },
+            { 2, { 0x500, 0x100 }, { 0xe0, 0xa0 } },
+            { 1, { 0x100 }, { 0xa0 } },
+            { 2, { 0x600, 0x100 }, { 0xf0, 0xa0 } },
+            { 1, { 0x100 }, { 0xa0 } },
+            { 0, { 0 }, { 0 } },
+        };
+        CHECK(re.snaps->len == G_N_ELEMENTS(want), "%u snapshots", re.snaps->len);
+        for (guint i = 0; i < re.snaps->len; i++) {
+            const snap *sn = &g_array_index(re.snaps, snap, i);
+            CHECK(sn->n == want[i].n && sn->depth == want[i].n,
+                  "event %u: callback saw %u frames depth %" PRIu64 ", expected %u", i, sn->n,
+                  sn->depth, want[i].n);
+            for (uint32_t k = 0; k < sn->n; k++) {
+                CHECK(sn->callers[k] == want[i].c[k] && sn->funcs[k] == want[i].f[k],
+                      "event %u entry %u: " PX "/" PX, i, k, sn->callers[k], sn->funcs[k]);
+            }
+            CHECK(sn->pp.caller == (want[i].n ? want[i].c[0] : 0) && sn->pp.sidFirst == 11,
+                  "event %u: prog_point caller " PX, i, sn->pp.caller);
+        }
+        static const uint64_t want_ret_depth[] = { 3, 2, 1, 1, 1, 0 };
+        CHECK(re.ret_depths->len == G_N_ELEMENTS(want_ret_depth), "%u on_ret calls",
+              re.ret_depths->len);
+        for (guint i = 0; i < re.ret_depths->len; i++) {
+            CHECK(g_array_index(re.ret_depths, uint64_t, i) == want_ret_depth[i],
+                  "on_ret %u saw depth %" PRIu64, i, g_array_index(re.ret_depths, uint64_t, i));
+        }
+    }
+    CHECK(re.self_unsub_n == 1 && re.self_unsub_ok,
+          "a subscriber removing itself from its callback: %u deliveries", re.self_unsub_n);
+done:
+    cs_engine_free(e);
+    g_array_free(re.snaps, TRUE);
+    g_array_free(re.ret_depths, TRUE);
+    memset(&re, 0, sizeof re);
+}
+
+/* ---- threads ------------------------------------------------------------ */
+
+enum { MT_THREADS = 4, MT_PAIRS = 100000, MT_NEST = 4 };
+
+static struct {
+    uint64_t events, calls, rets, unwound, wrong_stack, churn;
+    uint64_t per_vcpu[MT_THREADS];
+    int stop;
+} mt;
+
+static void mt_on_event(unsigned vcpu, const callstack_event *ev)
+{
+    __atomic_add_fetch(&mt.events, 1, __ATOMIC_RELAXED);
+    if (ev->unwound) {
+        __atomic_add_fetch(&mt.unwound, 1, __ATOMIC_RELAXED);
+    }
+    if (vcpu >= MT_THREADS || ev->where.sidSecond != vcpu) {
+        __atomic_add_fetch(&mt.wrong_stack, 1, __ATOMIC_RELAXED);
+    } else {
+        __atomic_add_fetch(&mt.per_vcpu[vcpu], 1, __ATOMIC_RELAXED);
+    }
+}
+
+static void mt_on_call(unsigned vcpu, uint64_t func)
+{
+    (void)vcpu;
+    (void)func;
+    __atomic_add_fetch(&mt.calls, 1, __ATOMIC_RELAXED);
+}
+
+static void mt_on_ret(unsigned vcpu, uint64_t func)
+{
+    (void)vcpu;
+    (void)func;
+    __atomic_add_fetch(&mt.rets, 1, __ATOMIC_RELAXED);
+}
+
+static void mt_churn_cb(unsigned vcpu, const callstack_event *ev)
+{
+    (void)vcpu;
+    (void)ev;
+    __atomic_add_fetch(&mt.churn, 1, __ATOMIC_RELAXED);
+}
+
+typedef struct mt_arg {
+    cs_engine *e;
+    unsigned idx;
+    uint64_t pairs;
+    cs_stack_id id;     /* the stack to drive */
+    uint64_t final_depth;
+} mt_arg;
+
+/* pairs call/ret pairs, MT_NEST deep at a time, x86-consistent sp. */
+static gpointer mt_driver(gpointer p)
+{
+    mt_arg *a = p;
+    cs_stack *s = cs_engine_stack(a->e, &a->id);
+    uint64_t tag = (uint64_t)(a->idx + 1) << 32;
+    for (uint64_t i = 0; i < a->pairs; i += MT_NEST) {
+        for (uint64_t k = 0; k < MT_NEST; k++) {
+            cs_engine_call(a->e, s, a->idx, tag | (0x1000 + k), tag | (0x2000 + k),
+                           tag | (0x2000 + k - 5), 0x7fff0000 - 0x40 * (k + 1));
+        }
+        for (uint64_t k = MT_NEST; k-- > 0;) {
+            cs_engine_ret(a->e, s, a->idx, tag | (0x2000 + k), 0x7fff0000 - 0x40 * (k + 1) + 8);
+        }
+    }
+    a->final_depth = cs_engine_depth(a->e, s);
+    return NULL;
+}
+
+static void t_threads(void)
+{
+    cs_engine *e = mk_engine(true, true, 0, 0, 0);
+    mt_arg args[MT_THREADS];
+    GThread *th[MT_THREADS];
+    memset(&mt, 0, sizeof mt);
+    cs_engine_subscribe(e, CS_SUB_EVENT, FN(mt_on_event));
+    cs_engine_subscribe(e, CS_SUB_CALL, FN(mt_on_call));
+    cs_engine_subscribe(e, CS_SUB_RET, FN(mt_on_ret));
+    for (unsigned i = 0; i < MT_THREADS; i++) {
+        args[i] = (mt_arg){ .e = e, .idx = i, .pairs = MT_PAIRS, .id = tid(1, i) };
+        th[i] = g_thread_new("driver", mt_driver, &args[i]);
+    }
+    for (unsigned i = 0; i < MT_THREADS; i++) {
+        g_thread_join(th[i]);
+    }
+    const uint64_t total = (uint64_t)MT_THREADS * MT_PAIRS;
+    CHECK(mt.events == 2 * total, "%" PRIu64 " events, expected %" PRIu64, mt.events, 2 * total);
+    CHECK(mt.calls == total && mt.rets == total, "on_call %" PRIu64 " on_ret %" PRIu64,
+          mt.calls, mt.rets);
+    CHECK(mt.unwound == 0, "%" PRIu64 " unwound", mt.unwound);
+    CHECK(mt.wrong_stack == 0, "%" PRIu64 " events carried another thread's stack id",
+          mt.wrong_stack);
+    for (unsigned i = 0; i < MT_THREADS; i++) {
+        CHECK(mt.per_vcpu[i] == 2 * (uint64_t)MT_PAIRS, "thread %u: %" PRIu64 " events", i,
+              mt.per_vcpu[i]);
+        CHECK(args[i].final_depth == 0, "thread %u: final depth %" PRIu64, i,
+              args[i].final_depth);
+    }
+    EXPECT_STATS(e, total, total, 0, 0);
+    CHECK(cs_engine_stack_count(e) == MT_THREADS, "stack_count %u", cs_engine_stack_count(e));
+done:
+    cs_engine_free(e);
+}
+
+static gpointer mt_churner(gpointer p)
+{
+    cs_engine *e = p;
+    for (unsigned i = 0; i < 20000 && !__atomic_load_n(&mt.stop, __ATOMIC_ACQUIRE); i++) {
+        cs_engine_subscribe(e, CS_SUB_EVENT, FN(mt_churn_cb));
+        cs_engine_subscribe(e, CS_SUB_CALL, FN(mt_on_ret));   /* any on_call_t */
+        g_thread_yield();
+        cs_engine_unsubscribe(e, CS_SUB_EVENT, FN(mt_churn_cb));
+        cs_engine_unsubscribe(e, CS_SUB_CALL, FN(mt_on_ret));
+    }
+    return NULL;
+}
+
+/* Subscribers added and removed while events flow: the steady subscriber
+ * still sees every event exactly once. */
+static void t_threads_subscriber_churn(void)
+{
+    enum { DRIVERS = 2, PAIRS = 50000 };
+    cs_engine *e = mk_engine(true, true, 0, 0, 0);
+    mt_arg args[DRIVERS];
+    GThread *th[DRIVERS];
+    memset(&mt, 0, sizeof mt);
+    cs_engine_subscribe(e, CS_SUB_EVENT, FN(mt_on_event));
+    GThread *churn = g_thread_new("churn", mt_churner, e);
+    for (unsigned i = 0; i < DRIVERS; i++) {
+        args[i] = (mt_arg){ .e = e, .idx = i, .pairs = PAIRS, .id = tid(1, i) };
+        th[i] = g_thread_new("driver", mt_driver, &args[i]);
+    }
+    for (unsigned i = 0; i < DRIVERS; i++) {
+        g_thread_join(th[i]);
+    }
+    __atomic_store_n(&mt.stop, 1, __ATOMIC_RELEASE);
+    g_thread_join(churn);
+    CHECK(mt.events == 2ull * DRIVERS * PAIRS, "steady subscriber saw %" PRIu64 " events",
+          mt.events);
+    CHECK(mt.wrong_stack == 0, "events with another stack id");
+    CHECK(mt.churn <= mt.events, "churning subscriber saw more events than there were");
+done:
+    cs_engine_free(e);
+}
+
+/* Two threads on one shared stack (asid-style): interleavings make frames
+ * pop in odd ways, but each pop is one RET event and nothing crashes. */
+static void t_threads_shared_stack(void)
+{
+    enum { DRIVERS = 2, PAIRS = 50000 };
+    cs_engine *e = mk_engine(false, false, 0, 0, 0);
+    mt_arg args[DRIVERS];
+    GThread *th[DRIVERS];
+    cs_stack_id id = { .first = 0x42, .kind = STACK_ASID };
+    memset(&mt, 0, sizeof mt);
+    cs_engine_subscribe(e, CS_SUB_EVENT, FN(mt_on_event));
+    cs_engine_subscribe(e, CS_SUB_CALL, FN(mt_on_call));
+    cs_engine_subscribe(e, CS_SUB_RET, FN(mt_on_ret));
+    for (unsigned i = 0; i < DRIVERS; i++) {
+        args[i] = (mt_arg){ .e = e, .idx = i, .pairs = PAIRS, .id = id };
+        th[i] = g_thread_new("driver", mt_driver, &args[i]);
+    }
+    for (unsigned i = 0; i < DRIVERS; i++) {
+        g_thread_join(th[i]);
+    }
+    cs_stack *s = cs_engine_stack(e, &id);
+    uint64_t depth = cs_engine_depth(e, s);
+    cs_engine_stats st;
+    cs_engine_get_stats(e, &st);
+    CHECK(cs_engine_stack_count(e) == 1, "stack_count %u", cs_engine_stack_count(e));
+    CHECK(st.calls == (uint64_t)DRIVERS * PAIRS && mt.calls == st.calls,
+          "calls %" PRIu64 " on_call %" PRIu64, st.calls, mt.calls);
+    CHECK(mt.rets == st.returns + st.unwound, "on_ret %" PRIu64 " != returns+unwound %" PRIu64,
+          mt.rets, st.returns + st.unwound);
+    CHECK(mt.events == mt.calls + mt.rets, "events %" PRIu64 " != calls+rets", mt.events);
+    CHECK(st.calls == st.returns + st.unwound + depth,
+          "unbalanced: calls %" PRIu64 " returns %" PRIu64 " unwound %" PRIu64 " depth %" PRIu64,
+          st.calls, st.returns, st.unwound, depth);
+done:
+    cs_engine_free(e);
+}
+
+/* ---- fork --------------------------------------------------------------- */
+
+static void t_after_fork(void)
+{
+    cs_engine *e = mk_rec_engine(false, false, 0, 0, 0);
+    cs_stack_id ida = tid(100, 1), idb = tid(100, 2), idc = tid(100, 3), nid = tid(200, 1);
+    cs_stack *a = cs_engine_stack(e, &ida), *b = cs_engine_stack(e, &idb),
+             *c = cs_engine_stack(e, &idc);
+    cs_engine_call(e, a, 0, 0xa0, 0x100, 0, 0);
+    cs_engine_call(e, a, 0, 0xa1, 0x101, 0, 0);
+    cs_engine_call(e, b, 0, 0xb0, 0x200, 0, 0);
+    cs_engine_call(e, c, 0, 0xc0, 0x300, 0, 0);
+    rec_clear();
+
+    cs_engine_after_fork(e, a, &nid);
+    EXPECT_NO_EVENTS();
+    CHECK(cs_engine_stack_count(e) == 1, "stack_count %u", cs_engine_stack_count(e));
+    CHECK(cs_engine_stack(e, &nid) == a, "the kept stack is not under the new id");
+    CHECK(cs_stack_id_equal(&a->id, &nid), "kept stack's id not updated");
+    EXPECT_STACK(e, a, 2, U64S(0x101, 0x100), U64S(0xa1, 0xa0), 2);
+    /* It works, reports the new id, and subscribers survived. */
+    cs_engine_ret(e, a, 0, 0x101, 0);
+    CHECK(rec.events->len == 1 && rec_ev(0)->where.sidFirst == 200 &&
+          rec_ev(0)->where.sidSecond == 1, "event after fork has the old id");
+    EXPECT_EVENTS(EV_RET(0xa1, 0x101, 1));
+    /* The old ids are gone: looking one up makes a new empty stack. */
+    cs_stack *b2 = cs_engine_stack(e, &idb);
+    EXPECT_EMPTY(e, b2);
+    CHECK(cs_engine_stack_count(e) == 2, "stack_count %u", cs_engine_stack_count(e));
+
+    /* keep = NULL: everything goes. */
+    cs_engine_after_fork(e, NULL, NULL);
+    CHECK(cs_engine_stack_count(e) == 0, "stack_count %u after after_fork(NULL)",
+          cs_engine_stack_count(e));
+done:
+    cs_engine_free(e);
+}
+
+#ifdef G_OS_UNIX
+/* A thread that holds a lock until told to let go. */
+typedef struct holder {
+    GMutex *target;
+    GMutex m;
+    GCond c;
+    bool held, release;
+} holder;
+
+static gpointer holder_fn(gpointer p)
+{
+    holder *h = p;
+    g_mutex_lock(h->target);
+    g_mutex_lock(&h->m);
+    h->held = true;
+    g_cond_broadcast(&h->c);
+    while (!h->release) {
+        g_cond_wait(&h->c, &h->m);
+    }
+    g_mutex_unlock(&h->m);
+    g_mutex_unlock(h->target);
+    return NULL;
+}
+
+/*
+ * fork() while another thread holds the lock of stack `held` (a thread of
+ * the guest in the middle of a push or pop); in the child, after_fork keeps
+ * `keep` and must leave a usable engine. Returns the child's wait status.
+ */
+static int fork_with_lock_held(cs_engine *e, cs_stack *keep, cs_stack *held,
+                               const cs_stack_id *nid)
+{
+    holder h = { .target = &held->lock };
+    g_mutex_init(&h.m);
+    g_cond_init(&h.c);
+    GThread *t = g_thread_new("holder", holder_fn, &h);
+    g_mutex_lock(&h.m);
+    while (!h.held) {
+        g_cond_wait(&h.c, &h.m);
+    }
+    g_mutex_unlock(&h.m);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int rc = 0;
+        cs_engine_after_fork(e, keep, nid);
+        if (cs_engine_stack_count(e) != 1) {
+            rc = 10;
+        } else if (cs_engine_stack(e, nid) != keep) {
+            rc = 11;
+        } else {
+            uint64_t d = cs_engine_depth(e, keep);
+            cs_engine_call(e, keep, 0, 0xf0, 0xf1, 0, 0);
+            cs_engine_ret(e, keep, 0, 0xf1, 0);
+            if (cs_engine_depth(e, keep) != d) {
+                rc = 12;
+            }
+        }
+        _exit(rc);
+    }
+    int status = -1;
+    if (pid > 0) {
+        while (waitpid(pid, &status, 0) < 0) {
+        }
+    }
+    g_mutex_lock(&h.m);
+    h.release = true;
+    g_cond_broadcast(&h.c);
+    g_mutex_unlock(&h.m);
+    g_thread_join(t);
+    g_mutex_clear(&h.m);
+    g_cond_clear(&h.c);
+    return status;
+}
+
+static bool child_ok(int line, int status)
+{
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        return true;
+    }
+    if (WIFSIGNALED(status)) {
+        fail_at(line, "the child died of signal %d (%s) in or after cs_engine_after_fork",
+                WTERMSIG(status), strsignal(WTERMSIG(status)));
+    } else {
+        fail_at(line, "the child failed (wait status 0x%x)", (unsigned)status);
+    }
+    return false;
+}
+
+/* The kept stack's lock was held by another thread at the fork. */
+static void t_after_fork_keep_locked(void)
+{
+    cs_engine *e = mk_engine(false, false, 0, 0, 0);
+    cs_stack_id ida = tid(300, 1), idb = tid(300, 2), nid = tid(301, 1);
+    cs_stack *a = cs_engine_stack(e, &ida), *b = cs_engine_stack(e, &idb);
+    cs_engine_call(e, a, 0, 0xa0, 0x100, 0, 0);
+    cs_engine_call(e, b, 0, 0xb0, 0x200, 0, 0);
+    REQUIRE(child_ok(__LINE__, fork_with_lock_held(e, a, a, &nid)));
+done:
+    cs_engine_free(e);
+}
+
+/*
+ * Another (dropped) stack's lock was held by a thread at the fork: that
+ * thread does not exist in the child, so after_fork must not trip over the
+ * lock it left held ("Locks are re-initialised, since another thread may
+ * have held one at the fork").
+ */
+static void t_after_fork_other_locked(void)
+{
+    cs_engine *e = mk_engine(false, false, 0, 0, 0);
+    cs_stack_id ida = tid(400, 1), idb = tid(400, 2), nid = tid(401, 1);
+    cs_stack *a = cs_engine_stack(e, &ida), *b = cs_engine_stack(e, &idb);
+    cs_engine_call(e, a, 0, 0xa0, 0x100, 0, 0);
+    cs_engine_call(e, b, 0, 0xb0, 0x200, 0, 0);
+    REQUIRE(child_ok(__LINE__, fork_with_lock_held(e, a, b, &nid)));
+done:
+    cs_engine_free(e);
+}
+#endif
+
+/* ---- a random stream against a reference model -------------------------- */
+
+static uint64_t rng_state;
+
+static uint64_t rng(void)
+{
+    /* splitmix64 */
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/*
+ * Without sp_resync: a call pushes; a return to T leaves the nearest frame
+ * (within search_limit from the top) whose ret_addr is T, every frame above
+ * it unwound; otherwise nothing happens and the return is unmatched. Return
+ * addresses come from a small pool, so recursion-like duplicates abound.
+ */
+static void t_random_model(void)
+{
+    enum { OPS = 50000, LIMIT = 16, POOL = 12 };
+    cs_engine *e = mk_rec_engine(false, false, 0, 0, LIMIT);
+    cs_stack_id id = tid(12, 12);
+    cs_stack *s = cs_engine_stack(e, &id);
+    GArray *m = g_array_new(FALSE, FALSE, sizeof(cs_frame));   /* the model */
+    GArray *want = g_array_new(FALSE, FALSE, sizeof(exp_ev));
+    uint64_t n_calls = 0, n_rets = 0, n_unw = 0, n_unm = 0;
+    rng_state = 12345;
+
+    for (unsigned op = 0; op < OPS; op++) {
+        uint64_t r = rng() % 100;
+        g_array_set_size(want, 0);
+        bool call = m->len == 0 ? r < 70 : m->len > 200 ? r < 20 : r < 50;
+        if (call) {
+            cs_frame f = { .func = 0x1000 + rng() % POOL, .ret_addr = 0x2000 + rng() % POOL,
+                           .call_site = 0x3000 + op, .sp = 0 };
+            g_array_append_val(m, f);
+            exp_ev x = EV_CALL(f.func, f.ret_addr, m->len);
+            g_array_append_val(want, x);
+            n_calls++;
+            cs_engine_call(e, s, 0, f.func, f.ret_addr, f.call_site, f.sp);
+        } else {
+            uint64_t t, q = rng() % 100;
+            if (m->len && q < 55) {
+                t = g_array_index(m, cs_frame, m->len - 1).ret_addr;
+            } else if (m->len && q < 75) {
+                t = g_array_index(m, cs_frame, rng() % m->len).ret_addr;
+            } else if (q < 85) {
+                t = 0xdead;
+            } else {
+                t = 0x2000 + rng() % POOL;
+            }
+            int64_t idx = -1;
+            for (uint32_t i = 0; i < MIN(m->len, (guint)LIMIT); i++) {
+                if (g_array_index(m, cs_frame, m->len - 1 - i).ret_addr == t) {
+                    idx = i;
+                    break;
+                }
+            }
+            if (idx < 0) {
+                n_unm++;
+            }
+            for (int64_t i = 0; i <= idx; i++) {
+                cs_frame f = g_array_index(m, cs_frame, m->len - 1);
+                g_array_set_size(m, m->len - 1);
+                exp_ev x = { CALLSTACK_EVENT_RET, i != idx, f.func, f.ret_addr, m->len };
+                g_array_append_val(want, x);
+                if (i == idx) {
+                    n_rets++;
+                } else {
+                    n_unw++;
+                }
+            }
+            cs_engine_ret(e, s, 0, t, 0);
+        }
+        if (!expect_events(__LINE__, (const exp_ev *)(void *)want->data, want->len)) {
+            size_t l = strlen(t_msg);
+            snprintf(t_msg + l, sizeof t_msg - l, " (at op %u)", op);
+            goto done;
+        }
+        if (op % 97 == 0 || m->len == 0) {
+            uint64_t cl[256], fn[256];
+            for (guint i = 0; i < m->len && i < 256; i++) {
+                cl[i] = g_array_index(m, cs_frame, m->len - 1 - i).ret_addr;
+                fn[i] = g_array_index(m, cs_frame, m->len - 1 - i).func;
+            }
+            REQUIRE(expect_stack(__LINE__, e, s, m->len, cl, fn, MIN(m->len, 256u)));
+        }
+    }
+    EXPECT_STATS(e, n_calls, n_rets, n_unw, n_unm);
+    CHECK(n_unw > 100 && n_unm > 100 && n_rets > 1000, "stream too tame: %" PRIu64 " unwound %"
+          PRIu64 " unmatched %" PRIu64 " returns", n_unw, n_unm, n_rets);
+done:
+    g_array_free(m, TRUE);
+    g_array_free(want, TRUE);
+    cs_engine_free(e);
+}
+
+/* ---- main --------------------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    void (*fn)(void);
+} tests[] = {
+    { "config_defaults", t_config_defaults },
+    { "nesting", t_nesting },
+    { "recursion_1000", t_recursion },
+    { "return_skips_frames", t_return_skips_frames },
+    { "unmatched_return", t_unmatched_return },
+    { "search_limit", t_search_limit },
+    { "many_stacks", t_many_stacks },
+    { "max_depth", t_max_depth },
+    { "resync_at_call_x86", t_resync_at_call_x86 },
+    { "resync_at_call_link_register", t_resync_at_call_lr },
+    { "resync_unmatched_return", t_resync_unmatched_return },
+    { "resync_return_sp_bound", t_resync_return_sp_bound },
+    { "subscribe_unsubscribe", t_subscribe },
+    { "reentrant_subscriber", t_reentrant_subscriber },
+    { "random_stream_vs_model", t_random_model },
+    { "threads_4x100k", t_threads },
+    { "threads_subscriber_churn", t_threads_subscriber_churn },
+    { "threads_shared_stack", t_threads_shared_stack },
+    { "after_fork", t_after_fork },
+#ifdef G_OS_UNIX
+    { "after_fork_keep_lock_held", t_after_fork_keep_locked },
+    { "after_fork_other_lock_held", t_after_fork_other_locked },
+#endif
+};
+
+int main(int argc, char **argv)
+{
+    unsigned passed = 0, failed = 0;
+    rec.events = g_array_new(FALSE, TRUE, sizeof(callstack_event));
+    rec.calls = g_array_new(FALSE, TRUE, sizeof(uint64_t));
+    rec.rets = g_array_new(FALSE, TRUE, sizeof(uint64_t));
+    rec.vcpus = g_array_new(FALSE, TRUE, sizeof(unsigned));
+    for (size_t i = 0; i < G_N_ELEMENTS(tests); i++) {
+        /* Optional arguments: run only the named cases. */
+        if (argc > 1) {
+            bool want = false;
+            for (int a = 1; a < argc; a++) {
+                want |= strcmp(argv[a], tests[i].name) == 0;
+            }
+            if (!want) {
+                continue;
+            }
+        }
+        t_failed = false;
+        t_msg[0] = '\0';
+        rec_clear();
+        tests[i].fn();
+        if (t_failed) {
+            printf("FAIL %s: %s\n", tests[i].name, t_msg);
+            failed++;
+        } else {
+            printf("PASS %s\n", tests[i].name);
+            passed++;
+        }
+        fflush(stdout);
+    }
+    printf("%u passed, %u failed\n", passed, failed);
+    g_array_free(rec.events, TRUE);
+    g_array_free(rec.calls, TRUE);
+    g_array_free(rec.rets, TRUE);
+    g_array_free(rec.vcpus, TRUE);
+    return failed ? 1 : 0;
+}
