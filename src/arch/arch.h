@@ -17,9 +17,40 @@ typedef enum cs_insn_class {
     CS_INSN_RET,      /* returns from the top frame */
 } cs_insn_class;
 
+/*
+ * Where a control transfer goes, computed when the instruction executes
+ * (just before it does): a constant, a register plus an offset, or a value
+ * loaded from memory at [base + index * scale + disp].
+ */
+typedef enum cs_target_kind {
+    CS_TARGET_NONE = 0,   /* unknown: the event is recorded with target 0 */
+    CS_TARGET_DIRECT,
+    CS_TARGET_REG,        /* value of `base` + disp */
+    CS_TARGET_MEM,        /* load of `size` bytes at base + index*scale + disp */
+} cs_target_kind;
+
+#define CS_REG_NAME_MAX 16
+
+typedef struct cs_target {
+    cs_target_kind kind;
+    uint64_t addr;                  /* CS_TARGET_DIRECT */
+    char base[CS_REG_NAME_MAX];     /* register names as QEMU lists them; "" = none */
+    char index[CS_REG_NAME_MAX];
+    unsigned scale;
+    int64_t disp;                   /* pc-relative operands are folded in here */
+    unsigned size;                  /* CS_TARGET_MEM */
+    uint64_t mask;                  /* applied to the result (ARM: clears the Thumb bit) */
+} cs_target;
+
 typedef struct cs_insn_info {
     cs_insn_class cls;
     uint64_t ret_addr;   /* CS_INSN_CALL: where a normal return lands */
+    cs_target target;    /* the function called, or where the return lands */
+    /* The stack pointer a frame is recorded with, relative to sp before the
+     * instruction: for a call, sp at the callee's entry (x86: -word, the
+     * return address slot); for a return, sp once it has returned (x86:
+     * +word + the ret immediate). */
+    int64_t sp_delta;
 } cs_insn_info;
 
 typedef struct cs_arch_desc {
@@ -32,7 +63,8 @@ typedef struct cs_arch_desc {
     /* How many instructions at the end of a translation block can be a call
      * or return: 1, or 2 where a delay slot follows the branch. */
     unsigned tail_insns;
-    /* Decodes one instruction at addr. Called at translation time only. */
+    /* Decodes one instruction at addr into *out (zeroed by the caller).
+     * Called at translation time only. */
     void (*classify)(const struct cs_arch_desc *a, const uint8_t *code, size_t len,
                      uint64_t addr, cs_insn_info *out);
     int cs_arch;               /* Capstone arch and mode */

@@ -1,7 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <string.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include "engine.h"
 
 /*
@@ -336,7 +334,6 @@ void cs_engine_ret(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t target, ui
         if (s->count == 0 && s->forgotten > 0) {
             s->forgotten--;
         }
-        if (getenv("CS_DEBUG")) { const cs_frame *t = cs_stack_peek(s, 0); fprintf(stderr, "unmatched ret vcpu %u target %lx sp %lx top ret %lx sp %lx\n", vcpu, (unsigned long)target, (unsigned long)sp, t ? (unsigned long)t->ret_addr : 0ul, t ? (unsigned long)t->sp : 0ul); }
         g_mutex_unlock(&s->lock);
         __atomic_add_fetch(&e->n_unmatched, 1, __ATOMIC_RELAXED);
         if (e->cfg.sp_resync) {

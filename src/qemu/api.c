@@ -55,7 +55,7 @@ CS_API void get_prog_point(unsigned int vcpu_index, prog_point *p)
     }
     p->pc = v->last_pc;
     uint64_t pc;
-    if (cs_vcpu_current() == (int)vcpu_index && cs_vcpu_read_reg(v, true, &pc)) {
+    if (cs_vcpu_current() == (int)vcpu_index && cs_vcpu_read_pc(v, &pc)) {
         p->pc = pc;
     }
 }

@@ -18,7 +18,6 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
 cs_config cs_cfg;
 cs_engine *cs_eng;
 const cs_arch_desc *cs_arch;
-struct qemu_plugin_scoreboard *cs_pending_sb;
 
 #define ARGS_HELP "accepted arguments: verbose=on|off, stack_type=asid|heuristic|threaded, " \
                   "max_depth=N (2..2^31)"
@@ -126,7 +125,6 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     cs_cfg.engine.sp_resync = cs_cfg.kind == STACK_THREADED;
     cs_cfg.engine.ret_addr_on_stack = cs_arch->ret_addr_on_stack;
     cs_eng = cs_engine_new(&cs_cfg.engine);
-    cs_pending_sb = qemu_plugin_scoreboard_new(sizeof(cs_pending));
 
     cs_vcpu_setup(id);
     cs_translate_setup(id);

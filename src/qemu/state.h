@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * State shared by the QEMU glue: the configuration from the command line,
- * the engine, and per-vCPU state.
+ * the engine, per-vCPU state and instrumented call/return sites.
  */
 #ifndef CS_QEMU_STATE_H
 #define CS_QEMU_STATE_H
@@ -20,39 +20,50 @@ typedef struct cs_config {
 } cs_config;
 
 /*
- * What the inline ops at a call or return instruction leave for the first
- * block executed after it. Lives in a QEMU scoreboard (one per vCPU), so the
- * instruction itself costs a few stores and no callback.
+ * A call or return instruction, decoded once at translation time, with its
+ * target's registers resolved to QEMU handles. Sites are interned by address
+ * and bytes, so retranslating code allocates nothing new.
  */
-typedef struct cs_pending {
-    uint64_t kind;        /* CS_PENDING_* */
+typedef struct cs_site {
+    uint64_t vaddr;
+    uint8_t bytes[16];
+    uint8_t len;
+    cs_insn_class cls;
     uint64_t ret_addr;
-    uint64_t call_site;
-} cs_pending;
-
-enum { CS_PENDING_NONE = 0, CS_PENDING_CALL = 1, CS_PENDING_RET = 2 };
+    cs_target_kind tkind;
+    uint64_t direct;
+    struct qemu_plugin_register *base, *index;
+    unsigned scale, size;
+    int64_t disp;
+    uint64_t mask;
+    int64_t sp_delta;
+} cs_site;
 
 typedef struct cs_vcpu {
     unsigned index;
     cs_stack *stack;          /* NULL until the vCPU's first event binds it */
     unsigned fork_gen;        /* fork generation `stack` was bound in */
-    uint64_t last_pc;         /* block where the last event was seen */
+    uint64_t last_pc;         /* the last call or return instruction seen */
     GByteArray *regbuf;
+    GByteArray *membuf;
 } cs_vcpu;
 
 extern cs_config cs_cfg;
 extern cs_engine *cs_eng;
 extern const cs_arch_desc *cs_arch;
-extern struct qemu_plugin_scoreboard *cs_pending_sb;
 
 /* vcpu.c */
 void cs_vcpu_setup(qemu_plugin_id_t id);
 cs_vcpu *cs_vcpu_get(unsigned index);        /* NULL if never initialised */
 /* The vCPU's stack, binding it if this is the vCPU's own thread. */
 cs_stack *cs_vcpu_stack(cs_vcpu *v);
-bool cs_vcpu_read_reg(cs_vcpu *v, bool pc, uint64_t *out);
+bool cs_vcpu_read_pc(cs_vcpu *v, uint64_t *out);
 /* The vCPU this thread has run, or -1. */
 int cs_vcpu_current(void);
+/* A QEMU register handle by name, or NULL (valid after the first vCPU init). */
+struct qemu_plugin_register *cs_vcpu_register(const char *name);
+void cs_vcpu_on_call(unsigned int vcpu_index, void *site);
+void cs_vcpu_on_ret(unsigned int vcpu_index, void *site);
 
 /* translate.c */
 void cs_translate_setup(qemu_plugin_id_t id);

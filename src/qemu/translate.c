@@ -1,41 +1,68 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Translation-time instrumentation. Everything is decided here, once per
- * block, so that executing a block costs at most:
- *   - one inline load-compare-branch at its start (the conditional callback
- *     that fires only when the previous block ended in a call or return);
- *   - a few inline stores if it ends in a call or return.
- * No callback, register read or lookup happens on other blocks.
+ * block: a block that does not end in a call or return gets no
+ * instrumentation at all, so executing it costs nothing. A call or return
+ * gets one callback, run just before the instruction executes, which reads
+ * the stack pointer and the target (see cs_site) and feeds the engine.
+ *
+ * Handling the event at the instruction itself, rather than at the first
+ * block after it, matters: a signal delivered between a return and its
+ * target would otherwise make the handler look like the return target.
  */
 #include <string.h>
 #include "state.h"
 
-void cs_vcpu_register_block(struct qemu_plugin_tb *tb, uint64_t pc);
+static GHashTable *sites;   /* cs_site* (key and value), interned */
+static GMutex sites_lock;
 
-static void instrument_insn(struct qemu_plugin_insn *insn, const cs_insn_info *info)
+static guint site_hash(gconstpointer p)
 {
-    qemu_plugin_u64 kind = qemu_plugin_scoreboard_u64_in_struct(cs_pending_sb, cs_pending, kind);
-    if (info->cls == CS_INSN_CALL) {
-        qemu_plugin_u64 ra = qemu_plugin_scoreboard_u64_in_struct(cs_pending_sb, cs_pending, ret_addr);
-        qemu_plugin_u64 site = qemu_plugin_scoreboard_u64_in_struct(cs_pending_sb, cs_pending, call_site);
-        qemu_plugin_register_vcpu_insn_exec_inline_per_vcpu(insn, QEMU_PLUGIN_INLINE_STORE_U64, ra,
-                                                            info->ret_addr);
-        qemu_plugin_register_vcpu_insn_exec_inline_per_vcpu(insn, QEMU_PLUGIN_INLINE_STORE_U64, site,
-                                                            qemu_plugin_insn_vaddr(insn));
-        qemu_plugin_register_vcpu_insn_exec_inline_per_vcpu(insn, QEMU_PLUGIN_INLINE_STORE_U64, kind,
-                                                            CS_PENDING_CALL);
-    } else if (info->cls == CS_INSN_RET) {
-        qemu_plugin_register_vcpu_insn_exec_inline_per_vcpu(insn, QEMU_PLUGIN_INLINE_STORE_U64, kind,
-                                                            CS_PENDING_RET);
+    const cs_site *s = p;
+    return (guint)(s->vaddr ^ (s->vaddr >> 32)) ^ ((guint)s->len << 24);
+}
+
+static gboolean site_equal(gconstpointer a, gconstpointer b)
+{
+    const cs_site *x = a, *y = b;
+    return x->vaddr == y->vaddr && x->len == y->len && memcmp(x->bytes, y->bytes, x->len) == 0;
+}
+
+static cs_site *intern_site(uint64_t vaddr, const uint8_t *code, size_t len, const cs_insn_info *info)
+{
+    cs_site key = { .vaddr = vaddr, .len = (uint8_t)MIN(len, sizeof key.bytes) };
+    memcpy(key.bytes, code, key.len);
+    g_mutex_lock(&sites_lock);
+    cs_site *s = g_hash_table_lookup(sites, &key);
+    if (!s) {
+        s = g_new(cs_site, 1);
+        *s = key;
+        s->cls = info->cls;
+        s->ret_addr = info->ret_addr;
+        s->tkind = info->target.kind;
+        s->direct = info->target.addr;
+        s->base = info->target.base[0] ? cs_vcpu_register(info->target.base) : NULL;
+        s->index = info->target.index[0] ? cs_vcpu_register(info->target.index) : NULL;
+        s->scale = info->target.scale;
+        s->size = info->target.size;
+        s->disp = info->target.disp;
+        s->mask = info->target.mask ? info->target.mask : UINT64_MAX;
+        s->sp_delta = info->sp_delta;
+        /* A register QEMU does not list leaves the target unknown rather
+         * than wrong. */
+        if ((info->target.base[0] && !s->base) || (info->target.index[0] && !s->index)) {
+            s->tkind = CS_TARGET_NONE;
+        }
+        g_hash_table_add(sites, s);
     }
+    g_mutex_unlock(&sites_lock);
+    return s;
 }
 
 static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 {
     (void)id;
     size_t n = qemu_plugin_tb_n_insns(tb);
-    cs_vcpu_register_block(tb, qemu_plugin_tb_vaddr(tb));
-
     /* Calls and returns end a block (or sit just before a delay slot), so
      * only the tail needs decoding. */
     size_t first = n > cs_arch->tail_insns ? n - cs_arch->tail_insns : 0;
@@ -43,15 +70,23 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
         uint8_t code[16];
         size_t len = qemu_plugin_insn_data(insn, code, sizeof code);
+        uint64_t vaddr = qemu_plugin_insn_vaddr(insn);
         cs_insn_info info;
-        cs_arch->classify(cs_arch, code, len, qemu_plugin_insn_vaddr(insn), &info);
-        if (info.cls != CS_INSN_OTHER) {
-            instrument_insn(insn, &info);
+        memset(&info, 0, sizeof info);
+        cs_arch->classify(cs_arch, code, len, vaddr, &info);
+        if (info.cls == CS_INSN_OTHER) {
+            continue;
         }
+        cs_site *site = intern_site(vaddr, code, len, &info);
+        qemu_plugin_register_vcpu_insn_exec_cb(
+            insn, info.cls == CS_INSN_CALL ? cs_vcpu_on_call : cs_vcpu_on_ret,
+            QEMU_PLUGIN_CB_R_REGS, site);
     }
 }
 
 void cs_translate_setup(qemu_plugin_id_t id)
 {
+    g_mutex_init(&sites_lock);
+    sites = g_hash_table_new_full(site_hash, site_equal, NULL, g_free);
     qemu_plugin_register_vcpu_tb_trans_cb(id, tb_trans);
 }

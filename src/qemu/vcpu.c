@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Per-vCPU state, the handler that turns a pending call or return into an
- * engine event, and the stack ids of user mode.
+ * Per-vCPU state, the callbacks that turn a call or return instruction into
+ * an engine event, and the stack ids of user mode.
  *
  * In linux-user each guest thread is a vCPU on its own host thread, and the
  * guest process is the QEMU process: the process id is getpid() and the
@@ -28,6 +28,7 @@
 static cs_vcpu *chunks[MAX_CHUNKS];
 static GMutex vcpu_table_lock;
 static struct qemu_plugin_register *sp_handle, *pc_handle;
+static GHashTable *reg_by_name;   /* register name -> handle */
 static unsigned fork_generation;
 static __thread int tls_vcpu = -1;
 
@@ -69,9 +70,8 @@ cs_stack *cs_vcpu_stack(cs_vcpu *v)
     return v->stack;
 }
 
-bool cs_vcpu_read_reg(cs_vcpu *v, bool pc, uint64_t *out)
+static bool read_reg(cs_vcpu *v, struct qemu_plugin_register *h, uint64_t *out)
 {
-    struct qemu_plugin_register *h = pc ? pc_handle : sp_handle;
     if (!h) {
         return false;
     }
@@ -89,60 +89,129 @@ bool cs_vcpu_read_reg(cs_vcpu *v, bool pc, uint64_t *out)
     return true;
 }
 
-/* Called at the start of the first block after a call or return
- * instruction; udata is that block's pc. */
-static void on_block_after_event(unsigned int vcpu_index, void *udata)
+bool cs_vcpu_read_pc(cs_vcpu *v, uint64_t *out)
 {
-    cs_pending *p = qemu_plugin_scoreboard_find(cs_pending_sb, vcpu_index);
-    cs_pending ev = *p;
-    p->kind = CS_PENDING_NONE;
+    return read_reg(v, pc_handle, out);
+}
 
-    uint64_t pc = (uint64_t)(uintptr_t)udata;
-    cs_vcpu *v = cs_vcpu_get(vcpu_index);
-    if (!v) {
-        return;
+static bool read_mem(cs_vcpu *v, uint64_t addr, unsigned size, uint64_t *out)
+{
+    if (size == 0 || size > 8) {
+        return false;
     }
-    tls_vcpu = (int)vcpu_index;
-    cs_stack *s = cs_vcpu_stack(v);
-    v->last_pc = pc;
-    uint64_t sp = 0;
-    if (cs_cfg.engine.sp_resync) {
-        cs_vcpu_read_reg(v, false, &sp);
+    g_byte_array_set_size(v->membuf, 0);
+    if (!qemu_plugin_read_memory_vaddr(addr, v->membuf, size) || v->membuf->len < size) {
+        return false;
     }
-    if (ev.kind == CS_PENDING_CALL) {
-        cs_engine_call(cs_eng, s, vcpu_index, pc, ev.ret_addr, ev.call_site, sp);
-    } else if (ev.kind == CS_PENDING_RET) {
-        cs_engine_ret(cs_eng, s, vcpu_index, pc, sp);
+    uint64_t x = 0;
+    for (unsigned i = 0; i < size; i++) {
+        unsigned shift = cs_arch->big_endian ? 8u * (size - 1 - i) : 8u * i;
+        x |= (uint64_t)v->membuf->data[i] << shift;
+    }
+    *out = x;
+    return true;
+}
+
+/* Where the site's instruction is about to go; 0 if it cannot be known. */
+static uint64_t site_target(cs_vcpu *v, const cs_site *site, uint64_t sp)
+{
+    uint64_t base = 0, index = 0, value = 0;
+    switch (site->tkind) {
+    case CS_TARGET_DIRECT:
+        return site->direct & site->mask;
+    case CS_TARGET_REG:
+        if (site->base == sp_handle) {
+            base = sp;
+        } else if (!read_reg(v, site->base, &base)) {
+            return 0;
+        }
+        return (base + (uint64_t)site->disp) & site->mask;
+    case CS_TARGET_MEM:
+        if (site->base == sp_handle) {
+            base = sp;
+        } else if (site->base && !read_reg(v, site->base, &base)) {
+            return 0;
+        }
+        if (site->index && !read_reg(v, site->index, &index)) {
+            return 0;
+        }
+        if (!read_mem(v, (base + index * site->scale + (uint64_t)site->disp) & site->mask,
+                      site->size, &value)) {
+            return 0;
+        }
+        return value & site->mask;
+    case CS_TARGET_NONE:
+    default:
+        return 0;
     }
 }
 
-/* Registered on every block: fires only when a call or return is pending. */
-void cs_vcpu_register_block(struct qemu_plugin_tb *tb, uint64_t pc);
-void cs_vcpu_register_block(struct qemu_plugin_tb *tb, uint64_t pc)
+/* The vCPU, its stack and the stack pointer before the instruction. */
+static cs_vcpu *event_vcpu(unsigned int vcpu_index, cs_stack **stack, uint64_t *sp)
 {
-    qemu_plugin_register_vcpu_tb_exec_cond_cb(
-        tb, on_block_after_event, QEMU_PLUGIN_CB_R_REGS, QEMU_PLUGIN_COND_NE,
-        qemu_plugin_scoreboard_u64_in_struct(cs_pending_sb, cs_pending, kind), 0,
-        (void *)(uintptr_t)pc);
+    cs_vcpu *v = cs_vcpu_get(vcpu_index);
+    if (!v) {
+        return NULL;
+    }
+    tls_vcpu = (int)vcpu_index;
+    *stack = cs_vcpu_stack(v);
+    *sp = 0;
+    read_reg(v, sp_handle, sp);
+    return v;
+}
+
+void cs_vcpu_on_call(unsigned int vcpu_index, void *udata)
+{
+    const cs_site *site = udata;
+    cs_stack *s;
+    uint64_t sp;
+    cs_vcpu *v = event_vcpu(vcpu_index, &s, &sp);
+    if (!v) {
+        return;
+    }
+    v->last_pc = site->vaddr;
+    uint64_t func = site_target(v, site, sp);
+    cs_engine_call(cs_eng, s, vcpu_index, func, site->ret_addr, site->vaddr,
+                   (sp + (uint64_t)site->sp_delta) & site->mask);
+}
+
+void cs_vcpu_on_ret(unsigned int vcpu_index, void *udata)
+{
+    const cs_site *site = udata;
+    cs_stack *s;
+    uint64_t sp;
+    cs_vcpu *v = event_vcpu(vcpu_index, &s, &sp);
+    if (!v) {
+        return;
+    }
+    v->last_pc = site->vaddr;
+    uint64_t target = site_target(v, site, sp);
+    cs_engine_ret(cs_eng, s, vcpu_index, target, (sp + (uint64_t)site->sp_delta) & site->mask);
+}
+
+struct qemu_plugin_register *cs_vcpu_register(const char *name)
+{
+    return reg_by_name ? g_hash_table_lookup(reg_by_name, name) : NULL;
 }
 
 static void find_registers(void)
 {
     GArray *regs = qemu_plugin_get_registers();
+    reg_by_name = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     for (guint i = 0; regs && i < regs->len; i++) {
         qemu_plugin_reg_descriptor *d = &g_array_index(regs, qemu_plugin_reg_descriptor, i);
-        if (!sp_handle && strcmp(d->name, cs_arch->sp_reg) == 0) {
-            sp_handle = d->handle;
-        } else if (!pc_handle && strcmp(d->name, cs_arch->pc_reg) == 0) {
-            pc_handle = d->handle;
+        if (!g_hash_table_contains(reg_by_name, d->name)) {
+            g_hash_table_insert(reg_by_name, g_strdup(d->name), d->handle);
         }
     }
     if (regs) {
         g_array_free(regs, TRUE);
     }
-    if (!sp_handle && cs_cfg.engine.sp_resync) {
-        fprintf(stderr, "callstack_instr: warning: no register '%s' on %s; "
-                "stack-pointer resynchronisation is off\n", cs_arch->sp_reg, cs_arch->name);
+    sp_handle = cs_vcpu_register(cs_arch->sp_reg);
+    pc_handle = cs_vcpu_register(cs_arch->pc_reg);
+    if (!sp_handle) {
+        fprintf(stderr, "callstack_instr: warning: QEMU lists no register '%s' on %s; "
+                "the stack pointer is unknown\n", cs_arch->sp_reg, cs_arch->name);
         cs_cfg.engine.sp_resync = false;
     }
 }
@@ -157,7 +226,7 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index)
         return;
     }
     g_mutex_lock(&vcpu_table_lock);
-    if (!sp_handle && !pc_handle) {
+    if (!reg_by_name) {
         find_registers();
     }
     if (!chunks[c]) {
@@ -165,6 +234,7 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index)
         for (unsigned i = 0; i < CHUNK_SIZE; i++) {
             chunk[i].index = (c << CHUNK_BITS) | i;
             chunk[i].regbuf = g_byte_array_sized_new(16);
+            chunk[i].membuf = g_byte_array_sized_new(16);
         }
         __atomic_store_n(&chunks[c], chunk, __ATOMIC_RELEASE);
     }
@@ -172,8 +242,6 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index)
     cs_vcpu *v = cs_vcpu_get(vcpu_index);
     v->stack = NULL;   /* an index can be reused after a thread exits */
     v->last_pc = 0;
-    qemu_plugin_u64_set(qemu_plugin_scoreboard_u64_in_struct(cs_pending_sb, cs_pending, kind),
-                        vcpu_index, CS_PENDING_NONE);
 }
 
 static void vcpu_exit(qemu_plugin_id_t id, unsigned int vcpu_index)
