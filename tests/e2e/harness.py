@@ -42,8 +42,8 @@ def qemu(arch="x86_64"):
 class Guest:
     """A test program compiled here, with its own functions' address ranges."""
 
-    def __init__(self, name, src, binary, obj):
-        self.name, self.src, self.binary, self.obj = name, src, binary, obj
+    def __init__(self, name, src, binary, obj, pie=False):
+        self.name, self.src, self.binary, self.obj, self.pie = name, src, binary, obj, pie
         self.own = own_functions(binary, obj)          # start -> (name, size)
         self._starts = sorted(self.own)
 
@@ -66,16 +66,40 @@ class Guest:
         return self.own.get(addr, ("0x%x" % addr, 0))[0]
 
 
-def compile_guest(src_name, flags=("-O0", "-pg"), cc=None, tag=""):
+def compile_guest(src_name, flags=("-O0", "-pg"), cc=None, pie=False):
+    """Compiles a guest. Non-PIE by default; with pie=True a position-
+    independent executable, whose load address the runs report."""
     src = os.path.join(GUESTS, src_name)
     base, ext = os.path.splitext(src_name)
     cc = cc or ("g++" if ext == ".cpp" else "gcc")
+    tag = ("-pie" if pie else "") + "".join(f.replace("-", "_") for f in flags if f.startswith("-O"))
     out = os.path.join(WORK, base + tag)
     obj = out + ".o"
-    common = list(flags) + ["-g", "-fno-omit-frame-pointer", "-no-pie", "-fno-pie", "-pthread"]
+    common = list(flags) + ["-g", "-pthread"] + (["-fpie", "-pie"] if pie else ["-no-pie", "-fno-pie"])
     run([cc, "-c", src, "-o", obj] + common)
     run([cc, obj, "-o", out] + common)
-    return Guest(base, src, out, obj)
+    g = Guest(base + tag, src, out, obj, pie=pie)
+    return g
+
+
+def rebase(guest, events, load_base):
+    """Events with addresses relative to the binary's link addresses."""
+    if not load_base:
+        return events
+    return [e._replace(func=e.func - load_base, ret=e.ret - load_base) for e in events]
+
+
+LOAD_LINE = re.compile(r"^\s*LOAD\s+0x[0-9a-f]+\s+(0x[0-9a-f]+)\s+0x[0-9a-f]+\s+0x[0-9a-f]+\s+"
+                       r"0x[0-9a-f]+\s+([RWE ]+?)\s+0x")
+
+
+def first_exec_vaddr(binary):
+    """Link address of the first executable LOAD segment."""
+    for line in run(["readelf", "-lW", binary]).stdout.splitlines():
+        m = LOAD_LINE.match(line)
+        if m and "E" in m.group(2):
+            return int(m.group(1), 16)
+    raise Failure("no executable LOAD segment in " + binary)
 
 
 def nm_defined_text(path):
@@ -129,12 +153,27 @@ def run_plugin(guest, args=(), plugin_args="", trace_args="", arch="x86_64", ord
     """Runs the guest under QEMU with callstack_instr and calltrace; returns
     (events, callers, pandalog, summaries, completed process)."""
     trace = os.path.join(WORK, "%s%s.trace" % (guest.name, tag))
+    pagelog = trace + ".pages"
     cs = PLUGIN + ("," + plugin_args if plugin_args else "")
     ct = CALLTRACE + ",out=" + trace + ("," + trace_args if trace_args else "")
     plugins = ["-plugin", cs, "-plugin", ct] if order == "after" else ["-plugin", ct, "-plugin", cs]
-    p = run([qemu(arch)] + plugins + [guest.binary] + list(args), timeout=timeout,
-            cwd=cwd or WORK)
-    return parse_trace(trace) + (p,)
+    p = run([qemu(arch)] + plugins + ["-d", "page", "-D", pagelog, guest.binary] + list(args),
+            timeout=timeout, cwd=cwd or WORK)
+    events, callers, pandalog, summaries = parse_trace(trace)
+    if guest.pie:
+        # QEMU's page log gives where the first executable segment went.
+        start = None
+        for line in open(pagelog):
+            if line.startswith("start_code"):
+                start = int(line.split()[1], 16)
+                break
+        if start is None:
+            raise Failure("no start_code in QEMU's page log")
+        base = start - first_exec_vaddr(guest.binary)
+        events = rebase(guest, events, base)
+        callers = [(sid, f - base, [a - base for a in lst]) for sid, f, lst in callers]
+        pandalog = [(sid, [a - base for a in lst]) for sid, lst in pandalog]
+    return events, callers, pandalog, summaries, p
 
 
 def plugin_streams(guest, events, keep_unwound):
@@ -162,13 +201,26 @@ def uftrace_streams(guest, args=()):
     run(["uftrace", "record", "--no-pager", "--max-stack=65535", "-d", d, guest.binary] + list(args),
         cwd=WORK)
     out = run(["uftrace", "dump", "--no-pager", "-d", d]).stdout
+    base = 0
+    if guest.pie:
+        import glob
+        for mp in glob.glob(os.path.join(d, "sid-*.map")):
+            for line in open(mp):
+                # uftrace writes one line per module, starting at its base
+                if guest.binary in line:
+                    base = int(line.split("-")[0], 16)
+                    break
+            if base:
+                break
+        if not base:
+            raise Failure("no load address of %s in uftrace's map" % guest.binary)
     streams = collections.OrderedDict()
     for line in out.splitlines():
         m = UFTRACE_LINE.match(line)
         if not m:
             continue
         tid, kind, _, addr = m.group(1), m.group(2).strip(), m.group(3), int(m.group(4), 16)
-        func = guest.function_at(addr)
+        func = guest.function_at(addr - base)
         if func is None:
             continue
         streams.setdefault(tid, []).append((kind, func))
@@ -179,13 +231,17 @@ def uftrace_streams(guest, args=()):
 
 def gdb_backtrace(guest, func, args=()):
     """Return addresses of the callers when `func` is entered the first time,
-    most recent first, from native GDB: frames #1.. of `bt`."""
-    addr = guest.addr(func)
+    most recent first, from native GDB: frames #1.. of `bt`, relative to the
+    binary's link addresses."""
+    link = guest.addr(func)
     p = run(["gdb", "-nx", "-batch", "-ex", "set pagination off", "-ex", "set confirm off",
-             "-ex", "break *0x%x" % addr, "-ex", "run", "-ex", "bt 100000",
-             "--args", guest.binary] + list(args), cwd=WORK, timeout=120)
+             "-ex", "break *%s" % func, "-ex", "run", "-ex", "printf \"FUNCADDR %%lx\\n\", %s" % func,
+             "-ex", "bt 100000", "--args", guest.binary] + list(args), cwd=WORK, timeout=120)
+    base = None
     frames = []
     for line in p.stdout.splitlines():
+        if line.startswith("FUNCADDR "):
+            base = int(line.split()[1], 16) - link
         m = re.match(r"^#(\d+)\s+(0x[0-9a-f]+)?", line)
         if m:
             n = int(m.group(1))
@@ -194,9 +250,21 @@ def gdb_backtrace(guest, func, args=()):
             if not m.group(2):
                 raise Failure("gdb frame without address: %r" % line)
             frames.append(int(m.group(2), 16))
-    if not frames:
+    if not frames or base is None:
         raise Failure("gdb produced no backtrace:\n" + p.stdout[-2000:] + p.stderr[-2000:])
-    return frames
+    return [f - base for f in frames]
+
+
+def qemu_load_base(guest, arch="x86_64"):
+    """Where QEMU loads a PIE guest (deterministic: qemu-user has no ASLR)."""
+    if not guest.pie:
+        return 0
+    log = os.path.join(WORK, guest.name + ".base.pages")
+    run([qemu(arch), "-d", "page", "-D", log, guest.binary], cwd=WORK, check=False)
+    for line in open(log):
+        if line.startswith("start_code"):
+            return int(line.split()[1], 16) - first_exec_vaddr(guest.binary)
+    raise Failure("no start_code in QEMU's page log")
 
 
 # ---- comparison ----------------------------------------------------------------

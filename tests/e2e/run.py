@@ -11,7 +11,7 @@ import sys
 import traceback
 
 from harness import (CALLTRACE, PLUGIN, WORK, Failure, compare_streams, compile_guest,
-                     gdb_backtrace, in_binary, plugin_streams, qemu, run, run_plugin,
+                     gdb_backtrace, in_binary, qemu_load_base, plugin_streams, qemu, run, run_plugin,
                      uftrace_streams)
 
 TESTS = []
@@ -44,7 +44,7 @@ def check_callers_against_gdb(g, func, plugin_args="", args=()):
     """get_callers at the first entry of func equals GDB's backtrace there,
     for every frame in the program's own code (the C library's addresses
     differ between a native and an emulated run)."""
-    addr = g.addr(func)
+    addr = g.addr(func) + qemu_load_base(g)
     _, callers, pandalog, _, _ = run_plugin(g, args=args, plugin_args=plugin_args,
                                             trace_args="callers_at=0x%x" % addr, tag="-callers")
     if not callers:
@@ -88,6 +88,37 @@ def recursion_pointers_qsort_vs_uftrace():
             raise Failure("no events for %s" % n)
     if any(e.unwound for e in events if e.func in g.own):
         raise Failure("unwound frames in a program without non-local exits")
+
+
+# Optimised, position-independent builds (sibling calls off: a tail call is
+# a jump, which neither the plugin nor the real stack sees as a call, while
+# uftrace's entry hook does).
+O2 = ("-O2", "-pg", "-fno-optimize-sibling-calls")
+
+
+@test
+def recursion_O2_pie_vs_uftrace():
+    check_against_uftrace(guest("recursion.c", flags=O2, pie=True), keep_unwound=False)
+
+
+@test
+def threads_O2_pie_vs_uftrace():
+    check_against_uftrace(guest("threads.c", flags=O2, pie=True), keep_unwound=False)
+
+
+@test
+def cxx_exception_O2_pie_vs_uftrace():
+    check_against_uftrace(guest("exception.cpp", flags=O2, pie=True), keep_unwound=True)
+
+
+@test
+def longjmp_O2_pie_vs_uftrace():
+    check_against_uftrace(guest("longjmp.c", flags=O2, pie=True), keep_unwound=False)
+
+
+@test
+def callers_O2_pie_vs_gdb():
+    check_callers_against_gdb(guest("recursion.c", flags=O2, pie=True), "checkpoint")
 
 
 @test
