@@ -63,10 +63,14 @@ typedef struct cs_arch_desc {
     /* How many instructions at the end of a translation block can be a call
      * or return: 1, or 2 where a delay slot follows the branch. */
     unsigned tail_insns;
-    /* Decodes one instruction at addr into *out (zeroed by the caller).
-     * Called at translation time only. */
+    /* A register whose value at translation time tells how to decode the
+     * block (ARM: cpsr, for the Thumb bit), or NULL. Translation happens just
+     * before the vCPU executes the block, so the value is the block's. */
+    const char *mode_reg;
+    /* Decodes one instruction at addr into *out (zeroed by the caller);
+     * `mode` is mode_reg's value, or 0. Called at translation time only. */
     void (*classify)(const struct cs_arch_desc *a, const uint8_t *code, size_t len,
-                     uint64_t addr, cs_insn_info *out);
+                     uint64_t addr, uint64_t mode, cs_insn_info *out);
     int cs_arch;               /* Capstone arch and mode */
     int cs_mode;
 } cs_arch_desc;
@@ -81,6 +85,6 @@ const char *cs_arch_supported(void);
 void *cs_arch_capstone(const cs_arch_desc *a);
 
 void cs_arch_x86_classify(const cs_arch_desc *a, const uint8_t *code, size_t len,
-                          uint64_t addr, cs_insn_info *out);
+                          uint64_t addr, uint64_t mode, cs_insn_info *out);
 
 #endif

@@ -58,6 +58,8 @@ cs_vcpu *cs_vcpu_get(unsigned index);        /* NULL if never initialised */
 /* The vCPU's stack, binding it if this is the vCPU's own thread. */
 cs_stack *cs_vcpu_stack(cs_vcpu *v);
 bool cs_vcpu_read_pc(cs_vcpu *v, uint64_t *out);
+/* Reads a register of the vCPU this thread is running (translation time). */
+bool cs_vcpu_read_named(const char *name, uint64_t *out);
 /* The vCPU this thread has run, or -1. */
 int cs_vcpu_current(void);
 /* A QEMU register handle by name, or NULL (valid after the first vCPU init). */

@@ -66,6 +66,10 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     /* Calls and returns end a block (or sit just before a delay slot), so
      * only the tail needs decoding. */
     size_t first = n > cs_arch->tail_insns ? n - cs_arch->tail_insns : 0;
+    uint64_t mode = 0;
+    if (cs_arch->mode_reg) {
+        cs_vcpu_read_named(cs_arch->mode_reg, &mode);
+    }
     for (size_t i = first; i < n; i++) {
         struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
         uint8_t code[16];
@@ -73,7 +77,7 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         uint64_t vaddr = qemu_plugin_insn_vaddr(insn);
         cs_insn_info info;
         memset(&info, 0, sizeof info);
-        cs_arch->classify(cs_arch, code, len, vaddr, &info);
+        cs_arch->classify(cs_arch, code, len, vaddr, mode, &info);
         if (info.cls == CS_INSN_OTHER) {
             continue;
         }

@@ -89,6 +89,15 @@ static bool read_reg(cs_vcpu *v, struct qemu_plugin_register *h, uint64_t *out)
     return true;
 }
 
+bool cs_vcpu_read_named(const char *name, uint64_t *out)
+{
+    static __thread cs_vcpu scratch;   /* only its register buffer is used */
+    if (!scratch.regbuf) {
+        scratch.regbuf = g_byte_array_sized_new(16);
+    }
+    return read_reg(&scratch, cs_vcpu_register(name), out);
+}
+
 bool cs_vcpu_read_pc(cs_vcpu *v, uint64_t *out)
 {
     return read_reg(v, pc_handle, out);

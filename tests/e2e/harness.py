@@ -25,6 +25,15 @@ class Failure(Exception):
     pass
 
 
+TESTS = []
+
+
+def test(fn):
+    """Registers an end-to-end test: a function that raises Failure."""
+    TESTS.append(fn)
+    return fn
+
+
 def run(cmd, timeout=300, check=True, **kw):
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                        timeout=timeout, **kw)
@@ -307,3 +316,59 @@ def common_prefix(a, b):
 
 def in_binary(guest, addr):
     return guest.function_at(addr) is not None
+
+
+# ---- building blocks of tests ----------------------------------------------
+
+_guests = {}
+
+
+def guest(src, **kw):
+    key = (src, tuple(sorted(kw.items())))
+    if key not in _guests:
+        _guests[key] = compile_guest(src, **kw)
+    return _guests[key]
+
+
+def check_against_uftrace(g, keep_unwound, plugin_args="", args=()):
+    events, _, _, summaries, _ = run_plugin(g, args=args, plugin_args=plugin_args)
+    got = plugin_streams(g, events, keep_unwound)
+    ref = uftrace_streams(g, args=args)
+    compare_streams(g, ref, got)
+    return events, got, ref, summaries
+
+
+def check_callers_against_gdb(g, func, plugin_args="", args=()):
+    """get_callers at the first entry of func equals GDB's backtrace there,
+    for every frame in the program's own code (the C library's addresses
+    differ between a native and an emulated run)."""
+    addr = g.addr(func) + qemu_load_base(g)
+    _, callers, pandalog, _, _ = run_plugin(g, args=args, plugin_args=plugin_args,
+                                            trace_args="callers_at=0x%x" % addr, tag="-callers")
+    if not callers:
+        raise Failure("no callers line for %s" % func)
+    got = callers[0][2]
+    want = gdb_backtrace(g, func, args=args)
+    got_own = own_prefix(g, got)
+    want_own = own_prefix(g, want)
+    if got_own != want_own or not want_own:
+        raise Failure("callers at %s differ:\n  gdb:    %s\n  plugin: %s" % (
+            func, fmt_addrs(g, want_own), fmt_addrs(g, got_own)))
+    # pandalog_callstack_create: the first 16 of the same stack
+    if not pandalog or pandalog[0][1] != got[:16]:
+        raise Failure("pandalog CallStack %s != first 16 callers %s" % (
+            pandalog[0][1] if pandalog else None, got[:16]))
+    return got
+
+
+def own_prefix(g, addrs):
+    out = []
+    for a in addrs:
+        if not in_binary(g, a):
+            break
+        out.append(a)
+    return out
+
+
+def fmt_addrs(g, addrs):
+    return " ".join("%s+0x%x" % (g.name_of(g.function_at(a)), a - g.function_at(a)) for a in addrs)

@@ -4,76 +4,19 @@
 callstack_instr and the calltrace consumer, compared with uftrace (native run
 of the same -pg binary, per thread) and with native GDB backtraces.
 
-Usage: run.py [-k SUBSTRING]...   Prints PASS/FAIL per test and a summary."""
+Tests live in this file and in test_*.py beside it (each decorates its
+tests with harness.test). Usage: run.py [SUBSTRING]...  Prints PASS/FAIL per
+test and a summary."""
+import importlib
+import glob
 import os
 import shutil
 import sys
 import traceback
 
-from harness import (CALLTRACE, PLUGIN, WORK, Failure, compare_streams, compile_guest,
-                     gdb_backtrace, in_binary, qemu_load_base, plugin_streams, qemu, run, run_plugin,
-                     uftrace_streams)
-
-TESTS = []
-
-
-def test(fn):
-    TESTS.append(fn)
-    return fn
-
-
-_guests = {}
-
-
-def guest(src, **kw):
-    key = (src, tuple(sorted(kw.items())))
-    if key not in _guests:
-        _guests[key] = compile_guest(src, **kw)
-    return _guests[key]
-
-
-def check_against_uftrace(g, keep_unwound, plugin_args="", args=()):
-    events, _, _, summaries, _ = run_plugin(g, args=args, plugin_args=plugin_args)
-    got = plugin_streams(g, events, keep_unwound)
-    ref = uftrace_streams(g, args=args)
-    compare_streams(g, ref, got)
-    return events, got, ref, summaries
-
-
-def check_callers_against_gdb(g, func, plugin_args="", args=()):
-    """get_callers at the first entry of func equals GDB's backtrace there,
-    for every frame in the program's own code (the C library's addresses
-    differ between a native and an emulated run)."""
-    addr = g.addr(func) + qemu_load_base(g)
-    _, callers, pandalog, _, _ = run_plugin(g, args=args, plugin_args=plugin_args,
-                                            trace_args="callers_at=0x%x" % addr, tag="-callers")
-    if not callers:
-        raise Failure("no callers line for %s" % func)
-    got = callers[0][2]
-    want = gdb_backtrace(g, func, args=args)
-    got_own = own_prefix(g, got)
-    want_own = own_prefix(g, want)
-    if got_own != want_own or not want_own:
-        raise Failure("callers at %s differ:\n  gdb:    %s\n  plugin: %s" % (
-            func, fmt_addrs(g, want_own), fmt_addrs(g, got_own)))
-    # pandalog_callstack_create: the first 16 of the same stack
-    if not pandalog or pandalog[0][1] != got[:16]:
-        raise Failure("pandalog CallStack %s != first 16 callers %s" % (
-            pandalog[0][1] if pandalog else None, got[:16]))
-    return got
-
-
-def own_prefix(g, addrs):
-    out = []
-    for a in addrs:
-        if not in_binary(g, a):
-            break
-        out.append(a)
-    return out
-
-
-def fmt_addrs(g, addrs):
-    return " ".join("%s+0x%x" % (g.name_of(g.function_at(a)), a - g.function_at(a)) for a in addrs)
+from harness import (CALLTRACE, PLUGIN, TESTS, WORK, Failure, check_against_uftrace,
+                     check_callers_against_gdb, guest, own_prefix, plugin_streams, qemu, run,
+                     run_plugin, test, uftrace_streams, compare_streams)
 
 
 # ---- call/return sequences against uftrace --------------------------------------
@@ -257,6 +200,9 @@ def calltrace_bad_argument():
 
 
 def main(argv):
+    here = os.path.dirname(os.path.abspath(__file__))
+    for path in sorted(glob.glob(os.path.join(here, "test_*.py"))):
+        importlib.import_module(os.path.splitext(os.path.basename(path))[0])
     filters = [a for a in argv[1:] if not a.startswith("-")]
     passed = failed = 0
     for t in TESTS:
