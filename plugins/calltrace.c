@@ -39,6 +39,7 @@ static size_t buf_len;
 static GHashTable *stacks_seen;    /* stack id strings */
 static uint64_t n_calls, n_rets, n_unwound, max_depth;
 static GArray *callers_at;         /* uint64_t function addresses */
+static bool write_events = true;   /* events=off: only callers lines and the summary */
 
 static void flush_locked(void)
 {
@@ -87,11 +88,14 @@ static bool wants_callers(uint64_t func)
 static void on_event(unsigned int vcpu_index, const callstack_event *ev)
 {
     char *sid = get_stackid_string(ev->where);
-    char line[512];
-    int len = snprintf(line, sizeof line, "%s\t%s\t%" PRIu64 "\t0x%" PRIx64 "\t0x%" PRIx64 "\t%s\n",
-                       ev->kind == CALLSTACK_EVENT_CALL ? "call" : "ret", sid, ev->depth,
-                       ev->func, ev->ret_addr, ev->unwound ? "unwound" : "-");
-    emit(line, (size_t)len);
+    if (write_events) {
+        char line[512];
+        int len = snprintf(line, sizeof line,
+                           "%s\t%s\t%" PRIu64 "\t0x%" PRIx64 "\t0x%" PRIx64 "\t%s\n",
+                           ev->kind == CALLSTACK_EVENT_CALL ? "call" : "ret", sid, ev->depth,
+                           ev->func, ev->ret_addr, ev->unwound ? "unwound" : "-");
+        emit(line, (size_t)len);
+    }
 
     if (ev->kind == CALLSTACK_EVENT_CALL && wants_callers(ev->func)) {
         uint64_t depth = get_stack_depth(vcpu_index);
@@ -207,6 +211,12 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     for (int i = 0; i < argc; i++) {
         if (g_str_has_prefix(argv[i], "out=")) {
             out = argv[i] + 4;
+        } else if (g_str_has_prefix(argv[i], "events=")) {
+            if (!qemu_plugin_bool_parse("events", argv[i] + 7, &write_events)) {
+                fprintf(stderr, "calltrace: bad value '%s' for events; accepted: on, off\n",
+                        argv[i] + 7);
+                return -1;
+            }
         } else if (g_str_has_prefix(argv[i], "callers_at=")) {
             const char *v = argv[i] + 11;
             char *end;
@@ -220,7 +230,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
             g_array_append_val(callers_at, a);
         } else {
             fprintf(stderr, "calltrace: unknown argument '%s'; accepted arguments: out=PATH, "
-                    "callers_at=ADDR\n", argv[i]);
+                    "callers_at=ADDR, events=on|off\n", argv[i]);
             return -1;
         }
     }

@@ -7,10 +7,14 @@
 static const cs_arch_desc arches[] = {
     { .name = "x86_64", .sp_reg = "rsp", .pc_reg = "rip", .word_bytes = 8,
       .ret_addr_on_stack = true, .tail_insns = 1, .classify = cs_arch_x86_classify,
-      .cs_arch = CS_ARCH_X86, .cs_mode = CS_MODE_64 },
+      .cs_arch = CS_ARCH_X86, .cs_mode = CS_MODE_64,
+      .entry_ret = { .kind = CS_TARGET_MEM, .base = "rsp", .size = 8 },
+      .sigaction_nr = 13, .sigaction_handler_offset = 0 },
     { .name = "i386", .sp_reg = "esp", .pc_reg = "eip", .word_bytes = 4,
       .ret_addr_on_stack = true, .tail_insns = 1, .classify = cs_arch_x86_classify,
-      .cs_arch = CS_ARCH_X86, .cs_mode = CS_MODE_32 },
+      .cs_arch = CS_ARCH_X86, .cs_mode = CS_MODE_32,
+      .entry_ret = { .kind = CS_TARGET_MEM, .base = "esp", .size = 4, .mask = UINT32_MAX },
+      .sigaction_nr = 174, .sigaction_handler_offset = 0 },
 };
 
 const cs_arch_desc *cs_arch_find(const char *target_name)

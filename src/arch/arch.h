@@ -73,6 +73,14 @@ typedef struct cs_arch_desc {
                      uint64_t addr, uint64_t mode, cs_insn_info *out);
     int cs_arch;               /* Capstone arch and mode */
     int cs_mode;
+    /* Where the return address is at a function's first instruction (x86:
+     * [sp]; elsewhere the link register): signal handlers are entered
+     * without a call, and get their frame from this. */
+    cs_target entry_ret;
+    /* linux-user: the rt_sigaction system call number (0: unknown) and the
+     * offset of sa_handler in the kernel's struct sigaction. */
+    int64_t sigaction_nr;
+    unsigned sigaction_handler_offset;
 } cs_arch_desc;
 
 /* The description for QEMU's target_name, or NULL if unsupported. */

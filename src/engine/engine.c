@@ -8,24 +8,10 @@
  * may still be in use by a dispatching thread, so they are retired and freed
  * with the engine; registrations are rare, so this stays small.
  */
-typedef struct cs_sublist {
-    unsigned n;
-    void (*fns[])(void);
-} cs_sublist;
+#include "engine_internal.h"
 
-struct cs_engine {
-    cs_engine_config cfg;
-    GMutex table_lock;
-    GHashTable *stacks;          /* cs_stack_id* -> cs_stack* (key inside value) */
-    GMutex sub_lock;
-    cs_sublist *subs[CS_SUB_KINDS];
-    GPtrArray *retired;
-    /* Statistics, updated with relaxed atomics. */
-    uint64_t n_calls, n_returns, n_unwound, n_unmatched, n_created;
-};
-
-static guint id_hash(gconstpointer k) { return cs_stack_id_hash(k); }
-static gboolean id_equal(gconstpointer a, gconstpointer b) { return cs_stack_id_equal(a, b); }
+guint id_hash(gconstpointer k) { return cs_stack_id_hash(k); }
+gboolean id_equal(gconstpointer a, gconstpointer b) { return cs_stack_id_equal(a, b); }
 
 static void stack_free(gpointer p)
 {
@@ -50,6 +36,13 @@ cs_engine *cs_engine_new(const cs_engine_config *cfg)
     g_mutex_init(&e->table_lock);
     g_mutex_init(&e->sub_lock);
     e->stacks = g_hash_table_new_full(id_hash, id_equal, NULL, stack_free);
+    e->groups = g_hash_table_new_full(id_hash, id_equal, g_free, cs_heuristic_group_free);
+    if (e->cfg.stack_distance == 0) {
+        e->cfg.stack_distance = CS_DEFAULT_STACK_DISTANCE;
+    }
+    if (e->cfg.max_heuristic_stacks == 0) {
+        e->cfg.max_heuristic_stacks = CS_DEFAULT_MAX_HEURISTIC_STACKS;
+    }
     e->retired = g_ptr_array_new_with_free_func(g_free);
     return e;
 }
@@ -59,6 +52,7 @@ void cs_engine_free(cs_engine *e)
     if (!e) {
         return;
     }
+    g_hash_table_destroy(e->groups);
     g_hash_table_destroy(e->stacks);
     for (int k = 0; k < CS_SUB_KINDS; k++) {
         g_free(e->subs[k]);
@@ -91,6 +85,7 @@ cs_stack *cs_engine_stack(cs_engine *e, const cs_stack_id *id)
 void cs_engine_drop_stack(cs_engine *e, cs_stack *s)
 {
     g_mutex_lock(&e->table_lock);
+    cs_heuristic_forget_locked(e, s);
     g_hash_table_remove(e->stacks, &s->id);
     g_mutex_unlock(&e->table_lock);
 }
@@ -110,13 +105,18 @@ void cs_engine_after_fork(cs_engine *e, cs_stack *keep, const cs_stack_id *new_i
     while (g_hash_table_iter_next(&it, NULL, &value)) {
         g_mutex_init(&((cs_stack *)value)->lock);
     }
+    g_hash_table_remove_all(e->groups);
     g_hash_table_remove_all(e->stacks);
     if (keep) {
         g_mutex_init(&keep->lock);
         keep->id = *new_id;
+        keep->users = 1;
         /* A stack already under the new id (possible only if ids repeat)
          * is replaced. */
         g_hash_table_replace(e->stacks, &keep->id, keep);
+        if (keep->id.kind == STACK_HEURISTIC) {
+            cs_heuristic_adopt_locked(e, keep);
+        }
     }
 }
 

@@ -34,12 +34,20 @@ typedef struct cs_engine_config {
     uint64_t resync_window;
     /* How many frames a return may search when sp_resync is off. */
     uint32_t search_limit;
+    /* stack_type=heuristic: an sp more than this below a stack's latest sp,
+     * or above its highest, is on another stack. */
+    uint64_t stack_distance;
+    /* stack_type=heuristic: stacks kept per address space; beyond it the
+     * least recently used stack no vCPU is on is freed. */
+    uint32_t max_heuristic_stacks;
 } cs_engine_config;
 
 /* Defaults documented in the README. */
 #define CS_DEFAULT_MAX_DEPTH     65536u
 #define CS_DEFAULT_RESYNC_WINDOW (64ull << 20)
 #define CS_DEFAULT_SEARCH_LIMIT  4096u
+#define CS_DEFAULT_STACK_DISTANCE (64ull << 10)
+#define CS_DEFAULT_MAX_HEURISTIC_STACKS 256u
 
 typedef struct cs_engine cs_engine;
 
@@ -64,6 +72,17 @@ void cs_engine_drop_stack(cs_engine *e, cs_stack *s);
  */
 void cs_engine_after_fork(cs_engine *e, cs_stack *keep, const cs_stack_id *new_id);
 unsigned cs_engine_stack_count(cs_engine *e);
+
+/*
+ * stack_type=heuristic: the stack of address space `space` (its first and
+ * kernel fields) that the stack pointer `sp` lies on. `current` is the
+ * vCPU's stack so far (or NULL); checking it first keeps the common case to
+ * two comparisons. A stack's id is (space, the sp it was created at).
+ */
+cs_stack *cs_engine_heuristic_stack(cs_engine *e, const cs_stack_id *space, uint64_t sp,
+                                    cs_stack *current);
+/* The vCPU leaves `s` (thread exit): it may be evicted from now on. */
+void cs_engine_release_stack(cs_engine *e, cs_stack *s);
 void cs_engine_get_stats(cs_engine *e, cs_engine_stats *out);
 
 /* A call entered `func` with stack pointer `sp`; a normal return lands at

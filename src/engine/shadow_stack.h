@@ -34,6 +34,12 @@ typedef struct cs_stack {
     uint32_t max_depth;   /* retained frames never exceed this */
     uint64_t forgotten;   /* older frames dropped to respect max_depth */
     GMutex lock;          /* held by engine.c around every change */
+    /* stack_type=heuristic (heuristic.c): the stack-pointer range this stack
+     * covers, from the latest sp seen on it up to the highest. */
+    uint64_t last_sp;
+    uint64_t high_sp;
+    uint64_t last_use;    /* LRU tick, for evicting stacks beyond the bound */
+    int users;            /* vCPUs currently on this stack */
 } cs_stack;
 
 void cs_stack_init(cs_stack *s, const cs_stack_id *id, uint32_t max_depth);

@@ -20,7 +20,7 @@ cs_engine *cs_eng;
 const cs_arch_desc *cs_arch;
 
 #define ARGS_HELP "accepted arguments: verbose=on|off, stack_type=asid|heuristic|threaded, " \
-                  "max_depth=N (2..2^31)"
+                  "max_depth=N (2..2^31), stack_distance=BYTES, max_stacks=N"
 
 static const char *kind_name(stack_type k)
 {
@@ -38,6 +38,22 @@ static int arg_error(const char *fmt, const char *a, const char *b)
     fprintf(stderr, fmt, a, b);
     fprintf(stderr, "\n");
     return -1;
+}
+
+/* An unsigned integer in [lo, hi], decimal or 0x-prefixed hex, nothing else. */
+static bool parse_uint(const char *val, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+    char *end;
+    if (!g_ascii_isdigit(val[0])) {
+        return false;
+    }
+    errno = 0;
+    unsigned long long v = g_ascii_strtoull(val, &end, 0);
+    if (errno || end == val || *end || v < lo || v > hi) {
+        return false;
+    }
+    *out = v;
+    return true;
 }
 
 static int parse_args(int argc, char **argv, bool *kind_given)
@@ -60,22 +76,33 @@ static int parse_args(int argc, char **argv, bool *kind_given)
             } else if (strcmp(val, "threaded") == 0) {
                 cs_cfg.kind = STACK_THREADED;
             } else if (strcmp(val, "heuristic") == 0) {
-                return arg_error("stack_type=heuristic is not implemented yet%s%s; "
-                                 "accepted now: asid, threaded", "", "");
+                cs_cfg.kind = STACK_HEURISTIC;
             } else {
                 return arg_error("bad value '%s' for stack_type; accepted: %s", val,
                                  "asid, heuristic, threaded");
             }
             *kind_given = true;
         } else if (strcmp(key, "max_depth") == 0) {
-            char *end;
-            errno = 0;
-            unsigned long long v = strtoull(val, &end, 10);
-            if (errno || end == val || *end || v < 2 || v > (1ull << 31) || val[0] == '-') {
+            uint64_t v;
+            if (!parse_uint(val, 2, 1ull << 31, &v)) {
                 return arg_error("bad value '%s' for max_depth; accepted: %s", val,
                                  "an integer from 2 to 2147483648");
             }
             cs_cfg.engine.max_depth = (uint32_t)v;
+        } else if (strcmp(key, "stack_distance") == 0) {
+            uint64_t v;
+            if (!parse_uint(val, 16, 1ull << 40, &v)) {
+                return arg_error("bad value '%s' for stack_distance; accepted: %s", val,
+                                 "a byte count from 16 to 2^40 (0x-prefixed hex or decimal)");
+            }
+            cs_cfg.engine.stack_distance = v;
+        } else if (strcmp(key, "max_stacks") == 0) {
+            uint64_t v;
+            if (!parse_uint(val, 1, 1u << 20, &v)) {
+                return arg_error("bad value '%s' for max_stacks; accepted: %s", val,
+                                 "an integer from 1 to 1048576");
+            }
+            cs_cfg.engine.max_heuristic_stacks = (uint32_t)v;
         } else {
             return arg_error("unknown argument '%s'; %s", key, ARGS_HELP);
         }
@@ -122,18 +149,20 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     }
     /* A stack that follows one guest stack can trust the stack pointer;
      * one shared by a process's threads (asid) cannot. */
-    cs_cfg.engine.sp_resync = cs_cfg.kind == STACK_THREADED;
+    cs_cfg.engine.sp_resync = cs_cfg.kind != STACK_ASID;
     cs_cfg.engine.ret_addr_on_stack = cs_arch->ret_addr_on_stack;
     cs_eng = cs_engine_new(&cs_cfg.engine);
 
     cs_vcpu_setup(id);
     cs_translate_setup(id);
+    cs_signals_setup(id);
     qemu_plugin_register_atexit_cb(id, at_exit, NULL);
     if (cs_cfg.verbose) {
+        const cs_engine_config *c = cs_engine_get_config(cs_eng);
         fprintf(stderr, "callstack_instr: target %s, stack_type=%s%s, max_depth=%u, "
-                "sp resync %s\n", cs_arch->name, kind_name(cs_cfg.kind),
-                kind_given ? "" : " (default)", cs_eng ? cs_engine_get_config(cs_eng)->max_depth : 0,
-                cs_cfg.engine.sp_resync ? "on" : "off");
+                "sp resync %s, stack_distance=%" PRIu64 ", max_stacks=%u\n", cs_arch->name,
+                kind_name(cs_cfg.kind), kind_given ? "" : " (default)", c->max_depth,
+                c->sp_resync ? "on" : "off", c->stack_distance, c->max_heuristic_stacks);
     }
     return 0;
 }

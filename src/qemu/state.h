@@ -67,6 +67,12 @@ struct qemu_plugin_register *cs_vcpu_register(const char *name);
 void cs_vcpu_on_call(unsigned int vcpu_index, void *site);
 void cs_vcpu_on_ret(unsigned int vcpu_index, void *site);
 
+void cs_vcpu_on_signal_entry(unsigned int vcpu_index, void *pc);
+
+/* signals.c */
+void cs_signals_setup(qemu_plugin_id_t id);
+bool cs_signals_is_handler(uint64_t pc);
+
 /* translate.c */
 void cs_translate_setup(qemu_plugin_id_t id);
 

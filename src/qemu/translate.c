@@ -63,6 +63,11 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 {
     (void)id;
     size_t n = qemu_plugin_tb_n_insns(tb);
+    uint64_t pc = qemu_plugin_tb_vaddr(tb);
+    if (cs_signals_is_handler(pc)) {
+        qemu_plugin_register_vcpu_tb_exec_cb(tb, cs_vcpu_on_signal_entry, QEMU_PLUGIN_CB_R_REGS,
+                                             (void *)(uintptr_t)pc);
+    }
     /* Calls and returns end a block (or sit just before a delay slot), so
      * only the tail needs decoding. */
     size_t first = n > cs_arch->tail_insns ? n - cs_arch->tail_insns : 0;

@@ -59,8 +59,10 @@ static cs_stack_id current_id(void)
 
 cs_stack *cs_vcpu_stack(cs_vcpu *v)
 {
-    if ((int)v->index != tls_vcpu) {
-        return v->stack;     /* only the vCPU's thread knows its thread id */
+    /* Only the vCPU's thread knows its thread id; heuristic stacks are
+     * chosen by the stack pointer at each event (event_vcpu). */
+    if ((int)v->index != tls_vcpu || cs_cfg.kind == STACK_HEURISTIC) {
+        return v->stack;
     }
     if (!v->stack || v->fork_gen != fork_generation) {
         cs_stack_id id = current_id();
@@ -163,9 +165,15 @@ static cs_vcpu *event_vcpu(unsigned int vcpu_index, cs_stack **stack, uint64_t *
         return NULL;
     }
     tls_vcpu = (int)vcpu_index;
-    *stack = cs_vcpu_stack(v);
     *sp = 0;
     read_reg(v, sp_handle, sp);
+    if (cs_cfg.kind == STACK_HEURISTIC) {
+        cs_stack_id space = current_id();
+        v->stack = cs_engine_heuristic_stack(cs_eng, &space, *sp, v->stack);
+        *stack = v->stack;
+    } else {
+        *stack = cs_vcpu_stack(v);
+    }
     return v;
 }
 
@@ -196,6 +204,49 @@ void cs_vcpu_on_ret(unsigned int vcpu_index, void *udata)
     v->last_pc = site->vaddr;
     uint64_t target = site_target(v, site, sp);
     cs_engine_ret(cs_eng, s, vcpu_index, target, (sp + (uint64_t)site->sp_delta) & site->mask);
+}
+
+/* How a function finds its return address at entry (arch's entry_ret). */
+static cs_site entry_site;
+static GOnce entry_site_once = G_ONCE_INIT;
+
+static gpointer init_entry_site(gpointer unused)
+{
+    (void)unused;
+    const cs_target *t = &cs_arch->entry_ret;
+    entry_site.tkind = t->kind;
+    entry_site.base = t->base[0] ? cs_vcpu_register(t->base) : NULL;
+    entry_site.size = t->size;
+    entry_site.disp = t->disp;
+    entry_site.mask = t->mask ? t->mask : UINT64_MAX;
+    if (t->base[0] && !entry_site.base) {
+        entry_site.tkind = CS_TARGET_NONE;
+    }
+    return NULL;
+}
+
+/* A block starting a signal handler (signals.c): push its frame, unless a
+ * direct call to it has just done so. */
+void cs_vcpu_on_signal_entry(unsigned int vcpu_index, void *udata)
+{
+    uint64_t pc = (uint64_t)(uintptr_t)udata;
+    cs_stack *s;
+    uint64_t sp;
+    cs_vcpu *v = event_vcpu(vcpu_index, &s, &sp);
+    if (!v) {
+        return;
+    }
+    g_once(&entry_site_once, init_entry_site, NULL);
+    g_mutex_lock(&s->lock);
+    const cs_frame *top = cs_stack_peek(s, 0);
+    bool called = top && top->func == pc && top->sp == sp;
+    g_mutex_unlock(&s->lock);
+    if (called) {
+        return;
+    }
+    uint64_t ret = site_target(v, &entry_site, sp);
+    v->last_pc = pc;
+    cs_engine_call(cs_eng, s, vcpu_index, pc, ret, 0, sp);
 }
 
 struct qemu_plugin_register *cs_vcpu_register(const char *name)
@@ -260,9 +311,13 @@ static void vcpu_exit(qemu_plugin_id_t id, unsigned int vcpu_index)
     if (!v || !v->stack) {
         return;
     }
-    /* A thread's stack dies with it; a shared (asid) stack outlives it. */
+    /* A thread's stack dies with it; a shared (asid) stack outlives it; a
+     * heuristic stack may be reused by a later thread at the same place, and
+     * becomes evictable. */
     if (cs_cfg.kind == STACK_THREADED) {
         cs_engine_drop_stack(cs_eng, v->stack);
+    } else if (cs_cfg.kind == STACK_HEURISTIC) {
+        cs_engine_release_stack(cs_eng, v->stack);
     }
     v->stack = NULL;
 }
@@ -283,6 +338,9 @@ static void after_fork_child(void)
         }
     }
     cs_stack_id id = current_id();
+    if (keep && cs_cfg.kind == STACK_HEURISTIC) {
+        id.second = keep->id.second;
+    }
     cs_engine_after_fork(cs_eng, keep, &id);
     if (self && keep) {
         self->stack = keep;

@@ -84,7 +84,7 @@ def compile_guest(src_name, flags=("-O0", "-pg"), cc=None, pie=False):
     tag = ("-pie" if pie else "") + "".join(f.replace("-", "_") for f in flags if f.startswith("-O"))
     out = os.path.join(WORK, base + tag)
     obj = out + ".o"
-    common = list(flags) + ["-g", "-pthread"] + (["-fpie", "-pie"] if pie else ["-no-pie", "-fno-pie"])
+    common = ["-g", "-pthread"] + list(flags) + (["-fpie", "-pie"] if pie else ["-no-pie", "-fno-pie"])
     run([cc, "-c", src, "-o", obj] + common)
     run([cc, obj, "-o", out] + common)
     g = Guest(base + tag, src, out, obj, pie=pie)
@@ -238,30 +238,43 @@ def uftrace_streams(guest, args=()):
     return streams
 
 
-def gdb_backtrace(guest, func, args=()):
-    """Return addresses of the callers when `func` is entered the first time,
-    most recent first, from native GDB: frames #1.. of `bt`, relative to the
-    binary's link addresses."""
+def gdb_backtraces(guest, func, hits=1, args=()):
+    """Return addresses of the callers at each of the first `hits` entries of
+    `func`, most recent first, from native GDB: frames #1.. of `bt`, relative
+    to the binary's link addresses."""
     link = guest.addr(func)
-    p = run(["gdb", "-nx", "-batch", "-ex", "set pagination off", "-ex", "set confirm off",
-             "-ex", "break *%s" % func, "-ex", "run", "-ex", "printf \"FUNCADDR %%lx\\n\", %s" % func,
-             "-ex", "bt 100000", "--args", guest.binary] + list(args), cwd=WORK, timeout=120)
+    cmds = ["set pagination off", "set confirm off", "handle all nostop noprint pass",
+            "break *%s" % func, "run",
+            'printf "FUNCADDR %%lx\\n", %s' % func]
+    for _ in range(hits):
+        cmds += ['printf "HIT\\n"', "bt 100000", "continue"]
+    argv = ["gdb", "-nx", "-batch"]
+    for c in cmds:
+        argv += ["-ex", c]
+    p = run(argv + ["--args", guest.binary] + list(args), cwd=WORK, timeout=300, check=False)
     base = None
-    frames = []
+    traces = []
     for line in p.stdout.splitlines():
         if line.startswith("FUNCADDR "):
             base = int(line.split()[1], 16) - link
+        elif line == "HIT":
+            traces.append([])
         m = re.match(r"^#(\d+)\s+(0x[0-9a-f]+)?", line)
-        if m:
-            n = int(m.group(1))
-            if n == 0:
+        if m and traces:
+            if int(m.group(1)) == 0:
                 continue
             if not m.group(2):
                 raise Failure("gdb frame without address: %r" % line)
-            frames.append(int(m.group(2), 16))
-    if not frames or base is None:
-        raise Failure("gdb produced no backtrace:\n" + p.stdout[-2000:] + p.stderr[-2000:])
-    return [f - base for f in frames]
+            traces[-1].append(int(m.group(2), 16))
+    traces = [t for t in traces if t]
+    if len(traces) < hits or base is None:
+        raise Failure("gdb produced %d of %d backtraces:\n%s%s" % (
+            len(traces), hits, p.stdout[-2000:], p.stderr[-2000:]))
+    return [[f - base for f in t] for t in traces]
+
+
+def gdb_backtrace(guest, func, args=()):
+    return gdb_backtraces(guest, func, 1, args)[0]
 
 
 def qemu_load_base(guest, arch="x86_64"):
@@ -338,27 +351,28 @@ def check_against_uftrace(g, keep_unwound, plugin_args="", args=()):
     return events, got, ref, summaries
 
 
-def check_callers_against_gdb(g, func, plugin_args="", args=()):
-    """get_callers at the first entry of func equals GDB's backtrace there,
-    for every frame in the program's own code (the C library's addresses
-    differ between a native and an emulated run)."""
+def check_callers_against_gdb(g, func, plugin_args="", args=(), hits=1):
+    """get_callers at the first `hits` entries of func equals GDB's backtrace
+    there, for every frame in the program's own code (the C library's
+    addresses differ between a native and an emulated run). Returns the
+    plugin's callers lines."""
     addr = g.addr(func) + qemu_load_base(g)
     _, callers, pandalog, _, _ = run_plugin(g, args=args, plugin_args=plugin_args,
                                             trace_args="callers_at=0x%x" % addr, tag="-callers")
-    if not callers:
-        raise Failure("no callers line for %s" % func)
-    got = callers[0][2]
-    want = gdb_backtrace(g, func, args=args)
-    got_own = own_prefix(g, got)
-    want_own = own_prefix(g, want)
-    if got_own != want_own or not want_own:
-        raise Failure("callers at %s differ:\n  gdb:    %s\n  plugin: %s" % (
-            func, fmt_addrs(g, want_own), fmt_addrs(g, got_own)))
-    # pandalog_callstack_create: the first 16 of the same stack
-    if not pandalog or pandalog[0][1] != got[:16]:
-        raise Failure("pandalog CallStack %s != first 16 callers %s" % (
-            pandalog[0][1] if pandalog else None, got[:16]))
-    return got
+    if len(callers) < hits:
+        raise Failure("%d callers lines for %s, expected %d" % (len(callers), func, hits))
+    wants = gdb_backtraces(g, func, hits, args=args)
+    for i in range(hits):
+        got = callers[i][2]
+        got_own, want_own = own_prefix(g, got), own_prefix(g, wants[i])
+        if got_own != want_own or not want_own:
+            raise Failure("callers at entry %d of %s differ:\n  gdb:    %s\n  plugin: %s" % (
+                i + 1, func, fmt_addrs(g, want_own), fmt_addrs(g, got_own)))
+        # pandalog_callstack_create: the first 16 of the same stack
+        if len(pandalog) <= i or pandalog[i][1] != got[:16]:
+            raise Failure("pandalog CallStack %s != first 16 callers %s" % (
+                pandalog[i][1] if len(pandalog) > i else None, got[:16]))
+    return callers[:hits]
 
 
 def own_prefix(g, addrs):

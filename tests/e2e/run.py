@@ -136,7 +136,7 @@ def consumer_before_and_after_plugin():
 @test
 def callers_at_deep_recursion_vs_gdb():
     g = guest("recursion.c")
-    got = check_callers_against_gdb(g, "checkpoint")
+    got = check_callers_against_gdb(g, "checkpoint")[0][2]
     if len(own_prefix(g, got)) < 300:
         raise Failure("expected >= 300 own frames, got %d" % len(own_prefix(g, got)))
 
@@ -160,7 +160,9 @@ def callers_in_thread_vs_gdb():
 
 BAD_ARGS = [
     ("stack_type=bogus", ["stack_type", "asid", "threaded"]),
-    ("stack_type=heuristic", ["heuristic"]),
+    ("stack_distance=5", ["stack_distance"]),
+    ("max_stacks=0", ["max_stacks"]),
+    ("max_depth=0x", ["max_depth"]),
     ("verbose=maybe", ["verbose", "on", "off"]),
     ("frobnicate=1", ["frobnicate", "stack_type"]),
     ("stack_type=", ["stack_type", "asid"]),

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The engine's private state, shared by engine.c and heuristic.c. */
+#ifndef CS_ENGINE_INTERNAL_H
+#define CS_ENGINE_INTERNAL_H
+
+#include "engine.h"
+
+/*
+ * Subscriber lists are copy-on-write: dispatch reads the current array with
+ * one atomic load and no lock, registration publishes a new array. Old arrays
+ * may still be in use by a dispatching thread, so they are retired and freed
+ * with the engine; registrations are rare, so this stays small.
+ */
+typedef struct cs_sublist {
+    unsigned n;
+    void (*fns[])(void);
+} cs_sublist;
+
+struct cs_engine {
+    cs_engine_config cfg;
+    GMutex table_lock;           /* guards stacks, groups, lru_tick */
+    GHashTable *stacks;          /* cs_stack_id* -> cs_stack* (key inside value) */
+    GHashTable *groups;          /* heuristic: address space id -> cs_heuristic_group* */
+    uint64_t lru_tick;
+    GMutex sub_lock;
+    cs_sublist *subs[CS_SUB_KINDS];
+    GPtrArray *retired;
+    /* Statistics, updated with relaxed atomics. */
+    uint64_t n_calls, n_returns, n_unwound, n_unmatched, n_created;
+};
+
+guint id_hash(gconstpointer k);
+gboolean id_equal(gconstpointer a, gconstpointer b);
+
+/* heuristic.c; *_locked functions need table_lock held. */
+void cs_heuristic_group_free(gpointer group);
+void cs_heuristic_forget_locked(cs_engine *e, cs_stack *s);
+void cs_heuristic_adopt_locked(cs_engine *e, cs_stack *s);
+
+#endif

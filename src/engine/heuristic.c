@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * stack_type=heuristic: telling stacks apart by the stack pointer alone,
+ * within an address space, for guests whose threads we cannot see.
+ *
+ * A stack covers the stack-pointer range from the latest sp seen on it up to
+ * the highest one: a thread's stack grows down from near its highest sp and
+ * returns (or longjmps) back up within that range. An sp within
+ * stack_distance of that range stays on the stack; anything else is another
+ * stack (another thread, a coroutine, a signal stack), found among the
+ * address space's stacks by the same rule, or created.
+ *
+ * Stacks are looked up only when the sp leaves the current one, so the
+ * common case costs two comparisons. The number of stacks per address space
+ * is bounded: the least recently used one no vCPU is on is freed.
+ */
+#include "engine_internal.h"
+
+typedef struct cs_heuristic_group {
+    GPtrArray *stacks;   /* cs_stack*, owned by e->stacks */
+} cs_heuristic_group;
+
+void cs_heuristic_group_free(gpointer p)
+{
+    cs_heuristic_group *g = p;
+    g_ptr_array_free(g->stacks, TRUE);
+    g_free(g);
+}
+
+/* a + b, saturating: no wrap-around at the top of the address space. */
+static inline uint64_t sat_add(uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+static inline bool covers(const cs_stack *s, uint64_t sp, uint64_t d)
+{
+    return sp <= sat_add(s->high_sp, d) && sat_add(sp, d) >= s->last_sp;
+}
+
+static inline uint64_t distance(uint64_t a, uint64_t b)
+{
+    return a > b ? a - b : b - a;
+}
+
+static cs_stack_id group_key(const cs_stack_id *space)
+{
+    cs_stack_id k = { .first = space->first, .kind = STACK_HEURISTIC, .kernel = space->kernel };
+    return k;
+}
+
+static cs_heuristic_group *group_of(cs_engine *e, const cs_stack_id *space, bool create)
+{
+    cs_stack_id k = group_key(space);
+    cs_heuristic_group *g = g_hash_table_lookup(e->groups, &k);
+    if (!g && create) {
+        g = g_new0(cs_heuristic_group, 1);
+        g->stacks = g_ptr_array_new();
+        g_hash_table_insert(e->groups, g_memdup2(&k, sizeof k), g);
+    }
+    return g;
+}
+
+void cs_heuristic_forget_locked(cs_engine *e, cs_stack *s)
+{
+    if (s->id.kind != STACK_HEURISTIC) {
+        return;
+    }
+    cs_heuristic_group *g = group_of(e, &s->id, false);
+    if (g) {
+        g_ptr_array_remove_fast(g->stacks, s);
+    }
+}
+
+void cs_heuristic_adopt_locked(cs_engine *e, cs_stack *s)
+{
+    g_ptr_array_add(group_of(e, &s->id, true)->stacks, s);
+}
+
+/* Frees the least recently used stack of the group that no vCPU is on. */
+static void evict_one_locked(cs_engine *e, cs_heuristic_group *g)
+{
+    cs_stack *victim = NULL;
+    for (guint i = 0; i < g->stacks->len; i++) {
+        cs_stack *s = g_ptr_array_index(g->stacks, i);
+        if (s->users == 0 && (!victim || s->last_use < victim->last_use)) {
+            victim = s;
+        }
+    }
+    if (victim) {
+        g_ptr_array_remove_fast(g->stacks, victim);
+        g_hash_table_remove(e->stacks, &victim->id);
+    }
+}
+
+cs_stack *cs_engine_heuristic_stack(cs_engine *e, const cs_stack_id *space, uint64_t sp,
+                                    cs_stack *current)
+{
+    uint64_t d = e->cfg.stack_distance;
+    if (current && covers(current, sp, d)) {
+        current->last_sp = sp;
+        if (sp > current->high_sp) {
+            current->high_sp = sp;
+        }
+        return current;
+    }
+    g_mutex_lock(&e->table_lock);
+    cs_heuristic_group *g = group_of(e, space, true);
+    cs_stack *best = NULL;
+    for (guint i = 0; i < g->stacks->len; i++) {
+        cs_stack *s = g_ptr_array_index(g->stacks, i);
+        if (covers(s, sp, d) && (!best || distance(s->last_sp, sp) < distance(best->last_sp, sp))) {
+            best = s;
+        }
+    }
+    if (!best) {
+        while (g->stacks->len >= e->cfg.max_heuristic_stacks) {
+            guint before = g->stacks->len;
+            evict_one_locked(e, g);
+            if (g->stacks->len == before) {
+                break;   /* every stack has a vCPU on it: the bound is the vCPU count */
+            }
+        }
+        cs_stack_id id = { .first = space->first, .second = sp, .kind = STACK_HEURISTIC,
+                           .kernel = space->kernel };
+        best = g_hash_table_lookup(e->stacks, &id);
+        if (!best) {
+            best = g_new(cs_stack, 1);
+            cs_stack_init(best, &id, e->cfg.max_depth);
+            g_hash_table_insert(e->stacks, &best->id, best);
+            e->n_created++;
+        }
+        if (!g_ptr_array_find(g->stacks, best, NULL)) {
+            g_ptr_array_add(g->stacks, best);
+        }
+        best->high_sp = sp;
+    }
+    best->last_sp = sp;
+    if (sp > best->high_sp) {
+        best->high_sp = sp;
+    }
+    best->last_use = ++e->lru_tick;
+    if (best != current) {
+        if (current) {
+            current->users--;
+        }
+        best->users++;
+    }
+    g_mutex_unlock(&e->table_lock);
+    return best;
+}
+
+void cs_engine_release_stack(cs_engine *e, cs_stack *s)
+{
+    g_mutex_lock(&e->table_lock);
+    if (s->users > 0) {
+        s->users--;
+    }
+    g_mutex_unlock(&e->table_lock);
+}
