@@ -1437,6 +1437,93 @@ done:
     cs_engine_free(e);
 }
 
+/* ---- heuristic stacks --------------------------------------------------- */
+
+static cs_engine *mk_heur_engine(uint64_t distance, uint32_t max_stacks)
+{
+    cs_engine_config cfg = {
+        .sp_resync = true,
+        .ret_addr_on_stack = true,
+        .stack_distance = distance,
+        .max_heuristic_stacks = max_stacks,
+    };
+    return cs_engine_new(&cfg);
+}
+
+/* Nearby sps stay on one stack; a far jump makes another; coming back finds
+ * the first again, by range (a longjmp far up the same stack stays on it). */
+static void t_heuristic_switching(void)
+{
+    cs_engine *e = mk_heur_engine(0x1000, 16);
+    cs_stack_id space = { .first = 42, .kind = STACK_HEURISTIC };
+    cs_stack *a = cs_engine_heuristic_stack(e, &space, 0x7000000, NULL);
+    CHECK(a && a->id.second == 0x7000000 && a->id.first == 42 && a->id.kind == STACK_HEURISTIC,
+          "first stack id");
+    /* the stack grows down gradually by far more than the distance */
+    cs_stack *cur = a;
+    for (uint64_t sp = 0x7000000; sp > 0x6f00000; sp -= 0x800) {
+        cur = cs_engine_heuristic_stack(e, &space, sp, cur);
+        CHECK(cur == a, "gradual growth left the stack at sp " PX, sp);
+    }
+    /* a jump back up within the range (longjmp) stays */
+    CHECK(cs_engine_heuristic_stack(e, &space, 0x6ffff00, cur) == a, "longjmp up left the stack");
+    /* a far jump down is another stack (coroutine) */
+    cs_stack *b = cs_engine_heuristic_stack(e, &space, 0x1000000, a);
+    CHECK(b && b != a && b->id.second == 0x1000000, "far jump did not create a stack");
+    /* and back */
+    CHECK(cs_engine_heuristic_stack(e, &space, 0x6fff000, b) == a, "did not find the first again");
+    CHECK(cs_engine_heuristic_stack(e, &space, 0x1000100, a) == b, "did not find the second again");
+    /* another address space never shares */
+    cs_stack_id other = { .first = 43, .kind = STACK_HEURISTIC };
+    cs_stack *c = cs_engine_heuristic_stack(e, &other, 0x6fff000, NULL);
+    CHECK(c != a && c != b && c->id.first == 43, "address spaces mixed");
+    CHECK(cs_engine_stack_count(e) == 3, "%u stacks", cs_engine_stack_count(e));
+done:
+    cs_engine_free(e);
+}
+
+/* No wrap-around at either end of the address space. */
+static void t_heuristic_edges(void)
+{
+    cs_engine *e = mk_heur_engine(0x10000, 16);
+    cs_stack_id space = { .first = 1, .kind = STACK_HEURISTIC };
+    cs_stack *top = cs_engine_heuristic_stack(e, &space, UINT64_MAX - 8, NULL);
+    CHECK(cs_engine_heuristic_stack(e, &space, UINT64_MAX, top) == top, "top edge");
+    cs_stack *low = cs_engine_heuristic_stack(e, &space, 8, top);
+    CHECK(low != top, "sp 8 joined the stack at the top of the address space");
+    CHECK(cs_engine_heuristic_stack(e, &space, 0, low) == low, "bottom edge");
+    CHECK(cs_engine_heuristic_stack(e, &space, UINT64_MAX - 0x100, low) == top, "back to top");
+    /* and events on them work */
+    cs_engine_call(e, top, 0, 0x10, 0x20, 0x1c, UINT64_MAX - 0x200);
+    cs_engine_ret(e, top, 0, 0x20, UINT64_MAX - 0x1f8);
+    CHECK(cs_engine_depth(e, top) == 0, "call/ret near the top of the address space");
+done:
+    cs_engine_free(e);
+}
+
+/* At most max_stacks per address space; the least recently used stack that
+ * no vCPU is on goes first; a stack in use is never freed. */
+static void t_heuristic_bound(void)
+{
+    cs_engine *e = mk_heur_engine(0x1000, 4);
+    cs_stack_id space = { .first = 7, .kind = STACK_HEURISTIC };
+    cs_stack *held = cs_engine_heuristic_stack(e, &space, 0x100000, NULL);   /* vCPU 0 stays */
+    cs_stack *cur = NULL;
+    for (uint64_t i = 1; i <= 50; i++) {
+        cur = cs_engine_heuristic_stack(e, &space, 0x100000 + i * 0x100000, cur);
+        CHECK(cs_engine_stack_count(e) <= 4, "%u stacks after %" PRIu64, cs_engine_stack_count(e), i);
+    }
+    /* `held` is still the stack of its vCPU and still usable */
+    CHECK(cs_engine_heuristic_stack(e, &space, 0x100000, held) == held, "held stack was evicted");
+    cs_engine_release_stack(e, held);
+    for (uint64_t i = 51; i <= 60; i++) {
+        cur = cs_engine_heuristic_stack(e, &space, 0x100000 + i * 0x100000, cur);
+    }
+    CHECK(cs_engine_stack_count(e) <= 4, "%u stacks", cs_engine_stack_count(e));
+done:
+    cs_engine_free(e);
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 static const struct {
@@ -1462,6 +1549,9 @@ static const struct {
     { "threads_subscriber_churn", t_threads_subscriber_churn },
     { "threads_shared_stack", t_threads_shared_stack },
     { "after_fork", t_after_fork },
+    { "heuristic_switching", t_heuristic_switching },
+    { "heuristic_edges", t_heuristic_edges },
+    { "heuristic_bound", t_heuristic_bound },
 #ifdef G_OS_UNIX
     { "after_fork_keep_lock_held", t_after_fork_keep_locked },
     { "after_fork_other_lock_held", t_after_fork_other_locked },
