@@ -287,12 +287,15 @@ static void pop_dead(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t sp, bool
 void cs_engine_call(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t func,
                     uint64_t ret_addr, uint64_t call_site, uint64_t sp)
 {
-    if (e->cfg.sp_resync) {
-        pop_dead(e, s, vcpu, sp, true, func);
-    }
     cs_frame f = { .func = func, .ret_addr = ret_addr, .call_site = call_site, .sp = sp };
     callstack_event ev;
     g_mutex_lock(&s->lock);
+    if (e->cfg.sp_resync && top_is_dead(e, s, sp, true)) {
+        /* Rare (after a non-local exit): report the dead frames first. */
+        g_mutex_unlock(&s->lock);
+        pop_dead(e, s, vcpu, sp, true, func);
+        g_mutex_lock(&s->lock);
+    }
     cs_stack_push(s, &f);
     make_event(s, &ev, CALLSTACK_EVENT_CALL, &f, false, func);
     g_mutex_unlock(&s->lock);
@@ -339,6 +342,17 @@ void cs_engine_ret(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t target, ui
         if (e->cfg.sp_resync) {
             pop_dead(e, s, vcpu, sp, false, target);
         }
+        return;
+    }
+    if (idx == 0) {
+        /* The common case: the top frame returns, under the same lock. */
+        callstack_event ev;
+        cs_frame f;
+        cs_stack_pop(s, &f);
+        make_event(s, &ev, CALLSTACK_EVENT_RET, &f, false, target);
+        g_mutex_unlock(&s->lock);
+        __atomic_add_fetch(&e->n_returns, 1, __ATOMIC_RELAXED);
+        dispatch(e, vcpu, &ev);
         return;
     }
     g_mutex_unlock(&s->lock);

@@ -30,7 +30,8 @@ static GMutex vcpu_table_lock;
 static struct qemu_plugin_register *sp_handle, *pc_handle;
 static GHashTable *reg_by_name;   /* register name -> handle */
 static unsigned fork_generation;
-static __thread int tls_vcpu = -1;
+/* initial-exec: a plain %fs-relative load, no __tls_get_addr call per event. */
+static __thread int tls_vcpu __attribute__((tls_model("initial-exec"))) = -1;
 
 cs_vcpu *cs_vcpu_get(unsigned index)
 {
@@ -202,7 +203,23 @@ void cs_vcpu_on_ret(unsigned int vcpu_index, void *udata)
         return;
     }
     v->last_pc = site->vaddr;
-    uint64_t target = site_target(v, site, sp);
+    uint64_t target = 0;
+    if (cs_arch->ret_addr_on_stack && cs_cfg.engine.sp_resync) {
+        /* x86: the return address is read from [sp], which is exactly the
+         * top frame's recorded sp in the common case; its saved return
+         * address is then the target, with no guest memory read. (A
+         * return address rewritten in place, as retpolines do, still pops
+         * that frame: the slot is what identifies it.) */
+        g_mutex_lock(&s->lock);
+        const cs_frame *top = cs_stack_peek(s, 0);
+        if (top && top->sp == sp) {
+            target = top->ret_addr;
+        }
+        g_mutex_unlock(&s->lock);
+    }
+    if (target == 0) {
+        target = site_target(v, site, sp);
+    }
     cs_engine_ret(cs_eng, s, vcpu_index, target, (sp + (uint64_t)site->sp_delta) & site->mask);
 }
 
