@@ -122,8 +122,8 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     }
     /* A stack that follows one guest stack can trust the stack pointer;
      * one shared by a process's threads (asid) cannot. */
-    cs_cfg.engine.sp_resync = cs_cfg.kind == STACK_THREADED;
-    cs_cfg.engine.ret_addr_on_stack = cs_arch->ret_addr_on_stack;
+    cs_cfg.engine.sp_resync = cs_cfg.kind == STACK_THREADED && cs_arch->sp_reg;
+    cs_cfg.engine.ret_addr_on_stack = cs_arch->call_kills_equal_sp;
     cs_eng = cs_engine_new(&cs_cfg.engine);
 
     cs_vcpu_setup(id);
