@@ -66,7 +66,9 @@ RETURN_RULES = {
     "aarch64": [(r"^ret(aa|ab)?$", None), (r"^br$", r"^x30$")],
     "mips": [(r"^jr$", r"^ra$")],
     "ppc": [(r"^b(eq|ne|lt|le|gt|ge|so|ns|un|nu)?lr[+-]?$", None)],
-    "riscv64": [(r"^ret$", None), (r"^c?\.?jr$", r"^(ra|t0)$")],
+    # jr through a link register; jalr t0 (= jalr ra, 0(t0)) returns to t0
+    # and calls it at once (the ISA's pop-then-push hint)
+    "riscv64": [(r"^ret$", None), (r"^c?\.?jr$", r"^(ra|t0)$"), (r"^jalr$", r"^t0$")],
 }
 RETURN_RULES["mipsel"] = RETURN_RULES["mips64el"] = RETURN_RULES["mips"]
 RETURN_RULES["ppc64le"] = RETURN_RULES["ppc"]
@@ -75,16 +77,44 @@ OBJDUMP_INSN = re.compile(r"^\s*([0-9a-f]+):\t(\S+)(?:\s+(.*?))?\s*$")
 OBJDUMP_FUNC = re.compile(r"^([0-9a-f]+) <(.*)>:$")
 
 
+NOT_CALLED = ("main", "_start", "__start")
+
+
 class Code:
-    """The program's own functions as the cross objdump decodes them."""
+    """The program's own functions as the cross objdump decodes them. On
+    ARM a second decoding forces Thumb, for blocks QEMU ran in Thumb state
+    (the same bytes can be executed in both)."""
 
     def __init__(self, g, arch):
         self.g, self.arch = g, arch
-        self.next = {}          # insn address -> address of the next insn
-        self.returns = set()    # addresses of return instructions
+        self.next, self.returns = self.decode([])
+        self.next_t, self.returns_t = self.decode(["-M", "force-thumb"]) if arch == "arm" \
+            else (self.next, self.returns)
         self.entries = {}       # entry address -> function start
-        out = run([tool(g.cross, "objdump"), "-d", "--no-show-raw-insn", g.binary]).stdout
-        rules = [(re.compile(m), re.compile(o) if o else None) for m, o in RETURN_RULES[arch]]
+        # GCC's hot/cold splitting puts part of f in "f.cold": a part of f
+        # reached by jumps, never entered by a call. main is left out: the
+        # C library enters it in ways that differ by architecture (AArch64's
+        # crt1 calls a BTI wrapper that jumps to main); _start is entered by
+        # no call at all.
+        by_name = {n: a for a, (n, _) in g.own.items()}
+        self.parent = {a: by_name.get(n.split(".cold")[0], a) for a, (n, _) in g.own.items()}
+        for start, (name, _) in g.own.items():
+            if ".cold" not in name and name not in NOT_CALLED:
+                self.entries[start] = start
+        if arch == "ppc64le":
+            # ELFv2: a local call enters after the TOC set-up.
+            for line in run([tool(g.cross, "readelf"), "-sW", g.binary]).stdout.splitlines():
+                m = re.search(r":\s*([0-9a-f]+)\s+\d+\s+FUNC\s.*\[<localentry>: (\d+)\]", line)
+                if m and int(m.group(1), 16) in self.entries:
+                    start = int(m.group(1), 16)
+                    self.entries[start + int(m.group(2))] = start
+
+    def decode(self, options):
+        """(insn address -> next insn address, return instruction addresses)"""
+        g, nxt, returns = self.g, {}, set()
+        out = run([tool(g.cross, "objdump"), "-d", "--no-show-raw-insn"] + options
+                  + [g.binary]).stdout
+        rules = [(re.compile(m), re.compile(o) if o else None) for m, o in RETURN_RULES[self.arch]]
         prev = None
         for line in out.splitlines():
             if OBJDUMP_FUNC.match(line):
@@ -98,26 +128,11 @@ class Code:
                 prev = None
                 continue
             if prev is not None:
-                self.next[prev] = addr
+                nxt[prev] = addr
             prev = addr
             if any(r.search(mnem) and (o is None or o.search(ops)) for r, o in rules):
-                self.returns.add(addr)
-        # GCC's hot/cold splitting puts part of f in "f.cold": a part of f
-        # reached by jumps, never entered by a call. main is left out: the
-        # C library enters it in ways that differ by architecture (AArch64's
-        # crt1 calls a BTI wrapper that jumps to main).
-        by_name = {n: a for a, (n, _) in g.own.items()}
-        self.parent = {a: by_name.get(n.split(".cold")[0], a) for a, (n, _) in g.own.items()}
-        for start, (name, _) in g.own.items():
-            if ".cold" not in name and name != "main":
-                self.entries[start] = start
-        if arch == "ppc64le":
-            # ELFv2: a local call enters after the TOC set-up.
-            for line in run([tool(g.cross, "readelf"), "-sW", g.binary]).stdout.splitlines():
-                m = re.search(r":\s*([0-9a-f]+)\s+\d+\s+FUNC\s.*\[<localentry>: (\d+)\]", line)
-                if m and int(m.group(1), 16) in self.entries:
-                    start = int(m.group(1), 16)
-                    self.entries[start + int(m.group(2))] = start
+                returns.add(addr)
+        return nxt, returns
 
     def owner(self, addr):
         """The function (not a .cold part) whose code holds addr, or None."""
@@ -129,12 +144,13 @@ class Code:
         return self.entries.get(addr & ~1 if self.arch == "arm" else addr)
 
 
-TRACE = re.compile(r"^Trace (\d+): 0x[0-9a-f]+ \[[0-9a-f]+/([0-9a-f]+)/([0-9a-f]+)/[0-9a-f]+\]")
+TRACE = re.compile(r"^Trace (\d+): 0x[0-9a-f]+ \[([0-9a-f]+)/([0-9a-f]+)/([0-9a-f]+)/[0-9a-f]+\]")
+ARM_THUMB = 1 << 23     # QEMU 10's AArch32 block flags (cs_base): Thumb state
 IN_INSN = re.compile(r"^0x([0-9a-f]+):")
 
 
 def exec_blocks(arch, g, args=()):
-    """Per vCPU: the executed blocks, as (start, end) addresses, from QEMU's log."""
+    """Per vCPU: the executed blocks, as (start, end, thumb), from QEMU's log."""
     log = os.path.join(WORK, g.name + ".exec.log")
     run([qemu(arch)] + sysroot(arch) + ["-d", "in_asm,exec,nochain", "-D", log, g.binary]
         + list(args), cwd=WORK)
@@ -149,17 +165,19 @@ def exec_blocks(arch, g, args=()):
                 continue
             m = TRACE.match(line)
             if m:
-                cpu, pc, flags = int(m.group(1)), int(m.group(2), 16), m.group(3)
+                cpu, pc = int(m.group(1)), int(m.group(3), 16)
+                flags = (m.group(2), m.group(4))
+                thumb = arch == "arm" and int(m.group(2), 16) & ARM_THUMB != 0
                 if last_in is not None and last_in[0] == pc:
                     if last_in[2] and arch != "riscv64":
                         end = pc + last_in[2]
                     elif arch == "riscv64":
                         end = pc + last_in[2]
                     else:
-                        end = code.next.get(last_in[1], last_in[1] + 4)
+                        end = (code.next_t if thumb else code.next).get(last_in[1], last_in[1] + 4)
                     sizes[(pc, flags)] = end
                 last_in = None
-                blocks.setdefault(cpu, []).append((pc, sizes.get((pc, flags), pc)))
+                blocks.setdefault(cpu, []).append((pc, sizes.get((pc, flags), pc), thumb))
                 continue
             if last_in is None:
                 continue
@@ -200,11 +218,12 @@ def reference(arch, g, args=()):
             del stack[idx + (0 if inclusive else 1):]
             return True
 
-        for pc, end in seq:
+        for pc, end, thumb in seq:
             if prev is not None:
-                ppc, pend = prev
-                rets = [a for a in code.returns if ppc <= a < pend]
-                if rets and pc != code.next.get(rets[-1]):
+                ppc, pend, pthumb = prev
+                returns, nxt = (code.returns_t, code.next_t) if pthumb else (code.returns, code.next)
+                rets = sorted(a for a in returns if ppc <= a < pend)
+                if rets and pc != nxt.get(rets[-1]):
                     f = code.owner(rets[-1])
                     if f in code.entries.values():
                         events.append(("exit", f, None))
@@ -220,7 +239,7 @@ def reference(arch, g, args=()):
                 cur = code.owner(pc)
                 if cur is not None:
                     pop_to(cur, inclusive=False)
-            prev = (pc, end)
+            prev = (pc, end, thumb)
         if events:
             refs.append(Ref(events, abandoned, stacks))
     if len(refs) != 1:
@@ -273,10 +292,16 @@ def own_rets(g, rets):
     return out
 
 
-def check_arch(arch, g, callers_at=None, expect_unwound=False):
+def check_arch(arch, g, callers_at=None, expect_unwound=False, strict=False):
+    """strict: a freestanding program, whose every event must be one of its
+    own functions' (a pc read taken for a call would show here)."""
     code, ref = reference(arch, g)
     events, callers, _, _, _ = run_plugin(g, arch=arch, qemu_args=sysroot(arch))
     got, unwound = plugin_events(code, events)
+    foreign = [e for e in events if code.func(e.func) is None]
+    if strict and foreign:
+        raise Failure("events for addresses that are no function entry: %s" % [
+            "%s 0x%x (ret 0x%x)" % (e.kind, e.func, e.ret) for e in foreign[:6]])
     if len({e.sid for e in events}) != 1:
         raise Failure("expected one stack, got %s" % sorted({e.sid for e in events}))
     compare(g, ref.events, got)
@@ -331,6 +356,72 @@ def make_tests(arch):
 
 for _arch in ARCHES:
     make_tests(_arch)
+
+
+# ---- traps: hand-written freestanding programs (tests/guests/arch/) -------------
+
+FREESTANDING = ("-nostdlib", "-static")
+
+
+def check_trap(arch, src, extra=(), min_calls=4):
+    g = cross_guest(arch, "arch/" + src, FREESTANDING, extra=extra)
+    check_arch(arch, g, strict=True)
+    _, ref = reference(arch, g)
+    calls = [e for e in ref.events if e[0] == "entry"]
+    if len(calls) < min_calls:
+        raise Failure("the trap guest made only %d calls" % len(calls))
+    return g, ref
+
+
+@test
+def i386_trap_call_next_pop_vs_qemu_log():
+    check_trap("i386", "i386.S", min_calls=4)
+
+
+@test
+def arm_trap_arm_thumb_interworking_vs_qemu_log():
+    g, ref = check_trap("arm", "arm.S", min_calls=11)
+    dual = g.addr("dual")
+    if [e[0] for e in ref.events if e[1] == dual] != ["entry", "exit", "entry", "exit"]:
+        raise Failure("dual was not entered and left twice (ARM, Thumb): %s" % ref.events)
+
+
+@test
+def aarch64_trap_blr_br_x30_ret_xn_vs_qemu_log():
+    check_trap("aarch64", "aarch64.S", min_calls=5)
+
+
+@test
+def ppc_trap_bcl_bctrl_conditional_vs_qemu_log():
+    check_trap("ppc", "ppc.S", min_calls=5)
+
+
+@test
+def ppc64le_trap_bcl_bctrl_conditional_vs_qemu_log():
+    check_trap("ppc64le", "ppc.S", min_calls=5)
+
+
+@test
+def riscv64_trap_ra_t0_compressed_coroutine_vs_qemu_log():
+    check_trap("riscv64", "riscv64.S", min_calls=6)
+
+
+MIPS_ASM = ("-mno-abicalls", "-fno-pic")   # plain jal/bal, as written
+
+
+@test
+def mips_trap_delay_slots_bal_vs_qemu_log():
+    check_trap("mips", "mips.S", extra=MIPS_ASM, min_calls=5)
+
+
+@test
+def mipsel_trap_delay_slots_bal_vs_qemu_log():
+    check_trap("mipsel", "mips.S", extra=MIPS_ASM, min_calls=5)
+
+
+@test
+def mips64el_trap_delay_slots_bal_vs_qemu_log():
+    check_trap("mips64el", "mips.S", extra=MIPS_ASM, min_calls=5)
 
 
 @test
