@@ -32,6 +32,18 @@ PKGS=(build-essential g++ pkg-config ninja-build python3 python3-venv
       libcapstone-dev libprotobuf-c-dev protobuf-c-compiler
       uftrace gdb file binutils)
 
+# Cross toolchains for the tests of the other guest architectures
+# (tests/e2e/test_arches.py): compilers, C++ runtime and C library of each
+# triple, run with qemu-<arch> -L /usr/<triple>. Installing all of them took
+# about 41 s on this machine kind (downloads included).
+CROSS_PKGS=()
+for t in i686-linux-gnu:i386 arm-linux-gnueabihf:armhf aarch64-linux-gnu:arm64 \
+         mips-linux-gnu:mips mipsel-linux-gnu:mipsel mips64el-linux-gnuabi64:mips64el \
+         powerpc-linux-gnu:powerpc powerpc64le-linux-gnu:ppc64el riscv64-linux-gnu:riscv64; do
+    CROSS_PKGS+=("gcc-${t%%:*}" "g++-${t%%:*}" "libc6-dev-${t##*:}-cross")
+done
+PKGS+=("${CROSS_PKGS[@]}")
+
 # The archive URI of this machine's main Debian suite, read from its own apt
 # configuration (deb822 .sources files first, then one-line sources.list).
 debian_uri() {

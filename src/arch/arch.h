@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Per-architecture knowledge: how to decode calls and returns (Capstone),
- * which registers hold the stack pointer and pc, and the rules a shadow
- * stack needs (where return addresses live, delay slots).
+ * Per-architecture knowledge: how to decode calls and returns (Capstone, or
+ * a small decoder of our own where the encodings are simple or Capstone 4
+ * lacks the architecture), which registers hold the stack pointer and pc,
+ * and the rules a shadow stack needs (where return addresses live, delay
+ * slots, conditional execution). One file per family; the table is in
+ * arch.c. docs/architectures.md explains the choices.
  */
 #ifndef CS_ARCH_H
 #define CS_ARCH_H
@@ -15,6 +18,9 @@ typedef enum cs_insn_class {
     CS_INSN_OTHER = 0,
     CS_INSN_CALL,     /* pushes a frame; ret_addr says where it returns */
     CS_INSN_RET,      /* returns from the top frame */
+    /* Returns, and calls the place it returns to (RISC-V `jalr ra, t0`:
+     * a coroutine switch per the ISA's return-address-stack hints). */
+    CS_INSN_RET_CALL,
 } cs_insn_class;
 
 /*
@@ -27,6 +33,10 @@ typedef enum cs_target_kind {
     CS_TARGET_DIRECT,
     CS_TARGET_REG,        /* value of `base` + disp */
     CS_TARGET_MEM,        /* load of `size` bytes at base + index*scale + disp */
+    /* Where the next executed block starts: for guests whose registers QEMU
+     * does not expose to plugins (MIPS), the target is observed instead of
+     * computed. The event is then emitted at the start of that block. */
+    CS_TARGET_NEXT,
 } cs_target_kind;
 
 #define CS_REG_NAME_MAX 16
@@ -42,6 +52,27 @@ typedef struct cs_target {
     uint64_t mask;                  /* applied to the result (ARM: clears the Thumb bit) */
 } cs_target;
 
+/*
+ * A condition the instruction executes under, evaluated from a register just
+ * before it executes: a conditional call or return that is not taken is no
+ * event.
+ */
+typedef enum cs_cond_kind {
+    CS_COND_ALWAYS = 0,
+    CS_COND_ARM,      /* ARM condition code `code` (0 EQ .. 14 AL) on reg's NZCV (cpsr) */
+    CS_COND_PPC_CR,   /* bit `code` of reg (cr, bit 0 = most significant) equals `want` */
+} cs_cond_kind;
+
+typedef struct cs_cond {
+    cs_cond_kind kind;
+    char reg[CS_REG_NAME_MAX];
+    unsigned code;
+    bool want;
+} cs_cond;
+
+/* Does the condition hold, given the value of its register? */
+bool cs_cond_holds(const cs_cond *c, uint64_t reg_value);
+
 typedef struct cs_insn_info {
     cs_insn_class cls;
     uint64_t ret_addr;   /* CS_INSN_CALL: where a normal return lands */
@@ -51,15 +82,48 @@ typedef struct cs_insn_info {
      * return address slot); for a return, sp once it has returned (x86:
      * +word + the ret immediate). */
     int64_t sp_delta;
+    cs_cond cond;
 } cs_insn_info;
+
+/*
+ * The code a classifier sees: contiguous instructions of one translation
+ * block. The instruction to classify starts at bytes + at; bytes before it
+ * are earlier instructions of the block (Thumb: an IT instruction makes
+ * the next ones conditional), bytes after it follow it (MIPS: the delay
+ * slot).
+ */
+typedef struct cs_code {
+    const uint8_t *bytes;
+    size_t len;
+    uint64_t addr;       /* address of bytes[0] */
+    size_t at;
+    bool block_start;    /* bytes[0] is the block's first instruction */
+    uint64_t mode;       /* mode_reg at translation time (the block's start), or 0 */
+} cs_code;
 
 typedef struct cs_arch_desc {
     const char *name;          /* QEMU's target_name */
-    const char *sp_reg;        /* register names as QEMU's plugin API lists them */
+    /* Register names as QEMU's plugin API lists them. sp_reg NULL: QEMU
+     * exposes no registers for this target, the stack pointer is unknown. */
+    const char *sp_reg;
     const char *pc_reg;
     unsigned word_bytes;       /* size of sp and pc */
     bool big_endian;
     bool ret_addr_on_stack;    /* the call instruction stores it at sp */
+    /* A call made with sp equal to the top frame's sp means that frame is
+     * gone (the engine's ret_addr_on_stack rule). True on x86, where the
+     * new return address overwrites the old frame's, and on link-register
+     * architectures: a function saves its link register on the stack, so
+     * moves sp, before it calls anything; a call at a frame's own sp comes
+     * from the frame's caller, after a longjmp or an exception. */
+    bool call_kills_equal_sp;
+    /* QEMU exposes no registers of this target to plugins (MIPS in QEMU
+     * 10.0): targets that depend on registers are CS_TARGET_NEXT, observed
+     * at the start of the next executed block. */
+    bool targets_observed;
+    /* Instructions before the tail that the classifier also sees (Thumb:
+     * an IT instruction covers up to 4 following instructions). */
+    unsigned context_insns;
     /* How many instructions at the end of a translation block can be a call
      * or return: 1, or 2 where a delay slot follows the branch. */
     unsigned tail_insns;
@@ -67,10 +131,9 @@ typedef struct cs_arch_desc {
      * block (ARM: cpsr, for the Thumb bit), or NULL. Translation happens just
      * before the vCPU executes the block, so the value is the block's. */
     const char *mode_reg;
-    /* Decodes one instruction at addr into *out (zeroed by the caller);
-     * `mode` is mode_reg's value, or 0. Called at translation time only. */
-    void (*classify)(const struct cs_arch_desc *a, const uint8_t *code, size_t len,
-                     uint64_t addr, uint64_t mode, cs_insn_info *out);
+    /* Decodes the instruction at code->at into *out (zeroed by the caller).
+     * Called at translation time only. */
+    void (*classify)(const struct cs_arch_desc *a, const cs_code *code, cs_insn_info *out);
     int cs_arch;               /* Capstone arch and mode */
     int cs_mode;
     /* Where the return address is at a function's first instruction (x86:
@@ -92,7 +155,26 @@ const char *cs_arch_supported(void);
  * (translation may run on several threads). NULL on failure. */
 void *cs_arch_capstone(const cs_arch_desc *a);
 
-void cs_arch_x86_classify(const cs_arch_desc *a, const uint8_t *code, size_t len,
-                          uint64_t addr, uint64_t mode, cs_insn_info *out);
+/* Per family: src/arch/<family>.c */
+void cs_arch_x86_classify(const cs_arch_desc *a, const cs_code *code, cs_insn_info *out);
+void cs_arch_arm_classify(const cs_arch_desc *a, const cs_code *code, cs_insn_info *out);
+void cs_arch_aarch64_classify(const cs_arch_desc *a, const cs_code *code, cs_insn_info *out);
+void cs_arch_mips_classify(const cs_arch_desc *a, const cs_code *code, cs_insn_info *out);
+void cs_arch_ppc_classify(const cs_arch_desc *a, const cs_code *code, cs_insn_info *out);
+void cs_arch_riscv_classify(const cs_arch_desc *a, const cs_code *code, cs_insn_info *out);
+
+/* Fixed-size instruction words, in the guest's byte order. */
+static inline uint32_t cs_arch_word32(const cs_arch_desc *a, const uint8_t *p)
+{
+    return a->big_endian ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]
+                         : (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+}
+
+static inline int64_t cs_sext(uint64_t v, unsigned bits)
+{
+    uint64_t m = 1ull << (bits - 1);
+    v &= (bits == 64) ? UINT64_MAX : (1ull << bits) - 1;
+    return (int64_t)((v ^ m) - m);
+}
 
 #endif

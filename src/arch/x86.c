@@ -50,10 +50,11 @@ static void operand_target(csh h, const cs_x86_op *op, uint64_t next, unsigned w
     }
 }
 
-void cs_arch_x86_classify(const cs_arch_desc *a, const uint8_t *code, size_t len,
-                          uint64_t addr, uint64_t mode, cs_insn_info *out)
+void cs_arch_x86_classify(const cs_arch_desc *a, const cs_code *c, cs_insn_info *out)
 {
-    (void)mode;
+    const uint8_t *code = c->bytes + c->at;
+    size_t len = c->len - c->at;
+    uint64_t addr = c->addr + c->at;
     csh *h = cs_arch_capstone(a);
     cs_insn *insn = NULL;
     uint64_t mask = a->word_bytes == 8 ? UINT64_MAX : UINT32_MAX;

@@ -142,6 +142,11 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
                 info->target_name, cs_arch_supported());
         return -1;
     }
+    if (cs_cfg.kind == STACK_HEURISTIC && !cs_arch->sp_reg) {
+        fprintf(stderr, "callstack_instr: stack_type=heuristic needs the stack pointer, which QEMU "
+                "does not expose on %s; accepted there: asid, threaded\n", cs_arch->name);
+        return -1;
+    }
     if (info->system_emulation) {
         fprintf(stderr, "callstack_instr: whole-system mode is not supported yet; "
                 "use a linux-user QEMU (qemu-%s)\n", info->target_name);
@@ -149,8 +154,8 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     }
     /* A stack that follows one guest stack can trust the stack pointer;
      * one shared by a process's threads (asid) cannot. */
-    cs_cfg.engine.sp_resync = cs_cfg.kind != STACK_ASID;
-    cs_cfg.engine.ret_addr_on_stack = cs_arch->ret_addr_on_stack;
+    cs_cfg.engine.sp_resync = cs_cfg.kind != STACK_ASID && cs_arch->sp_reg;
+    cs_cfg.engine.ret_addr_on_stack = cs_arch->call_kills_equal_sp;
     cs_eng = cs_engine_new(&cs_cfg.engine);
 
     cs_vcpu_setup(id);

@@ -22,12 +22,13 @@ typedef struct cs_config {
 /*
  * A call or return instruction, decoded once at translation time, with its
  * target's registers resolved to QEMU handles. Sites are interned by address
- * and bytes, so retranslating code allocates nothing new.
+ * and decoded content (the same bytes can decode differently: ARM or Thumb
+ * state, inside an IT block or not), so retranslating code allocates
+ * nothing new.
  */
 typedef struct cs_site {
     uint64_t vaddr;
-    uint8_t bytes[16];
-    uint8_t len;
+    cs_insn_info info;        /* as decoded: the interning key */
     cs_insn_class cls;
     uint64_t ret_addr;
     cs_target_kind tkind;
@@ -37,6 +38,8 @@ typedef struct cs_site {
     int64_t disp;
     uint64_t mask;
     int64_t sp_delta;
+    cs_cond cond;
+    struct qemu_plugin_register *cond_reg;   /* NULL: unconditional */
 } cs_site;
 
 typedef struct cs_vcpu {
@@ -46,6 +49,7 @@ typedef struct cs_vcpu {
     uint64_t last_pc;         /* the last call or return instruction seen */
     GByteArray *regbuf;
     GByteArray *membuf;
+    const cs_site *pending;   /* CS_TARGET_NEXT: the site whose target is the next block */
 } cs_vcpu;
 
 extern cs_config cs_cfg;
@@ -66,6 +70,11 @@ int cs_vcpu_current(void);
 struct qemu_plugin_register *cs_vcpu_register(const char *name);
 void cs_vcpu_on_call(unsigned int vcpu_index, void *site);
 void cs_vcpu_on_ret(unsigned int vcpu_index, void *site);
+/* At the start of a block that follows a CS_TARGET_NEXT site; udata is
+ * the block's address. */
+void cs_vcpu_on_landing(unsigned int vcpu_index, void *block_vaddr);
+/* Per-vCPU flag, non-zero while a CS_TARGET_NEXT site awaits its block. */
+extern qemu_plugin_u64 cs_pending_flag;
 
 void cs_vcpu_on_signal_entry(unsigned int vcpu_index, void *pc);
 

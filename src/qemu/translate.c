@@ -19,19 +19,24 @@ static GMutex sites_lock;
 static guint site_hash(gconstpointer p)
 {
     const cs_site *s = p;
-    return (guint)(s->vaddr ^ (s->vaddr >> 32)) ^ ((guint)s->len << 24);
+    return (guint)(s->vaddr ^ (s->vaddr >> 32)) ^ ((guint)s->info.cls << 24);
 }
 
+/* cs_insn_info is zeroed before decoding, padding included: memcmp is exact. */
 static gboolean site_equal(gconstpointer a, gconstpointer b)
 {
     const cs_site *x = a, *y = b;
-    return x->vaddr == y->vaddr && x->len == y->len && memcmp(x->bytes, y->bytes, x->len) == 0;
+    return x->vaddr == y->vaddr && memcmp(&x->info, &y->info, sizeof x->info) == 0;
 }
 
-static cs_site *intern_site(uint64_t vaddr, const uint8_t *code, size_t len, const cs_insn_info *info)
+static struct qemu_plugin_register *reg_or_null(const char *name)
 {
-    cs_site key = { .vaddr = vaddr, .len = (uint8_t)MIN(len, sizeof key.bytes) };
-    memcpy(key.bytes, code, key.len);
+    return name[0] ? cs_vcpu_register(name) : NULL;
+}
+
+static cs_site *intern_site(uint64_t vaddr, const cs_insn_info *info)
+{
+    cs_site key = { .vaddr = vaddr, .info = *info };
     g_mutex_lock(&sites_lock);
     cs_site *s = g_hash_table_lookup(sites, &key);
     if (!s) {
@@ -41,15 +46,17 @@ static cs_site *intern_site(uint64_t vaddr, const uint8_t *code, size_t len, con
         s->ret_addr = info->ret_addr;
         s->tkind = info->target.kind;
         s->direct = info->target.addr;
-        s->base = info->target.base[0] ? cs_vcpu_register(info->target.base) : NULL;
-        s->index = info->target.index[0] ? cs_vcpu_register(info->target.index) : NULL;
+        s->base = reg_or_null(info->target.base);
+        s->index = reg_or_null(info->target.index);
         s->scale = info->target.scale;
         s->size = info->target.size;
         s->disp = info->target.disp;
         s->mask = info->target.mask ? info->target.mask : UINT64_MAX;
         s->sp_delta = info->sp_delta;
+        s->cond = info->cond;
+        s->cond_reg = info->cond.kind != CS_COND_ALWAYS ? reg_or_null(info->cond.reg) : NULL;
         /* A register QEMU does not list leaves the target unknown rather
-         * than wrong. */
+         * than wrong (and a condition it cannot read, taken). */
         if ((info->target.base[0] && !s->base) || (info->target.index[0] && !s->index)) {
             s->tkind = CS_TARGET_NONE;
         }
@@ -58,6 +65,20 @@ static cs_site *intern_site(uint64_t vaddr, const uint8_t *code, size_t len, con
     g_mutex_unlock(&sites_lock);
     return s;
 }
+
+/*
+ * A direct call to its own return address reads the pc (i386 `call next;
+ * pop`, PowerPC `bcl 20,31,$+4`, MIPS `bal` over its delay slot): control
+ * falls through and nothing ever returns, so it is no call.
+ */
+static bool reads_pc(const cs_insn_info *info)
+{
+    uint64_t mask = info->target.mask ? info->target.mask : UINT64_MAX;
+    return info->cls == CS_INSN_CALL && info->target.kind == CS_TARGET_DIRECT &&
+           (info->target.addr & mask) == (info->ret_addr & mask);
+}
+
+#define CODE_MAX 96   /* bytes of context + tail: 5 Thumb or 2 MIPS instructions */
 
 static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 {
@@ -68,25 +89,50 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         qemu_plugin_register_vcpu_tb_exec_cb(tb, cs_vcpu_on_signal_entry, QEMU_PLUGIN_CB_R_REGS,
                                              (void *)(uintptr_t)pc);
     }
+    if (cs_arch->targets_observed && n > 0) {
+        /* Cheap unless a CS_TARGET_NEXT site has just run on this vCPU. */
+        qemu_plugin_register_vcpu_tb_exec_cond_cb(
+            tb, cs_vcpu_on_landing, QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_COND_NE,
+            cs_pending_flag, 0, (void *)(uintptr_t)qemu_plugin_tb_vaddr(tb));
+    }
     /* Calls and returns end a block (or sit just before a delay slot), so
-     * only the tail needs decoding. */
+     * only the tail needs decoding, with a few instructions before it as
+     * context. */
     size_t first = n > cs_arch->tail_insns ? n - cs_arch->tail_insns : 0;
-    uint64_t mode = 0;
+    size_t ctx = first > cs_arch->context_insns ? first - cs_arch->context_insns : 0;
+    uint8_t buf[CODE_MAX];
+    size_t offs[CODE_MAX];
+    cs_code code = { .bytes = buf, .block_start = ctx == 0 };
     if (cs_arch->mode_reg) {
-        cs_vcpu_read_named(cs_arch->mode_reg, &mode);
+        cs_vcpu_read_named(cs_arch->mode_reg, &code.mode);
+    }
+    for (size_t i = ctx; i < n; i++) {
+        struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
+        uint64_t vaddr = qemu_plugin_insn_vaddr(insn);
+        if (code.len == 0 || vaddr != code.addr + code.len ||
+            code.len + qemu_plugin_insn_size(insn) > CODE_MAX) {
+            /* (re)start the buffer: not contiguous, or full */
+            code.block_start = code.len == 0 ? code.block_start : false;
+            code.len = 0;
+            code.addr = vaddr;
+        }
+        offs[i - ctx] = code.len;
+        code.len += qemu_plugin_insn_data(insn, buf + code.len, CODE_MAX - code.len);
     }
     for (size_t i = first; i < n; i++) {
         struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
-        uint8_t code[16];
-        size_t len = qemu_plugin_insn_data(insn, code, sizeof code);
         uint64_t vaddr = qemu_plugin_insn_vaddr(insn);
+        if (vaddr < code.addr || vaddr - code.addr != offs[i - ctx]) {
+            continue;   /* fell out of the buffer (never in practice) */
+        }
         cs_insn_info info;
         memset(&info, 0, sizeof info);
-        cs_arch->classify(cs_arch, code, len, vaddr, mode, &info);
-        if (info.cls == CS_INSN_OTHER) {
+        code.at = offs[i - ctx];
+        cs_arch->classify(cs_arch, &code, &info);
+        if (info.cls == CS_INSN_OTHER || reads_pc(&info)) {
             continue;
         }
-        cs_site *site = intern_site(vaddr, code, len, &info);
+        cs_site *site = intern_site(vaddr, &info);
         qemu_plugin_register_vcpu_insn_exec_cb(
             insn, info.cls == CS_INSN_CALL ? cs_vcpu_on_call : cs_vcpu_on_ret,
             QEMU_PLUGIN_CB_R_REGS, site);
@@ -97,5 +143,8 @@ void cs_translate_setup(qemu_plugin_id_t id)
 {
     g_mutex_init(&sites_lock);
     sites = g_hash_table_new_full(site_hash, site_equal, NULL, g_free);
+    if (cs_arch->targets_observed) {
+        cs_pending_flag = qemu_plugin_scoreboard_u64(qemu_plugin_scoreboard_new(sizeof(uint64_t)));
+    }
     qemu_plugin_register_vcpu_tb_trans_cb(id, tb_trans);
 }

@@ -30,6 +30,7 @@ static GMutex vcpu_table_lock;
 static struct qemu_plugin_register *sp_handle, *pc_handle;
 static GHashTable *reg_by_name;   /* register name -> handle */
 static unsigned fork_generation;
+qemu_plugin_u64 cs_pending_flag;
 /* initial-exec: a plain %fs-relative load, no __tls_get_addr call per event. */
 static __thread int tls_vcpu __attribute__((tls_model("initial-exec"))) = -1;
 
@@ -178,19 +179,83 @@ static cs_vcpu *event_vcpu(unsigned int vcpu_index, cs_stack **stack, uint64_t *
     return v;
 }
 
+/* Is a conditional site taken? Unreadable conditions count as taken. */
+static bool site_taken(cs_vcpu *v, const cs_site *site)
+{
+    uint64_t value;
+    if (!site->cond_reg || !read_reg(v, site->cond_reg, &value)) {
+        return true;
+    }
+    return cs_cond_holds(&site->cond, value);
+}
+
+static void do_call(cs_vcpu *v, cs_stack *s, unsigned vcpu_index, const cs_site *site,
+                    uint64_t func, uint64_t sp)
+{
+    cs_engine_call(cs_eng, s, vcpu_index, func, site->ret_addr, site->vaddr,
+                   (sp + (uint64_t)site->sp_delta) & site->mask);
+    (void)v;
+}
+
+static void do_ret(cs_vcpu *v, cs_stack *s, unsigned vcpu_index, const cs_site *site,
+                   uint64_t target, uint64_t sp)
+{
+    cs_engine_ret(cs_eng, s, vcpu_index, target, (sp + (uint64_t)site->sp_delta) & site->mask);
+    if (site->cls == CS_INSN_RET_CALL) {
+        do_call(v, s, vcpu_index, site, target, sp);
+    }
+}
+
+/* Common entry of the site callbacks; false if there is nothing to do now. */
+static cs_vcpu *site_event(unsigned int vcpu_index, const cs_site *site, cs_stack **s,
+                           uint64_t *sp)
+{
+    cs_vcpu *v = event_vcpu(vcpu_index, s, sp);
+    if (!v || !site_taken(v, site)) {
+        return NULL;
+    }
+    v->last_pc = site->vaddr;
+    if (site->tkind == CS_TARGET_NEXT) {
+        /* The target is where execution goes next: wait for that block. */
+        v->pending = site;
+        qemu_plugin_u64_set(cs_pending_flag, vcpu_index, 1);
+        return NULL;
+    }
+    return v;
+}
+
 void cs_vcpu_on_call(unsigned int vcpu_index, void *udata)
 {
     const cs_site *site = udata;
     cs_stack *s;
     uint64_t sp;
-    cs_vcpu *v = event_vcpu(vcpu_index, &s, &sp);
-    if (!v) {
-        return;
+    cs_vcpu *v = site_event(vcpu_index, site, &s, &sp);
+    if (v) {
+        do_call(v, s, vcpu_index, site, site_target(v, site, sp), sp);
     }
-    v->last_pc = site->vaddr;
-    uint64_t func = site_target(v, site, sp);
-    cs_engine_call(cs_eng, s, vcpu_index, func, site->ret_addr, site->vaddr,
-                   (sp + (uint64_t)site->sp_delta) & site->mask);
+}
+
+/*
+ * x86: a return reads its target from [sp], which in the common case is
+ * exactly the top frame's recorded sp; the frame's saved return address is
+ * then the target, with no guest memory read. (A return address rewritten
+ * in place, as retpolines do, still pops that frame: the slot identifies it.)
+ */
+static uint64_t ret_target(cs_vcpu *v, cs_stack *s, const cs_site *site, uint64_t sp)
+{
+    if (cs_arch->ret_addr_on_stack && cs_cfg.engine.sp_resync && site->cls == CS_INSN_RET) {
+        uint64_t target = 0;
+        g_mutex_lock(&s->lock);
+        const cs_frame *top = cs_stack_peek(s, 0);
+        if (top && top->sp == sp) {
+            target = top->ret_addr;
+        }
+        g_mutex_unlock(&s->lock);
+        if (target) {
+            return target;
+        }
+    }
+    return site_target(v, site, sp);
 }
 
 void cs_vcpu_on_ret(unsigned int vcpu_index, void *udata)
@@ -198,29 +263,34 @@ void cs_vcpu_on_ret(unsigned int vcpu_index, void *udata)
     const cs_site *site = udata;
     cs_stack *s;
     uint64_t sp;
+    cs_vcpu *v = site_event(vcpu_index, site, &s, &sp);
+    if (v) {
+        do_ret(v, s, vcpu_index, site, ret_target(v, s, site, sp), sp);
+    }
+}
+
+void cs_vcpu_on_landing(unsigned int vcpu_index, void *block_vaddr)
+{
+    uint64_t target = (uint64_t)(uintptr_t)block_vaddr;
+    cs_stack *s;
+    uint64_t sp;
+    qemu_plugin_u64_set(cs_pending_flag, vcpu_index, 0);
     cs_vcpu *v = event_vcpu(vcpu_index, &s, &sp);
-    if (!v) {
+    const cs_site *site = v ? v->pending : NULL;
+    if (!site) {
         return;
     }
-    v->last_pc = site->vaddr;
-    uint64_t target = 0;
-    if (cs_arch->ret_addr_on_stack && cs_cfg.engine.sp_resync) {
-        /* x86: the return address is read from [sp], which is exactly the
-         * top frame's recorded sp in the common case; its saved return
-         * address is then the target, with no guest memory read. (A
-         * return address rewritten in place, as retpolines do, still pops
-         * that frame: the slot is what identifies it.) */
-        g_mutex_lock(&s->lock);
-        const cs_frame *top = cs_stack_peek(s, 0);
-        if (top && top->sp == sp) {
-            target = top->ret_addr;
+    v->pending = NULL;
+    target &= site->mask;
+    if (site->cls == CS_INSN_CALL) {
+        /* Falling through to the return address: a conditional call not
+         * taken, or a pc read. */
+        if (target != site->ret_addr) {
+            do_call(v, s, vcpu_index, site, target, sp);
         }
-        g_mutex_unlock(&s->lock);
+    } else {
+        do_ret(v, s, vcpu_index, site, target, sp);
     }
-    if (target == 0) {
-        target = site_target(v, site, sp);
-    }
-    cs_engine_ret(cs_eng, s, vcpu_index, target, (sp + (uint64_t)site->sp_delta) & site->mask);
 }
 
 /* How a function finds its return address at entry (arch's entry_ret). */
@@ -284,9 +354,9 @@ static void find_registers(void)
     if (regs) {
         g_array_free(regs, TRUE);
     }
-    sp_handle = cs_vcpu_register(cs_arch->sp_reg);
-    pc_handle = cs_vcpu_register(cs_arch->pc_reg);
-    if (!sp_handle) {
+    sp_handle = cs_arch->sp_reg ? cs_vcpu_register(cs_arch->sp_reg) : NULL;
+    pc_handle = cs_arch->pc_reg ? cs_vcpu_register(cs_arch->pc_reg) : NULL;
+    if (!sp_handle && cs_arch->sp_reg) {
         fprintf(stderr, "callstack_instr: warning: QEMU lists no register '%s' on %s; "
                 "the stack pointer is unknown\n", cs_arch->sp_reg, cs_arch->name);
         cs_cfg.engine.sp_resync = false;
@@ -319,6 +389,7 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index)
     cs_vcpu *v = cs_vcpu_get(vcpu_index);
     v->stack = NULL;   /* an index can be reused after a thread exits */
     v->last_pc = 0;
+    v->pending = NULL;
 }
 
 static void vcpu_exit(qemu_plugin_id_t id, unsigned int vcpu_index)

@@ -51,9 +51,10 @@ def qemu(arch="x86_64"):
 class Guest:
     """A test program compiled here, with its own functions' address ranges."""
 
-    def __init__(self, name, src, binary, obj, pie=False):
+    def __init__(self, name, src, binary, obj, pie=False, cross=None):
         self.name, self.src, self.binary, self.obj, self.pie = name, src, binary, obj, pie
-        self.own = own_functions(binary, obj)          # start -> (name, size)
+        self.cross = cross                             # target triple, or None (native)
+        self.own = own_functions(binary, obj, nm=tool(cross, "nm"))   # start -> (name, size)
         self._starts = sorted(self.own)
 
     def function_at(self, addr):
@@ -75,19 +76,28 @@ class Guest:
         return self.own.get(addr, ("0x%x" % addr, 0))[0]
 
 
-def compile_guest(src_name, flags=("-O0", "-pg"), cc=None, pie=False):
+def tool(cross, name):
+    """A binutils/GCC program for a target triple (None: the host's)."""
+    return "%s-%s" % (cross, name) if cross else name
+
+
+def compile_guest(src_name, flags=("-O0", "-pg"), cc=None, pie=False, cross=None):
     """Compiles a guest. Non-PIE by default; with pie=True a position-
-    independent executable, whose load address the runs report."""
+    independent executable, whose load address the runs report. With
+    cross=TRIPLE, the cross compiler TRIPLE-gcc/g++ builds it. src_name may
+    name a file in a subdirectory of tests/guests (tests/guests/arch/...)."""
     src = os.path.join(GUESTS, src_name)
-    base, ext = os.path.splitext(src_name)
-    cc = cc or ("g++" if ext == ".cpp" else "gcc")
-    tag = ("-pie" if pie else "") + "".join(f.replace("-", "_") for f in flags if f.startswith("-O"))
+    base, ext = os.path.splitext(src_name.replace("/", "-"))
+    cc = cc or tool(cross, "g++" if ext == ".cpp" else "gcc")
+    tag = ("-pie" if pie else "") + "".join(f.replace("-", "_") for f in flags
+                                            if f.startswith("-O") or f.startswith("-m"))
+    tag += "-" + cross if cross else ""
     out = os.path.join(WORK, base + tag)
     obj = out + ".o"
     common = ["-g", "-pthread"] + list(flags) + (["-fpie", "-pie"] if pie else ["-no-pie", "-fno-pie"])
     run([cc, "-c", src, "-o", obj] + common)
     run([cc, obj, "-o", out] + common)
-    g = Guest(base + tag, src, out, obj, pie=pie)
+    g = Guest(base + tag, src, out, obj, pie=pie, cross=cross)
     return g
 
 
@@ -111,8 +121,8 @@ def first_exec_vaddr(binary):
     raise Failure("no executable LOAD segment in " + binary)
 
 
-def nm_defined_text(path):
-    out = run(["nm", "-S", "--defined-only", path]).stdout
+def nm_defined_text(path, nm="nm"):
+    out = run([nm, "-S", "--defined-only", path]).stdout
     syms = []
     for line in out.splitlines():
         f = line.split()
@@ -121,11 +131,11 @@ def nm_defined_text(path):
     return syms
 
 
-def own_functions(binary, obj):
+def own_functions(binary, obj, nm="nm"):
     """Functions compiled from the test's own source: the text symbols the
     object file defines, located in the linked binary."""
-    mine = {name for _, _, name in nm_defined_text(obj)}
-    return {addr: (name, size) for addr, size, name in nm_defined_text(binary)
+    mine = {name for _, _, name in nm_defined_text(obj, nm)}
+    return {addr: (name, size) for addr, size, name in nm_defined_text(binary, nm)
             if name in mine and size > 0}
 
 
@@ -158,7 +168,7 @@ def parse_trace(path):
 
 
 def run_plugin(guest, args=(), plugin_args="", trace_args="", arch="x86_64", order="after",
-               timeout=300, cwd=None, tag=""):
+               timeout=300, cwd=None, tag="", qemu_args=()):
     """Runs the guest under QEMU with callstack_instr and calltrace; returns
     (events, callers, pandalog, summaries, completed process)."""
     trace = os.path.join(WORK, "%s%s.trace" % (guest.name, tag))
@@ -166,7 +176,8 @@ def run_plugin(guest, args=(), plugin_args="", trace_args="", arch="x86_64", ord
     cs = PLUGIN + ("," + plugin_args if plugin_args else "")
     ct = CALLTRACE + ",out=" + trace + ("," + trace_args if trace_args else "")
     plugins = ["-plugin", cs, "-plugin", ct] if order == "after" else ["-plugin", ct, "-plugin", cs]
-    p = run([qemu(arch)] + plugins + ["-d", "page", "-D", pagelog, guest.binary] + list(args),
+    p = run([qemu(arch)] + list(qemu_args) + plugins + ["-d", "page", "-D", pagelog, guest.binary]
+            + list(args),
             timeout=timeout, cwd=cwd or WORK)
     events, callers, pandalog, summaries = parse_trace(trace)
     if guest.pie:
