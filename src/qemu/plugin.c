@@ -128,6 +128,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
 
     cs_vcpu_setup(id);
     cs_translate_setup(id);
+    cs_symbols_setup();
     qemu_plugin_register_atexit_cb(id, at_exit, NULL);
     if (cs_cfg.verbose) {
         fprintf(stderr, "callstack_instr: target %s, stack_type=%s%s, max_depth=%u, "

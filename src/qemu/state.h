@@ -69,5 +69,11 @@ void cs_vcpu_on_ret(unsigned int vcpu_index, void *site);
 
 /* translate.c */
 void cs_translate_setup(qemu_plugin_id_t id);
+/* QEMU's guest_base (host address minus guest address), learnt from the
+ * first block translated; 0 until then. */
+uint64_t cs_translate_guest_base(void);
+
+/* symbols.c */
+void cs_symbols_setup(void);
 
 #endif
