@@ -12,6 +12,7 @@
  *                       and a [stack] line (see merge_map)
  *   <module>.sym        "relative-address T name" for every function address
  *                       the trace names in that module, plus an end marker
+ *                       (a PLT stub "x@plt" is named "x", as uftrace does)
  *   <tid>.dat           16-byte records: time (ns), then type:2 more:1
  *                       magic:3 depth:10 addr:48 (bit fields, LSB first)
  *
@@ -207,9 +208,15 @@ static void u_event(ct_stack *s, const callstack_event *ev, unsigned vcpu, uint6
     /* uftrace's depth is the frame's: 0 for the outermost. */
     uint64_t depth = call ? ev->depth - 1 : ev->depth;
     max_depth = MAX(max_depth, depth + 1);
+    if (depth > DEPTH_MAX) {
+        /* The record cannot say so deep; uftrace's reader then loses its
+         * place. Frames below 1024 are left out, entry and exit alike, as
+         * a depth limit does. */
+        return;
+    }
     note_function(ev->func);
     uint64_t word = (call ? REC_ENTRY : REC_EXIT) | ((uint64_t)RECORD_MAGIC << 3) |
-                    ((uint64_t)MIN(depth, DEPTH_MAX) << 6) |
+                    ((uint64_t)depth << 6) |
                     ((ev->func & ((1ull << 48) - 1)) << 16);
     t->buf[2 * t->n] = ts;
     t->buf[2 * t->n + 1] = word;
@@ -377,7 +384,12 @@ static void merge_symbols(module *m)
         const ct_sym *sym = v;
         uint64_t *k = g_new(uint64_t, 1);
         *k = sym->addr - m->start;
-        g_tree_insert(syms, k, g_strdup(sym->display));
+        /* uftrace names a PLT stub by its target alone (its own recordings
+         * do), and its filters read "@" as a module: "qsort@plt" would be
+         * function "qsort" of a module "plt". */
+        g_tree_insert(syms, k, g_str_has_suffix(sym->display, "@plt")
+                                   ? g_strndup(sym->display, strlen(sym->display) - 4)
+                                   : g_strdup(sym->display));
     }
     GString *out = g_string_new(NULL);
     g_string_append_printf(out, "# symbols: %d\n# path name: %s\n", g_tree_nnodes(syms), m->path);
@@ -446,7 +458,7 @@ static void write_info(void)
     uint16_t hsize = sizeof hdr;
     uint64_t feat = FEAT_TASK_SESSION | FEAT_SYM_REL_ADDR | FEAT_MAX_STACK;
     uint64_t info = INFO_EXE_NAME | INFO_CMDLINE | INFO_TASKINFO;
-    uint16_t max_stack = (uint16_t)MIN(MAX(max_depth, 1024u), 65535u);
+    uint16_t max_stack = (uint16_t)MIN(MAX(max_depth, 1024u), DEPTH_MAX + 1);
     memcpy(hdr + 8, &version, 4);
     memcpy(hdr + 12, &hsize, 2);
     hdr[14] = G_BYTE_ORDER == G_LITTLE_ENDIAN ? 1 : 2;   /* ELFDATA2LSB / MSB */
