@@ -102,15 +102,22 @@ static void collect_relocs(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, bool is6
             }
             info = r.r_info, offset = r.r_offset;
         }
-        size_t symidx = is64 ? ELF64_R_SYM(info) : ELF32_R_SYM(info);
+        /* gelf hands out r_info in the 64-bit layout whatever the class */
+        size_t symidx = GELF_R_SYM(info);
+        bool irelative = GELF_R_TYPE(info) == (is64 ? R_X86_64_IRELATIVE : R_386_IRELATIVE);
         GElf_Sym sym;
         const char *name = NULL;
         char abs[40];
         if (symidx && gelf_getsym(sdata, (int)symidx, &sym)) {
             name = elf_strptr(elf, sym_sh.sh_link, sym.st_name);
-        } else if (!symidx) {
-            /* An IRELATIVE slot: objdump's "*ABS*+0x<resolver>" */
-            snprintf(abs, sizeof abs, "*ABS*+0x%" PRIx64, (uint64_t)addend);
+        } else if (!symidx && irelative) {
+            /* objdump's name for it: "*ABS*+0x<resolver>" from the addend,
+             * "*ABS*" in REL files (i386), which keep it in the slot */
+            if (sh->sh_type == SHT_RELA) {
+                snprintf(abs, sizeof abs, "*ABS*+0x%" PRIx64, (uint64_t)addend);
+            } else {
+                snprintf(abs, sizeof abs, "*ABS*");
+            }
             name = abs;
         }
         if (name && name[0]) {

@@ -386,11 +386,12 @@ def calltrace_copy(tag):
 
 
 def run_calltraces(binary, traces, plugin_args="", args=(), arch="x86_64", timeout=300, cwd=None,
-                   check=True):
+                   check=True, qemu_args=()):
     """Runs binary under QEMU with callstack_instr and one calltrace instance
     per element of `traces` (its argument string, e.g. "format=tsv,out=X");
-    returns the completed process."""
-    cmd = [qemu(arch), "-plugin", PLUGIN + ("," + plugin_args if plugin_args else "")]
+    qemu_args go before the plugins. Returns the completed process."""
+    cmd = [qemu(arch)] + list(qemu_args)
+    cmd += ["-plugin", PLUGIN + ("," + plugin_args if plugin_args else "")]
     for i, t in enumerate(traces):
         so = CALLTRACE if i == 0 else calltrace_copy(str(i))
         cmd += ["-plugin", so + ("," + t if t else "")]
