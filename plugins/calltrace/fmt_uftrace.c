@@ -272,15 +272,25 @@ static void u_after_fork_child(void)
 
 /* ---- files merged at exit ------------------------------------------------- */
 
-/* Lines of a text file in the directory (empty if absent). */
+/* Lines of a text file in the directory (empty if absent). Through
+ * dir_fd: the guest may have changed the working directory. */
 static gchar **read_lines(const char *name)
 {
-    g_autofree char *path = g_build_filename(dir, name, NULL);
-    g_autofree char *text = NULL;
-    if (!g_file_get_contents(path, &text, NULL, NULL)) {
-        return g_new0(gchar *, 1);
+    GString *text = g_string_new(NULL);
+    int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC);
+    char chunk[65536];
+    ssize_t n;
+    while (fd >= 0 && ((n = read(fd, chunk, sizeof chunk)) > 0 || (n < 0 && errno == EINTR))) {
+        if (n > 0) {
+            g_string_append_len(text, chunk, n);
+        }
     }
-    return g_strsplit(text, "\n", -1);
+    if (fd >= 0) {
+        close(fd);
+    }
+    gchar **lines = g_strsplit(text->str, "\n", -1);
+    g_string_free(text, TRUE);
+    return lines;
 }
 
 /* Replaces a file of the directory atomically. */
