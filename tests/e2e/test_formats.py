@@ -284,9 +284,11 @@ def uftrace_format_read_by_uftrace():
 def uftrace_format_threads():
     check_uftrace(guest("threads.c"), "threads-uftrace", tasks=5,
                   functions=("leaf_a", "leaf_b", "rec_c", "mid_d", "worker_c"))
-    # asid stacks are per process: one task
+    # asid stacks are per process: one task, whose records mix the threads
+    # (so uftrace's own pairing of entries and exits, in report and replay,
+    # is not compared)
     check_uftrace(guest("threads.c"), "threads-asid-uftrace", tasks=1, plugin_args="stack_type=asid",
-                  functions=("leaf_a", "leaf_b", "rec_c", "mid_d"), ordered=False)
+                  ordered=False)
 
 
 @test
