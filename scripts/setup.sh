@@ -31,8 +31,9 @@ PKGS=(build-essential g++ pkg-config ninja-build python3 python3-venv
       libglib2.0-dev zlib1g-dev libfdt-dev flex bison dpkg-dev xz-utils
       libcapstone-dev libprotobuf-c-dev protobuf-c-compiler
       uftrace gdb file binutils)
-# calltrace's output formats: symbol tables through elfutils' libelf.
-FORMATS_PKGS=(libelf-dev)
+# Names: symbol tables through elfutils' libelf; libc's detached symbols
+# (libc6-dbg), which the tests name libc's static functions with.
+FORMATS_PKGS=(libelf-dev libc6-dbg)
 PKGS+=("${FORMATS_PKGS[@]}")
 
 # The archive URI of this machine's main Debian suite, read from its own apt

@@ -68,6 +68,13 @@ static size_t add_symbols(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, GArray *r
         if (!name || !name[0]) {
             continue;
         }
+        /* A .symtab may spell a versioned symbol "memcpy@@GLIBC_2.14" (as
+         * libc's debug file does): the function is "memcpy". */
+        const char *at = strchr(name, '@');
+        g_autofree char *bare = at && at != name ? g_strndup(name, (gsize)(at - name)) : NULL;
+        if (bare) {
+            name = bare;
+        }
         add_raw(raw, names, sym.st_value, sym.st_size, name,
                 name_rank(GELF_ST_BIND(sym.st_info), name));
         added++;
@@ -203,6 +210,71 @@ static void add_plt(Elf *elf, const GElf_Ehdr *eh, size_t shstrndx, GArray *raw,
     g_hash_table_destroy(slots);
 }
 
+/* Where Debian's -dbg packages put detached debug files (GDB's default). */
+#define DEBUG_ROOT "/usr/lib/debug"
+
+/* The file's GNU build-id in hex (g_malloc), or NULL. */
+static char *build_id_hex(Elf *elf)
+{
+    Elf_Scn *scn = NULL;
+    while ((scn = elf_nextscn(elf, scn))) {
+        GElf_Shdr sh;
+        Elf_Data *d;
+        if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE || !(d = elf_getdata(scn, NULL))) {
+            continue;
+        }
+        GElf_Nhdr nh;
+        size_t off = 0, name_off, desc_off;
+        while ((off = gelf_getnote(d, off, &nh, &name_off, &desc_off)) > 0) {
+            if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 && nh.n_descsz > 1 &&
+                memcmp((const char *)d->d_buf + name_off, "GNU", 4) == 0) {
+                GString *hex = g_string_new(NULL);
+                for (size_t i = 0; i < nh.n_descsz; i++) {
+                    g_string_append_printf(hex, "%02x", ((const uint8_t *)d->d_buf)[desc_off + i]);
+                }
+                return g_string_free(hex, FALSE);
+            }
+        }
+    }
+    return NULL;
+}
+
+/*
+ * A stripped file's .symtab may live in a detached debug file, found by
+ * build-id (Debian's libc6-dbg has libc's and ld.so's): every function,
+ * static ones too, at the same link-time addresses.
+ */
+static size_t add_debug_symbols(Elf *elf, GArray *raw, cs_elf_file *f)
+{
+    g_autofree char *id = build_id_hex(elf);
+    if (!id) {
+        return 0;
+    }
+    g_autofree char *path = g_strdup_printf(DEBUG_ROOT "/.build-id/%.2s/%s.debug", id, id + 2);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return 0;
+    }
+    size_t n = 0;
+    Elf *dbg = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+    Elf_Scn *scn = NULL;
+    while (dbg && (scn = elf_nextscn(dbg, scn))) {
+        GElf_Shdr sh;
+        if (gelf_getshdr(scn, &sh) && sh.sh_type == SHT_SYMTAB) {
+            n = add_symbols(dbg, scn, &sh, raw, f->names);   /* names are copied */
+            break;
+        }
+    }
+    if (dbg) {
+        elf_end(dbg);
+    }
+    close(fd);
+    if (n) {
+        f->debug_file = g_steal_pointer(&path);
+    }
+    return n;
+}
+
 static bool read_elf(Elf *elf, cs_elf_file *f, char **error)
 {
     GElf_Ehdr eh;
@@ -238,8 +310,11 @@ static bool read_elf(Elf *elf, cs_elf_file *f, char **error)
         }
     }
     /* .symtab has every function, .dynsym only exported ones: it is the
-     * fallback for stripped files. */
+     * fallback for stripped files without a debug file. */
     size_t n = symtab ? add_symbols(elf, symtab, &symtab_sh, raw, f->names) : 0;
+    if (n == 0) {
+        n = add_debug_symbols(elf, raw, f);
+    }
     if (n == 0 && dynsym) {
         add_symbols(elf, dynsym, &dynsym_sh, raw, f->names);
         f->from_dynsym = true;
@@ -302,6 +377,7 @@ void cs_elf_free(cs_elf_file *f)
     }
     g_array_free(f->loads, TRUE);
     g_free(f->syms);
+    g_free(f->debug_file);
     g_string_chunk_free(f->names);
     g_free(f);
 }

@@ -28,13 +28,15 @@ typedef struct cs_elf_file {
     cs_elf_sym *syms;     /* sorted by addr, one per address */
     size_t n_syms;
     bool from_dynsym;     /* no .symtab: names come from .dynsym (stripped file) */
+    char *debug_file;     /* the detached debug file whose .symtab was used, or NULL */
     GStringChunk *names;
 } cs_elf_file;
 
 /*
  * Reads the file's segments and function symbols: .symtab if it has any,
- * else .dynsym (stripped files), plus "name@plt" for the PLT stubs of
- * x86 and x86_64 files. Returns NULL and sets *error (g_malloc)
+ * else the .symtab of its detached debug file
+ * (/usr/lib/debug/.build-id/xx/yyyy.debug), else .dynsym (stripped files),
+ * plus "name@plt" for the PLT stubs of x86 and x86_64 files. Returns NULL and sets *error (g_malloc)
  * if the file is not a readable ELF file.
  */
 cs_elf_file *cs_elf_read(const char *path, char **error);

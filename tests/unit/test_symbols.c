@@ -232,6 +232,34 @@ done:
     g_string_free(text, TRUE);
 }
 
+/* Debian's libc has no .symtab: its static functions come from libc6-dbg's
+ * detached debug file, found by build-id. */
+static void t_debug_file(void)
+{
+    Dl_info info;
+    char *err = NULL;
+    cs_elf_file *f = NULL;
+    void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+    void *qsort_r_addr = libc ? dlsym(libc, "qsort_r") : NULL;
+    if (libc) {
+        dlclose(libc);
+    }
+    CHECK(qsort_r_addr && dladdr(qsort_r_addr, &info), "no libc qsort_r");
+    f = cs_elf_read(info.dli_fname, &err);
+    CHECK(f, "cannot read %s: %s", info.dli_fname, err);
+    CHECK(f->debug_file, "%s: no debug file used (libc6-dbg is installed by scripts/setup.sh)",
+          info.dli_fname);
+    CHECK(!f->from_dynsym, "names from .dynsym despite the debug file");
+    bool has_static = false;
+    for (size_t i = 0; i < f->n_syms; i++) {
+        has_static |= strncmp(f->syms[i].name, "msort_with_tmp", 14) == 0;
+    }
+    CHECK(has_static, "no msort_with_tmp (a static function) among %zu symbols", f->n_syms);
+done:
+    cs_elf_free(f);
+    g_free(err);
+}
+
 static void t_unreadable_file(void)
 {
     fake fk = { .text = (char *)"10000-20000 r--p 00000000 08:01 9 /nonexistent/lib.so\n" };
@@ -262,6 +290,7 @@ static const struct {
     { "self_functions", t_self_functions },
     { "libc_function", t_libc_function },
     { "qemu_layout", t_qemu_layout },
+    { "debug_file", t_debug_file },
     { "unreadable_file", t_unreadable_file },
     { "not_elf", t_not_elf },
 };
