@@ -320,6 +320,21 @@ def uftrace_format_fork_pie():
 
 
 @test
+def uftrace_and_chrome_formats_longjmp():
+    # frames abandoned by longjmp are unwound returns: exits for uftrace,
+    # E events marked "unwound" for chrome
+    g = guest("longjmp.c")
+    check_uftrace(g, "longjmp-uftrace", functions=("dive", "after"))
+    per, events = check_chrome(g, "longjmp-chrome")
+    unwound = [ev["name"] for evs in per.values() for ev in evs
+               if ev["ph"] == "E" and ev.get("args", {}).get("unwound")]
+    want = [e.name for e in events if e.kind == "ret" and e.unwound]
+    if unwound != want or want.count("dive") != 2 * 26:
+        raise Failure("unwound E events %d (%d dive), the tsv trace has %d unwound returns" % (
+            len(unwound), unwound.count("dive"), len(want)))
+
+
+@test
 def uftrace_format_depth_beyond_1023():
     # uftrace's records hold a depth below 1024: deeper frames are left out
     g = guest("recursion.c")
@@ -386,7 +401,7 @@ def check_chrome(g, tag, args=()):
         left = tsv[tid][-1].depth if tsv[tid] else 0
         if closing != left:
             raise Failure("tid %d: %d frames closed at exit, %d were open" % (tid, closing, left))
-    return per
+    return per, events
 
 
 @test
@@ -396,14 +411,14 @@ def chrome_format_balanced_and_equal_to_tsv():
 
 @test
 def chrome_format_threads():
-    per = check_chrome(guest("threads.c"), "threads-chrome")
+    per, _ = check_chrome(guest("threads.c"), "threads-chrome")
     if len(per) != 5 or len({p for p, _ in per}) != 1:
         raise Failure("expected 5 threads of one process, got %s" % sorted(per))
 
 
 @test
 def chrome_format_fork_one_valid_file():
-    per = check_chrome(guest("fork.c"), "fork-chrome")
+    per, _ = check_chrome(guest("fork.c"), "fork-chrome")
     if len({p for p, _ in per}) != 2:
         raise Failure("expected the parent's and the child's events, got %s" % sorted(per))
 
