@@ -4,13 +4,15 @@
  * each. It uses only the public API, bound at run time, as any user's plugin
  * would.
  *
- *   -plugin libcalltrace.so[,out=PATH][,callers_at=ADDR]...
+ *   -plugin libcalltrace.so[,format=tsv|uftrace|folded|chrome|pandalog]
+ *           [,out=PATH][,names=on|off][,callers_at=ADDR]...
  *
- * Lines (tab-separated; the format is documented in the README):
- *   call|ret  STACKID  DEPTH  FUNC  RETADDR  FLAG
+ * format=tsv (the default), tab-separated lines (documented in the README):
+ *   call|ret  STACKID  DEPTH  FUNC  RETADDR  FLAG  [NAME  MODULE]  (names=on)
  *   callers   STACKID  DEPTH  FUNC  RET1,RET2,...      (callers_at=FUNC)
  *   pandalog  STACKID  RET1,...,RET16   (same point, via pandalog_callstack_create)
  *   # summary ...                                      (at exit, per process)
+ * The other formats are written by plugins/calltrace/ (docs/formats.md).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -24,6 +26,7 @@
 #include <qemu-plugin.h>
 #include "callstack_instr/callstack_instr_ext.h"
 #include "callstack.pb-c.h"
+#include "calltrace/calltrace.h"
 
 QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
 
@@ -40,6 +43,8 @@ static GHashTable *stacks_seen;    /* stack id strings */
 static uint64_t n_calls, n_rets, n_unwound, max_depth;
 static GArray *callers_at;         /* uint64_t function addresses */
 static bool write_events = true;   /* events=off: only callers lines and the summary */
+static const ct_format *format;    /* NULL: tsv, written here */
+static bool names;                 /* tsv: NAME and MODULE columns */
 
 static void flush_locked(void)
 {
@@ -85,15 +90,36 @@ static bool wants_callers(uint64_t func)
     return false;
 }
 
+bool ct_callers_at_given(void)
+{
+    return callers_at && callers_at->len;
+}
+
+bool ct_callers_at_has(uint64_t func)
+{
+    return wants_callers(func);
+}
+
 static void on_event(unsigned int vcpu_index, const callstack_event *ev)
 {
+    if (format) {
+        ct_stacks_event(vcpu_index, ev);
+        return;
+    }
     char *sid = get_stackid_string(ev->where);
-    if (write_events) {
-        char line[512];
-        int len = snprintf(line, sizeof line,
-                           "%s\t%s\t%" PRIu64 "\t0x%" PRIx64 "\t0x%" PRIx64 "\t%s\n",
-                           ev->kind == CALLSTACK_EVENT_CALL ? "call" : "ret", sid, ev->depth,
-                           ev->func, ev->ret_addr, ev->unwound ? "unwound" : "-");
+    char line[512];
+    int len = snprintf(line, sizeof line, "%s\t%s\t%" PRIu64 "\t0x%" PRIx64 "\t0x%" PRIx64 "\t%s\n",
+                       ev->kind == CALLSTACK_EVENT_CALL ? "call" : "ret", sid, ev->depth,
+                       ev->func, ev->ret_addr, ev->unwound ? "unwound" : "-");
+    if (!write_events) {
+        /* events=off: only callers lines and the summary */
+    } else if (names) {
+        /* Appended after the fixed columns, so readers of six keep working. */
+        const ct_sym *sym = ct_sym_of(ev->func);
+        g_autofree char *full = g_strdup_printf("%.*s\t%s\t%s\n", len - 1, line, sym->display,
+                                                sym->module ? sym->module : "-");
+        emit(full, strlen(full));
+    } else {
         emit(line, (size_t)len);
     }
 
@@ -149,6 +175,9 @@ static bool bind_api(void)
     if (!init_callstack_instr_api()) {
         return false;
     }
+    ct_callstack.symbolize = callstack_instr_symbolize;
+    ct_callstack.callstack_create_vcpu = pandalog_callstack_create_vcpu;
+    ct_callstack.callstack_free = pandalog_callstack_free;
     bound = ppp_add_cb_on_event(on_event);
     return bound;
 }
@@ -163,10 +192,24 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index)
     }
 }
 
+static void vcpu_exit(qemu_plugin_id_t id, unsigned int vcpu_index)
+{
+    (void)id;
+    (void)vcpu_index;
+    /* QEMU runs this on the exiting thread (linux-user) */
+    if (format) {
+        ct_stacks_thread_exit();
+    }
+}
+
 static void at_exit(qemu_plugin_id_t id, void *udata)
 {
     (void)id;
     (void)udata;
+    if (format) {
+        ct_stacks_at_exit();
+        return;
+    }
     char line[256];
     g_mutex_lock(&lock);
     int len = snprintf(line, sizeof line,
@@ -207,6 +250,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
 {
     (void)info;
     const char *out = NULL;
+    bool names_given = false;
     callers_at = g_array_new(FALSE, FALSE, sizeof(uint64_t));
     for (int i = 0; i < argc; i++) {
         if (g_str_has_prefix(argv[i], "out=")) {
@@ -217,6 +261,31 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
                         argv[i] + 7);
                 return -1;
             }
+        } else if (g_str_has_prefix(argv[i], "format=")) {
+            const char *v = argv[i] + 7;
+            static const ct_format *const formats[] = {
+                &ct_format_uftrace, &ct_format_folded, &ct_format_chrome, &ct_format_pandalog,
+            };
+            format = NULL;
+            bool known = strcmp(v, "tsv") == 0;
+            for (size_t k = 0; k < G_N_ELEMENTS(formats); k++) {
+                if (strcmp(v, formats[k]->name) == 0) {
+                    format = formats[k];
+                    known = true;
+                }
+            }
+            if (!known) {
+                fprintf(stderr, "calltrace: bad value '%s' for format; accepted: tsv, uftrace, "
+                        "folded, chrome, pandalog\n", v);
+                return -1;
+            }
+        } else if (g_str_has_prefix(argv[i], "names=")) {
+            if (!qemu_plugin_bool_parse("names", argv[i] + 6, &names)) {
+                fprintf(stderr, "calltrace: bad value '%s' for names; accepted: on, off, true, "
+                        "false\n", argv[i] + 6);
+                return -1;
+            }
+            names_given = true;
         } else if (g_str_has_prefix(argv[i], "callers_at=")) {
             const char *v = argv[i] + 11;
             char *end;
@@ -230,11 +299,28 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
             g_array_append_val(callers_at, a);
         } else {
             fprintf(stderr, "calltrace: unknown argument '%s'; accepted arguments: out=PATH, "
-                    "callers_at=ADDR, events=on|off\n", argv[i]);
+                    "format=tsv|uftrace|folded|chrome|pandalog, names=on|off, callers_at=ADDR, "
+                    "events=on|off\n", argv[i]);
             return -1;
         }
     }
-    if (out && *out) {
+    if (format && names_given) {
+        fprintf(stderr, "calltrace: names applies to format=tsv only; format=%s always names "
+                "functions\n", format->name);
+        return -1;
+    }
+    if (format && format != &ct_format_pandalog && callers_at->len) {
+        fprintf(stderr, "calltrace: callers_at applies to format=tsv and format=pandalog only, "
+                "not format=%s\n", format->name);
+        return -1;
+    }
+    if (format) {
+        ct_program_path();   /* before the guest can change the directory */
+        if (!format->open(out)) {
+            return -1;
+        }
+        ct_stacks_init(format);
+    } else if (out && *out) {
         out_fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
         if (out_fd < 0) {
             fprintf(stderr, "calltrace: cannot open '%s': %s\n", out, strerror(errno));
@@ -251,6 +337,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
      * the first vCPU's creation, when every plugin is. */
     bind_api();
     qemu_plugin_register_vcpu_init_cb(id, vcpu_init);
+    qemu_plugin_register_vcpu_exit_cb(id, vcpu_exit);
     qemu_plugin_register_atexit_cb(id, at_exit, NULL);
     return 0;
 }

@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Prints calltrace output as an indented call tree, naming the functions of
-one binary (non-PIE, or PIE at qemu-user's x86_64 base) with `nm`.
+"""Prints calltrace output as an indented call tree of one binary's
+functions. A trace written with names=on carries the plugin's own names
+(callstack_instr_symbolize) and modules; otherwise the functions of the
+binary (non-PIE, or PIE at qemu-user's x86_64 base) are named with `nm`.
 
 Usage: calltree.py TRACE BINARY [--all]   (--all: keep library functions)"""
 import bisect
+import os
 import subprocess
 import sys
 
@@ -44,7 +47,11 @@ def main(argv):
         if f[0] not in ("call", "ret"):
             continue
         sid, depth, func = f[1], int(f[2]), int(f[3], 16)
-        n = name(func)
+        if len(f) >= 8:
+            # names=on: the plugin's name and module
+            n = f[6] if keep_all or f[7] == os.path.realpath(binary) else None
+        else:
+            n = name(func)
         if n is None and not keep_all:
             continue
         n = n or "0x%x" % func

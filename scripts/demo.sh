@@ -2,7 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # The main job on the built-in example: sets up (if needed), builds, runs
 # examples/demo.c under qemu-x86_64 with callstack_instr and calltrace, and
-# prints the program's call tree. The raw trace is left in out/demo.trace.
+# prints the program's call tree with the names calltrace gave its
+# functions (callstack_instr_symbolize), as uftrace replays it.
+# Left in out/: demo.trace (every event, tab-separated, with names) and
+# demo.uftrace/ (uftrace replay/report/graph/tui -d out/demo.uftrace).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/scripts/setup.sh"
@@ -12,7 +15,12 @@ mkdir -p "$root/out"
 gcc -O0 -g -no-pie -fno-pie -o "$root/out/demo" "$root/examples/demo.c"
 "$QEMU_PREFIX/bin/qemu-x86_64" \
     -plugin "$root/build/libcallstack_instr.so,stack_type=threaded" \
-    -plugin "$root/build/libcalltrace.so,out=$root/out/demo.trace" \
+    -plugin "$root/build/libcalltrace.so,out=$root/out/demo.trace,names=on" \
     "$root/out/demo"
-echo "--- call tree of the program's own functions (out/demo.trace has every event) ---"
-python3 "$root/scripts/calltree.py" "$root/out/demo.trace" "$root/out/demo"
+"$QEMU_PREFIX/bin/qemu-x86_64" \
+    -plugin "$root/build/libcallstack_instr.so,stack_type=threaded" \
+    -plugin "$root/build/libcalltrace.so,format=uftrace,out=$root/out/demo.uftrace" \
+    "$root/out/demo" >/dev/null
+echo "--- call tree under main, printf's insides hidden:" \
+     "uftrace replay -d out/demo.uftrace -F main -N printf ---"
+uftrace replay --no-pager -d "$root/out/demo.uftrace" -F main -N printf

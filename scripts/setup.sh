@@ -31,6 +31,10 @@ PKGS=(build-essential g++ pkg-config ninja-build python3 python3-venv
       libglib2.0-dev zlib1g-dev libfdt-dev flex bison dpkg-dev xz-utils
       libcapstone-dev libprotobuf-c-dev protobuf-c-compiler
       uftrace gdb file binutils)
+# Names: symbol tables through elfutils' libelf; libc's detached symbols
+# (libc6-dbg), which the tests name libc's static functions with.
+FORMATS_PKGS=(libelf-dev libc6-dbg)
+PKGS+=("${FORMATS_PKGS[@]}")
 
 # Cross toolchains for the tests of the other guest architectures
 # (tests/e2e/test_arches.py): compilers, C++ runtime and C library of each

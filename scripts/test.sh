@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 # The test command: sets up (if needed), builds, then runs
-#   1. the engine's unit tests under AddressSanitizer and UBSan;
+#   1. the unit tests (engine, symbolisation) under AddressSanitizer and UBSan;
 #   2. the end-to-end tests (real QEMU runs against uftrace and GDB).
 # Arguments select end-to-end tests by substring. The last line is
 # "N passed, N failed".
@@ -27,13 +27,15 @@ if [ ! -f "$asan/build.ninja" ]; then
     meson setup "$asan" "$root" -Dqemu_include="$QEMU_PREFIX/include" \
         -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
 fi
-if ninja -C "$asan" tests/unit/test_engine >/dev/null; then
-    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-        "$asan/tests/unit/test_engine" 2>&1 | tee "$log" | sed 's/^/unit: /'
-    count "$log" unit
-else
-    echo "FAIL unit: the sanitizer build failed"; failed=$((failed + 1))
-fi
+for t in test_engine test_symbols; do
+    if ninja -C "$asan" "tests/unit/$t" >/dev/null; then
+        ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+            "$asan/tests/unit/$t" 2>&1 | tee "$log" | sed "s/^/unit($t): /"
+        count "$log" "unit($t)"
+    else
+        echo "FAIL unit($t): the sanitizer build failed"; failed=$((failed + 1))
+    fi
+done
 
 QEMU_PREFIX=$QEMU_PREFIX python3 "$root/tests/e2e/run.py" "$@" 2>&1 | tee "$log"
 count "$log" e2e

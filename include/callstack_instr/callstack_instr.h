@@ -51,6 +51,19 @@ Panda__CallStack *pandalog_callstack_create_vcpu(unsigned int vcpu_index);
 void pandalog_callstack_free(Panda__CallStack *cs);
 
 /*
+ * Names an address of the guest (user mode): the file mapped there (main
+ * program or shared library) and the function containing it, from the
+ * file's .symtab, or .dynsym when it is stripped, plus "name@plt" for PLT
+ * stubs (x86, x86_64). Returns false, with *out zeroed, if the
+ * address lies in no file mapping (anonymous or JIT code, QEMU's vdso) or
+ * in whole-system mode; a true return may still have name NULL (a function
+ * the file does not name). Files are read lazily, the first time an
+ * address falls in them, and cached; any thread may call it. Strings stay
+ * valid until QEMU exits (see callstack_symbol). An extension over PANDA.
+ */
+bool callstack_instr_symbolize(uint64_t addr, callstack_symbol *out);
+
+/*
  * Callback registration, named as PANDA's PPP macros name them. Callbacks
  * run on the vCPU's thread, and concurrently for different vCPUs. Adding the
  * same function twice has no effect; remove returns false if it was absent.

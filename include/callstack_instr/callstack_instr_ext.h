@@ -38,6 +38,7 @@ static uint64_t (*get_stack_depth)(unsigned int vcpu_index);
 static Panda__CallStack *(*pandalog_callstack_create)(void);
 static Panda__CallStack *(*pandalog_callstack_create_vcpu)(unsigned int vcpu_index);
 static void (*pandalog_callstack_free)(Panda__CallStack *cs);
+static bool (*callstack_instr_symbolize)(uint64_t addr, callstack_symbol *out);
 static bool (*ppp_add_cb_on_call)(on_call_t fn);
 static bool (*ppp_remove_cb_on_call)(on_call_t fn);
 static bool (*ppp_add_cb_on_ret)(on_ret_t fn);
@@ -109,6 +110,7 @@ static inline bool init_callstack_instr_api(void)
     CALLSTACK_INSTR_BIND_(pandalog_callstack_create);
     CALLSTACK_INSTR_BIND_(pandalog_callstack_create_vcpu);
     CALLSTACK_INSTR_BIND_(pandalog_callstack_free);
+    CALLSTACK_INSTR_BIND_(callstack_instr_symbolize);
     CALLSTACK_INSTR_BIND_(ppp_add_cb_on_call);
     CALLSTACK_INSTR_BIND_(ppp_remove_cb_on_call);
     CALLSTACK_INSTR_BIND_(ppp_add_cb_on_ret);

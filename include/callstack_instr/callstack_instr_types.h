@@ -53,6 +53,25 @@ typedef struct callstack_event {
 
 typedef void (*on_event_t)(unsigned int vcpu_index, const callstack_event *ev);
 
+/*
+ * Where an address is, in user mode: the ELF file mapped there and the
+ * function symbol containing it (callstack_instr_symbolize, an extension
+ * over PANDA). Strings belong to callstack_instr, never change and stay
+ * valid until QEMU exits: keep the pointers, do not free them.
+ */
+typedef struct callstack_symbol {
+    const char *module;      /* path of the mapped file, NULL if none */
+    uint64_t module_base;    /* load bias: run-time address minus link-time
+                                (nm/readelf) address; 0 for a non-PIE program */
+    uint64_t module_start;   /* lowest address of the file's mappings seen so far */
+    uint64_t module_end;     /* end of the highest one */
+    const char *name;        /* function containing the address, NULL if none */
+    uint64_t offset;         /* with name: address minus the function's start;
+                                without: the link-time address (address - module_base) */
+    uint64_t symbol_addr;    /* run-time address of `name` (0 without) */
+    uint64_t symbol_size;    /* its size from the symbol table (0: unknown) */
+} callstack_symbol;
+
 /* PANDA's pandalog message: CallStack { repeated uint64 addr = 1; }. */
 struct Panda__CallStack;
 typedef struct Panda__CallStack Panda__CallStack;

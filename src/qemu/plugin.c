@@ -161,6 +161,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     cs_vcpu_setup(id);
     cs_translate_setup(id);
     cs_signals_setup(id);
+    cs_symbols_setup();
     qemu_plugin_register_atexit_cb(id, at_exit, NULL);
     if (cs_cfg.verbose) {
         const cs_engine_config *c = cs_engine_get_config(cs_eng);

@@ -84,5 +84,11 @@ bool cs_signals_is_handler(uint64_t pc);
 
 /* translate.c */
 void cs_translate_setup(qemu_plugin_id_t id);
+/* QEMU's guest_base (host address minus guest address), learnt from the
+ * first block translated; 0 until then. */
+uint64_t cs_translate_guest_base(void);
+
+/* symbols.c */
+void cs_symbols_setup(void);
 
 #endif

@@ -15,6 +15,35 @@
 
 static GHashTable *sites;   /* cs_site* (key and value), interned */
 static GMutex sites_lock;
+static uint64_t guest_base;
+static bool guest_base_known;
+
+uint64_t cs_translate_guest_base(void)
+{
+    return __atomic_load_n(&guest_base, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * In linux-user, guest memory is host memory shifted by guest_base, and an
+ * instruction's host address minus its guest address is exactly that
+ * shift; the plugin API has no other way to ask. Symbolisation needs it to
+ * read the guest's mappings from the host's (see symbols.c). Done once, on
+ * the first block: nothing is added to later translations but a load.
+ */
+static void learn_guest_base(struct qemu_plugin_tb *tb)
+{
+    if (__atomic_load_n(&guest_base_known, __ATOMIC_ACQUIRE) || cs_cfg.system_mode ||
+        qemu_plugin_tb_n_insns(tb) == 0) {
+        return;
+    }
+    struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, 0);
+    void *haddr = qemu_plugin_insn_haddr(insn);
+    if (haddr) {
+        __atomic_store_n(&guest_base, (uint64_t)(uintptr_t)haddr - qemu_plugin_insn_vaddr(insn),
+                         __ATOMIC_RELEASE);
+        __atomic_store_n(&guest_base_known, true, __ATOMIC_RELEASE);
+    }
+}
 
 static guint site_hash(gconstpointer p)
 {
@@ -83,6 +112,7 @@ static bool reads_pc(const cs_insn_info *info)
 static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 {
     (void)id;
+    learn_guest_base(tb);
     size_t n = qemu_plugin_tb_n_insns(tb);
     uint64_t pc = qemu_plugin_tb_vaddr(tb);
     if (cs_signals_is_handler(pc)) {

@@ -397,3 +397,53 @@ def own_prefix(g, addrs):
 
 def fmt_addrs(g, addrs):
     return " ".join("%s+0x%x" % (g.name_of(g.function_at(a)), a - g.function_at(a)) for a in addrs)
+
+
+# ---- several consumers in one run ----------------------------------------------
+
+def calltrace_copy(tag):
+    """A copy of libcalltrace.so under another name: QEMU loads each copy as
+    a separate plugin, so one run can feed several calltrace instances."""
+    path = os.path.join(WORK, "libcalltrace-%s.so" % tag)
+    if not os.path.exists(path):
+        shutil.copy(CALLTRACE, path)
+    return path
+
+
+def run_calltraces(binary, traces, plugin_args="", args=(), arch="x86_64", timeout=300, cwd=None,
+                   check=True, qemu_args=()):
+    """Runs binary under QEMU with callstack_instr and one calltrace instance
+    per element of `traces` (its argument string, e.g. "format=tsv,out=X");
+    qemu_args go before the plugins. Returns the completed process."""
+    cmd = [qemu(arch)] + list(qemu_args)
+    cmd += ["-plugin", PLUGIN + ("," + plugin_args if plugin_args else "")]
+    for i, t in enumerate(traces):
+        so = CALLTRACE if i == 0 else calltrace_copy(str(i))
+        cmd += ["-plugin", so + ("," + t if t else "")]
+    return run(cmd + [binary] + list(args), timeout=timeout, cwd=cwd or WORK, check=check)
+
+
+NamedEvent = collections.namedtuple("NamedEvent", "kind sid depth func ret unwound name module")
+
+
+def parse_named_trace(path):
+    """call/ret lines of a names=on tsv trace, with their NAME and MODULE
+    columns (in file order)."""
+    out = []
+    with open(path) as f:
+        for line in f:
+            p = line.rstrip("\n").split("\t")
+            if p[0] in ("call", "ret"):
+                if len(p) < 8:
+                    raise Failure("no name columns in %r" % line)
+                out.append(NamedEvent(p[0], p[1], int(p[2]), int(p[3], 16), int(p[4], 16),
+                                      p[5] == "unwound", p[6], p[7]))
+    return out
+
+
+def thread_of(sid):
+    """The thread id in a threaded stack id string (the pid for asid)."""
+    m = re.search(r"threadID=0x([0-9a-f]+)", sid) or re.search(r"asid=0x([0-9a-f]+)", sid)
+    if not m:
+        raise Failure("unexpected stack id %r" % sid)
+    return int(m.group(1), 16)

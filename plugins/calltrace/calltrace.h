@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * calltrace's pieces beyond the tab-separated format of calltrace.c: the
+ * stacks it follows, the names of functions, and the output formats
+ * (uftrace, folded, chrome, pandalog). Everything here runs in calltrace's
+ * event callback or at exit, never per executed block.
+ */
+#ifndef CALLTRACE_H
+#define CALLTRACE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <glib.h>
+#include "callstack_instr/callstack_instr_types.h"
+
+/*
+ * The callstack_instr functions the pieces use. callstack_instr_ext.h's
+ * pointers are static to the file that binds them (calltrace.c), which
+ * fills this in.
+ */
+typedef struct ct_api {
+    bool (*symbolize)(uint64_t addr, callstack_symbol *out);
+    Panda__CallStack *(*callstack_create_vcpu)(unsigned int vcpu_index);
+    void (*callstack_free)(Panda__CallStack *cs);
+} ct_api;
+extern ct_api ct_callstack;
+
+/* ---- names.c: function names, resolved once per address -------------- */
+
+typedef struct ct_sym {
+    uint64_t addr;
+    const char *display;      /* "name", "name+0x1c", "libc.so.6+0x3ab40" or "0x7f0012345678" */
+    const char *module;       /* file path, or NULL */
+    uint64_t module_start, module_end;
+} ct_sym;
+
+/* Never NULL; the result stays valid. Any thread. */
+const ct_sym *ct_sym_of(uint64_t addr);
+void ct_names_after_fork_child(void);
+
+/* ---- stacks.c: the guest stacks, as their events describe them -------- */
+
+typedef struct ct_frame {
+    uint64_t func;
+    uint64_t ret_addr;
+    uint32_t node;            /* the folded format's call-tree node */
+    bool seen;                /* its call event was seen (here or, for an
+                                 inherited frame, in the parent) */
+} ct_frame;
+
+typedef struct ct_stack {
+    uint64_t first, second;   /* the stack id's numbers (sidFirst, sidSecond) */
+    stack_type kind;
+    int pid, tid;             /* the task: a thread, or the process for asid stacks */
+    GArray *frames;           /* ct_frame, bottom first: frames->len is the depth */
+    void *fmt;                /* the format's own per-stack state */
+} ct_stack;
+
+/*
+ * An output format other than tsv. Hooks run with calltrace's lock held,
+ * so a format needs no lock of its own; `ts` is CLOCK_MONOTONIC in ns.
+ */
+typedef struct ct_format {
+    const char *name;
+    /* Prepares the output; prints one line and returns false on error. */
+    bool (*open)(const char *out);
+    /* A stack's first event is next. `inherited`: its frames came from the
+     * parent process (fork), they were not entered here. */
+    void (*stack_begin)(ct_stack *s, uint64_t ts, bool inherited);
+    /* After a call's frame is pushed, before a return's is popped. */
+    void (*event)(ct_stack *s, const callstack_event *ev, unsigned vcpu, uint64_t ts);
+    /* The stack's thread exited (threaded stacks), or the process is
+     * exiting (`at_exit`); the stack is freed after this. */
+    void (*stack_end)(ct_stack *s, uint64_t ts, bool at_exit);
+    /* In a fork child: a stack of the parent, to forget without output. */
+    void (*stack_discard)(ct_stack *s);
+    void (*before_fork)(void);
+    void (*after_fork_child)(void);
+    /* At exit, after every live stack's stack_end. */
+    void (*finish)(uint64_t ts);
+} ct_format;
+
+extern const ct_format ct_format_uftrace, ct_format_folded, ct_format_chrome, ct_format_pandalog;
+
+/* Sets up following stacks for `fmt`. */
+void ct_stacks_init(const ct_format *fmt);
+/* calltrace's event callback, for formats other than tsv. */
+void ct_stacks_event(unsigned vcpu, const callstack_event *ev);
+/* The calling thread's vCPU is exiting. */
+void ct_stacks_thread_exit(void);
+void ct_stacks_at_exit(void);
+
+/* ---- calltrace.c ------------------------------------------------------ */
+
+/* The callers_at= arguments: whether any was given, and whether func is one. */
+bool ct_callers_at_given(void);
+bool ct_callers_at_has(uint64_t func);
+
+/* ---- util.c ------------------------------------------------------------ */
+
+uint64_t ct_now_ns(void);
+/* write() until done; false on error. */
+bool ct_write_all(int fd, const void *buf, size_t len);
+/* The guest program's absolute path. */
+const char *ct_program_path(void);
+
+#endif

@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * format=chrome: Chrome's trace-event JSON (the object form, with a
+ * "traceEvents" array), which chrome://tracing, Perfetto's UI and
+ * speedscope open. Each call is a "B" event and its return an "E" event,
+ * with the guest's pid and tid; names come from callstack_instr_symbolize.
+ * ts is CLOCK_MONOTONIC in microseconds (3 decimals: nanoseconds).
+ *
+ * Every B gets its E: an unwound frame's E carries "unwound":true; frames
+ * open when their thread exits, or when the process exits, are closed then
+ * ("at_exit"); a forked child first re-opens the frames it inherited
+ * ("inherited"), so its own E events have their B.
+ *
+ * A forked child writes into the same file: each write (a buffer of whole
+ * events) takes an flock(), removes the closing "]}" if a process that
+ * already exited wrote it, appends, and closes the array again. The file is
+ * thus valid JSON whenever no process is writing.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "calltrace.h"
+
+#define OUT_BUF 65536
+static const char TAIL[] = "\n]}\n";
+
+static int out_fd = -1;
+static bool regular;      /* a file that can be re-closed at each write */
+static GString *buf;
+static bool failed;
+
+static void fail(void)
+{
+    if (!failed) {
+        fprintf(stderr, "calltrace: cannot write the chrome trace: %s\n", strerror(errno));
+        failed = true;
+    }
+}
+
+/* Appends the buffer to the file, keeping it closed JSON (see above). */
+static void flush(bool last)
+{
+    if (out_fd < 0) {
+        g_string_truncate(buf, 0);
+        return;
+    }
+    if (!regular) {
+        /* A pipe or terminal: close the array once, at the end. */
+        if (last) {
+            g_string_append(buf, TAIL);
+        }
+        if (!ct_write_all(out_fd, buf->str, buf->len)) {
+            fail();
+        }
+        g_string_truncate(buf, 0);
+        return;
+    }
+    flock(out_fd, LOCK_EX);
+    struct stat st;
+    char tail[sizeof TAIL - 1];
+    size_t tl = sizeof TAIL - 1;
+    if (fstat(out_fd, &st) == 0 && (size_t)st.st_size >= tl &&
+        pread(out_fd, tail, tl, st.st_size - (off_t)tl) == (ssize_t)tl && memcmp(tail, TAIL, tl) == 0) {
+        if (ftruncate(out_fd, st.st_size - (off_t)tl) < 0) {
+            fail();
+        }
+    }
+    g_string_append(buf, TAIL);
+    if (lseek(out_fd, 0, SEEK_END) < 0 || !ct_write_all(out_fd, buf->str, buf->len)) {
+        fail();
+    }
+    flock(out_fd, LOCK_UN);
+    g_string_truncate(buf, 0);
+}
+
+static void json_string(GString *s, const char *v)
+{
+    g_string_append_c(s, '"');
+    for (const char *c = v; *c; c++) {
+        if (*c == '"' || *c == '\\') {
+            g_string_append_c(s, '\\');
+            g_string_append_c(s, *c);
+        } else if ((unsigned char)*c < 0x20) {
+            g_string_append_printf(s, "\\u%04x", (unsigned char)*c);
+        } else {
+            g_string_append_c(s, *c);
+        }
+    }
+    g_string_append_c(s, '"');
+}
+
+/* Every event starts with ",\n": the array's first element is written at open. */
+static void event(char ph, const char *name, int pid, int tid, uint64_t ts, const char *args)
+{
+    g_string_append_printf(buf, ",\n{\"ph\":\"%c\",\"name\":", ph);
+    json_string(buf, name);
+    g_string_append_printf(buf, ",\"cat\":\"call\",\"pid\":%d,\"tid\":%d,\"ts\":%" PRIu64 ".%03u",
+                           pid, tid, ts / 1000u, (unsigned)(ts % 1000u));
+    if (args) {
+        g_string_append_printf(buf, ",\"args\":{%s}", args);
+    }
+    g_string_append_c(buf, '}');
+    if (buf->len >= OUT_BUF) {
+        flush(false);
+    }
+}
+
+static void begin(const ct_stack *s, uint64_t func, uint64_t ts, const char *extra)
+{
+    const ct_sym *sym = ct_sym_of(func);
+    GString *args = g_string_new(NULL);
+    g_string_append_printf(args, "\"addr\":\"0x%" PRIx64 "\"", func);
+    if (sym->module) {
+        g_string_append(args, ",\"module\":");
+        json_string(args, sym->module);
+    }
+    if (extra) {
+        g_string_append_printf(args, ",%s", extra);
+    }
+    event('B', sym->display, s->pid, s->tid, ts, args->str);
+    g_string_free(args, TRUE);
+}
+
+static void metadata(const char *what, int pid, int tid, const char *value)
+{
+    g_string_append_printf(buf, ",\n{\"ph\":\"M\",\"name\":\"%s\",\"pid\":%d,\"tid\":%d,\"args\":{\"name\":",
+                           what, pid, tid);
+    json_string(buf, value);
+    g_string_append(buf, "}}");
+}
+
+static bool c_open(const char *out)
+{
+    if (out && *out) {
+        out_fd = open(out, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (out_fd < 0) {
+            fprintf(stderr, "calltrace: cannot open '%s': %s\n", out, strerror(errno));
+            return false;
+        }
+    } else {
+        out_fd = dup(STDERR_FILENO);
+    }
+    struct stat st;
+    regular = fstat(out_fd, &st) == 0 && S_ISREG(st.st_mode);
+    buf = g_string_sized_new(OUT_BUF + 4096);
+    g_autofree char *prog = g_path_get_basename(ct_program_path());
+    g_string_append(buf, "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n");
+    g_string_append_printf(buf, "{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":%d,\"tid\":%d,"
+                           "\"args\":{\"name\":", (int)getpid(), (int)getpid());
+    json_string(buf, prog);
+    g_string_append(buf, "}}");
+    return true;
+}
+
+static void c_stack_begin(ct_stack *s, uint64_t ts, bool inherited)
+{
+    g_autofree char *prog = g_path_get_basename(ct_program_path());
+    if (s->pid != s->tid || inherited) {
+        g_autofree char *name = g_strdup_printf("%s [%d]", prog, s->tid);
+        metadata("thread_name", s->pid, s->tid, name);
+    }
+    if (inherited) {
+        metadata("process_name", s->pid, s->pid, prog);
+        for (guint i = 0; i < s->frames->len; i++) {
+            const ct_frame *f = &g_array_index(s->frames, ct_frame, i);
+            if (f->seen) {
+                begin(s, f->func, ts, "\"inherited\":true");
+            }
+        }
+    }
+}
+
+static void c_event(ct_stack *s, const callstack_event *ev, unsigned vcpu, uint64_t ts)
+{
+    (void)vcpu;
+    if (ev->kind == CALLSTACK_EVENT_CALL) {
+        /* Frames below the new one that were never entered here cannot be
+         * opened now; their returns are dropped below. */
+        begin(s, ev->func, ts, NULL);
+    } else if (s->frames->len > ev->depth &&
+               g_array_index(s->frames, ct_frame, ev->depth).seen) {
+        event('E', ct_sym_of(ev->func)->display, s->pid, s->tid, ts,
+              ev->unwound ? "\"unwound\":true" : NULL);
+    }
+}
+
+static void c_stack_end(ct_stack *s, uint64_t ts, bool at_exit)
+{
+    for (guint i = s->frames->len; i-- > 0;) {
+        const ct_frame *f = &g_array_index(s->frames, ct_frame, i);
+        if (f->seen) {
+            event('E', ct_sym_of(f->func)->display, s->pid, s->tid, ts,
+                  at_exit ? "\"at_exit\":true" : "\"thread_exit\":true");
+        }
+    }
+}
+
+static void c_stack_discard(ct_stack *s)
+{
+    (void)s;
+}
+
+static void c_before_fork(void)
+{
+    flush(false);
+}
+
+static void c_after_fork_child(void)
+{
+}
+
+static void c_finish(uint64_t ts)
+{
+    (void)ts;
+    flush(true);
+}
+
+const ct_format ct_format_chrome = {
+    .name = "chrome",
+    .open = c_open,
+    .stack_begin = c_stack_begin,
+    .event = c_event,
+    .stack_end = c_stack_end,
+    .stack_discard = c_stack_discard,
+    .before_fork = c_before_fork,
+    .after_fork_child = c_after_fork_child,
+    .finish = c_finish,
+};

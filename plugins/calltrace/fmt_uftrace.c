@@ -1,0 +1,512 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * format=uftrace: a uftrace.data directory that uftrace (0.13, Debian 12)
+ * reads with replay, report, graph, dump, info and tui. Written from the
+ * format as uftrace's documentation and reader describe it (file header
+ * version 4); see docs/formats.md for the field by field description.
+ *
+ *   info                binary header + text lines (exename, cmdline, taskinfo)
+ *   task.txt            SESS (one session per traced program), TASK per
+ *                       thread, FORK for a forked child's first thread
+ *   sid-<SID>.map       one line per module: "start-end r-xp 0 00:00 0 path",
+ *                       and a [stack] line (see merge_map)
+ *   <module>.sym        "relative-address T name" for every function address
+ *                       the trace names in that module, plus an end marker
+ *                       (a PLT stub "x@plt" is named "x", as uftrace does)
+ *   <tid>.dat           16-byte records: time (ns), then type:2 more:1
+ *                       magic:3 depth:10 addr:48 (bit fields, LSB first)
+ *
+ * One task per guest thread (per process with stack_type=asid). Frames still
+ * open when the program exits get no exit record, as in uftrace's own
+ * recordings (uftrace reports them as "remaining functions").
+ *
+ * Several processes (fork) write into one directory: each its own <tid>.dat
+ * files; task.txt lines are appended whole; the map, symbol and info files
+ * are merged under flock() on the directory by each process at its exit.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "calltrace.h"
+
+#define REC_BUF 4096                 /* records buffered per task */
+#define RECORD_MAGIC 5u              /* uftrace file version 4 */
+#define REC_ENTRY 0u
+#define REC_EXIT 1u
+#define DEPTH_MAX 1023u              /* the record's depth field has 10 bits */
+
+/* uftrace's header feature bits and info bits used here. */
+#define FEAT_TASK_SESSION (1u << 1)
+#define FEAT_SYM_REL_ADDR (1u << 5)
+#define FEAT_MAX_STACK    (1u << 6)
+#define INFO_EXE_NAME (1u << 0)
+#define INFO_CMDLINE  (1u << 3)
+#define INFO_TASKINFO (1u << 7)
+
+typedef struct task {
+    int fd;
+    uint64_t buf[REC_BUF * 2];
+    unsigned n;
+} task;
+
+/* A module the trace has named functions in. */
+typedef struct module {
+    const char *path;
+    uint64_t start, end;
+    GHashTable *addrs;        /* uint64_t run-time address -> const ct_sym * */
+} module;
+
+static char *dir;
+static int dir_fd = -1;
+static char sid[17];
+static GPtrArray *tasks;           /* task * of this process */
+static GHashTable *modules;        /* path -> module * */
+static bool forked, fork_line_written;
+static int parent_pid;
+static uint64_t max_depth;
+static bool write_failed;
+
+static void report_failure(const char *what)
+{
+    if (!write_failed) {
+        fprintf(stderr, "calltrace: cannot write %s in %s: %s\n", what, dir, strerror(errno));
+        write_failed = true;
+    }
+}
+
+static void fmt_ts(char *out, size_t n, uint64_t ts)
+{
+    snprintf(out, n, "%" PRIu64 ".%09" PRIu64, ts / 1000000000u, ts % 1000000000u);
+}
+
+/* Appends a line to task.txt in one write (processes share the file). */
+static void task_line(const char *line)
+{
+    int fd = openat(dir_fd, "task.txt", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0 || !ct_write_all(fd, line, strlen(line))) {
+        report_failure("task.txt");
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+}
+
+static bool is_ours(const char *name)
+{
+    return strcmp(name, "info") == 0 || strcmp(name, "task.txt") == 0 ||
+           g_str_has_suffix(name, ".dat") || g_str_has_suffix(name, ".sym") ||
+           (g_str_has_prefix(name, "sid-") && g_str_has_suffix(name, ".map"));
+}
+
+/* Earlier recordings in the directory would mix with this one. Only files
+ * of uftrace's format are removed. */
+static void clean_dir(void)
+{
+    DIR *d = fdopendir(dup(dir_fd));
+    struct dirent *e;
+    if (d) {
+        rewinddir(d);   /* a dup shares dir_fd's position */
+    }
+    while (d && (e = readdir(d))) {
+        if (e->d_type != DT_DIR && is_ours(e->d_name)) {
+            unlinkat(dir_fd, e->d_name, 0);
+        }
+    }
+    if (d) {
+        closedir(d);
+    }
+}
+
+static bool u_open(const char *out)
+{
+    dir = g_strdup(out && *out ? out : "uftrace.data");
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+        fprintf(stderr, "calltrace: cannot create directory '%s': %s\n", dir, strerror(errno));
+        return false;
+    }
+    dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd < 0) {
+        fprintf(stderr, "calltrace: '%s' is not a usable directory: %s\n", dir, strerror(errno));
+        return false;
+    }
+    clean_dir();
+    tasks = g_ptr_array_new();
+    modules = g_hash_table_new(g_str_hash, g_str_equal);
+    uint64_t ts = ct_now_ns();
+    snprintf(sid, sizeof sid, "%016" PRIx64, g_str_hash(ct_program_path()) ^ ts ^ ((uint64_t)getpid() << 32));
+    char tsbuf[64];
+    fmt_ts(tsbuf, sizeof tsbuf, ts);
+    g_autofree char *line = g_strdup_printf("SESS timestamp=%s pid=%d sid=%s exename=\"%s\"\n",
+                                            tsbuf, (int)getpid(), sid, ct_program_path());
+    task_line(line);
+    return true;
+}
+
+static void flush_task(task *t)
+{
+    if (t->n && t->fd >= 0 && !ct_write_all(t->fd, t->buf, t->n * 2 * sizeof(uint64_t))) {
+        report_failure("a task file");
+    }
+    t->n = 0;
+}
+
+static void u_stack_begin(ct_stack *s, uint64_t ts, bool inherited)
+{
+    (void)inherited;
+    task *t = g_new0(task, 1);
+    char name[32], tsbuf[64];
+    snprintf(name, sizeof name, "%d.dat", s->tid);
+    t->fd = openat(dir_fd, name, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (t->fd < 0) {
+        report_failure(name);
+    }
+    s->fmt = t;
+    g_ptr_array_add(tasks, t);
+    fmt_ts(tsbuf, sizeof tsbuf, ts);
+    g_autofree char *line = NULL;
+    if (forked && !fork_line_written && s->pid == (int)getpid()) {
+        /* uftrace finds a forked child's session through its parent. */
+        line = g_strdup_printf("FORK timestamp=%s pid=%d ppid=%d\n", tsbuf, s->pid, parent_pid);
+        fork_line_written = true;
+    } else {
+        line = g_strdup_printf("TASK timestamp=%s tid=%d pid=%d\n", tsbuf, s->tid, s->pid);
+    }
+    task_line(line);
+}
+
+static void note_function(uint64_t func)
+{
+    const ct_sym *sym = ct_sym_of(func);
+    if (!sym->module) {
+        return;      /* no file: uftrace prints the address */
+    }
+    module *m = g_hash_table_lookup(modules, sym->module);
+    if (!m) {
+        m = g_new0(module, 1);
+        m->path = sym->module;
+        m->addrs = g_hash_table_new(g_int64_hash, g_int64_equal);
+        g_hash_table_insert(modules, (gpointer)m->path, m);
+    }
+    m->start = sym->module_start;
+    m->end = sym->module_end;
+    g_hash_table_insert(m->addrs, (gpointer)&sym->addr, (gpointer)sym);
+}
+
+static void u_event(ct_stack *s, const callstack_event *ev, unsigned vcpu, uint64_t ts)
+{
+    (void)vcpu;
+    task *t = s->fmt;
+    bool call = ev->kind == CALLSTACK_EVENT_CALL;
+    /* uftrace's depth is the frame's: 0 for the outermost. */
+    uint64_t depth = call ? ev->depth - 1 : ev->depth;
+    max_depth = MAX(max_depth, depth + 1);
+    if (depth > DEPTH_MAX) {
+        /* The record cannot say so deep; uftrace's reader then loses its
+         * place. Frames below 1024 are left out, entry and exit alike, as
+         * a depth limit does. */
+        return;
+    }
+    note_function(ev->func);
+    uint64_t word = (call ? REC_ENTRY : REC_EXIT) | ((uint64_t)RECORD_MAGIC << 3) |
+                    ((uint64_t)depth << 6) |
+                    ((ev->func & ((1ull << 48) - 1)) << 16);
+    t->buf[2 * t->n] = ts;
+    t->buf[2 * t->n + 1] = word;
+    if (++t->n == REC_BUF) {
+        flush_task(t);
+    }
+}
+
+static void drop_task(ct_stack *s, bool write)
+{
+    task *t = s->fmt;
+    if (!t) {
+        return;
+    }
+    if (write) {
+        flush_task(t);
+    }
+    if (t->fd >= 0) {
+        close(t->fd);
+    }
+    g_ptr_array_remove_fast(tasks, t);
+    g_free(t);
+    s->fmt = NULL;
+}
+
+static void u_stack_end(ct_stack *s, uint64_t ts, bool at_exit)
+{
+    (void)ts;
+    (void)at_exit;
+    drop_task(s, true);
+}
+
+static void u_stack_discard(ct_stack *s)
+{
+    drop_task(s, false);
+}
+
+static void u_before_fork(void)
+{
+    for (guint i = 0; i < tasks->len; i++) {
+        flush_task(g_ptr_array_index(tasks, i));
+    }
+}
+
+static void u_after_fork_child(void)
+{
+    forked = true;
+    fork_line_written = false;
+    parent_pid = (int)getppid();
+    /* The parent names its own functions; the child adds what it calls. */
+    g_hash_table_remove_all(modules);
+}
+
+/* ---- files merged at exit ------------------------------------------------- */
+
+/* Lines of a text file in the directory (empty if absent). Through
+ * dir_fd: the guest may have changed the working directory. */
+static gchar **read_lines(const char *name)
+{
+    GString *text = g_string_new(NULL);
+    int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC);
+    char chunk[65536];
+    ssize_t n;
+    while (fd >= 0 && ((n = read(fd, chunk, sizeof chunk)) > 0 || (n < 0 && errno == EINTR))) {
+        if (n > 0) {
+            g_string_append_len(text, chunk, n);
+        }
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    gchar **lines = g_strsplit(text->str, "\n", -1);
+    g_string_free(text, TRUE);
+    return lines;
+}
+
+/* Replaces a file of the directory atomically. */
+static void write_file(const char *name, const char *data, size_t len)
+{
+    g_autofree char *tmp = g_strdup_printf("%s.tmp%d", name, (int)getpid());
+    int fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || !ct_write_all(fd, data, len)) {
+        report_failure(name);
+    }
+    if (fd >= 0) {
+        close(fd);
+        renameat(dir_fd, tmp, dir_fd, name);
+    }
+}
+
+static gint cmp_u64_data(gconstpointer a, gconstpointer b, gpointer data)
+{
+    (void)data;
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static gint cmp_u64(gconstpointer a, gconstpointer b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* sid-<SID>.map: one line per module, by address; uftrace takes a module's
+ * first line as its base. Lines of other processes of the session stay. */
+static void merge_map(void)
+{
+    g_autofree char *name = g_strdup_printf("sid-%s.map", sid);
+    gchar **old = read_lines(name);
+    GTree *lines = g_tree_new_full(cmp_u64_data, NULL, g_free, g_free);
+    for (gchar **l = old; *l; l++) {
+        uint64_t start;
+        if (sscanf(*l, "%" SCNx64 "-", &start) == 1) {
+            uint64_t *k = g_new(uint64_t, 1);
+            *k = start;
+            g_tree_insert(lines, k, g_strdup_printf("%s\n", *l));
+        }
+    }
+    g_strfreev(old);
+    GHashTableIter it;
+    gpointer v;
+    g_hash_table_iter_init(&it, modules);
+    while (g_hash_table_iter_next(&it, NULL, &v)) {
+        module *m = v;
+        uint64_t *k = g_new(uint64_t, 1);
+        *k = m->start;
+        g_tree_insert(lines, k, g_strdup_printf("%" PRIx64 "-%" PRIx64 " r-xp 00000000 00:00 0 %s\n",
+                                                m->start, m->end, m->path));
+    }
+    GString *out = g_string_new(NULL);
+    GTreeNode *n = g_tree_node_first(lines);
+    for (; n; n = g_tree_node_next(n)) {
+        if (!strstr(g_tree_node_value(n), "[stack]")) {
+            g_string_append(out, g_tree_node_value(n));
+        }
+    }
+    /* uftrace takes every address at or above a kernel base guessed from
+     * the [stack] line as the kernel's (no line: every address). This
+     * line puts that base above any user address, 0xffff800000000000. */
+    g_string_append(out, "7ffffffde000-7ffffffff000 rw-p 00000000 00:00 0 [stack]\n");
+    write_file(name, out->str, out->len);
+    g_string_free(out, TRUE);
+    g_tree_destroy(lines);
+}
+
+/*
+ * <basename>.sym: "relative-address T name" per function address of the
+ * trace, relative to the module's first mapping (uftrace's SYM_REL_ADDR).
+ * uftrace sizes a symbol up to the next line, so only addresses the trace
+ * contains are listed, each with exactly the name calltrace gives it, and
+ * an end marker follows the last.
+ */
+static void merge_symbols(module *m)
+{
+    g_autofree char *base = g_path_get_basename(m->path);
+    g_autofree char *name = g_strdup_printf("%s.sym", base);
+    GTree *syms = g_tree_new_full(cmp_u64_data, NULL, g_free, g_free);
+    gchar **old = read_lines(name);
+    for (gchar **l = old; *l; l++) {
+        uint64_t rel;
+        char type;
+        int at = 0;
+        if ((*l)[0] != '#' && sscanf(*l, "%" SCNx64 " %c %n", &rel, &type, &at) == 2 && at &&
+            strcmp(*l + at, "__sym_end") != 0) {
+            uint64_t *k = g_new(uint64_t, 1);
+            *k = rel;
+            g_tree_insert(syms, k, g_strdup(*l + at));
+        }
+    }
+    g_strfreev(old);
+    GHashTableIter it;
+    gpointer v;
+    g_hash_table_iter_init(&it, m->addrs);
+    while (g_hash_table_iter_next(&it, NULL, &v)) {
+        const ct_sym *sym = v;
+        uint64_t *k = g_new(uint64_t, 1);
+        *k = sym->addr - m->start;
+        /* uftrace names a PLT stub by its target alone (its own recordings
+         * do), and its filters read "@" as a module: "qsort@plt" would be
+         * function "qsort" of a module "plt". */
+        g_tree_insert(syms, k, g_str_has_suffix(sym->display, "@plt")
+                                   ? g_strndup(sym->display, strlen(sym->display) - 4)
+                                   : g_strdup(sym->display));
+    }
+    GString *out = g_string_new(NULL);
+    g_string_append_printf(out, "# symbols: %d\n# path name: %s\n", g_tree_nnodes(syms), m->path);
+    uint64_t last = 0;
+    for (GTreeNode *n = g_tree_node_first(syms); n; n = g_tree_node_next(n)) {
+        last = *(uint64_t *)g_tree_node_key(n);
+        g_string_append_printf(out, "%016" PRIx64 " T %s\n", last, (char *)g_tree_node_value(n));
+    }
+    if (g_tree_nnodes(syms)) {
+        g_string_append_printf(out, "%016" PRIx64 " T __sym_end\n", last + 1);
+    }
+    write_file(name, out->str, out->len);
+    g_string_free(out, TRUE);
+    g_tree_destroy(syms);
+}
+
+/* The guest command line is not known to a plugin; QEMU's is recorded. */
+static char *host_cmdline(void)
+{
+    char *raw = NULL;
+    gsize len = 0;
+    if (!g_file_get_contents("/proc/self/cmdline", &raw, &len, NULL)) {
+        return g_strdup("qemu");
+    }
+    for (gsize i = 0; i + 1 < len; i++) {
+        if (raw[i] == '\0' || raw[i] == '\n') {
+            raw[i] = ' ';
+        }
+    }
+    return raw;
+}
+
+/* info: the header, then the text of each info bit set, in bit order. */
+static void write_info(void)
+{
+    GArray *tids = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    DIR *d = fdopendir(dup(dir_fd));
+    struct dirent *e;
+    if (d) {
+        rewinddir(d);   /* a dup shares dir_fd's position */
+    }
+    while (d && (e = readdir(d))) {
+        char *end;
+        uint64_t tid = g_ascii_strtoull(e->d_name, &end, 10);
+        if (end != e->d_name && strcmp(end, ".dat") == 0) {
+            g_array_append_val(tids, tid);
+        }
+    }
+    if (d) {
+        closedir(d);
+    }
+    g_array_sort(tids, cmp_u64);
+    GString *text = g_string_new(NULL);
+    g_autofree char *cmdline = host_cmdline();
+    g_string_append_printf(text, "exename:%s\ncmdline:%s\n", ct_program_path(), cmdline);
+    g_string_append_printf(text, "taskinfo:lines=2\ntaskinfo:nr_tid=%u\ntaskinfo:tids=", tids->len);
+    for (guint i = 0; i < tids->len; i++) {
+        g_string_append_printf(text, "%s%" PRIu64, i ? "," : "", g_array_index(tids, uint64_t, i));
+    }
+    g_string_append_c(text, '\n');
+    g_array_free(tids, TRUE);
+
+    /* struct uftrace_file_header, little-endian as the host writes it. */
+    uint8_t hdr[40] = { 'F', 't', 'r', 'a', 'c', 'e', '!', 0 };
+    uint32_t version = 4;
+    uint16_t hsize = sizeof hdr;
+    uint64_t feat = FEAT_TASK_SESSION | FEAT_SYM_REL_ADDR | FEAT_MAX_STACK;
+    uint64_t info = INFO_EXE_NAME | INFO_CMDLINE | INFO_TASKINFO;
+    uint16_t max_stack = (uint16_t)MIN(MAX(max_depth, 1024u), DEPTH_MAX + 1);
+    memcpy(hdr + 8, &version, 4);
+    memcpy(hdr + 12, &hsize, 2);
+    hdr[14] = G_BYTE_ORDER == G_LITTLE_ENDIAN ? 1 : 2;   /* ELFDATA2LSB / MSB */
+    hdr[15] = sizeof(void *) == 8 ? 2 : 1;               /* ELFCLASS64 / 32 */
+    memcpy(hdr + 16, &feat, 8);
+    memcpy(hdr + 24, &info, 8);
+    memcpy(hdr + 32, &max_stack, 2);
+    g_string_prepend_len(text, (const char *)hdr, sizeof hdr);
+    write_file("info", text->str, text->len);
+    g_string_free(text, TRUE);
+}
+
+static void u_finish(uint64_t ts)
+{
+    (void)ts;
+    /* Processes of one recording (fork) merge one at a time. */
+    if (flock(dir_fd, LOCK_EX) < 0) {
+        report_failure("(lock)");
+    }
+    merge_map();
+    GHashTableIter it;
+    gpointer v;
+    g_hash_table_iter_init(&it, modules);
+    while (g_hash_table_iter_next(&it, NULL, &v)) {
+        merge_symbols(v);
+    }
+    write_info();
+    flock(dir_fd, LOCK_UN);
+}
+
+const ct_format ct_format_uftrace = {
+    .name = "uftrace",
+    .open = u_open,
+    .stack_begin = u_stack_begin,
+    .event = u_event,
+    .stack_end = u_stack_end,
+    .stack_discard = u_stack_discard,
+    .before_fork = u_before_fork,
+    .after_fork_child = u_after_fork_child,
+    .finish = u_finish,
+};

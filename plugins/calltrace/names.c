@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Function names for calltrace's outputs, from callstack_instr_symbolize.
+ * Each address is resolved once, the first time an event names it (so a
+ * library is still mapped when its functions are named), and kept.
+ */
+#include <inttypes.h>
+#include <string.h>
+#include "calltrace.h"
+
+ct_api ct_callstack;
+
+static GMutex lock;
+static GHashTable *cache;     /* uint64_t addr -> ct_sym */
+static GStringChunk *strings;
+
+static ct_sym *resolve(uint64_t addr)
+{
+    ct_sym *s = g_new0(ct_sym, 1);
+    callstack_symbol cs;
+    g_autofree char *display = NULL;
+    s->addr = addr;
+    if (ct_callstack.symbolize && ct_callstack.symbolize(addr, &cs)) {
+        s->module = g_string_chunk_insert_const(strings, cs.module);
+        s->module_start = cs.module_start;
+        s->module_end = cs.module_end;
+        if (cs.name) {
+            display = cs.offset ? g_strdup_printf("%s+0x%" PRIx64, cs.name, cs.offset)
+                                : g_strdup(cs.name);
+        } else {
+            /* No symbol: the file and the link-time address, which
+             * addr2line and objdump take as they are. */
+            g_autofree char *base = g_path_get_basename(cs.module);
+            display = g_strdup_printf("%s+0x%" PRIx64, base, cs.offset);
+        }
+    } else {
+        display = g_strdup_printf("0x%" PRIx64, addr);
+    }
+    s->display = g_string_chunk_insert_const(strings, display);
+    return s;
+}
+
+const ct_sym *ct_sym_of(uint64_t addr)
+{
+    g_mutex_lock(&lock);
+    if (!cache) {
+        cache = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, g_free);
+        strings = g_string_chunk_new(4096);
+    }
+    ct_sym *s = g_hash_table_lookup(cache, &addr);
+    if (!s) {
+        s = resolve(addr);
+        g_hash_table_insert(cache, &s->addr, s);
+    }
+    g_mutex_unlock(&lock);
+    return s;
+}
+
+void ct_names_after_fork_child(void)
+{
+    g_mutex_init(&lock);
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Address -> (module, function) for a process's memory, from a maps text
+ * (see maps.h) and the mapped ELF files (see elf_symbols.h). No QEMU
+ * headers: the host supplies the maps text and the address bias.
+ *
+ * Lazy: nothing is read until an address is looked up. The maps text is
+ * read again only when an address falls in no known file region; an ELF
+ * file is read once, the first time an address falls in it. Modules are
+ * never freed, so names and paths handed out stay valid for the life of
+ * the symbolizer. Thread-safe (one lock; a lookup of a known module is a
+ * binary search or two).
+ */
+#ifndef CS_SYMBOLS_SYMBOLIZER_H
+#define CS_SYMBOLS_SYMBOLIZER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct cs_symbolizer cs_symbolizer;
+
+/* Returns the current maps text (g_malloc; the symbolizer frees it), or NULL. */
+typedef char *(*cs_maps_reader)(void *opaque);
+/* Returns the bias to subtract from the text's addresses (QEMU's guest_base). */
+typedef uint64_t (*cs_bias_reader)(void *opaque);
+
+typedef struct cs_sym_result {
+    const char *module;     /* path of the file mapped at the address */
+    uint64_t module_base;   /* load bias: run-time minus link-time address */
+    uint64_t module_start;  /* lowest address of the module's file mappings */
+    uint64_t module_end;    /* end of the highest one */
+    const char *name;       /* function containing the address, or NULL */
+    uint64_t sym_addr;      /* run-time address of `name` (when name) */
+    uint64_t sym_size;
+} cs_sym_result;
+
+cs_symbolizer *cs_symbolizer_new(cs_maps_reader read_maps, cs_bias_reader read_bias, void *opaque);
+void cs_symbolizer_free(cs_symbolizer *s);
+
+/* In the child of a fork(): the lock may have been held by a thread that
+ * does not exist there. */
+void cs_symbolizer_after_fork(cs_symbolizer *s);
+
+/* False if the address lies in no file mapping (anonymous memory, JIT
+ * code, QEMU's vdso) even after re-reading the maps. */
+bool cs_symbolizer_lookup(cs_symbolizer *s, uint64_t addr, cs_sym_result *out);
+
+#endif

@@ -1,0 +1,316 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Unit tests of the symbolisation code (src/symbols/), natively, on this
+ * test program itself: its own functions and libc's must be named as the
+ * symbol tables name them, from maps texts shaped as the kernel and as QEMU
+ * linux-user produce them. One line "PASS name" or "FAIL name: reason" per
+ * case, then "N passed, N failed".
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <glib.h>
+#include "symbols/elf_symbols.h"
+#include "symbols/maps.h"
+#include "symbols/symbolizer.h"
+
+static bool t_failed;
+static char t_msg[1024];
+
+static void G_GNUC_PRINTF(2, 3) fail_at(int line, const char *fmt, ...)
+{
+    if (t_failed) {
+        return;
+    }
+    t_failed = true;
+    int n = snprintf(t_msg, sizeof t_msg, "line %d: ", line);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t_msg + n, sizeof t_msg - (size_t)n, fmt, ap);
+    va_end(ap);
+}
+
+#define CHECK(cond, ...) \
+    do { if (!(cond)) { fail_at(__LINE__, __VA_ARGS__); goto done; } } while (0)
+#define PX "0x%" PRIx64
+
+/* Functions with known names in this binary's .symtab. */
+__attribute__((noinline)) int symbols_test_target(int x);
+__attribute__((noinline)) int symbols_test_target(int x)
+{
+    return x * 3 + 1;
+}
+
+__attribute__((noinline)) static int local_target(int x)
+{
+    return x ^ 0x5a;
+}
+
+/* ---- maps readers ------------------------------------------------------ */
+
+typedef struct fake {
+    char *text;
+    uint64_t bias;
+    int reads;
+} fake;
+
+static char *read_fake(void *opaque)
+{
+    fake *f = opaque;
+    f->reads++;
+    return g_strdup(f->text);
+}
+
+static uint64_t bias_fake(void *opaque)
+{
+    return ((fake *)opaque)->bias;
+}
+
+static char *read_self(void *opaque)
+{
+    char *text = NULL;
+    if (opaque) {
+        ((fake *)opaque)->reads++;
+    }
+    g_file_get_contents("/proc/self/maps", &text, NULL, NULL);
+    return text;
+}
+
+static char *self_path(void)
+{
+    return g_file_read_link("/proc/self/exe", NULL);
+}
+
+/* ---- cases --------------------------------------------------------------- */
+
+static void t_maps_parse(void)
+{
+    const char *text =
+        "00400000-00401000 r--p 00000000 08:01 42   /bin/prog\n"
+        "00401000-00402000 r-xp 00001000 08:01 42   /bin/prog\n"
+        "00600000-00621000 rw-p 00000000 00:00 0    [heap]\n"
+        "7f0000000000-7f0000001000 r-xp 00000000 00:00 0 \n"
+        "7f0000001000-7f0000002000 r--p 00000000 08:01 43   /tmp/with space/lib.so\n"
+        "7f0000002000-7f0000003000 r--p 00000000 08:01 44   /tmp/gone.so (deleted)\n"
+        "7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0    [stack]\n";
+    GArray *r = cs_maps_parse(text, 0), *shifted = NULL;
+    CHECK(r->len == 3, "expected 3 file regions, got %u", r->len);
+    const cs_map_region *a = &g_array_index(r, cs_map_region, 1);
+    CHECK(a->start == 0x401000 && a->end == 0x402000 && a->offset == 0x1000 && a->exec &&
+          strcmp(a->path, "/bin/prog") == 0, "second region wrong");
+    CHECK(strcmp(g_array_index(r, cs_map_region, 2).path, "/tmp/with space/lib.so") == 0,
+          "a path with a space is kept whole");
+    CHECK(cs_maps_find(r, 0x400fff) == &g_array_index(r, cs_map_region, 0), "find in first");
+    CHECK(cs_maps_find(r, 0x401000) == a, "find at a region's start");
+    CHECK(cs_maps_find(r, 0x402000) == NULL, "end is exclusive");
+    CHECK(cs_maps_find(r, 0x3fffff) == NULL, "below everything");
+    CHECK(cs_maps_find(r, 0x7f0000000500) == NULL, "anonymous memory has no region");
+    /* guest_base: regions below it are not guest memory */
+    shifted = cs_maps_parse(text, 0x500000);
+    CHECK(shifted->len == 1 && g_array_index(shifted, cs_map_region, 0).start ==
+          0x7f0000001000 - 0x500000, "shift by the bias");
+done:
+    cs_maps_free(r);
+    cs_maps_free(shifted);
+}
+
+static void t_self_functions(void)
+{
+    cs_symbolizer *s = cs_symbolizer_new(read_self, NULL, NULL);
+    g_autofree char *exe = self_path();
+    cs_sym_result r;
+    uint64_t f = (uint64_t)(uintptr_t)&symbols_test_target;
+    uint64_t l = (uint64_t)(uintptr_t)&local_target;
+    CHECK(cs_symbolizer_lookup(s, f, &r), "own function not in a module");
+    CHECK(r.name && strcmp(r.name, "symbols_test_target") == 0, "name %s", r.name ? r.name : "(null)");
+    CHECK(r.sym_addr == f, "symbol address " PX " != " PX, r.sym_addr, f);
+    CHECK(strcmp(r.module, exe) == 0, "module %s, expected %s", r.module, exe);
+    CHECK(r.module_start <= f && f < r.module_end, "extent");
+    CHECK(cs_symbolizer_lookup(s, f + 3, &r) && r.name && r.sym_addr == f,
+          "an address inside the function names it");
+    CHECK(cs_symbolizer_lookup(s, l, &r) && r.name && strcmp(r.name, "local_target") == 0,
+          "a static function (.symtab)");
+    (void)symbols_test_target(local_target(1));
+done:
+    cs_symbolizer_free(s);
+}
+
+static void t_libc_function(void)
+{
+    fake counter = { 0 };
+    cs_symbolizer *s = cs_symbolizer_new(read_self, NULL, &counter);
+    cs_sym_result r;
+    /* qsort's address in libc itself (not a PLT stub of ours, nor a
+     * sanitizer's interceptor) */
+    void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+    uint64_t q = libc ? (uint64_t)(uintptr_t)dlsym(libc, "qsort") : 0;
+    if (libc) {
+        dlclose(libc);
+    }
+    CHECK(q, "no qsort");
+    CHECK(cs_symbolizer_lookup(s, q, &r), "qsort not in a module");
+    CHECK(r.module && strstr(r.module, "libc.so"), "module %s", r.module);
+    CHECK(r.name && strcmp(r.name, "qsort") == 0, "name %s", r.name ? r.name : "(null)");
+    /* the module's bias agrees with the dynamic linker's */
+    Dl_info info;
+    CHECK(dladdr((void *)(uintptr_t)q, &info) && (uint64_t)(uintptr_t)info.dli_fbase == r.module_start,
+          "module start " PX " != dladdr's base %p", r.module_start, info.dli_fbase);
+    int reads = counter.reads;
+    /* heap memory: no module, and a second miss on that page reads nothing */
+    void *heap = g_malloc(64);
+    CHECK(!cs_symbolizer_lookup(s, (uint64_t)(uintptr_t)heap, &r), "heap named");
+    CHECK(!cs_symbolizer_lookup(s, (uint64_t)(uintptr_t)heap + 8, &r), "heap named");
+    CHECK(counter.reads == reads + 1, "maps read %d times for one unmapped page",
+          counter.reads - reads);
+    g_free(heap);
+done:
+    cs_symbolizer_free(s);
+}
+
+/*
+ * QEMU linux-user maps a guest's segments without host execute permission,
+ * so the kernel merges them: one region from offset 0 over text and rodata,
+ * then the page shared by .rodata's end and .data's start a second time.
+ * The second region's offset alone would give a wrong bias. Built here from
+ * this binary's own PT_LOADs, at a made-up base and guest_base.
+ */
+static void t_qemu_layout(void)
+{
+    g_autofree char *exe = self_path();
+    char *err = NULL;
+    cs_elf_file *elf = cs_elf_read(exe, &err);
+    cs_symbolizer *s = NULL;
+    GString *text = g_string_new(NULL);
+    fake fk = { 0 };
+    CHECK(elf, "cannot read %s: %s", exe, err);
+    CHECK(elf->loads->len >= 2, "expected 2+ PT_LOADs");
+    const uint64_t base = 0x5500000000, guest_base = 0x100000, page = 0x1000;
+    const cs_elf_load *first = &g_array_index(elf->loads, cs_elf_load, 0);
+    CHECK(first->offset == 0, "first PT_LOAD at offset 0");
+    /* one merged read-only region over every segment but the last, then
+     * the last (writable) as the kernel maps it */
+    const cs_elf_load *last = &g_array_index(elf->loads, cs_elf_load, elf->loads->len - 1);
+    uint64_t ro_end = (last->vaddr & ~(page - 1));
+    g_string_append_printf(text, "%" PRIx64 "-%" PRIx64 " r--p 00000000 08:01 1 %s\n",
+                           guest_base + base, guest_base + base + ro_end, exe);
+    /* The writable region's file page is given as the previous segment's
+     * first page: the file page that page also holds (when .rodata ends in
+     * the page where .data starts, as in small programs). */
+    const cs_elf_load *prev = &g_array_index(elf->loads, cs_elf_load, elf->loads->len - 2);
+    g_string_append_printf(text, "%" PRIx64 "-%" PRIx64 " rw-p %08" PRIx64 " 08:01 1 %s\n",
+                           guest_base + base + ro_end,
+                           guest_base + base + ((last->vaddr + last->memsz + page - 1) & ~(page - 1)),
+                           prev->offset & ~(page - 1), exe);
+    fk.text = text->str;
+    fk.bias = guest_base;
+    s = cs_symbolizer_new(read_fake, bias_fake, &fk);
+    uint64_t real_bias = 0;
+    {
+        Dl_info info;
+        CHECK(dladdr((void *)&symbols_test_target, &info), "dladdr");
+        real_bias = (uint64_t)(uintptr_t)info.dli_fbase - first->vaddr;
+    }
+    uint64_t link = (uint64_t)(uintptr_t)&symbols_test_target - real_bias;
+    cs_sym_result r;
+    CHECK(cs_symbolizer_lookup(s, base + link, &r), "not found in the fake layout");
+    CHECK(r.name && strcmp(r.name, "symbols_test_target") == 0, "name %s", r.name ? r.name : "-");
+    CHECK(r.module_base == base, "bias " PX ", expected " PX, r.module_base, base);
+    CHECK(r.module_start == base, "module start " PX, r.module_start);
+    /* an address in the writable region belongs to the same module */
+    cs_sym_result w;
+    CHECK(cs_symbolizer_lookup(s, base + ro_end + 8, &w), "writable region not found");
+    CHECK(w.module_base == base && w.module_start == base, "writable region: bias " PX
+          " start " PX ": a second module", w.module_base, w.module_start);
+done:
+    cs_symbolizer_free(s);
+    cs_elf_free(elf);
+    g_free(err);
+    g_string_free(text, TRUE);
+}
+
+/* Debian's libc has no .symtab: its static functions come from libc6-dbg's
+ * detached debug file, found by build-id. */
+static void t_debug_file(void)
+{
+    Dl_info info;
+    char *err = NULL;
+    cs_elf_file *f = NULL;
+    void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+    void *qsort_r_addr = libc ? dlsym(libc, "qsort_r") : NULL;
+    if (libc) {
+        dlclose(libc);
+    }
+    CHECK(qsort_r_addr && dladdr(qsort_r_addr, &info), "no libc qsort_r");
+    f = cs_elf_read(info.dli_fname, &err);
+    CHECK(f, "cannot read %s: %s", info.dli_fname, err);
+    CHECK(f->debug_file, "%s: no debug file used (libc6-dbg is installed by scripts/setup.sh)",
+          info.dli_fname);
+    CHECK(!f->from_dynsym, "names from .dynsym despite the debug file");
+    bool has_static = false;
+    for (size_t i = 0; i < f->n_syms; i++) {
+        has_static |= strncmp(f->syms[i].name, "msort_with_tmp", 14) == 0;
+    }
+    CHECK(has_static, "no msort_with_tmp (a static function) among %zu symbols", f->n_syms);
+done:
+    cs_elf_free(f);
+    g_free(err);
+}
+
+static void t_unreadable_file(void)
+{
+    fake fk = { .text = (char *)"10000-20000 r--p 00000000 08:01 9 /nonexistent/lib.so\n" };
+    cs_symbolizer *s = cs_symbolizer_new(read_fake, NULL, &fk);
+    cs_sym_result r;
+    CHECK(cs_symbolizer_lookup(s, 0x10010, &r), "a file region is a module even if unreadable");
+    CHECK(strcmp(r.module, "/nonexistent/lib.so") == 0 && r.name == NULL && r.module_base == 0x10000,
+          "module %s name %s base " PX, r.module, r.name ? r.name : "-", r.module_base);
+done:
+    cs_symbolizer_free(s);
+}
+
+static void t_not_elf(void)
+{
+    char *err = NULL;
+    cs_elf_file *f = cs_elf_read("/proc/self/status", &err);
+    CHECK(!f && err, "a text file is not ELF");
+done:
+    cs_elf_free(f);
+    g_free(err);
+}
+
+static const struct {
+    const char *name;
+    void (*fn)(void);
+} tests[] = {
+    { "maps_parse", t_maps_parse },
+    { "self_functions", t_self_functions },
+    { "libc_function", t_libc_function },
+    { "qemu_layout", t_qemu_layout },
+    { "debug_file", t_debug_file },
+    { "unreadable_file", t_unreadable_file },
+    { "not_elf", t_not_elf },
+};
+
+int main(void)
+{
+    unsigned passed = 0, failed = 0;
+    for (size_t i = 0; i < G_N_ELEMENTS(tests); i++) {
+        t_failed = false;
+        t_msg[0] = '\0';
+        tests[i].fn();
+        if (t_failed) {
+            printf("FAIL %s: %s\n", tests[i].name, t_msg);
+            failed++;
+        } else {
+            printf("PASS %s\n", tests[i].name);
+            passed++;
+        }
+        fflush(stdout);
+    }
+    printf("%u passed, %u failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
