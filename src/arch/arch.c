@@ -11,6 +11,9 @@ static const cs_arch_desc arches[] = {
     { .name = "i386", .sp_reg = "esp", .pc_reg = "eip", .word_bytes = 4,
       .ret_addr_on_stack = true, .tail_insns = 1, .classify = cs_arch_x86_classify,
       .cs_arch = CS_ARCH_X86, .cs_mode = CS_MODE_32 },
+    { .name = "aarch64", .sp_reg = "sp", .pc_reg = "pc", .word_bytes = 8,
+      .ret_addr_on_stack = false, .tail_insns = 1, .classify = cs_arch_a64_classify,
+      .cs_arch = CS_ARCH_ARM64, .cs_mode = CS_MODE_ARM },
 };
 
 const cs_arch_desc *cs_arch_find(const char *target_name)

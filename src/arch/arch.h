@@ -86,5 +86,7 @@ void *cs_arch_capstone(const cs_arch_desc *a);
 
 void cs_arch_x86_classify(const cs_arch_desc *a, const uint8_t *code, size_t len,
                           uint64_t addr, uint64_t mode, cs_insn_info *out);
+void cs_arch_a64_classify(const cs_arch_desc *a, const uint8_t *code, size_t len,
+                          uint64_t addr, uint64_t mode, cs_insn_info *out);
 
 #endif

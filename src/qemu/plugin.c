@@ -115,9 +115,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
                 info->target_name, cs_arch_supported());
         return -1;
     }
-    if (info->system_emulation) {
-        fprintf(stderr, "callstack_instr: whole-system mode is not supported yet; "
-                "use a linux-user QEMU (qemu-%s)\n", info->target_name);
+    if (info->system_emulation && cs_system_setup(info->target_name) < 0) {
         return -1;
     }
     /* A stack that follows one guest stack can trust the stack pointer;
@@ -133,7 +131,8 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
         fprintf(stderr, "callstack_instr: target %s, stack_type=%s%s, max_depth=%u, "
                 "sp resync %s\n", cs_arch->name, kind_name(cs_cfg.kind),
                 kind_given ? "" : " (default)", cs_eng ? cs_engine_get_config(cs_eng)->max_depth : 0,
-                cs_cfg.engine.sp_resync ? "on" : "off");
+                cs_cfg.engine.sp_resync ? "on" : cs_cfg.engine.sp_resync_kernel ? "on kernel stacks"
+                                                                                : "off");
     }
     return 0;
 }

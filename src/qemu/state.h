@@ -46,6 +46,7 @@ typedef struct cs_vcpu {
     uint64_t last_pc;         /* the last call or return instruction seen */
     GByteArray *regbuf;
     GByteArray *membuf;
+    cs_stack_id sys_id;       /* whole-system mode: the id `stack` was bound for */
 } cs_vcpu;
 
 extern cs_config cs_cfg;
@@ -64,8 +65,20 @@ bool cs_vcpu_read_named(const char *name, uint64_t *out);
 int cs_vcpu_current(void);
 /* A QEMU register handle by name, or NULL (valid after the first vCPU init). */
 struct qemu_plugin_register *cs_vcpu_register(const char *name);
+/* Reads a register of this vCPU (on its thread, from a callback). */
+bool cs_vcpu_read_reg(cs_vcpu *v, struct qemu_plugin_register *h, uint64_t *out);
+/* Reads `size` bytes of guest virtual memory at addr, as a number. */
+bool cs_vcpu_read_mem(cs_vcpu *v, uint64_t addr, unsigned size, uint64_t *out);
 void cs_vcpu_on_call(unsigned int vcpu_index, void *site);
 void cs_vcpu_on_ret(unsigned int vcpu_index, void *site);
+
+/* system.c: stack ids in whole-system mode */
+int cs_system_setup(const char *target_name);   /* at install; -1 after a message */
+void cs_system_registers_found(void);            /* once QEMU's registers are known */
+/* The vCPU's stack for its current registers and stack pointer. `bind`
+ * (call and return callbacks): make it the vCPU's stack, first dropping
+ * frames that died while the vCPU was elsewhere. */
+cs_stack *cs_system_stack(cs_vcpu *v, uint64_t sp, bool bind);
 
 /* translate.c */
 void cs_translate_setup(qemu_plugin_id_t id);

@@ -7,6 +7,7 @@
  * guest process is the QEMU process: the process id is getpid() and the
  * thread id is gettid(), both as the guest sees them. A fork() gives the
  * child the parent's stack (its guest stack is a copy) under a new id.
+ * Whole-system mode takes its stack ids from registers instead (system.c).
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -57,10 +58,18 @@ static cs_stack_id current_id(void)
     return id;
 }
 
+static bool read_reg(cs_vcpu *v, struct qemu_plugin_register *h, uint64_t *out);
+
 cs_stack *cs_vcpu_stack(cs_vcpu *v)
 {
     if ((int)v->index != tls_vcpu) {
-        return v->stack;     /* only the vCPU's thread knows its thread id */
+        /* only the vCPU's thread knows its thread id (or its registers) */
+        return __atomic_load_n(&v->stack, __ATOMIC_ACQUIRE);
+    }
+    if (cs_cfg.system_mode) {
+        uint64_t sp = 0;
+        read_reg(v, sp_handle, &sp);
+        return cs_system_stack(v, sp, false);
     }
     if (!v->stack || v->fork_gen != fork_generation) {
         cs_stack_id id = current_id();
@@ -87,6 +96,11 @@ static bool read_reg(cs_vcpu *v, struct qemu_plugin_register *h, uint64_t *out)
     }
     *out = x;
     return true;
+}
+
+bool cs_vcpu_read_reg(cs_vcpu *v, struct qemu_plugin_register *h, uint64_t *out)
+{
+    return read_reg(v, h, out);
 }
 
 bool cs_vcpu_read_named(const char *name, uint64_t *out)
@@ -119,6 +133,11 @@ static bool read_mem(cs_vcpu *v, uint64_t addr, unsigned size, uint64_t *out)
     }
     *out = x;
     return true;
+}
+
+bool cs_vcpu_read_mem(cs_vcpu *v, uint64_t addr, unsigned size, uint64_t *out)
+{
+    return read_mem(v, addr, size, out);
 }
 
 /* Where the site's instruction is about to go; 0 if it cannot be known. */
@@ -163,9 +182,10 @@ static cs_vcpu *event_vcpu(unsigned int vcpu_index, cs_stack **stack, uint64_t *
         return NULL;
     }
     tls_vcpu = (int)vcpu_index;
-    *stack = cs_vcpu_stack(v);
     *sp = 0;
     read_reg(v, sp_handle, sp);
+    /* Whole-system mode: the stack id depends on the registers now. */
+    *stack = cs_cfg.system_mode ? cs_system_stack(v, *sp, true) : cs_vcpu_stack(v);
     return v;
 }
 
@@ -237,6 +257,9 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index)
     g_mutex_lock(&vcpu_table_lock);
     if (!reg_by_name) {
         find_registers();
+        if (cs_cfg.system_mode) {
+            cs_system_registers_found();
+        }
     }
     if (!chunks[c]) {
         cs_vcpu *chunk = g_new0(cs_vcpu, CHUNK_SIZE);

@@ -1,0 +1,238 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Whole-system tests: a Debian kernel and a busybox initramfs
+(scripts/make-system-guest.sh) boot under qemu-system-x86_64 and
+qemu-system-aarch64 with callstack_instr and calltrace; init runs four copies
+of tests/guests/sysprog.c at once, each with its own call pattern, and
+powers off.
+
+References, independent of the plugin: what each copy prints about its own
+frames (the return address each of them saw, __builtin_return_address), the
+static binary's symbols (nm), and the program's source-level call pattern.
+"""
+import os
+import re
+import subprocess
+
+from harness import QEMU_PREFIX, ROOT, WORK, PLUGIN, CALLTRACE, Failure, parse_trace, run, test
+
+ARCHES = ("x86_64", "aarch64")
+COPIES = 4
+SPINS = 20000                  # sysprog.c
+OWN = ("main", "run", "rec", "checkpoint", "spin", "add_one", "twice", "the_end")
+KERNEL_HALF = 1 << 63          # both guests put the kernel in the top half
+
+_guests = {}
+
+
+def text_symbols(path):
+    """name -> (address, size) of the text symbols; an assembler symbol
+    without a size (__wrap_main) counts as one instruction."""
+    syms = {}
+    for line in run(["nm", "-S", "--defined-only", path]).stdout.splitlines():
+        f = line.split()
+        if len(f) == 4 and f[2] in "TtWw":
+            syms[f[3]] = (int(f[0], 16), int(f[1], 16))
+        elif len(f) == 3 and f[1] in "TtWw":
+            syms.setdefault(f[2], (int(f[0], 16), 4))
+    return syms
+
+
+def system_guest(arch):
+    """The guest directory for arch (built once, cached outside the clone)."""
+    if arch not in _guests:
+        p = run(["bash", os.path.join(ROOT, "scripts", "make-system-guest.sh"), arch], timeout=900)
+        d = p.stdout.strip().splitlines()[-1]
+        syms = text_symbols(os.path.join(d, "sysprog"))
+        for n in OWN + ("_start", "__libc_start_main", "__libc_start_call_main"):
+            if n not in syms:
+                raise Failure("sysprog has no symbol %s" % n)
+        with open(os.path.join(d, "qemu.args")) as f:
+            args = f.read().splitlines()
+        _guests[arch] = (d, syms, args)
+    return _guests[arch]
+
+
+class Boot:
+    """One boot of the guest with the plugins; parsed results."""
+
+    def __init__(self, arch, tag, extra=(), plugin_args="", smp=1, until=True):
+        d, syms, args = system_guest(arch)
+        self.arch, self.syms = arch, syms
+        # AArch64 glibc calls main through __wrap_main, a landing pad that
+        # jumps to main: the frame is __wrap_main's (a tail call is no call).
+        self.entry = "__wrap_main" if "__wrap_main" in syms else "main"
+        names = OWN + ((self.entry,) if self.entry != "main" else ())
+        own = [syms[n] for n in names]
+        lo, hi = min(a for a, _ in own), max(a + s for a, s in own)
+        self.own = {syms[n][0]: n for n in names}
+        self.trace = os.path.join(WORK, "system-%s-%s.trace" % (arch, tag))
+        ct = [CALLTRACE, "out=" + self.trace, "callers_at=0x%x" % syms["checkpoint"][0],
+              "only=0x%x-0x%x" % (lo, hi), "per_stack=on"]
+        if until:
+            ct.append("until=0x%x" % syms["the_end"][0])
+        cs = PLUGIN + ("," + plugin_args if plugin_args else "")
+        cmd = [os.path.join(QEMU_PREFIX, "bin", "qemu-system-" + arch)] + args + [
+            "-smp", str(smp), "-plugin", cs, "-plugin", ",".join(ct)] + list(extra)
+        self.cmd = cmd
+        p = run(cmd, timeout=900, stdin=subprocess.DEVNULL)
+        self.console = p.stdout
+        if "SYSPROG-DONE" not in self.console:
+            raise Failure("%s guest did not finish:\n%s" % (arch, self.console[-3000:]))
+        self.events, self.callers, _, summaries = parse_trace(self.trace)
+        self.stacks = {}
+        for line in summaries:
+            f = line.split("\t")
+            if f[0] == "# stack":
+                self.stacks[f[1]] = dict(kv.split("=", 1) for kv in f[2:])
+        self.copies = {}
+        for m in re.finditer(r"SYSPROG id=(\d+) depth=(\d+) cpu=(-?\d+) .*chain=(\S+)",
+                             self.console):
+            chain = [int(x, 16) for x in m.group(4).split(",")]
+            self.copies[int(m.group(1))] = (int(m.group(2)), int(m.group(3)), chain)
+        if sorted(self.copies) != list(range(1, COPIES + 1)):
+            raise Failure("expected %d copies of sysprog to report, got %s" % (COPIES, sorted(self.copies)))
+
+    def inside(self, name, addr):
+        a, s = self.syms[name]
+        return a <= addr < a + s
+
+
+def expected_own_calls(depth, ident, entry):
+    """The program's own calls and returns (sysprog.c), in order."""
+    seq = [("call", entry), ("call", "run")] + [("call", "rec")] * (depth + 1)
+    seq += [("call", "checkpoint"), ("ret", "checkpoint")] + [("ret", "rec")] * (depth + 1)
+    seq.append(("call", "spin"))
+    for i in range(SPINS + ident):
+        op = "add_one" if i % 2 == 0 else "twice"
+        seq += [("call", op), ("ret", op)]
+    return seq + [("ret", "spin"), ("ret", "run"), ("ret", entry)]
+
+
+def check_user_stacks(b):
+    """Each copy's user stack at checkpoint holds exactly its own frames, in
+    order; its calls and returns are exactly the program's; copies have
+    different stacks."""
+    sids = {}
+    for ident, (depth, _, chain) in sorted(b.copies.items()):
+        mine = [c for c in b.callers if c[2][:len(chain)] == chain]
+        if len(mine) != 1:
+            raise Failure("copy %d: %d callers lines start with its chain %s (lines: %s)" % (
+                ident, len(mine), [hex(a) for a in chain], [(s, [hex(a) for a in l]) for s, _, l in b.callers]))
+        sid, _, stack = mine[0]
+        # Below main: __libc_start_call_main (main's own return address,
+        # already in the chain), then __libc_start_main's and _start's frames.
+        rest = stack[len(chain):]
+        if (len(rest) != 2 or not b.inside("__libc_start_main", rest[0])
+                or not b.inside("_start", rest[1]) or not b.inside("__libc_start_call_main", chain[-1])):
+            raise Failure("copy %d: below its own %d frames the stack holds %s, expected one frame in "
+                          "__libc_start_main and one in _start" % (ident, len(chain), [hex(a) for a in rest]))
+        if not sid.startswith("(asid=0x"):
+            raise Failure("copy %d: user stack id %s is not an asid stack" % (ident, sid))
+        sids[ident] = sid
+        got = [(e.kind, b.own[e.func]) for e in b.events if e.sid == sid and e.func in b.own]
+        unwound = [e for e in b.events if e.sid == sid and e.unwound and e.func in b.own]
+        want = expected_own_calls(depth, ident, b.entry)
+        # An address space id outlives its process: `sysprog end`, run after
+        # the copies exit, may get the page table of one of them; it is
+        # traced up to its call of main.
+        if got[len(want):] == [("call", b.entry)]:
+            got = got[:len(want)]
+        if got != want or unwound:
+            i = next((k for k, (x, y) in enumerate(zip(got, want)) if x != y), min(len(got), len(want)))
+            raise Failure("copy %d on %s: own calls and returns differ at event %d of %d/%d "
+                          "(%d unwound):\n  expected %s\n  got      %s" % (
+                              ident, sid, i, len(got), len(want), len(unwound), want[i:i + 6], got[i:i + 6]))
+    if len(set(sids.values())) != len(sids):
+        raise Failure("copies alive at the same time share stack ids: %s" % sids)
+
+
+def check_privilege(b):
+    """Kernel addresses (the top half) only on kernel stacks; the program's
+    addresses only on user stacks. (Kernel stacks may hold low addresses:
+    firmware, early boot, and the arm64 kernel's calls into its identity
+    map.)"""
+    kernel_calls = 0
+    for e in b.events:
+        if not e.sid.startswith("(asid=0x"):
+            raise Failure("an event in sysprog's code is on stack %s: %s" % (e.sid, e))
+    for sid, st in b.stacks.items():
+        hi = int(st["hi"], 16)
+        if sid.startswith("(kernel, sp=0x"):
+            kernel_calls += int(st["calls"])
+        elif sid.startswith("(asid=0x"):
+            if hi >= KERNEL_HALF:
+                raise Failure("user stack %s holds a kernel address 0x%x" % (sid, hi))
+        else:
+            raise Failure("unexpected stack id %s" % sid)
+    if kernel_calls < 100000:
+        raise Failure("only %d calls on kernel stacks: the kernel was not traced" % kernel_calls)
+
+
+def system_test(arch, smp):
+    b = Boot(arch, "smp%d" % smp, smp=smp)
+    m = re.search(r"SYSPROG-CPUS (\d+)", b.console)
+    if not m or int(m.group(1)) != smp:
+        raise Failure("the guest saw %s CPUs, expected %d" % (m and m.group(1), smp))
+    check_user_stacks(b)
+    check_privilege(b)
+    return b
+
+
+@test
+def system_x86_64_stacks():
+    system_test("x86_64", 1)
+
+
+@test
+def system_x86_64_smp2_stacks():
+    system_test("x86_64", 2)
+
+
+@test
+def system_aarch64_stacks():
+    system_test("aarch64", 1)
+
+
+@test
+def system_aarch64_smp2_stacks():
+    system_test("aarch64", 2)
+
+
+def record_replay(arch):
+    """The recorded run and its replay report the same events: every line of
+    calltrace (the copies' events, the stacks at checkpoint, per-stack
+    counts, address ranges and digests of all events up to the_end, which
+    runs after the copies exit and before the power-off)."""
+    rr = os.path.join(WORK, "system-%s.rr" % arch)
+    out = []
+    for mode in ("record", "replay"):
+        b = Boot(arch, "rr-" + mode, extra=["-icount", "shift=auto,rr=%s,rrfile=%s" % (mode, rr)])
+        check_user_stacks(b)
+        check_privilege(b)
+        with open(b.trace) as f:
+            out.append([l for l in f if not l.startswith("# summary")])
+    if out[0] != out[1]:
+        diff = next(i for i, (x, y) in enumerate(zip(out[0] + [""], out[1] + [""])) if x != y)
+        raise Failure("record and replay differ at line %d of %d/%d:\n  record: %s  replay: %s" % (
+            diff, len(out[0]), len(out[1]), (out[0] + [""])[diff], (out[1] + [""])[diff]))
+
+
+@test
+def system_x86_64_record_replay():
+    record_replay("x86_64")
+
+
+@test
+def system_aarch64_record_replay():
+    record_replay("aarch64")
+
+
+@test
+def system_mode_refuses_threaded():
+    for arch in ARCHES:
+        q = os.path.join(QEMU_PREFIX, "bin", "qemu-system-" + arch)
+        p = run([q, "-plugin", PLUGIN + ",stack_type=threaded", "-nographic", "-M", "none"],
+                check=False, stdin=subprocess.DEVNULL, timeout=60)
+        lines = [l for l in p.stderr.splitlines() if l.startswith("callstack_instr:")]
+        if p.returncode == 0 or len(lines) != 1 or "threaded" not in lines[0] or "asid" not in lines[0]:
+            raise Failure("%s: exit %d, stderr %r" % (arch, p.returncode, p.stderr[-500:]))
