@@ -3,8 +3,9 @@
 #
 # Builds the whole-system test guest for ARCH (x86_64 or aarch64) from
 # Debian packages: a Debian 12 kernel and a busybox-static initramfs whose
-# init runs several copies of tests/guests/sysprog.c at once (N, from the
-# kernel command line's sysprog=N, default 4), then powers off.
+# init runs two waves of copies of tests/guests/sysprog.c, each wave's
+# copies at once (N, from the kernel command line's sysprog=N, default 4),
+# then powers off.
 #
 #   scripts/make-system-guest.sh ARCH
 #
@@ -113,7 +114,7 @@ fi
 log "building the $arch guest in $out"
 tmp=$(mktemp -d "$top/build.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-mkdir -p "$tmp/x" "$tmp/out" "$tmp/root/bin" "$tmp/root/tmp" "$tmp/root/proc"
+mkdir -p "$tmp/x" "$tmp/out" "$tmp/root/bin" "$tmp/root/tmp/w1" "$tmp/root/tmp/w2" "$tmp/root/proc"
 dpkg-deb -x "$debs"/linux-image-*.deb "$tmp/x"
 cp "$tmp"/x/boot/vmlinuz-* "$tmp/out/kernel"
 dpkg-deb -x "$debs"/busybox-static_*.deb "$tmp/bb"
@@ -131,25 +132,31 @@ cp "$tmp/out/sysprog" "$tmp/root/sysprog"
 
 cat > "$tmp/root/init" <<'INIT'
 #!/bin/sh
-# Init of the whole-system test guest: N copies of /sysprog at once (all
-# started before any runs: see sysprog.c), then power off.
+# Init of the whole-system test guest: two waves of N copies of /sysprog
+# (a wave's copies all start before any of them runs: see sysprog.c); the
+# second wave's processes get page tables the first wave freed. Then a mark
+# for the tests (sysprog end), and power off.
 export PATH=/bin
 mount -t devtmpfs dev /dev
 mount -t proc proc /proc
 echo "SYSPROG-CPUS $(nproc)"
 n=${sysprog:-4}
-i=1
-while [ "$i" -le "$n" ]; do
-    /sysprog "$i" /tmp &
-    i=$((i + 1))
+id=1
+for wave in w1 w2; do
+    i=0
+    while [ "$i" -lt "$n" ]; do
+        /sysprog "$id" "/tmp/$wave" &
+        i=$((i + 1))
+        id=$((id + 1))
+    done
+    while :; do
+        set -- /tmp/$wave/ready.*
+        [ -e "$1" ] && [ "$#" -ge "$n" ] && break
+        sleep 0.05
+    done
+    : > "/tmp/$wave/go"
+    wait
 done
-while :; do
-    set -- /tmp/ready.*
-    [ -e "$1" ] && [ "$#" -ge "$n" ] && break
-    sleep 0.05
-done
-: > /tmp/go
-wait
 /sysprog end
 echo SYSPROG-DONE
 poweroff -f
@@ -164,7 +171,7 @@ append="console=$console quiet panic=-1"
             mkdir -p "$tmp/fw" "$tmp/out/firmware"
             for f in "$debs"/seabios_*.deb "$debs"/qemu-system-data_*.deb; do dpkg-deb -x "$f" "$tmp/fw"; done
             cp "$tmp/fw/usr/share/seabios/bios-256k.bin" "$tmp/fw/usr/share/qemu/linuxboot_dma.bin" \
-               "$tmp/out/firmware/"
+               "$tmp/fw/usr/share/qemu/kvmvapic.bin" "$tmp/out/firmware/"
             printf '%s\n' -L "$out/firmware" -vga none
             ;;
         aarch64)

@@ -63,6 +63,9 @@ bool cs_vcpu_read_pc(cs_vcpu *v, uint64_t *out);
 bool cs_vcpu_read_named(const char *name, uint64_t *out);
 /* The vCPU this thread has run, or -1. */
 int cs_vcpu_current(void);
+/* Is this thread handling a call or return of that vCPU right now (so that
+ * its registers are the ones QEMU reads)? */
+bool cs_vcpu_in_callback(unsigned index);
 /* A QEMU register handle by name, or NULL (valid after the first vCPU init). */
 struct qemu_plugin_register *cs_vcpu_register(const char *name);
 /* Reads a register of this vCPU (on its thread, from a callback). */
@@ -75,10 +78,10 @@ void cs_vcpu_on_ret(unsigned int vcpu_index, void *site);
 /* system.c: stack ids in whole-system mode */
 int cs_system_setup(const char *target_name);   /* at install; -1 after a message */
 void cs_system_registers_found(void);            /* once QEMU's registers are known */
-/* The vCPU's stack for its current registers and stack pointer. `bind`
- * (call and return callbacks): make it the vCPU's stack, first dropping
- * frames that died while the vCPU was elsewhere. */
-cs_stack *cs_system_stack(cs_vcpu *v, uint64_t sp, bool bind);
+/* At a call or return: the vCPU's stack for its registers and stack
+ * pointer now, made its current stack (after dropping frames that died
+ * while the vCPU was elsewhere). */
+cs_stack *cs_system_stack(cs_vcpu *v, uint64_t sp);
 
 /* translate.c */
 void cs_translate_setup(qemu_plugin_id_t id);

@@ -208,7 +208,7 @@ static void drop_dead_frames(cs_vcpu *v, cs_stack *s)
     }
 }
 
-cs_stack *cs_system_stack(cs_vcpu *v, uint64_t sp, bool bind)
+cs_stack *cs_system_stack(cs_vcpu *v, uint64_t sp)
 {
     cs_stack_id id = { .kind = cs_cfg.kind };
     if (sys->kernel(v)) {
@@ -224,12 +224,10 @@ cs_stack *cs_system_stack(cs_vcpu *v, uint64_t sp, bool bind)
         return cur;
     }
     cs_stack *s = cs_engine_stack(cs_eng, &id);
-    if (bind) {
-        if (!id.kernel && cs_arch->ret_addr_on_stack) {
-            drop_dead_frames(v, s);
-        }
-        v->sys_id = id;
-        __atomic_store_n(&v->stack, s, __ATOMIC_RELEASE);
+    if (!id.kernel && cs_arch->ret_addr_on_stack) {
+        drop_dead_frames(v, s);
     }
+    v->sys_id = id;
+    __atomic_store_n(&v->stack, s, __ATOMIC_RELEASE);
     return s;
 }

@@ -32,6 +32,7 @@ static struct qemu_plugin_register *sp_handle, *pc_handle;
 static GHashTable *reg_by_name;   /* register name -> handle */
 static unsigned fork_generation;
 static __thread int tls_vcpu = -1;
+static __thread int tls_in_callback = -1;   /* vCPU of the call/return being handled */
 
 cs_vcpu *cs_vcpu_get(unsigned index)
 {
@@ -48,6 +49,11 @@ int cs_vcpu_current(void)
     return tls_vcpu;
 }
 
+bool cs_vcpu_in_callback(unsigned index)
+{
+    return tls_in_callback == (int)index;
+}
+
 static cs_stack_id current_id(void)
 {
     cs_stack_id id = { .kind = cs_cfg.kind };
@@ -58,18 +64,14 @@ static cs_stack_id current_id(void)
     return id;
 }
 
-static bool read_reg(cs_vcpu *v, struct qemu_plugin_register *h, uint64_t *out);
-
 cs_stack *cs_vcpu_stack(cs_vcpu *v)
 {
-    if ((int)v->index != tls_vcpu) {
-        /* only the vCPU's thread knows its thread id (or its registers) */
+    /* Only the vCPU's thread knows its thread id. In whole-system mode the
+     * stack is the one the vCPU's latest call or return was on (outside our
+     * callbacks the registers may belong to another vCPU: single-threaded
+     * TCG runs them all on one thread). */
+    if ((int)v->index != tls_vcpu || cs_cfg.system_mode) {
         return __atomic_load_n(&v->stack, __ATOMIC_ACQUIRE);
-    }
-    if (cs_cfg.system_mode) {
-        uint64_t sp = 0;
-        read_reg(v, sp_handle, &sp);
-        return cs_system_stack(v, sp, false);
     }
     if (!v->stack || v->fork_gen != fork_generation) {
         cs_stack_id id = current_id();
@@ -182,10 +184,11 @@ static cs_vcpu *event_vcpu(unsigned int vcpu_index, cs_stack **stack, uint64_t *
         return NULL;
     }
     tls_vcpu = (int)vcpu_index;
+    tls_in_callback = (int)vcpu_index;   /* until the callback ends */
     *sp = 0;
     read_reg(v, sp_handle, sp);
     /* Whole-system mode: the stack id depends on the registers now. */
-    *stack = cs_cfg.system_mode ? cs_system_stack(v, *sp, true) : cs_vcpu_stack(v);
+    *stack = cs_cfg.system_mode ? cs_system_stack(v, *sp) : cs_vcpu_stack(v);
     return v;
 }
 
@@ -202,6 +205,7 @@ void cs_vcpu_on_call(unsigned int vcpu_index, void *udata)
     uint64_t func = site_target(v, site, sp);
     cs_engine_call(cs_eng, s, vcpu_index, func, site->ret_addr, site->vaddr,
                    (sp + (uint64_t)site->sp_delta) & site->mask);
+    tls_in_callback = -1;
 }
 
 void cs_vcpu_on_ret(unsigned int vcpu_index, void *udata)
@@ -216,6 +220,7 @@ void cs_vcpu_on_ret(unsigned int vcpu_index, void *udata)
     v->last_pc = site->vaddr;
     uint64_t target = site_target(v, site, sp);
     cs_engine_ret(cs_eng, s, vcpu_index, target, (sp + (uint64_t)site->sp_delta) & site->mask);
+    tls_in_callback = -1;
 }
 
 struct qemu_plugin_register *cs_vcpu_register(const char *name)

@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Whole-system tests: a Debian kernel and a busybox initramfs
 (scripts/make-system-guest.sh) boot under qemu-system-x86_64 and
-qemu-system-aarch64 with callstack_instr and calltrace; init runs four copies
-of tests/guests/sysprog.c at once, each with its own call pattern, and
-powers off.
+qemu-system-aarch64 with callstack_instr and calltrace; init runs two waves
+of four copies of tests/guests/sysprog.c (a wave's copies at once, each copy
+with its own call pattern), and powers off. The second wave's processes
+usually get page tables the first wave freed, hence the same address space
+ids as processes that died with frames on their stacks.
 
 References, independent of the plugin: what each copy prints about its own
 frames (the return address each of them saw, __builtin_return_address), the
@@ -16,8 +18,9 @@ import subprocess
 from harness import QEMU_PREFIX, ROOT, WORK, PLUGIN, CALLTRACE, Failure, parse_trace, run, test
 
 ARCHES = ("x86_64", "aarch64")
-COPIES = 4
-SPINS = 20000                  # sysprog.c
+COPIES = 4                     # per wave
+WAVES = 2
+SPINS = 10000                  # sysprog.c
 OWN = ("main", "run", "rec", "checkpoint", "spin", "add_one", "twice", "the_end")
 KERNEL_HALF = 1 << 63          # both guests put the kernel in the top half
 
@@ -79,6 +82,7 @@ class Boot:
         if "SYSPROG-DONE" not in self.console:
             raise Failure("%s guest did not finish:\n%s" % (arch, self.console[-3000:]))
         self.events, self.callers, _, summaries = parse_trace(self.trace)
+        self.summaries = summaries
         self.stacks = {}
         for line in summaries:
             f = line.split("\t")
@@ -89,8 +93,9 @@ class Boot:
                              self.console):
             chain = [int(x, 16) for x in m.group(4).split(",")]
             self.copies[int(m.group(1))] = (int(m.group(2)), int(m.group(3)), chain)
-        if sorted(self.copies) != list(range(1, COPIES + 1)):
-            raise Failure("expected %d copies of sysprog to report, got %s" % (COPIES, sorted(self.copies)))
+        if sorted(self.copies) != list(range(1, WAVES * COPIES + 1)):
+            raise Failure("expected %d copies of sysprog to report, got %s" % (
+                WAVES * COPIES, sorted(self.copies)))
 
     def inside(self, name, addr):
         a, s = self.syms[name]
@@ -108,11 +113,26 @@ def expected_own_calls(depth, ident, entry):
     return seq + [("ret", "spin"), ("ret", "run"), ("ret", entry)]
 
 
+def processes(b, sid):
+    """The program's own calls and returns on stack sid, one list per
+    process: an address space id outlives its process, and a later process
+    (the second wave, `sysprog end`) may get the same page table, hence the
+    same id. Each process starts with its one call of the entry function."""
+    segs = []
+    for e in b.events:
+        if e.sid == sid and e.func in b.own:
+            ev = (e.kind, b.own[e.func])
+            if ev == ("call", b.entry) or not segs:
+                segs.append([])
+            segs[-1].append((ev, e.unwound))
+    return segs
+
+
 def check_user_stacks(b):
     """Each copy's user stack at checkpoint holds exactly its own frames, in
-    order; its calls and returns are exactly the program's; copies have
-    different stacks."""
-    sids = {}
+    order; its calls and returns are exactly the program's; copies alive at
+    the same time have different stacks."""
+    sids, matched = {}, set()
     for ident, (depth, _, chain) in sorted(b.copies.items()):
         mine = [c for c in b.callers if c[2][:len(chain)] == chain]
         if len(mine) != 1:
@@ -129,21 +149,30 @@ def check_user_stacks(b):
         if not sid.startswith("(asid=0x"):
             raise Failure("copy %d: user stack id %s is not an asid stack" % (ident, sid))
         sids[ident] = sid
-        got = [(e.kind, b.own[e.func]) for e in b.events if e.sid == sid and e.func in b.own]
-        unwound = [e for e in b.events if e.sid == sid and e.unwound and e.func in b.own]
         want = expected_own_calls(depth, ident, b.entry)
-        # An address space id outlives its process: `sysprog end`, run after
-        # the copies exit, may get the page table of one of them; it is
-        # traced up to its call of main.
-        if got[len(want):] == [("call", b.entry)]:
-            got = got[:len(want)]
+        # Its process on that stack: the one that recursed as deep as it did.
+        segs = [(k, seg) for k, seg in enumerate(processes(b, sid))
+                if [ev for ev, _ in seg].count(("call", "rec")) == depth + 1]
+        if len(segs) != 1:
+            raise Failure("copy %d: %d processes on %s recursed %d times" % (ident, len(segs), sid, depth + 1))
+        matched.add((sid, segs[0][0]))
+        got = [ev for ev, _ in segs[0][1]]
+        unwound = [ev for ev, u in segs[0][1] if u]
         if got != want or unwound:
             i = next((k for k, (x, y) in enumerate(zip(got, want)) if x != y), min(len(got), len(want)))
             raise Failure("copy %d on %s: own calls and returns differ at event %d of %d/%d "
                           "(%d unwound):\n  expected %s\n  got      %s" % (
                               ident, sid, i, len(got), len(want), len(unwound), want[i:i + 6], got[i:i + 6]))
-    if len(set(sids.values())) != len(sids):
-        raise Failure("copies alive at the same time share stack ids: %s" % sids)
+    for w in range(WAVES):
+        wave = [sids[i] for i in range(w * COPIES + 1, (w + 1) * COPIES + 1)]
+        if len(set(wave)) != COPIES:
+            raise Failure("copies alive at the same time share stack ids: %s" % wave)
+    # Nothing else of the program's on user stacks but `sysprog end` (traced
+    # up to its call of the_end, so just the call of the entry function).
+    for sid in {e.sid for e in b.events}:
+        for k, seg in enumerate(processes(b, sid)):
+            if (sid, k) not in matched and [ev for ev, _ in seg] != [("call", b.entry)]:
+                raise Failure("events of no copy on %s: %s" % (sid, seg[:8]))
 
 
 def check_privilege(b):
@@ -166,6 +195,11 @@ def check_privilege(b):
             raise Failure("unexpected stack id %s" % sid)
     if kernel_calls < 100000:
         raise Failure("only %d calls on kernel stacks: the kernel was not traced" % kernel_calls)
+    # Frames left behind by interrupts, exceptions or system calls would pile
+    # up: Linux's deepest call chains are far shallower than this.
+    depth = max(int(l.split("max_depth=")[1]) for l in b.summaries if l.startswith("# summary"))
+    if depth > 200:
+        raise Failure("a stack reached depth %d: frames are not being popped" % depth)
 
 
 def system_test(arch, smp):
@@ -206,6 +240,7 @@ def record_replay(arch):
     rr = os.path.join(WORK, "system-%s.rr" % arch)
     out = []
     for mode in ("record", "replay"):
+        # (QEMU 10 records single-vCPU guests only.)
         b = Boot(arch, "rr-" + mode, extra=["-icount", "shift=auto,rr=%s,rrfile=%s" % (mode, rr)])
         check_user_stacks(b)
         check_privilege(b)
@@ -236,3 +271,4 @@ def system_mode_refuses_threaded():
         lines = [l for l in p.stderr.splitlines() if l.startswith("callstack_instr:")]
         if p.returncode == 0 or len(lines) != 1 or "threaded" not in lines[0] or "asid" not in lines[0]:
             raise Failure("%s: exit %d, stderr %r" % (arch, p.returncode, p.stderr[-500:]))
+

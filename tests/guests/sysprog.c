@@ -32,7 +32,7 @@
 #include <unistd.h>
 
 #define MAX_REC 64
-#define SPINS 20000
+#define SPINS 10000
 
 static void *seen[MAX_REC + 4];
 static int depth;
