@@ -275,3 +275,34 @@ def system_mode_refuses_threaded():
         if p.returncode == 0 or len(lines) != 1 or "threaded" not in lines[0] or "asid" not in lines[0]:
             raise Failure("%s: exit %d, stderr %r" % (arch, p.returncode, p.stderr[-500:]))
 
+
+
+@test
+def calltrace_system_arguments_are_checked():
+    """only=, until= and per_stack= (added for whole-system runs): a bad
+    value is one line naming the argument and a non-zero exit; good ones
+    filter and stop as documented (checked in user mode, quicker)."""
+    from harness import guest, qemu
+    g = guest("recursion.c")
+    for arg in ("only=5-3", "only=0x10", "only=a-b", "until=", "until=0", "per_stack=maybe"):
+        p = run([qemu(), "-plugin", PLUGIN, "-plugin", CALLTRACE + "," + arg, g.binary],
+                check=False, cwd=WORK)
+        lines = [l for l in p.stderr.splitlines() if l.startswith("calltrace:")]
+        if p.returncode == 0 or len(lines) != 1 or arg.split("=")[0] not in lines[0]:
+            raise Failure("%s: exit %d, stderr %r" % (arg, p.returncode, p.stderr[-500:]))
+    deep, checkpoint = g.addr("deep"), g.addr("checkpoint")
+    out = os.path.join(WORK, "calltrace-args.trace")
+    run([qemu(), "-plugin", PLUGIN, "-plugin", "%s,out=%s,only=0x%x-0x%x,per_stack=on,until=0x%x" % (
+        CALLTRACE, out, deep, deep + g.own[deep][1], checkpoint), g.binary], cwd=WORK)
+    events, _, _, summaries = parse_trace(out)
+    # deep(300) recurses to checkpoint: 301 calls of deep (and of mcount,
+    # -pg, from deep), then tracing stops: no checkpoint, no return of deep.
+    mine = [e for e in events if e.func == deep]
+    outside = [e for e in events if e.func != deep and not deep <= e.ret < deep + g.own[deep][1]]
+    if len(mine) != 301 or any(e.kind != "call" for e in mine) or outside:
+        raise Failure("only=deep, until=checkpoint: expected the 301 calls of deep, got %d events of "
+                      "deep (%d returns) and %d outside" % (
+                          len(mine), sum(e.kind == "ret" for e in mine), len(outside)))
+    stacks = [l for l in summaries if l.startswith("# stack")]
+    if len(stacks) != 1 or "returns=0" in stacks[0]:
+        raise Failure("per_stack: expected one stack, with the returns before deep's: %r" % stacks)
