@@ -27,6 +27,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 . "$here/qemu-env.sh"
+. "$here/apt-env.sh"
 
 die() { printf 'make-system-guest: error: %s\n' "$*" >&2; exit 1; }
 log() { printf 'make-system-guest: %s\n' "$*" >&2; }
@@ -45,8 +46,6 @@ mkdir -p "$debs"
 exec 9>"$top/.lock"
 flock 9
 
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-
 # The cross compiler for the test program (x86_64 uses the host's gcc).
 if ! command -v "$cc" >/dev/null; then
     [ "${CALLSTACK_SKIP_APT:-0}" = 1 ] && die "$cc is missing (CALLSTACK_SKIP_APT=1)"
@@ -56,35 +55,16 @@ if ! command -v "$cc" >/dev/null; then
         gcc-aarch64-linux-gnu libc6-dev-arm64-cross >/dev/null
 fi
 
-# The archive URI of this machine's Debian suite, from its own apt sources.
-debian_uri() {
-    local f uri=""
-    for f in /etc/apt/sources.list.d/*.sources; do
-        [ -f "$f" ] || continue
-        uri=$(awk 'BEGIN{RS=""} /Suites:[^\n]*bookworm( |$|\n)/ && !/security/ {
-                     for (i = 1; i <= NF; i++) if ($i == "URIs:") { print $(i+1); exit } }' "$f")
-        [ -n "$uri" ] && break
-    done
-    if [ -z "$uri" ] && [ -f /etc/apt/sources.list ]; then
-        uri=$(awk '$1 == "deb" && $3 == "bookworm" { print ($2 ~ /^\[/) ? $3 : $2; exit }' \
-              /etc/apt/sources.list)
-    fi
-    [ -n "$uri" ] || die "cannot find the Debian archive URI in /etc/apt"
-    printf '%s\n' "$uri"
-}
-
 # Downloads, once: the kernel the metapackage points to (the "cloud"
 # flavour: virtio and serial built in, fewer drivers to probe, so it boots
 # in about 3 s under TCG instead of 7), busybox-static, and on x86_64 the
 # firmware (the QEMU build has no blobs).
 fetch() {
-    local d=$top/apt-$darch
-    mkdir -p "$d/lists/partial" "$d/cache/archives/partial"
-    printf 'deb [arch=%s] %s bookworm main\n' "$darch" "$(debian_uri)" > "$d/sources.list"
-    local apt=(-o "Dir::Etc::sourcelist=$d/sources.list" -o "Dir::Etc::sourceparts=-"
-               -o "APT::Sandbox::User=root" -o "Dir::State::Lists=$d/lists"
-               -o "Dir::Cache=$d/cache" -o "APT::Architecture=$darch"
-               -o "APT::Architectures=$darch")
+    local d=$top/apt-$darch uri
+    uri=$(debian_uri)
+    private_apt_opts "$d" "$darch"
+    printf 'deb [arch=%s] %s bookworm main\n' "$darch" "$uri" > "$d/sources.list"
+    local apt=("${APT_OPTS[@]}")
     log "fetching the $darch package lists"
     apt-get "${apt[@]}" -qq update
     local kpkg

@@ -15,7 +15,8 @@ import os
 import re
 import subprocess
 
-from harness import QEMU_PREFIX, ROOT, WORK, PLUGIN, CALLTRACE, Failure, parse_trace, run, test
+from harness import QEMU_PREFIX, ROOT, WORK, PLUGIN, CALLTRACE, Failure, guest, nm_defined_text, \
+    parse_trace, qemu, run, test
 
 ARCHES = ("x86_64", "aarch64")
 COPIES = 4                     # per wave
@@ -27,25 +28,15 @@ KERNEL_HALF = 1 << 63          # both guests put the kernel in the top half
 _guests = {}
 
 
-def text_symbols(path):
-    """name -> (address, size) of the text symbols; an assembler symbol
-    without a size (__wrap_main) counts as one instruction."""
-    syms = {}
-    for line in run(["nm", "-S", "--defined-only", path]).stdout.splitlines():
-        f = line.split()
-        if len(f) == 4 and f[2] in "TtWw":
-            syms[f[3]] = (int(f[0], 16), int(f[1], 16))
-        elif len(f) == 3 and f[1] in "TtWw":
-            syms.setdefault(f[2], (int(f[0], 16), 4))
-    return syms
-
-
 def system_guest(arch):
     """The guest directory for arch (built once, cached outside the clone)."""
     if arch not in _guests:
         p = run(["bash", os.path.join(ROOT, "scripts", "make-system-guest.sh"), arch], timeout=900)
         d = p.stdout.strip().splitlines()[-1]
-        syms = text_symbols(os.path.join(d, "sysprog"))
+        # (an assembler symbol without a size, __wrap_main, counts as one
+        # instruction)
+        syms = {name: (addr, size) for addr, size, name in
+                nm_defined_text(os.path.join(d, "sysprog"), sizeless=4)}
         for n in OWN + ("_start", "__libc_start_main", "__libc_start_call_main"):
             if n not in syms:
                 raise Failure("sysprog has no symbol %s" % n)
@@ -58,7 +49,7 @@ def system_guest(arch):
 class Boot:
     """One boot of the guest with the plugins; parsed results."""
 
-    def __init__(self, arch, tag, extra=(), plugin_args="", smp=1, until=True):
+    def __init__(self, arch, tag, extra=(), smp=1):
         d, syms, args = system_guest(arch)
         self.arch, self.syms = arch, syms
         # AArch64 glibc calls main through __wrap_main, a landing pad that
@@ -70,29 +61,22 @@ class Boot:
         self.own = {syms[n][0]: n for n in names}
         self.trace = os.path.join(WORK, "system-%s-%s.trace" % (arch, tag))
         ct = [CALLTRACE, "out=" + self.trace, "callers_at=0x%x" % syms["checkpoint"][0],
-              "only=0x%x-0x%x" % (lo, hi), "per_stack=on"]
-        if until:
-            ct.append("until=0x%x" % syms["the_end"][0])
-        cs = PLUGIN + ("," + plugin_args if plugin_args else "")
+              "only=0x%x-0x%x" % (lo, hi), "per_stack=on", "until=0x%x" % syms["the_end"][0]]
         cmd = [os.path.join(QEMU_PREFIX, "bin", "qemu-system-" + arch)] + args + [
-            "-smp", str(smp), "-plugin", cs, "-plugin", ",".join(ct)] + list(extra)
-        self.cmd = cmd
+            "-smp", str(smp), "-plugin", PLUGIN, "-plugin", ",".join(ct)] + list(extra)
         p = run(cmd, timeout=900, stdin=subprocess.DEVNULL)
         self.console = p.stdout
         if "SYSPROG-DONE" not in self.console:
             raise Failure("%s guest did not finish:\n%s" % (arch, self.console[-3000:]))
-        self.events, self.callers, _, summaries = parse_trace(self.trace)
-        self.summaries = summaries
+        self.events, self.callers, _, self.summaries = parse_trace(self.trace)
         self.stacks = {}
-        for line in summaries:
+        for line in self.summaries:
             f = line.split("\t")
             if f[0] == "# stack":
                 self.stacks[f[1]] = dict(kv.split("=", 1) for kv in f[2:])
         self.copies = {}
-        for m in re.finditer(r"SYSPROG id=(\d+) depth=(\d+) cpu=(-?\d+) .*chain=(\S+)",
-                             self.console):
-            chain = [int(x, 16) for x in m.group(4).split(",")]
-            self.copies[int(m.group(1))] = (int(m.group(2)), int(m.group(3)), chain)
+        for m in re.finditer(r"SYSPROG id=(\d+) depth=(\d+) .*chain=(\S+)", self.console):
+            self.copies[int(m.group(1))] = (int(m.group(2)), [int(x, 16) for x in m.group(3).split(",")])
         if sorted(self.copies) != list(range(1, WAVES * COPIES + 1)):
             raise Failure("expected %d copies of sysprog to report, got %s" % (
                 WAVES * COPIES, sorted(self.copies)))
@@ -133,7 +117,7 @@ def check_user_stacks(b):
     order; its calls and returns are exactly the program's; copies alive at
     the same time have different stacks."""
     sids, matched = {}, set()
-    for ident, (depth, _, chain) in sorted(b.copies.items()):
+    for ident, (depth, chain) in sorted(b.copies.items()):
         mine = [c for c in b.callers if c[2][:len(chain)] == chain]
         if len(mine) != 1:
             raise Failure("copy %d: %d callers lines start with its chain %s (lines: %s)" % (
@@ -282,7 +266,6 @@ def calltrace_system_arguments_are_checked():
     """only=, until= and per_stack= (added for whole-system runs): a bad
     value is one line naming the argument and a non-zero exit; good ones
     filter and stop as documented (checked in user mode, quicker)."""
-    from harness import guest, qemu
     g = guest("recursion.c")
     for arg in ("only=5-3", "only=0x10", "only=a-b", "until=", "until=0", "per_stack=maybe"):
         p = run([qemu(), "-plugin", PLUGIN, "-plugin", CALLTRACE + "," + arg, g.binary],
