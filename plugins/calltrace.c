@@ -5,13 +5,21 @@
  * would.
  *
  *   -plugin libcalltrace.so[,format=tsv|uftrace|folded|chrome|pandalog]
- *           [,out=PATH][,names=on|off][,callers_at=ADDR]...
+ *           [,out=PATH][,names=on|off][,callers_at=ADDR]...[,events=on|off]
+ *           [,only=LO-HI]...[,per_stack=on][,until=ADDR]
  *
  * format=tsv (the default), tab-separated lines (documented in the README):
  *   call|ret  STACKID  DEPTH  FUNC  RETADDR  FLAG  [NAME  MODULE]  (names=on)
  *   callers   STACKID  DEPTH  FUNC  RET1,RET2,...      (callers_at=FUNC)
  *   pandalog  STACKID  RET1,...,RET16   (same point, via pandalog_callstack_create)
  *   # summary ...                                      (at exit, per process)
+ *   # stack STACKID calls=N returns=N unwound=N lo=ADDR hi=ADDR digest=HEX
+ *                                                      (at exit, per stack, per_stack=on)
+ *
+ * only=LO-HI (repeatable) writes call/ret lines only for events whose
+ * function or return address lies in [LO, HI): a whole-system run makes
+ * millions of kernel calls. Summaries still count every event.
+ * until=ADDR stops tracing (lines and counts) at the first call of ADDR.
  * The other formats are written by plugins/calltrace/ (docs/formats.md).
  */
 #define _GNU_SOURCE
@@ -39,12 +47,59 @@ static bool bound;
 static GMutex lock;                /* guards everything below */
 static char buf[OUT_BUF];
 static size_t buf_len;
-static GHashTable *stacks_seen;    /* stack id strings */
+static GHashTable *stacks_seen;    /* stack id string -> stack_stat */
 static uint64_t n_calls, n_rets, n_unwound, max_depth;
 static GArray *callers_at;         /* uint64_t function addresses */
 static bool write_events = true;   /* events=off: only callers lines and the summary */
 static const ct_format *format;    /* NULL: tsv, written here */
 static bool names;                 /* tsv: NAME and MODULE columns */
+static GArray *only;               /* uint64_t pairs [lo, hi) */
+static bool per_stack;
+static uint64_t until;
+static bool stopped;               /* until=ADDR was called */
+
+/* Per stack: counts, the range of addresses seen (functions, when known,
+ * and return addresses) and a digest of its events in order, so runs can
+ * be compared without writing every event. */
+typedef struct stack_stat {
+    uint64_t calls, rets, unwound, lo, hi, digest;
+} stack_stat;
+
+static void stat_event(stack_stat *st, const callstack_event *ev)
+{
+    if (ev->kind == CALLSTACK_EVENT_CALL) {
+        st->calls++;
+    } else if (ev->unwound) {
+        st->unwound++;
+    } else {
+        st->rets++;
+    }
+    uint64_t a[2] = { ev->func ? ev->func : ev->ret_addr, ev->ret_addr };
+    for (int i = 0; i < 2; i++) {
+        st->lo = MIN(st->lo, a[i]);
+        st->hi = MAX(st->hi, a[i]);
+    }
+    /* FNV-1a over what the event line says, less the stack id. */
+    uint64_t v[5] = { ev->kind, ev->unwound, ev->depth, ev->func, ev->ret_addr };
+    const unsigned char *p = (const unsigned char *)v;
+    for (size_t i = 0; i < sizeof v; i++) {
+        st->digest = (st->digest ^ p[i]) * 0x100000001b3ull;
+    }
+}
+
+static bool wanted(const callstack_event *ev)
+{
+    if (!only->len) {
+        return true;
+    }
+    for (guint i = 0; i + 1 < only->len; i += 2) {
+        uint64_t lo = g_array_index(only, uint64_t, i), hi = g_array_index(only, uint64_t, i + 1);
+        if ((ev->func >= lo && ev->func < hi) || (ev->ret_addr >= lo && ev->ret_addr < hi)) {
+            return true;
+        }
+    }
+    return false;
+}
 
 static void flush_locked(void)
 {
@@ -102,6 +157,13 @@ bool ct_callers_at_has(uint64_t func)
 
 static void on_event(unsigned int vcpu_index, const callstack_event *ev)
 {
+    if (__atomic_load_n(&stopped, __ATOMIC_ACQUIRE)) {
+        return;
+    }
+    if (until && ev->kind == CALLSTACK_EVENT_CALL && ev->func == until) {
+        __atomic_store_n(&stopped, true, __ATOMIC_RELEASE);
+        return;
+    }
     if (format) {
         ct_stacks_event(vcpu_index, ev);
         return;
@@ -111,8 +173,8 @@ static void on_event(unsigned int vcpu_index, const callstack_event *ev)
     int len = snprintf(line, sizeof line, "%s\t%s\t%" PRIu64 "\t0x%" PRIx64 "\t0x%" PRIx64 "\t%s\n",
                        ev->kind == CALLSTACK_EVENT_CALL ? "call" : "ret", sid, ev->depth,
                        ev->func, ev->ret_addr, ev->unwound ? "unwound" : "-");
-    if (!write_events) {
-        /* events=off: only callers lines and the summary */
+    if (!write_events || !wanted(ev)) {
+        /* events=off, or outside only=: counted below, not written */
     } else if (names) {
         /* Appended after the fixed columns, so readers of six keep working. */
         const ct_sym *sym = ct_sym_of(ev->func);
@@ -159,10 +221,15 @@ static void on_event(unsigned int vcpu_index, const callstack_event *ev)
     if (ev->depth > max_depth) {
         max_depth = ev->depth;
     }
-    if (!g_hash_table_contains(stacks_seen, sid)) {
-        g_hash_table_add(stacks_seen, sid);
+    stack_stat *st = g_hash_table_lookup(stacks_seen, sid);
+    if (!st) {
+        st = g_new0(stack_stat, 1);
+        st->lo = UINT64_MAX;
+        st->digest = 0xcbf29ce484222325ull;
+        g_hash_table_insert(stacks_seen, sid, st);
         sid = NULL;
     }
+    stat_event(st, ev);
     g_mutex_unlock(&lock);
     g_free(sid);
 }
@@ -202,6 +269,16 @@ static void vcpu_exit(qemu_plugin_id_t id, unsigned int vcpu_index)
     }
 }
 
+/* Appends to the buffer with the lock held; a line never exceeds it. */
+static void append_locked(const char *line, size_t len)
+{
+    if (buf_len + len > sizeof buf) {
+        flush_locked();
+    }
+    memcpy(buf + buf_len, line, MIN(len, sizeof buf));
+    buf_len += MIN(len, sizeof buf);
+}
+
 static void at_exit(qemu_plugin_id_t id, void *udata)
 {
     (void)id;
@@ -212,16 +289,23 @@ static void at_exit(qemu_plugin_id_t id, void *udata)
     }
     char line[256];
     g_mutex_lock(&lock);
+    GHashTableIter it;
+    gpointer key, value;
+    g_hash_table_iter_init(&it, stacks_seen);
+    while (per_stack && g_hash_table_iter_next(&it, &key, &value)) {
+        const stack_stat *st = value;
+        g_autofree char *l = g_strdup_printf(
+            "# stack\t%s\tcalls=%" PRIu64 "\treturns=%" PRIu64 "\tunwound=%" PRIu64 "\tlo=0x%"
+            PRIx64 "\thi=0x%" PRIx64 "\tdigest=%016" PRIx64 "\n", (const char *)key, st->calls,
+            st->rets, st->unwound, st->lo, st->hi, st->digest);
+        append_locked(l, strlen(l));
+    }
     int len = snprintf(line, sizeof line,
                        "# summary\tprocess=%d\tcalls=%" PRIu64 "\treturns=%" PRIu64
                        "\tunwound=%" PRIu64 "\tstacks=%u\tmax_depth=%" PRIu64 "\n",
                        (int)getpid(), n_calls, n_rets, n_unwound,
                        g_hash_table_size(stacks_seen), max_depth);
-    if (buf_len + (size_t)len > sizeof buf) {
-        flush_locked();
-    }
-    memcpy(buf + buf_len, line, (size_t)len);
-    buf_len += (size_t)len;
+    append_locked(line, (size_t)len);
     flush_locked();
     g_mutex_unlock(&lock);
 }
@@ -252,6 +336,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     const char *out = NULL;
     bool names_given = false;
     callers_at = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    only = g_array_new(FALSE, FALSE, sizeof(uint64_t));
     for (int i = 0; i < argc; i++) {
         if (g_str_has_prefix(argv[i], "out=")) {
             out = argv[i] + 4;
@@ -297,10 +382,41 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
                 return -1;
             }
             g_array_append_val(callers_at, a);
+        } else if (g_str_has_prefix(argv[i], "until=")) {
+            const char *v = argv[i] + 6;
+            char *end;
+            errno = 0;
+            until = g_ascii_strtoull(v, &end, 0);
+            if (errno || end == v || *end || !until) {
+                fprintf(stderr, "calltrace: bad value '%s' for until; accepted: an address "
+                        "(0x-prefixed hex or decimal)\n", v);
+                return -1;
+            }
+        } else if (g_str_has_prefix(argv[i], "only=")) {
+            const char *v = argv[i] + 5;
+            char *end, *end2 = NULL;
+            errno = 0;
+            uint64_t lo = g_ascii_strtoull(v, &end, 0), hi = 0;
+            if (!errno && end != v && *end == '-') {
+                hi = g_ascii_strtoull(end + 1, &end2, 0);
+            }
+            if (errno || !end2 || end2 == end + 1 || *end2 || hi <= lo) {
+                fprintf(stderr, "calltrace: bad value '%s' for only; accepted: LO-HI, two "
+                        "addresses (0x-prefixed hex or decimal) with LO < HI\n", v);
+                return -1;
+            }
+            g_array_append_val(only, lo);
+            g_array_append_val(only, hi);
+        } else if (g_str_has_prefix(argv[i], "per_stack=")) {
+            if (!qemu_plugin_bool_parse("per_stack", argv[i] + 10, &per_stack)) {
+                fprintf(stderr, "calltrace: bad value '%s' for per_stack; accepted: on, off\n",
+                        argv[i] + 10);
+                return -1;
+            }
         } else {
             fprintf(stderr, "calltrace: unknown argument '%s'; accepted arguments: out=PATH, "
                     "format=tsv|uftrace|folded|chrome|pandalog, names=on|off, callers_at=ADDR, "
-                    "events=on|off\n", argv[i]);
+                    "events=on|off, only=LO-HI, per_stack=on|off, until=ADDR\n", argv[i]);
             return -1;
         }
     }
@@ -330,7 +446,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
         out_fd = dup(STDERR_FILENO);
     }
     g_mutex_init(&lock);
-    stacks_seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    stacks_seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 
     /* If callstack_instr is listed after us it is not loaded yet: bind at

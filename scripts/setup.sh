@@ -20,11 +20,10 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/qemu-env.sh"
+. "$here/apt-env.sh"
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
-
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # Packages: building the plugin, building QEMU, and the test references.
 PKGS=(build-essential g++ pkg-config ninja-build python3 python3-venv
@@ -48,37 +47,18 @@ for t in i686-linux-gnu:i386 arm-linux-gnueabihf:armhf aarch64-linux-gnu:arm64 \
 done
 PKGS+=("${CROSS_PKGS[@]}")
 
-# The archive URI of this machine's main Debian suite, read from its own apt
-# configuration (deb822 .sources files first, then one-line sources.list).
-debian_uri() {
-    local f uri=""
-    for f in /etc/apt/sources.list.d/*.sources; do
-        [ -f "$f" ] || continue
-        uri=$(awk 'BEGIN{RS=""} /Suites:[^\n]*bookworm( |$|\n)/ && !/security/ {
-                     for (i = 1; i <= NF; i++) if ($i == "URIs:") { print $(i+1); exit } }' "$f")
-        [ -n "$uri" ] && break
-    done
-    if [ -z "$uri" ] && [ -f /etc/apt/sources.list ]; then
-        uri=$(awk '$1 == "deb" && $3 == "bookworm" { print ($2 ~ /^\[/) ? $3 : $2; exit }' /etc/apt/sources.list)
-    fi
-    [ -n "$uri" ] || die "cannot find the Debian archive URI in /etc/apt"
-    printf '%s\n' "$uri"
-}
-
 # A private apt configuration for bookworm-backports (meson >= 1.5) and
 # trixie's sources (QEMU 10.0.13); the system's apt configuration is untouched.
 APT_PRIV=()
 private_apt() {
     local d="$CALLSTACK_CACHE/apt" uri
     uri=$(debian_uri)
-    mkdir -p "$d/lists/partial" "$d/cache/archives/partial"
+    private_apt_opts "$d"
     cat > "$d/sources.list" <<LIST
 deb $uri bookworm-backports main
 deb-src $uri trixie main
 LIST
-    APT_PRIV=(-o "Dir::Etc::sourcelist=$d/sources.list" -o "Dir::Etc::sourceparts=-"
-              -o "APT::Sandbox::User=root"
-              -o "Dir::State::Lists=$d/lists" -o "Dir::Cache=$d/cache")
+    APT_PRIV=("${APT_OPTS[@]}")
     apt-get "${APT_PRIV[@]}" -qq update
 }
 

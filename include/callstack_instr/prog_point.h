@@ -27,7 +27,8 @@ typedef struct prog_point {
     uint64_t caller;     /* most recent return address on the stack, 0 if none */
     uint64_t pc;         /* where the vCPU is (start of the current block) */
     uint64_t sidFirst;   /* asid, or process id for STACK_THREADED */
-    uint64_t sidSecond;  /* stack region for STACK_HEURISTIC, thread id for STACK_THREADED */
+    uint64_t sidSecond;  /* stack region for STACK_HEURISTIC and for kernel stacks, thread id
+                          * for STACK_THREADED */
     bool isKernelMode;
     stack_type stackKind;
 } prog_point;
@@ -37,6 +38,9 @@ typedef struct prog_point {
  *   (asid=0x...)                                      STACK_ASID
  *   (asid=0x..., sp=0x...)                            STACK_HEURISTIC
  *   (processID=0x..., threadID=0x..., isKernelMode=false)  STACK_THREADED
+ * and, in whole-system mode, for a kernel stack (isKernelMode; sidSecond is
+ * the 16 KiB region of the guest's kernel stack):
+ *   (kernel, sp=0x...)
  * Numbers are 16 hex digits. Free the result with g_free(). Like PANDA's,
  * this is inline so it works without the plugin loaded.
  */
@@ -52,6 +56,9 @@ static inline char *get_stackid_string(prog_point p)
                                p.isKernelMode ? "true" : "false");
     case STACK_ASID:
     default:
+        if (p.isKernelMode) {
+            return g_strdup_printf("(kernel, sp=0x%016" PRIx64 ")", p.sidSecond);
+        }
         return g_strdup_printf("(asid=0x%016" PRIx64 ")", p.sidFirst);
     }
 }

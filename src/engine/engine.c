@@ -247,6 +247,11 @@ static void make_event(const cs_stack *s, callstack_event *ev, callstack_event_k
     ev->where.pc = pc;
 }
 
+static inline bool resync(const cs_engine *e, const cs_stack *s)
+{
+    return e->cfg.sp_resync || (e->cfg.sp_resync_kernel && s->id.kernel);
+}
+
 /*
  * Is the top frame dead given that the live stack pointer is `sp`? Its
  * memory is released once sp is above it (at a call on x86, also when sp
@@ -290,7 +295,7 @@ void cs_engine_call(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t func,
     cs_frame f = { .func = func, .ret_addr = ret_addr, .call_site = call_site, .sp = sp };
     callstack_event ev;
     g_mutex_lock(&s->lock);
-    if (e->cfg.sp_resync && top_is_dead(e, s, sp, true)) {
+    if (resync(e, s) && top_is_dead(e, s, sp, true)) {
         /* Rare (after a non-local exit): report the dead frames first. */
         g_mutex_unlock(&s->lock);
         pop_dead(e, s, vcpu, sp, true, func);
@@ -312,10 +317,11 @@ void cs_engine_call(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t func,
  */
 static int64_t find_returnee(const cs_engine *e, const cs_stack *s, uint64_t target, uint64_t sp)
 {
-    uint32_t limit = e->cfg.sp_resync ? s->count : MIN(s->count, e->cfg.search_limit);
+    bool use_sp = resync(e, s);
+    uint32_t limit = use_sp ? s->count : MIN(s->count, e->cfg.search_limit);
     for (uint32_t i = 0; i < limit; i++) {
         const cs_frame *f = cs_stack_peek(s, i);
-        if (e->cfg.sp_resync && f->sp > sp) {
+        if (use_sp && f->sp > sp) {
             return -1;
         }
         if (f->ret_addr == target) {
@@ -339,7 +345,7 @@ void cs_engine_ret(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t target, ui
         }
         g_mutex_unlock(&s->lock);
         __atomic_add_fetch(&e->n_unmatched, 1, __ATOMIC_RELAXED);
-        if (e->cfg.sp_resync) {
+        if (resync(e, s)) {
             pop_dead(e, s, vcpu, sp, false, target);
         }
         return;
@@ -371,6 +377,36 @@ void cs_engine_ret(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t target, ui
         __atomic_add_fetch(normal ? &e->n_returns : &e->n_unwound, 1, __ATOMIC_RELAXED);
         dispatch(e, vcpu, &ev);
     }
+}
+
+bool cs_engine_top(cs_engine *e, cs_stack *s, cs_frame *out)
+{
+    (void)e;
+    g_mutex_lock(&s->lock);
+    const cs_frame *top = cs_stack_peek(s, 0);
+    if (top) {
+        *out = *top;
+    }
+    g_mutex_unlock(&s->lock);
+    return top != NULL;
+}
+
+bool cs_engine_unwind_top(cs_engine *e, cs_stack *s, unsigned vcpu, const cs_frame *expected,
+                          uint64_t pc)
+{
+    callstack_event ev;
+    cs_frame f;
+    g_mutex_lock(&s->lock);
+    const cs_frame *top = cs_stack_peek(s, 0);
+    if (!top || memcmp(top, expected, sizeof *top) != 0 || !cs_stack_pop(s, &f)) {
+        g_mutex_unlock(&s->lock);
+        return false;
+    }
+    make_event(s, &ev, CALLSTACK_EVENT_RET, &f, true, pc);
+    g_mutex_unlock(&s->lock);
+    __atomic_add_fetch(&e->n_unwound, 1, __ATOMIC_RELAXED);
+    dispatch(e, vcpu, &ev);
+    return true;
 }
 
 /* ---- reading ----------------------------------------------------------- */

@@ -26,6 +26,10 @@ typedef struct cs_engine_config {
      * one (asid).
      */
     bool sp_resync;
+    /* The same for kernel stacks only (id.kernel): in whole-system mode each
+     * kernel shadow stack follows one guest kernel stack, while a user
+     * (asid) stack is shared by a process's threads. */
+    bool sp_resync_kernel;
     /* x86: the call stores the return address at the callee's sp, so a frame
      * at exactly the sp of a new call has been overwritten. */
     bool ret_addr_on_stack;
@@ -91,6 +95,13 @@ void cs_engine_call(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t func,
                     uint64_t ret_addr, uint64_t call_site, uint64_t sp);
 /* A return instruction landed at `target` with stack pointer `sp`. */
 void cs_engine_ret(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t target, uint64_t sp);
+
+/* The top frame of s into *out; false if s holds no frame. */
+bool cs_engine_top(cs_engine *e, cs_stack *s, cs_frame *out);
+/* Pops the top frame as unwound (one event) if it is still *expected: a
+ * stack shared by threads may have changed since cs_engine_top. */
+bool cs_engine_unwind_top(cs_engine *e, cs_stack *s, unsigned vcpu, const cs_frame *expected,
+                          uint64_t pc);
 
 /* Reading a stack: most recent first, up to n entries; returns the count. */
 uint32_t cs_engine_callers(cs_engine *e, cs_stack *s, uint64_t *out, uint32_t n);

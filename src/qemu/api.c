@@ -55,7 +55,11 @@ CS_API void get_prog_point(unsigned int vcpu_index, prog_point *p)
     }
     p->pc = v->last_pc;
     uint64_t pc;
-    if (cs_vcpu_current() == (int)vcpu_index && cs_vcpu_read_pc(v, &pc)) {
+    /* Whole-system mode: one thread may run several vCPUs (single-threaded
+     * TCG), so the registers are this vCPU's only inside our callbacks. */
+    bool own = cs_cfg.system_mode ? cs_vcpu_in_callback(vcpu_index)
+                                  : cs_vcpu_current() == (int)vcpu_index;
+    if (own && cs_vcpu_read_pc(v, &pc)) {
         p->pc = pc;
     }
 }

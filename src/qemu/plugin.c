@@ -147,9 +147,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
                 "does not expose on %s; accepted there: asid, threaded\n", cs_arch->name);
         return -1;
     }
-    if (info->system_emulation) {
-        fprintf(stderr, "callstack_instr: whole-system mode is not supported yet; "
-                "use a linux-user QEMU (qemu-%s)\n", info->target_name);
+    if (info->system_emulation && cs_system_setup(info->target_name) < 0) {
         return -1;
     }
     /* A stack that follows one guest stack can trust the stack pointer;
@@ -168,7 +166,8 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
         fprintf(stderr, "callstack_instr: target %s, stack_type=%s%s, max_depth=%u, "
                 "sp resync %s, stack_distance=%" PRIu64 ", max_stacks=%u\n", cs_arch->name,
                 kind_name(cs_cfg.kind), kind_given ? "" : " (default)", c->max_depth,
-                c->sp_resync ? "on" : "off", c->stack_distance, c->max_heuristic_stacks);
+                c->sp_resync ? "on" : c->sp_resync_kernel ? "on kernel stacks" : "off",
+                c->stack_distance, c->max_heuristic_stacks);
     }
     return 0;
 }

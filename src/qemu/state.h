@@ -50,6 +50,7 @@ typedef struct cs_vcpu {
     GByteArray *regbuf;
     GByteArray *membuf;
     const cs_site *pending;   /* CS_TARGET_NEXT: the site whose target is the next block */
+    cs_stack_id sys_id;       /* whole-system mode: the id `stack` was bound for */
 } cs_vcpu;
 
 extern cs_config cs_cfg;
@@ -66,8 +67,15 @@ bool cs_vcpu_read_pc(cs_vcpu *v, uint64_t *out);
 bool cs_vcpu_read_named(const char *name, uint64_t *out);
 /* The vCPU this thread has run, or -1. */
 int cs_vcpu_current(void);
+/* Is this thread handling a call or return of that vCPU right now (so that
+ * its registers are the ones QEMU reads)? */
+bool cs_vcpu_in_callback(unsigned index);
 /* A QEMU register handle by name, or NULL (valid after the first vCPU init). */
 struct qemu_plugin_register *cs_vcpu_register(const char *name);
+/* Reads a register of this vCPU (on its thread, from a callback). */
+bool cs_vcpu_read_reg(cs_vcpu *v, struct qemu_plugin_register *h, uint64_t *out);
+/* Reads `size` bytes of guest virtual memory at addr, as a number. */
+bool cs_vcpu_read_mem(cs_vcpu *v, uint64_t addr, unsigned size, uint64_t *out);
 void cs_vcpu_on_call(unsigned int vcpu_index, void *site);
 void cs_vcpu_on_ret(unsigned int vcpu_index, void *site);
 /* At the start of a block that follows a CS_TARGET_NEXT site; udata is
@@ -81,6 +89,14 @@ void cs_vcpu_on_signal_entry(unsigned int vcpu_index, void *pc);
 /* signals.c */
 void cs_signals_setup(qemu_plugin_id_t id);
 bool cs_signals_is_handler(uint64_t pc);
+
+/* system.c: stack ids in whole-system mode */
+int cs_system_setup(const char *target_name);   /* at install; -1 after a message */
+void cs_system_registers_found(void);            /* once QEMU's registers are known */
+/* At a call or return: the vCPU's stack for its registers and stack
+ * pointer now, made its current stack (after dropping frames that died
+ * while the vCPU was elsewhere). */
+cs_stack *cs_system_stack(cs_vcpu *v, uint64_t sp);
 
 /* translate.c */
 void cs_translate_setup(qemu_plugin_id_t id);

@@ -7,6 +7,7 @@
  * guest process is the QEMU process: the process id is getpid() and the
  * thread id is gettid(), both as the guest sees them. A fork() gives the
  * child the parent's stack (its guest stack is a copy) under a new id.
+ * Whole-system mode takes its stack ids from registers instead (system.c).
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -33,6 +34,8 @@ static unsigned fork_generation;
 qemu_plugin_u64 cs_pending_flag;
 /* initial-exec: a plain %fs-relative load, no __tls_get_addr call per event. */
 static __thread int tls_vcpu __attribute__((tls_model("initial-exec"))) = -1;
+/* vCPU of the call/return being handled, -1 outside our callbacks */
+static __thread int tls_in_callback __attribute__((tls_model("initial-exec"))) = -1;
 
 cs_vcpu *cs_vcpu_get(unsigned index)
 {
@@ -49,6 +52,11 @@ int cs_vcpu_current(void)
     return tls_vcpu;
 }
 
+bool cs_vcpu_in_callback(unsigned index)
+{
+    return tls_in_callback == (int)index;
+}
+
 static cs_stack_id current_id(void)
 {
     cs_stack_id id = { .kind = cs_cfg.kind };
@@ -62,9 +70,12 @@ static cs_stack_id current_id(void)
 cs_stack *cs_vcpu_stack(cs_vcpu *v)
 {
     /* Only the vCPU's thread knows its thread id; heuristic stacks are
-     * chosen by the stack pointer at each event (event_vcpu). */
-    if ((int)v->index != tls_vcpu || cs_cfg.kind == STACK_HEURISTIC) {
-        return v->stack;
+     * chosen by the stack pointer at each event (event_vcpu). In whole-system
+     * mode the stack is the one the vCPU's latest call or return was on
+     * (outside our callbacks the registers may belong to another vCPU:
+     * single-threaded TCG runs them all on one thread). */
+    if ((int)v->index != tls_vcpu || cs_cfg.kind == STACK_HEURISTIC || cs_cfg.system_mode) {
+        return __atomic_load_n(&v->stack, __ATOMIC_ACQUIRE);
     }
     if (!v->stack || v->fork_gen != fork_generation) {
         cs_stack_id id = current_id();
@@ -91,6 +102,11 @@ static bool read_reg(cs_vcpu *v, struct qemu_plugin_register *h, uint64_t *out)
     }
     *out = x;
     return true;
+}
+
+bool cs_vcpu_read_reg(cs_vcpu *v, struct qemu_plugin_register *h, uint64_t *out)
+{
+    return read_reg(v, h, out);
 }
 
 bool cs_vcpu_read_named(const char *name, uint64_t *out)
@@ -123,6 +139,11 @@ static bool read_mem(cs_vcpu *v, uint64_t addr, unsigned size, uint64_t *out)
     }
     *out = x;
     return true;
+}
+
+bool cs_vcpu_read_mem(cs_vcpu *v, uint64_t addr, unsigned size, uint64_t *out)
+{
+    return read_mem(v, addr, size, out);
 }
 
 /* Where the site's instruction is about to go; 0 if it cannot be known. */
@@ -167,9 +188,13 @@ static cs_vcpu *event_vcpu(unsigned int vcpu_index, cs_stack **stack, uint64_t *
         return NULL;
     }
     tls_vcpu = (int)vcpu_index;
+    tls_in_callback = (int)vcpu_index;   /* until the callback ends */
     *sp = 0;
     read_reg(v, sp_handle, sp);
-    if (cs_cfg.kind == STACK_HEURISTIC) {
+    if (cs_cfg.system_mode) {
+        /* the stack id depends on the registers now */
+        *stack = cs_system_stack(v, *sp);
+    } else if (cs_cfg.kind == STACK_HEURISTIC) {
         cs_stack_id space = current_id();
         v->stack = cs_engine_heuristic_stack(cs_eng, &space, *sp, v->stack);
         *stack = v->stack;
@@ -224,7 +249,7 @@ static cs_vcpu *site_event(unsigned int vcpu_index, const cs_site *site, cs_stac
     return v;
 }
 
-void cs_vcpu_on_call(unsigned int vcpu_index, void *udata)
+static void cs_vcpu_on_call_impl(unsigned int vcpu_index, void *udata)
 {
     const cs_site *site = udata;
     cs_stack *s;
@@ -258,7 +283,7 @@ static uint64_t ret_target(cs_vcpu *v, cs_stack *s, const cs_site *site, uint64_
     return site_target(v, site, sp);
 }
 
-void cs_vcpu_on_ret(unsigned int vcpu_index, void *udata)
+static void cs_vcpu_on_ret_impl(unsigned int vcpu_index, void *udata)
 {
     const cs_site *site = udata;
     cs_stack *s;
@@ -269,7 +294,7 @@ void cs_vcpu_on_ret(unsigned int vcpu_index, void *udata)
     }
 }
 
-void cs_vcpu_on_landing(unsigned int vcpu_index, void *block_vaddr)
+static void cs_vcpu_on_landing_impl(unsigned int vcpu_index, void *block_vaddr)
 {
     uint64_t target = (uint64_t)(uintptr_t)block_vaddr;
     cs_stack *s;
@@ -314,7 +339,7 @@ static gpointer init_entry_site(gpointer unused)
 
 /* A block starting a signal handler (signals.c): push its frame, unless a
  * direct call to it has just done so. */
-void cs_vcpu_on_signal_entry(unsigned int vcpu_index, void *udata)
+static void cs_vcpu_on_signal_entry_impl(unsigned int vcpu_index, void *udata)
 {
     uint64_t pc = (uint64_t)(uintptr_t)udata;
     cs_stack *s;
@@ -334,6 +359,35 @@ void cs_vcpu_on_signal_entry(unsigned int vcpu_index, void *udata)
     uint64_t ret = site_target(v, &entry_site, sp);
     v->last_pc = pc;
     cs_engine_call(cs_eng, s, vcpu_index, pc, ret, 0, sp);
+}
+
+/*
+ * The callbacks QEMU calls. tls_in_callback tells get_prog_point that this
+ * thread's registers are this vCPU's (whole-system mode may run several
+ * vCPUs on one thread); it is cleared when the callback ends.
+ */
+void cs_vcpu_on_call(unsigned int vcpu_index, void *udata)
+{
+    cs_vcpu_on_call_impl(vcpu_index, udata);
+    tls_in_callback = -1;
+}
+
+void cs_vcpu_on_ret(unsigned int vcpu_index, void *udata)
+{
+    cs_vcpu_on_ret_impl(vcpu_index, udata);
+    tls_in_callback = -1;
+}
+
+void cs_vcpu_on_landing(unsigned int vcpu_index, void *block_vaddr)
+{
+    cs_vcpu_on_landing_impl(vcpu_index, block_vaddr);
+    tls_in_callback = -1;
+}
+
+void cs_vcpu_on_signal_entry(unsigned int vcpu_index, void *udata)
+{
+    cs_vcpu_on_signal_entry_impl(vcpu_index, udata);
+    tls_in_callback = -1;
 }
 
 struct qemu_plugin_register *cs_vcpu_register(const char *name)
@@ -375,6 +429,9 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index)
     g_mutex_lock(&vcpu_table_lock);
     if (!reg_by_name) {
         find_registers();
+        if (cs_cfg.system_mode) {
+            cs_system_registers_found();
+        }
     }
     if (!chunks[c]) {
         cs_vcpu *chunk = g_new0(cs_vcpu, CHUNK_SIZE);

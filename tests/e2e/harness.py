@@ -121,13 +121,17 @@ def first_exec_vaddr(binary):
     raise Failure("no executable LOAD segment in " + binary)
 
 
-def nm_defined_text(path, nm="nm"):
+def nm_defined_text(path, nm="nm", sizeless=0):
+    """(address, size, name) of the text symbols; with sizeless > 0, also
+    the symbols nm knows no size for (assembler labels), with that size."""
     out = run([nm, "-S", "--defined-only", path]).stdout
     syms = []
     for line in out.splitlines():
         f = line.split()
         if len(f) == 4 and f[2] in "TtWw":
             syms.append((int(f[0], 16), int(f[1], 16), f[3]))
+        elif sizeless and len(f) == 3 and f[1] in "TtWw":
+            syms.append((int(f[0], 16), sizeless, f[2]))
     return syms
 
 

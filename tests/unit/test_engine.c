@@ -797,6 +797,61 @@ done:
     cs_engine_free(e);
 }
 
+/*
+ * sp_resync_kernel (whole-system mode): kernel stacks use the stack pointer,
+ * user (asid) stacks do not, in the same engine.
+ */
+static void t_resync_kernel_only(void)
+{
+    cs_engine_config cfg = { .sp_resync_kernel = true, .ret_addr_on_stack = true };
+    cs_engine *e = cs_engine_new(&cfg);
+    cs_engine_subscribe(e, CS_SUB_EVENT, FN(rec_event));
+    cs_engine_subscribe(e, CS_SUB_CALL, FN(rec_call));
+    cs_engine_subscribe(e, CS_SUB_RET, FN(rec_ret));
+    rec_clear();
+    cs_stack_id kid = { .second = 0x4000, .kind = STACK_ASID, .kernel = true };
+    cs_stack_id uid = { .first = 0x1000, .kind = STACK_ASID, .kernel = false };
+    cs_stack *k = cs_engine_stack(e, &kid), *u = cs_engine_stack(e, &uid);
+    CHECK(k != u, "kernel and user ids must be different stacks");
+    /* A deep frame left behind, then a call from higher up: on the kernel
+     * stack the abandoned frame is unwound first. */
+    cs_engine_call(e, k, 0, 0xa0, 0x100, 0xfb, 0x7e00);
+    cs_engine_call(e, k, 0, 0xb0, 0x200, 0x1fb, 0x7f00);
+    EXPECT_EVENTS(EV_CALL(0xa0, 0x100, 1), EV_UNW(0xa0, 0x100, 0), EV_CALL(0xb0, 0x200, 1));
+    rec_clear();
+    /* The same on the user stack keeps both (threads may share it). */
+    cs_engine_call(e, u, 0, 0xa0, 0x100, 0xfb, 0x7e00);
+    cs_engine_call(e, u, 0, 0xb0, 0x200, 0x1fb, 0x7f00);
+    EXPECT_EVENTS(EV_CALL(0xa0, 0x100, 1), EV_CALL(0xb0, 0x200, 2));
+done:
+    cs_engine_free(e);
+}
+
+/* cs_engine_top and cs_engine_unwind_top (whole-system mode drops frames
+ * found dead from the top): one unwound event per frame, and nothing when
+ * the top is no longer the frame the caller looked at. */
+static void t_unwind_top(void)
+{
+    cs_engine *e = mk_rec_engine(false, true, 0, 0, 0);
+    cs_stack_id id = { .first = 0x1000, .kind = STACK_ASID };
+    cs_stack *s = cs_engine_stack(e, &id);
+    cs_frame top, old;
+    CHECK(!cs_engine_top(e, s, &top), "an empty stack has no top");
+    cs_engine_call(e, s, 0, 0xa0, 0x100, 0xfb, 0x7ff8);
+    cs_engine_call(e, s, 0, 0xb0, 0x200, 0x1fb, 0x7ef8);
+    REQUIRE(cs_engine_top(e, s, &top));
+    CHECK(top.func == 0xb0 && top.ret_addr == 0x200 && top.sp == 0x7ef8, "top is b");
+    old = top;
+    rec_clear();
+    CHECK(cs_engine_unwind_top(e, s, 0, &top, 0x1234), "b unwound");
+    CHECK(!cs_engine_unwind_top(e, s, 0, &old, 0x1234), "b is gone: a stays");
+    EXPECT_EVENTS(EV_UNW(0xb0, 0x200, 1));
+    CHECK(rec_ev(0)->where.pc == 0x1234, "pc " PX, rec_ev(0)->where.pc);
+    EXPECT_STACK(e, s, 1, U64S(0x100), U64S(0xa0), 1);
+done:
+    cs_engine_free(e);
+}
+
 static unsigned sub_a_n, sub_b_n;
 static void sub_a(unsigned vcpu, const callstack_event *ev) { (void)vcpu; (void)ev; sub_a_n++; }
 static void sub_b(unsigned vcpu, const callstack_event *ev) { (void)vcpu; (void)ev; sub_b_n++; }
@@ -1542,6 +1597,8 @@ static const struct {
     { "resync_at_call_link_register", t_resync_at_call_lr },
     { "resync_unmatched_return", t_resync_unmatched_return },
     { "resync_return_sp_bound", t_resync_return_sp_bound },
+    { "resync_kernel_stacks_only", t_resync_kernel_only },
+    { "unwind_top", t_unwind_top },
     { "subscribe_unsubscribe", t_subscribe },
     { "reentrant_subscriber", t_reentrant_subscriber },
     { "random_stream_vs_model", t_random_model },

@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Builds the whole-system test guest for ARCH (x86_64 or aarch64) from
+# Debian packages: a Debian 12 kernel and a busybox-static initramfs whose
+# init runs two waves of copies of tests/guests/sysprog.c, each wave's
+# copies at once (N, from the kernel command line's sysprog=N, default 4),
+# then powers off.
+#
+#   scripts/make-system-guest.sh ARCH
+#
+# Prints the guest directory on its last line of output. It holds
+#   kernel      the kernel image (-kernel)
+#   initrd.gz   the initramfs (-initrd)
+#   sysprog     the test program, with symbols (for nm)
+#   qemu.args   QEMU arguments booting it, one per line (machine, firmware,
+#               kernel, initrd, command line); add -plugin ... and run
+#   firmware/   x86_64: the BIOS and option ROMs QEMU's PC needs (-L)
+#
+# Everything is cached outside the clone, like QEMU, under
+# $CALLSTACK_CACHE/system-guest/: the downloaded packages once, then one
+# directory per build input (script, program, package versions).
+# Packages come through apt with a private configuration (the system's is
+# not touched) whose archive URI is read from this machine's /etc/apt.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+. "$here/qemu-env.sh"
+. "$here/apt-env.sh"
+
+die() { printf 'make-system-guest: error: %s\n' "$*" >&2; exit 1; }
+log() { printf 'make-system-guest: %s\n' "$*" >&2; }
+
+[ $# = 1 ] || die "usage: make-system-guest.sh ARCH (x86_64 or aarch64)"
+arch=$1
+case $arch in
+    x86_64)  darch=amd64 cc=gcc console=ttyS0 ;;
+    aarch64) darch=arm64 cc=aarch64-linux-gnu-gcc console=ttyAMA0 ;;
+    *) die "unsupported ARCH '$arch'; accepted: x86_64, aarch64" ;;
+esac
+
+top=$CALLSTACK_CACHE/system-guest
+debs=$top/debs-$darch
+mkdir -p "$debs"
+exec 9>"$top/.lock"
+flock 9
+
+# The cross compiler for the test program (x86_64 uses the host's gcc).
+if ! command -v "$cc" >/dev/null; then
+    [ "${CALLSTACK_SKIP_APT:-0}" = 1 ] && die "$cc is missing (CALLSTACK_SKIP_APT=1)"
+    log "installing the arm64 cross compiler"
+    as_root apt-get -qq update
+    DEBIAN_FRONTEND=noninteractive as_root apt-get -y -qq install \
+        gcc-aarch64-linux-gnu libc6-dev-arm64-cross >/dev/null
+fi
+
+# Downloads, once: the kernel the metapackage points to (the "cloud"
+# flavour: virtio and serial built in, fewer drivers to probe, so it boots
+# in about 3 s under TCG instead of 7), busybox-static, and on x86_64 the
+# firmware (the QEMU build has no blobs).
+fetch() {
+    local d=$top/apt-$darch uri
+    uri=$(debian_uri)
+    private_apt_opts "$d" "$darch"
+    printf 'deb [arch=%s] %s bookworm main\n' "$darch" "$uri" > "$d/sources.list"
+    local apt=("${APT_OPTS[@]}")
+    log "fetching the $darch package lists"
+    apt-get "${apt[@]}" -qq update
+    local kpkg
+    kpkg=$(apt-cache "${apt[@]}" depends "linux-image-cloud-$darch" |
+           awk '$1 == "Depends:" && $2 ~ /^linux-image-/ { print $2; exit }')
+    [ -n "$kpkg" ] || die "no kernel package behind linux-image-cloud-$darch"
+    local pkgs=("$kpkg" busybox-static)
+    [ "$darch" = amd64 ] && pkgs+=(seabios qemu-system-data)
+    log "downloading ${pkgs[*]}"
+    rm -rf "$debs.tmp"; mkdir -p "$debs.tmp"
+    (cd "$debs.tmp" && apt-get "${apt[@]}" -qq download "${pkgs[@]}")
+    rm -rf "$debs"; mv "$debs.tmp" "$debs"
+}
+if ! ls "$debs"/linux-image-*.deb "$debs"/busybox-static_*.deb >/dev/null 2>&1 ||
+   { [ "$darch" = amd64 ] && ! ls "$debs"/seabios_*.deb >/dev/null 2>&1; }; then
+    fetch
+fi
+
+src=$root/tests/guests/sysprog.c
+key=$( { cat "$0" "$src" "$here/mkinitramfs.py"; ls "$debs"; } | cksum | cut -d' ' -f1)
+out=$top/$arch-$key
+if [ -f "$out/.complete" ]; then
+    printf '%s\n' "$out"
+    exit 0
+fi
+
+log "building the $arch guest in $out"
+tmp=$(mktemp -d "$top/build.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+mkdir -p "$tmp/x" "$tmp/out" "$tmp/root/bin" "$tmp/root/tmp/w1" "$tmp/root/tmp/w2" "$tmp/root/proc"
+dpkg-deb -x "$debs"/linux-image-*.deb "$tmp/x"
+cp "$tmp"/x/boot/vmlinuz-* "$tmp/out/kernel"
+dpkg-deb -x "$debs"/busybox-static_*.deb "$tmp/bb"
+cp "$tmp/bb/bin/busybox" "$tmp/root/bin/busybox"
+for applet in sh mount sleep nproc poweroff; do
+    ln -s busybox "$tmp/root/bin/$applet"
+done
+# -O0 and frame pointers: every call in the source is a call in the binary,
+# and the program's own view of its return addresses is exact. Linked at
+# 0x10000000, away from busybox (also static, at 0x400000), so that an
+# address says which program it belongs to.
+"$cc" -static -O0 -g -fno-omit-frame-pointer -fno-inline -Wall -Werror \
+    -Wl,-Ttext-segment=0x10000000 -o "$tmp/out/sysprog" "$src"
+cp "$tmp/out/sysprog" "$tmp/root/sysprog"
+
+cat > "$tmp/root/init" <<'INIT'
+#!/bin/sh
+# Init of the whole-system test guest: two waves of N copies of /sysprog
+# (a wave's copies all start before any of them runs: see sysprog.c); the
+# second wave's processes get page tables the first wave freed. Then a mark
+# for the tests (sysprog end), and power off.
+export PATH=/bin
+mount -t devtmpfs dev /dev
+mount -t proc proc /proc
+echo "SYSPROG-CPUS $(nproc)"
+n=${sysprog:-4}
+id=1
+for wave in w1 w2; do
+    i=0
+    while [ "$i" -lt "$n" ]; do
+        /sysprog "$id" "/tmp/$wave" &
+        i=$((i + 1))
+        id=$((id + 1))
+    done
+    while :; do
+        set -- /tmp/$wave/ready.*
+        [ -e "$1" ] && [ "$#" -ge "$n" ] && break
+        sleep 0.05
+    done
+    : > "/tmp/$wave/go"
+    wait
+done
+/sysprog end
+echo SYSPROG-DONE
+poweroff -f
+INIT
+chmod 755 "$tmp/root/init"
+python3 "$here/mkinitramfs.py" "$tmp/root" "$tmp/out/initrd.gz"
+
+append="console=$console quiet panic=-1"
+{
+    case $arch in
+        x86_64)
+            mkdir -p "$tmp/fw" "$tmp/out/firmware"
+            for f in "$debs"/seabios_*.deb "$debs"/qemu-system-data_*.deb; do dpkg-deb -x "$f" "$tmp/fw"; done
+            cp "$tmp/fw/usr/share/seabios/bios-256k.bin" "$tmp/fw/usr/share/qemu/linuxboot_dma.bin" \
+               "$tmp/fw/usr/share/qemu/kvmvapic.bin" "$tmp/out/firmware/"
+            printf '%s\n' -L "$out/firmware" -vga none
+            ;;
+        aarch64)
+            # No random KASLR seed in the device tree: a record/replay pair
+            # must boot the same kernel layout.
+            printf '%s\n' -M virt,dtb-kaslr-seed=off -cpu cortex-a57
+            ;;
+    esac
+    printf '%s\n' -m 256M -nographic -no-reboot -nic none \
+        -kernel "$out/kernel" -initrd "$out/initrd.gz" -append "$append"
+} > "$tmp/out/qemu.args"
+touch "$tmp/out/.complete"
+rm -rf "$out"
+mv "$tmp/out" "$out"
+log "guest ready: $("$cc" --version | head -n1 | cut -c1-40)..., $(basename "$debs"/linux-image-*.deb)"
+printf '%s\n' "$out"

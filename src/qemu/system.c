@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Stack ids in whole-system mode (qemu-system-*), where there is no
+ * operating-system view: only registers, read at call and return callbacks
+ * (never per block).
+ *
+ * Privilege first: kernel and user code never share a stack.
+ *  - User mode: one stack per address space, stack_type=asid as in PANDA:
+ *    (asid=ADDRESS-SPACE-ID). The id comes from the page-table base register
+ *    (see x86_asid and a64_asid for which bits and why).
+ *  - Kernel mode: one stack per kernel stack, (kernel, sp=REGION): the
+ *    16 KiB-aligned region holding the stack pointer. Linux gives every task
+ *    its own kernel stack (16 KiB, 16 KiB-aligned on x86_64; 32 KiB-aligned
+ *    on arm64) and every CPU its own interrupt stack, and switches tasks by
+ *    switching the stack pointer inside the kernel. A region id follows those
+ *    switches exactly: the call into the context switch is pushed on the old
+ *    task's stack and its return pops the new task's, interrupts nest on
+ *    whatever stack they run on, and a kernel thread (which borrows another
+ *    process's page tables) still has a stack of its own. The page-table
+ *    register is no use here: it changes before the kernel switches stacks,
+ *    and kernel threads do not change it at all.
+ *
+ * Since each kernel shadow stack follows one guest stack, the stack pointer
+ * is trusted there (engine sp_resync_kernel): frames left behind by a task
+ * that exited are unwound when a new task reuses its stack. User stacks are
+ * shared by a process's threads, so the stack pointer is not trusted there.
+ *
+ * Entering the kernel (interrupt, exception, system call) changes the
+ * privilege level, hence the stack: nothing is pushed on the interrupted
+ * user stack, and the return to user mode (iretq, sysretq, eret) is not a
+ * return instruction, so nothing is popped either.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "state.h"
+
+/* Linux's THREAD_SIZE on x86_64 and arm64 (without KASAN). */
+#define KERNEL_STACK_REGION (16u * 1024)
+
+typedef struct sys_arch {
+    const char *name;                       /* QEMU's target_name */
+    const char *regs[4];                    /* registers read, by QEMU's names */
+    bool (*kernel)(cs_vcpu *v);             /* privileged? */
+    bool (*asid)(cs_vcpu *v, uint64_t *out);
+} sys_arch;
+
+static struct qemu_plugin_register *handle[4];
+static const sys_arch *sys;
+
+static bool rd(cs_vcpu *v, unsigned i, uint64_t *out)
+{
+    return cs_vcpu_read_reg(v, handle[i], out);
+}
+
+/*
+ * x86: the CPL is the low two bits of the cs selector. In protected and long
+ * mode the processor keeps them equal to the CPL (QEMU loads cs with RPL =
+ * CPL on every privilege change: syscall, sysret, interrupts, iret), for any
+ * operating system. rip's canonical half is only Linux's convention, and
+ * says nothing for 32-bit guests. (In real mode, where the selector is a
+ * plain segment, everything runs at CPL 0; firmware only.)
+ */
+static bool x86_kernel(cs_vcpu *v)
+{
+    uint64_t cs = 0;
+    return rd(v, 0, &cs) && (cs & 3) != 3;
+}
+
+/*
+ * x86: CR3 holds the page-table base. Its low 12 bits are the PCID when
+ * CR4.PCIDE is set: Linux gives an address space a different PCID on each
+ * CPU and recycles them, so they are masked off, or a process would get one
+ * stack per CPU. Without PCIDE the low bits are the PWT/PCD flags (bits 3-4;
+ * bits 5-11 are the PDPT address with 32-bit PAE). Bits 52-63 are not
+ * address bits (bit 63 is the "no flush" hint of a CR3 write).
+ */
+static bool x86_asid(cs_vcpu *v, uint64_t *out)
+{
+    uint64_t cr3, cr4 = 0;
+    if (!rd(v, 1, &cr3)) {
+        return false;
+    }
+    rd(v, 2, &cr4);
+    uint64_t low = (cr4 & (1u << 17)) ? 0xfff : 0x1f;
+    *out = cr3 & 0x000fffffffffffffull & ~low;
+    return true;
+}
+
+/*
+ * AArch64: the exception level is PSTATE bits 3:2 (QEMU's cpsr); an AArch32
+ * EL0 process shows mode 0x10 (usr) there instead.
+ */
+static bool a64_kernel(cs_vcpu *v)
+{
+    uint64_t cpsr = 0;
+    if (!rd(v, 0, &cpsr)) {
+        return false;
+    }
+    if (cpsr & 0x10) {
+        return (cpsr & 0x1f) != 0x10;
+    }
+    return ((cpsr >> 2) & 3) != 0;
+}
+
+/*
+ * AArch64: TTBR0_EL1 is the user half's page-table base (BADDR, bits 47:1;
+ * bit 0 is CnP), i.e. the process's address space, like CR3. Its ASID field
+ * (bits 63:48) is only in use when TCR_EL1.A1 is 0; Linux sets A1, so the
+ * ASID lives in TTBR1_EL1 instead. We add that ASID (from whichever
+ * register TCR_EL1.A1 selects) to the base: page-table pages of dead
+ * processes are reused by new ones, but Linux hands out ASIDs in increasing
+ * order until they wrap, so a new process on a reused page table still gets
+ * a new stack, without its predecessor's frames. (Only user-mode events use
+ * it, so the KPTI user/kernel ASID pair never mixes.)
+ */
+static bool a64_asid(cs_vcpu *v, uint64_t *out)
+{
+    uint64_t ttbr0, ttbr1 = 0, tcr = 0;
+    if (!rd(v, 1, &ttbr0)) {
+        return false;
+    }
+    rd(v, 3, &tcr);
+    bool a1 = tcr & (1ull << 22), as16 = tcr & (1ull << 36);
+    if (a1) {
+        rd(v, 2, &ttbr1);
+    }
+    uint64_t asid = (a1 ? ttbr1 : ttbr0) >> 48;
+    if (!as16) {
+        asid &= 0xff;
+    }
+    *out = (ttbr0 & 0x0000fffffffffffeull) | (asid << 48);
+    return true;
+}
+
+static const sys_arch sys_arches[] = {
+    { "x86_64", { "cs", "cr3", "cr4", NULL }, x86_kernel, x86_asid },
+    { "aarch64", { "cpsr", "TTBR0_EL1", "TTBR1_EL1", "TCR_EL1" }, a64_kernel, a64_asid },
+};
+
+int cs_system_setup(const char *target_name)
+{
+    if (cs_cfg.kind == STACK_HEURISTIC) {
+        fprintf(stderr, "callstack_instr: stack_type=heuristic is not supported in whole-system "
+                "mode yet; accepted there: asid (the default)\n");
+        return -1;
+    }
+    if (cs_cfg.kind == STACK_THREADED) {
+        fprintf(stderr, "callstack_instr: stack_type=threaded needs operating-system "
+                "introspection (process and thread ids), which whole-system mode does not "
+                "have; use stack_type=asid (the default in whole-system mode)\n");
+        return -1;
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(sys_arches); i++) {
+        if (strcmp(sys_arches[i].name, target_name) == 0) {
+            sys = &sys_arches[i];
+        }
+    }
+    if (!sys) {
+        fprintf(stderr, "callstack_instr: whole-system mode is not supported for '%s'; "
+                "supported: x86_64, aarch64\n", target_name);
+        return -1;
+    }
+    cs_cfg.engine.sp_resync_kernel = true;
+    return 0;
+}
+
+void cs_system_registers_found(void)
+{
+    for (unsigned i = 0; i < G_N_ELEMENTS(handle); i++) {
+        const char *n = sys->regs[i];
+        if (n && !(handle[i] = cs_vcpu_register(n))) {
+            /* Register names are QEMU's; another QEMU version may differ. */
+            fprintf(stderr, "callstack_instr: QEMU lists no register '%s' on %s; whole-system "
+                    "stack ids cannot be computed\n", n, sys->name);
+            exit(1);
+        }
+    }
+}
+
+/*
+ * x86 calls store the return address at the callee's sp, and it stays there
+ * while the frame lives. Page-table pages of dead processes are reused, and
+ * x86 has nothing like an ASID generation to tell the new process from the
+ * old (PCIDs are per-CPU slots): a new process whose page table sits where a
+ * dead one's did gets the same asid, and with it the dead process's
+ * leftover frames (it never returned from exit). So when a vCPU comes back
+ * to a user stack, frames are checked from the top: one whose slot no
+ * longer holds its return address (or is not even mapped) is dead and is
+ * unwound; the first live frame ends the check. This costs one memory read
+ * per return to user mode, not per call. A frame of another thread sharing
+ * the stack stays: its slot is intact on that thread's stack.
+ */
+static void drop_dead_frames(cs_vcpu *v, cs_stack *s)
+{
+    cs_frame f;
+    uint64_t pc = 0;
+    unsigned word = cs_arch->word_bytes;
+    bool read_pc = false;
+    while (cs_engine_top(cs_eng, s, &f)) {
+        uint64_t slot;
+        if (cs_vcpu_read_mem(v, f.sp, word, &slot) &&
+            (slot == f.ret_addr || (f.ret_addr <= UINT32_MAX && (uint32_t)slot == f.ret_addr))) {
+            return;   /* (the second case: a 32-bit process pushed 4 bytes) */
+        }
+        if (!read_pc) {
+            cs_vcpu_read_pc(v, &pc);
+            read_pc = true;
+        }
+        if (!cs_engine_unwind_top(cs_eng, s, v->index, &f, pc)) {
+            return;   /* another vCPU changed the stack meanwhile */
+        }
+    }
+}
+
+cs_stack *cs_system_stack(cs_vcpu *v, uint64_t sp)
+{
+    cs_stack_id id = { .kind = cs_cfg.kind };
+    if (sys->kernel(v)) {
+        id.kernel = true;
+        id.second = sp & ~(uint64_t)(KERNEL_STACK_REGION - 1);
+    } else {
+        sys->asid(v, &id.first);
+    }
+    /* The id changes at privilege changes, context switches and interrupt
+     * stack switches, not at most calls: look the table up only then. */
+    cs_stack *cur = v->stack;
+    if (cur && cs_stack_id_equal(&id, &v->sys_id)) {
+        return cur;
+    }
+    cs_stack *s = cs_engine_stack(cs_eng, &id);
+    if (!id.kernel && cs_arch->ret_addr_on_stack) {
+        drop_dead_frames(v, s);
+    }
+    v->sys_id = id;
+    __atomic_store_n(&v->stack, s, __ATOMIC_RELEASE);
+    return s;
+}

@@ -1,0 +1,291 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Whole-system tests: a Debian kernel and a busybox initramfs
+(scripts/make-system-guest.sh) boot under qemu-system-x86_64 and
+qemu-system-aarch64 with callstack_instr and calltrace; init runs two waves
+of four copies of tests/guests/sysprog.c (a wave's copies at once, each copy
+with its own call pattern), and powers off. The second wave's processes
+usually get page tables the first wave freed, hence the same address space
+ids as processes that died with frames on their stacks.
+
+References, independent of the plugin: what each copy prints about its own
+frames (the return address each of them saw, __builtin_return_address), the
+static binary's symbols (nm), and the program's source-level call pattern.
+"""
+import os
+import re
+import subprocess
+
+from harness import QEMU_PREFIX, ROOT, WORK, PLUGIN, CALLTRACE, Failure, guest, nm_defined_text, \
+    parse_trace, qemu, run, test
+
+ARCHES = ("x86_64", "aarch64")
+COPIES = 4                     # per wave
+WAVES = 2
+SPINS = 10000                  # sysprog.c
+OWN = ("main", "run", "rec", "checkpoint", "spin", "add_one", "twice", "the_end")
+KERNEL_HALF = 1 << 63          # both guests put the kernel in the top half
+
+_guests = {}
+
+
+def system_guest(arch):
+    """The guest directory for arch (built once, cached outside the clone)."""
+    if arch not in _guests:
+        p = run(["bash", os.path.join(ROOT, "scripts", "make-system-guest.sh"), arch], timeout=900)
+        d = p.stdout.strip().splitlines()[-1]
+        # (an assembler symbol without a size, __wrap_main, counts as one
+        # instruction)
+        syms = {name: (addr, size) for addr, size, name in
+                nm_defined_text(os.path.join(d, "sysprog"), sizeless=4)}
+        for n in OWN + ("_start", "__libc_start_main", "__libc_start_call_main"):
+            if n not in syms:
+                raise Failure("sysprog has no symbol %s" % n)
+        with open(os.path.join(d, "qemu.args")) as f:
+            args = f.read().splitlines()
+        _guests[arch] = (d, syms, args)
+    return _guests[arch]
+
+
+class Boot:
+    """One boot of the guest with the plugins; parsed results."""
+
+    def __init__(self, arch, tag, extra=(), smp=1):
+        d, syms, args = system_guest(arch)
+        self.arch, self.syms = arch, syms
+        # AArch64 glibc calls main through __wrap_main, a landing pad that
+        # jumps to main: the frame is __wrap_main's (a tail call is no call).
+        self.entry = "__wrap_main" if "__wrap_main" in syms else "main"
+        names = OWN + ((self.entry,) if self.entry != "main" else ())
+        own = [syms[n] for n in names]
+        lo, hi = min(a for a, _ in own), max(a + s for a, s in own)
+        self.own = {syms[n][0]: n for n in names}
+        self.trace = os.path.join(WORK, "system-%s-%s.trace" % (arch, tag))
+        ct = [CALLTRACE, "out=" + self.trace, "callers_at=0x%x" % syms["checkpoint"][0],
+              "only=0x%x-0x%x" % (lo, hi), "per_stack=on", "until=0x%x" % syms["the_end"][0]]
+        cmd = [os.path.join(QEMU_PREFIX, "bin", "qemu-system-" + arch)] + args + [
+            "-smp", str(smp), "-plugin", PLUGIN, "-plugin", ",".join(ct)] + list(extra)
+        p = run(cmd, timeout=900, stdin=subprocess.DEVNULL)
+        self.console = p.stdout
+        if "SYSPROG-DONE" not in self.console:
+            raise Failure("%s guest did not finish:\n%s" % (arch, self.console[-3000:]))
+        self.events, self.callers, _, self.summaries = parse_trace(self.trace)
+        self.stacks = {}
+        for line in self.summaries:
+            f = line.split("\t")
+            if f[0] == "# stack":
+                self.stacks[f[1]] = dict(kv.split("=", 1) for kv in f[2:])
+        self.copies = {}
+        for m in re.finditer(r"SYSPROG id=(\d+) depth=(\d+) .*chain=(\S+)", self.console):
+            self.copies[int(m.group(1))] = (int(m.group(2)), [int(x, 16) for x in m.group(3).split(",")])
+        if sorted(self.copies) != list(range(1, WAVES * COPIES + 1)):
+            raise Failure("expected %d copies of sysprog to report, got %s" % (
+                WAVES * COPIES, sorted(self.copies)))
+
+    def inside(self, name, addr):
+        a, s = self.syms[name]
+        return a <= addr < a + s
+
+
+def expected_own_calls(depth, ident, entry):
+    """The program's own calls and returns (sysprog.c), in order."""
+    seq = [("call", entry), ("call", "run")] + [("call", "rec")] * (depth + 1)
+    seq += [("call", "checkpoint"), ("ret", "checkpoint")] + [("ret", "rec")] * (depth + 1)
+    seq.append(("call", "spin"))
+    for i in range(SPINS + ident):
+        op = "add_one" if i % 2 == 0 else "twice"
+        seq += [("call", op), ("ret", op)]
+    return seq + [("ret", "spin"), ("ret", "run"), ("ret", entry)]
+
+
+def processes(b, sid):
+    """The program's own calls and returns on stack sid, one list per
+    process: an address space id outlives its process, and a later process
+    (the second wave, `sysprog end`) may get the same page table, hence the
+    same id. Each process starts with its one call of the entry function."""
+    segs = []
+    for e in b.events:
+        if e.sid == sid and e.func in b.own:
+            ev = (e.kind, b.own[e.func])
+            if ev == ("call", b.entry) or not segs:
+                segs.append([])
+            segs[-1].append((ev, e.unwound))
+    return segs
+
+
+def check_user_stacks(b):
+    """Each copy's user stack at checkpoint holds exactly its own frames, in
+    order; its calls and returns are exactly the program's; copies alive at
+    the same time have different stacks."""
+    sids, matched = {}, set()
+    for ident, (depth, chain) in sorted(b.copies.items()):
+        mine = [c for c in b.callers if c[2][:len(chain)] == chain]
+        if len(mine) != 1:
+            raise Failure("copy %d: %d callers lines start with its chain %s (lines: %s)" % (
+                ident, len(mine), [hex(a) for a in chain], [(s, [hex(a) for a in l]) for s, _, l in b.callers]))
+        sid, _, stack = mine[0]
+        # Below main: __libc_start_call_main (main's own return address,
+        # already in the chain), then __libc_start_main's and _start's frames.
+        rest = stack[len(chain):]
+        if (len(rest) != 2 or not b.inside("__libc_start_main", rest[0])
+                or not b.inside("_start", rest[1]) or not b.inside("__libc_start_call_main", chain[-1])):
+            raise Failure("copy %d: below its own %d frames the stack holds %s, expected one frame in "
+                          "__libc_start_main and one in _start" % (ident, len(chain), [hex(a) for a in rest]))
+        if not sid.startswith("(asid=0x"):
+            raise Failure("copy %d: user stack id %s is not an asid stack" % (ident, sid))
+        sids[ident] = sid
+        want = expected_own_calls(depth, ident, b.entry)
+        # Its process on that stack: the one that recursed as deep as it did.
+        segs = [(k, seg) for k, seg in enumerate(processes(b, sid))
+                if [ev for ev, _ in seg].count(("call", "rec")) == depth + 1]
+        if len(segs) != 1:
+            raise Failure("copy %d: %d processes on %s recursed %d times" % (ident, len(segs), sid, depth + 1))
+        matched.add((sid, segs[0][0]))
+        got = [ev for ev, _ in segs[0][1]]
+        unwound = [ev for ev, u in segs[0][1] if u]
+        if got != want or unwound:
+            i = next((k for k, (x, y) in enumerate(zip(got, want)) if x != y), min(len(got), len(want)))
+            raise Failure("copy %d on %s: own calls and returns differ at event %d of %d/%d "
+                          "(%d unwound):\n  expected %s\n  got      %s" % (
+                              ident, sid, i, len(got), len(want), len(unwound), want[i:i + 6], got[i:i + 6]))
+    for w in range(WAVES):
+        wave = [sids[i] for i in range(w * COPIES + 1, (w + 1) * COPIES + 1)]
+        if len(set(wave)) != COPIES:
+            raise Failure("copies alive at the same time share stack ids: %s" % wave)
+    # Nothing else of the program's on user stacks but `sysprog end` (traced
+    # up to its call of the_end, so just the call of the entry function).
+    for sid in {e.sid for e in b.events}:
+        for k, seg in enumerate(processes(b, sid)):
+            if (sid, k) not in matched and [ev for ev, _ in seg] != [("call", b.entry)]:
+                raise Failure("events of no copy on %s: %s" % (sid, seg[:8]))
+
+
+def check_privilege(b):
+    """Kernel addresses (the top half) only on kernel stacks; the program's
+    addresses only on user stacks. (Kernel stacks may hold low addresses:
+    firmware, early boot, and the arm64 kernel's calls into its identity
+    map.)"""
+    kernel_calls = 0
+    for e in b.events:
+        if not e.sid.startswith("(asid=0x"):
+            raise Failure("an event in sysprog's code is on stack %s: %s" % (e.sid, e))
+    for sid, st in b.stacks.items():
+        hi = int(st["hi"], 16)
+        if sid.startswith("(kernel, sp=0x"):
+            kernel_calls += int(st["calls"])
+        elif sid.startswith("(asid=0x"):
+            if hi >= KERNEL_HALF:
+                raise Failure("user stack %s holds a kernel address 0x%x" % (sid, hi))
+        else:
+            raise Failure("unexpected stack id %s" % sid)
+    if kernel_calls < 100000:
+        raise Failure("only %d calls on kernel stacks: the kernel was not traced" % kernel_calls)
+    # Frames left behind by interrupts, exceptions or system calls would pile
+    # up: Linux's deepest call chains are far shallower than this.
+    depth = max(int(l.split("max_depth=")[1]) for l in b.summaries if l.startswith("# summary"))
+    if depth > 200:
+        raise Failure("a stack reached depth %d: frames are not being popped" % depth)
+
+
+def system_test(arch, smp, extra=()):
+    b = Boot(arch, "smp%d" % smp, smp=smp, extra=extra)
+    m = re.search(r"SYSPROG-CPUS (\d+)", b.console)
+    if not m or int(m.group(1)) != smp:
+        raise Failure("the guest saw %s CPUs, expected %d" % (m and m.group(1), smp))
+    check_user_stacks(b)
+    check_privilege(b)
+    return b
+
+
+@test
+def system_x86_64_stacks():
+    system_test("x86_64", 1)
+
+
+@test
+def system_x86_64_smp2_stacks():
+    system_test("x86_64", 2)
+
+
+@test
+def system_aarch64_stacks():
+    # A Cortex-A72 rather than the guest's default A57: under it the second
+    # wave reliably gets page tables of dead processes (as x86_64 guests
+    # do), which only the ASID in the stack id tells apart.
+    system_test("aarch64", 1, extra=("-cpu", "cortex-a72"))
+
+
+@test
+def system_aarch64_smp2_stacks():
+    system_test("aarch64", 2)
+
+
+def record_replay(arch):
+    """The recorded run and its replay report the same events: every line of
+    calltrace (the copies' events, the stacks at checkpoint, per-stack
+    counts, address ranges and digests of all events up to the_end, which
+    runs after the copies exit and before the power-off)."""
+    rr = os.path.join(WORK, "system-%s.rr" % arch)
+    out = []
+    for mode in ("record", "replay"):
+        # (QEMU 10 records single-vCPU guests only.)
+        b = Boot(arch, "rr-" + mode, extra=["-icount", "shift=auto,rr=%s,rrfile=%s" % (mode, rr)])
+        check_user_stacks(b)
+        check_privilege(b)
+        with open(b.trace) as f:
+            out.append([l for l in f if not l.startswith("# summary")])
+    if out[0] != out[1]:
+        diff = next(i for i, (x, y) in enumerate(zip(out[0] + [""], out[1] + [""])) if x != y)
+        raise Failure("record and replay differ at line %d of %d/%d:\n  record: %s  replay: %s" % (
+            diff, len(out[0]), len(out[1]), (out[0] + [""])[diff], (out[1] + [""])[diff]))
+
+
+@test
+def system_x86_64_record_replay():
+    record_replay("x86_64")
+
+
+@test
+def system_aarch64_record_replay():
+    record_replay("aarch64")
+
+
+@test
+def system_mode_refuses_threaded():
+    for arch in ARCHES:
+        q = os.path.join(QEMU_PREFIX, "bin", "qemu-system-" + arch)
+        p = run([q, "-plugin", PLUGIN + ",stack_type=threaded", "-nographic", "-M", "none"],
+                check=False, stdin=subprocess.DEVNULL, timeout=60)
+        lines = [l for l in p.stderr.splitlines() if l.startswith("callstack_instr:")]
+        if p.returncode == 0 or len(lines) != 1 or "threaded" not in lines[0] or "asid" not in lines[0]:
+            raise Failure("%s: exit %d, stderr %r" % (arch, p.returncode, p.stderr[-500:]))
+
+
+
+@test
+def calltrace_system_arguments_are_checked():
+    """only=, until= and per_stack= (added for whole-system runs): a bad
+    value is one line naming the argument and a non-zero exit; good ones
+    filter and stop as documented (checked in user mode, quicker)."""
+    g = guest("recursion.c")
+    for arg in ("only=5-3", "only=0x10", "only=a-b", "until=", "until=0", "per_stack=maybe"):
+        p = run([qemu(), "-plugin", PLUGIN, "-plugin", CALLTRACE + "," + arg, g.binary],
+                check=False, cwd=WORK)
+        lines = [l for l in p.stderr.splitlines() if l.startswith("calltrace:")]
+        if p.returncode == 0 or len(lines) != 1 or arg.split("=")[0] not in lines[0]:
+            raise Failure("%s: exit %d, stderr %r" % (arg, p.returncode, p.stderr[-500:]))
+    deep, checkpoint = g.addr("deep"), g.addr("checkpoint")
+    out = os.path.join(WORK, "calltrace-args.trace")
+    run([qemu(), "-plugin", PLUGIN, "-plugin", "%s,out=%s,only=0x%x-0x%x,per_stack=on,until=0x%x" % (
+        CALLTRACE, out, deep, deep + g.own[deep][1], checkpoint), g.binary], cwd=WORK)
+    events, _, _, summaries = parse_trace(out)
+    # deep(300) recurses to checkpoint: 301 calls of deep (and of mcount,
+    # -pg, from deep), then tracing stops: no checkpoint, no return of deep.
+    mine = [e for e in events if e.func == deep]
+    outside = [e for e in events if e.func != deep and not deep <= e.ret < deep + g.own[deep][1]]
+    if len(mine) != 301 or any(e.kind != "call" for e in mine) or outside:
+        raise Failure("only=deep, until=checkpoint: expected the 301 calls of deep, got %d events of "
+                      "deep (%d returns) and %d outside" % (
+                          len(mine), sum(e.kind == "ret" for e in mine), len(outside)))
+    stacks = [l for l in summaries if l.startswith("# stack")]
+    if len(stacks) != 1 or "returns=0" in stacks[0]:
+        raise Failure("per_stack: expected one stack, with the returns before deep's: %r" % stacks)
