@@ -86,6 +86,7 @@ void cs_engine_drop_stack(cs_engine *e, cs_stack *s)
 {
     g_mutex_lock(&e->table_lock);
     cs_heuristic_forget_locked(e, s);
+    cs_engine_retire_stats_locked(e, s);
     g_hash_table_remove(e->stacks, &s->id);
     g_mutex_unlock(&e->table_lock);
 }
@@ -128,13 +129,37 @@ unsigned cs_engine_stack_count(cs_engine *e)
     return n;
 }
 
+/* Adds a stack's counters to the engine's, before the stack is freed. */
+void cs_engine_retire_stats_locked(cs_engine *e, const cs_stack *s)
+{
+    e->n_calls += s->n_calls;
+    e->n_returns += s->n_returns;
+    e->n_unwound += s->n_unwound;
+    e->n_unmatched += s->n_unmatched;
+}
+
 void cs_engine_get_stats(cs_engine *e, cs_engine_stats *out)
 {
-    out->calls = __atomic_load_n(&e->n_calls, __ATOMIC_RELAXED);
-    out->returns = __atomic_load_n(&e->n_returns, __ATOMIC_RELAXED);
-    out->unwound = __atomic_load_n(&e->n_unwound, __ATOMIC_RELAXED);
-    out->unmatched_returns = __atomic_load_n(&e->n_unmatched, __ATOMIC_RELAXED);
+    /* Counters live in the stacks, updated under their locks (no atomic
+     * operation per event); freed stacks' counts were added to the
+     * engine's. */
     g_mutex_lock(&e->table_lock);
+    out->calls = e->n_calls;
+    out->returns = e->n_returns;
+    out->unwound = e->n_unwound;
+    out->unmatched_returns = e->n_unmatched;
+    GHashTableIter it;
+    gpointer value;
+    g_hash_table_iter_init(&it, e->stacks);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        cs_stack *s = value;
+        g_mutex_lock(&s->lock);
+        out->calls += s->n_calls;
+        out->returns += s->n_returns;
+        out->unwound += s->n_unwound;
+        out->unmatched_returns += s->n_unmatched;
+        g_mutex_unlock(&s->lock);
+    }
     out->stacks_created = e->n_created;
     g_mutex_unlock(&e->table_lock);
 }
@@ -283,8 +308,8 @@ static void pop_dead(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t sp, bool
             return;
         }
         make_event(s, &ev, CALLSTACK_EVENT_RET, &f, true, pc);
+        s->n_unwound++;
         g_mutex_unlock(&s->lock);
-        __atomic_add_fetch(&e->n_unwound, 1, __ATOMIC_RELAXED);
         dispatch(e, vcpu, &ev);
     }
 }
@@ -303,8 +328,8 @@ void cs_engine_call(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t func,
     }
     cs_stack_push(s, &f);
     make_event(s, &ev, CALLSTACK_EVENT_CALL, &f, false, func);
+    s->n_calls++;
     g_mutex_unlock(&s->lock);
-    __atomic_add_fetch(&e->n_calls, 1, __ATOMIC_RELAXED);
     dispatch(e, vcpu, &ev);
 }
 
@@ -343,8 +368,8 @@ void cs_engine_ret(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t target, ui
         if (s->count == 0 && s->forgotten > 0) {
             s->forgotten--;
         }
+        s->n_unmatched++;
         g_mutex_unlock(&s->lock);
-        __atomic_add_fetch(&e->n_unmatched, 1, __ATOMIC_RELAXED);
         if (resync(e, s)) {
             pop_dead(e, s, vcpu, sp, false, target);
         }
@@ -356,8 +381,8 @@ void cs_engine_ret(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t target, ui
         cs_frame f;
         cs_stack_pop(s, &f);
         make_event(s, &ev, CALLSTACK_EVENT_RET, &f, false, target);
+        s->n_returns++;
         g_mutex_unlock(&s->lock);
-        __atomic_add_fetch(&e->n_returns, 1, __ATOMIC_RELAXED);
         dispatch(e, vcpu, &ev);
         return;
     }
@@ -373,8 +398,12 @@ void cs_engine_ret(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t target, ui
             return;
         }
         make_event(s, &ev, CALLSTACK_EVENT_RET, &f, !normal, target);
+        if (normal) {
+            s->n_returns++;
+        } else {
+            s->n_unwound++;
+        }
         g_mutex_unlock(&s->lock);
-        __atomic_add_fetch(normal ? &e->n_returns : &e->n_unwound, 1, __ATOMIC_RELAXED);
         dispatch(e, vcpu, &ev);
     }
 }
@@ -403,8 +432,8 @@ bool cs_engine_unwind_top(cs_engine *e, cs_stack *s, unsigned vcpu, const cs_fra
         return false;
     }
     make_event(s, &ev, CALLSTACK_EVENT_RET, &f, true, pc);
+    s->n_unwound++;
     g_mutex_unlock(&s->lock);
-    __atomic_add_fetch(&e->n_unwound, 1, __ATOMIC_RELAXED);
     dispatch(e, vcpu, &ev);
     return true;
 }

@@ -25,11 +25,13 @@ struct cs_engine {
     GMutex sub_lock;
     cs_sublist *subs[CS_SUB_KINDS];
     GPtrArray *retired;
-    /* Statistics, updated with relaxed atomics. */
+    /* Statistics of freed stacks (live ones count in the stacks), and how
+     * many stacks were made; under table_lock. */
     uint64_t n_calls, n_returns, n_unwound, n_unmatched, n_created;
 };
 
 guint id_hash(gconstpointer k);
+void cs_engine_retire_stats_locked(cs_engine *e, const cs_stack *s);
 gboolean id_equal(gconstpointer a, gconstpointer b);
 
 /* heuristic.c; *_locked functions need table_lock held. */

@@ -89,6 +89,7 @@ static void evict_one_locked(cs_engine *e, cs_heuristic_group *g)
     }
     if (victim) {
         g_ptr_array_remove_fast(g->stacks, victim);
+        cs_engine_retire_stats_locked(e, victim);
         g_hash_table_remove(e->stacks, &victim->id);
     }
 }

@@ -40,6 +40,8 @@ typedef struct cs_stack {
     uint64_t high_sp;
     uint64_t last_use;    /* LRU tick, for evicting stacks beyond the bound */
     int users;            /* vCPUs currently on this stack */
+    /* Events on this stack (engine statistics), under `lock`. */
+    uint64_t n_calls, n_returns, n_unwound, n_unmatched;
 } cs_stack;
 
 void cs_stack_init(cs_stack *s, const cs_stack_id *id, uint32_t max_depth);

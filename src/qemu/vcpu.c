@@ -90,12 +90,17 @@ static bool read_reg(cs_vcpu *v, struct qemu_plugin_register *h, uint64_t *out)
     if (!h) {
         return false;
     }
-    g_byte_array_set_size(v->regbuf, 0);
+    v->regbuf->len = 0;   /* what g_byte_array_set_size(buf, 0) does, without the call */
     int n = qemu_plugin_read_register(h, v->regbuf);
     if (n <= 0 || n > 8) {
         return false;
     }
     uint64_t x = 0;
+    if (!cs_arch->big_endian) {
+        memcpy(&x, v->regbuf->data, (size_t)n);   /* host and guest are little-endian */
+        *out = x;
+        return true;
+    }
     for (int i = 0; i < n; i++) {
         unsigned shift = cs_arch->big_endian ? 8u * (unsigned)(n - 1 - i) : 8u * (unsigned)i;
         x |= (uint64_t)v->regbuf->data[i] << shift;
@@ -181,7 +186,18 @@ static uint64_t site_target(cs_vcpu *v, const cs_site *site, uint64_t sp)
 }
 
 /* The vCPU, its stack and the stack pointer before the instruction. */
+static cs_vcpu *event_vcpu_sp(unsigned int vcpu_index, cs_stack **stack, uint64_t *sp,
+                              bool need_sp);
+
 static cs_vcpu *event_vcpu(unsigned int vcpu_index, cs_stack **stack, uint64_t *sp)
+{
+    return event_vcpu_sp(vcpu_index, stack, sp, true);
+}
+
+/* need_sp false: the caller does not use *sp (left 0), and neither does the
+ * stack choice: user-mode asid stacks, which never resynchronise. */
+static cs_vcpu *event_vcpu_sp(unsigned int vcpu_index, cs_stack **stack, uint64_t *sp,
+                              bool need_sp)
 {
     cs_vcpu *v = cs_vcpu_get(vcpu_index);
     if (!v) {
@@ -190,7 +206,9 @@ static cs_vcpu *event_vcpu(unsigned int vcpu_index, cs_stack **stack, uint64_t *
     tls_vcpu = (int)vcpu_index;
     tls_in_callback = (int)vcpu_index;   /* until the callback ends */
     *sp = 0;
-    read_reg(v, sp_handle, sp);
+    if (need_sp) {
+        read_reg(v, sp_handle, sp);
+    }
     if (cs_cfg.system_mode) {
         /* the stack id depends on the registers now */
         *stack = cs_system_stack(v, *sp);
@@ -235,7 +253,12 @@ static void do_ret(cs_vcpu *v, cs_stack *s, unsigned vcpu_index, const cs_site *
 static cs_vcpu *site_event(unsigned int vcpu_index, const cs_site *site, cs_stack **s,
                            uint64_t *sp)
 {
-    cs_vcpu *v = event_vcpu(vcpu_index, s, sp);
+    /* User-mode asid stacks never use the stack pointer (threads share
+     * them): read it only if the target needs it (x86 ret: [sp]). */
+    bool need_sp = cs_cfg.kind != STACK_ASID || cs_cfg.system_mode ||
+                   (site->base && site->base == sp_handle) ||
+                   (site->index && site->index == sp_handle);
+    cs_vcpu *v = event_vcpu_sp(vcpu_index, s, sp, need_sp);
     if (!v || !site_taken(v, site)) {
         return NULL;
     }
@@ -270,12 +293,19 @@ static uint64_t ret_target(cs_vcpu *v, cs_stack *s, const cs_site *site, uint64_
 {
     if (cs_arch->ret_addr_on_stack && cs_cfg.engine.sp_resync && site->cls == CS_INSN_RET) {
         uint64_t target = 0;
-        g_mutex_lock(&s->lock);
+        /* A threaded stack is only ever changed by its own vCPU, which is
+         * this thread: reading it needs no lock. */
+        bool own = cs_cfg.kind == STACK_THREADED && !cs_cfg.system_mode;
+        if (!own) {
+            g_mutex_lock(&s->lock);
+        }
         const cs_frame *top = cs_stack_peek(s, 0);
         if (top && top->sp == sp) {
             target = top->ret_addr;
         }
-        g_mutex_unlock(&s->lock);
+        if (!own) {
+            g_mutex_unlock(&s->lock);
+        }
         if (target) {
             return target;
         }
