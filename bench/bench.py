@@ -188,15 +188,19 @@ def workloads(inputs, quick):
 # ---- configurations ---------------------------------------------------------------
 
 class Config:
-    def __init__(self, name, stack, consumer, plugins, kind):
+    def __init__(self, name, stack, consumer, plugins, kind, qemu=None, base="plain"):
         self.name, self.stack, self.consumer, self.plugins, self.kind = (
             name, stack, consumer, plugins, kind)
+        self.qemu = qemu            # another QEMU binary (--qemu-variant), or None
+        self.base = base            # the plain configuration its ratios are against
         self.unavailable = None     # reason, when refused
 
 
-def configs(build, outdir, variants=()):
+def configs(build, outdir, variants=(), qemu_variants=()):
     """Every configuration; variants are (name, path of another
-    libcallstack_instr.so) pairs, e.g. a build with a proposed lever."""
+    libcallstack_instr.so) pairs, e.g. a build with a proposed lever;
+    qemu_variants (name, path of another qemu-x86_64) give plain#NAME,
+    threaded#NAME and asid#NAME, measured against plain#NAME."""
     lib = os.path.join(build, "libcallstack_instr.so")
     count = os.path.join(build, "bench", "libbench_count.so")
     ref = os.path.join(build, "bench", "libbench_pandaref.so")
@@ -212,6 +216,12 @@ def configs(build, outdir, variants=()):
                              "variant"))
             cs.append(Config("%s+count@%s" % (st, vname), st, True,
                              ["%s,stack_type=%s" % (vlib, st), "%s,out=@COUNT@" % count], "variant"))
+    for qname, qbin in qemu_variants:
+        base = "plain#" + qname
+        cs.append(Config(base, None, False, [], "plain", qemu=qbin, base=base))
+        for st in ("threaded", "asid"):
+            cs.append(Config("%s#%s" % (st, qname), st, False, ["%s,stack_type=%s" % (lib, st)],
+                             "variant", qemu=qbin, base=base))
     # Cost probes (bench/probe.c), run only when asked for (--decompose).
     probe = os.path.join(build, "bench", "libbench_probe.so")
     for m in ("inline", "empty", "regs", "sp", "sp_mem"):
@@ -220,7 +230,7 @@ def configs(build, outdir, variants=()):
 
 
 def qemu_argv(qemu, cfg, wl, count_file):
-    argv = [qemu]
+    argv = [cfg.qemu or qemu]
     for p in cfg.plugins:
         argv += ["-plugin", p.replace("@COUNT@", count_file)]
     return argv + wl.argv
@@ -376,7 +386,7 @@ def render(args, info, wls, cfgs, results, started, elapsed, command):
                  TARGET_RATIO["threaded"], TARGET_RATIO["heuristic"], TARGET_CONSUMER_EXTRA,
                  TARGET_RSS_MB))
     L.append("")
-    shown = [c for c in cfgs if c.kind != "plain"]
+    shown = [c for c in cfgs if c.name != "plain"]
     for title, key in (("wall-clock time ratio against plain QEMU", "wall"),
                        ("CPU time (user+system) ratio against plain QEMU", "cpu")):
         L.append("### Summary: %s" % title)
@@ -386,7 +396,8 @@ def render(args, info, wls, cfgs, results, started, elapsed, command):
         for wl in wls:
             r = results[wl.name]
             plain = med(r["plain"][key])
-            cells = ["n/a" if c.unavailable else fmt_ratio(med(r[c.name][key]) / plain) for c in shown]
+            cells = ["n/a" if c.unavailable else fmt_ratio(med(r[c.name][key]) / med(r[c.base][key]))
+                     for c in shown]
             L.append("| %s | %.2f | %s |" % (wl.name, plain, " | ".join(cells)))
         L.append("")
     L.append("### Summary: peak memory above plain QEMU (ΔRSS, MB)")
@@ -396,8 +407,8 @@ def render(args, info, wls, cfgs, results, started, elapsed, command):
     for wl in wls:
         r = results[wl.name]
         plain = med(r["plain"]["rss"])
-        cells = ["n/a" if c.unavailable else "%+.1f" % ((med(r[c.name]["rss"]) - plain) / 1024)
-                 for c in shown]
+        cells = ["n/a" if c.unavailable else "%+.1f" % (
+            (med(r[c.name]["rss"]) - med(r[c.base]["rss"])) / 1024) for c in shown]
         L.append("| %s | %.1f | %s |" % (wl.name, plain / 1024, " | ".join(cells)))
     L.append("")
     for c in cfgs:
@@ -406,7 +417,7 @@ def render(args, info, wls, cfgs, results, started, elapsed, command):
             L.append("")
     for wl in wls:
         r = results[wl.name]
-        plain_w, plain_c, plain_m = (med(r["plain"][k]) for k in ("wall", "cpu", "rss"))
+        plain_c = med(r["plain"]["cpu"])
         L.append("### %s" % wl.name)
         L.append("")
         L.append("%s. Guest command: `%s`%s." % (
@@ -443,22 +454,22 @@ def render(args, info, wls, cfgs, results, started, elapsed, command):
             if c.unavailable:
                 L.append("| %s | n/a | n/a | | | | | | refused |" % c.name)
                 continue
-            d = r[c.name]
+            d, b = r[c.name], r[c.base]
+            bw, bc, bm = (med(b[k]) for k in ("wall", "cpu", "rss"))
             m = med(d["wall"])
-            ratio = m / plain_w
-            ratios = (ratio, med(d["cpu"]) / plain_c)
+            ratios = (m / bw, med(d["cpu"]) / bc)
             vkey = (c.stack, c.name.partition("@")[2])
             if not c.consumer:
                 base_ratios[vkey] = ratios
-            per_round = [w / p for w, p in zip(d["wall"], r["plain"]["wall"])]
+            per_round = [w / p for w, p in zip(d["wall"], b["wall"])]
             rss = med(d["rss"])
-            drss = (rss - plain_m) / 1024
-            nsev = ("%.0f" % ((med(d["cpu"]) - plain_c) / events * 1e9)
-                    if events and c.kind != "plain" else "")
+            drss = (rss - bm) / 1024
+            nsev = ("%.0f" % ((med(d["cpu"]) - bc) / events * 1e9)
+                    if events and c.name != c.base else "")
             tgt = "" if c.kind == "plain" else verdict(c, ratios, base_ratios.get(vkey), drss)
             L.append("| %s | %.2f | %s | %.2f-%.2f | %s | %s | %.1f | %+.1f | %s |" % (
-                c.name, m, fmt_ratio(ratio), min(per_round), max(per_round),
-                fmt_ratio(med(d["cpu"]) / plain_c), nsev, rss / 1024, drss, tgt))
+                c.name, m, fmt_ratio(ratios[0]), min(per_round), max(per_round),
+                fmt_ratio(ratios[1]), nsev, rss / 1024, drss, tgt))
         L.append("")
     L.append(END % args.block)
     return "\n".join(L) + "\n"
@@ -499,6 +510,9 @@ def main():
     ap.add_argument("--variant", action="append", default=[], metavar="NAME=LIB",
                     help="also measure another libcallstack_instr.so as configurations "
                     "threaded@NAME, asid@NAME, ...+count@NAME (select them with --configs)")
+    ap.add_argument("--qemu-variant", action="append", default=[], metavar="NAME=QEMU",
+                    help="also measure another qemu-x86_64: plain#NAME, threaded#NAME, asid#NAME "
+                    "(ratios against plain#NAME; select them with --configs)")
     ap.add_argument("--block", help="name of the generated block of the results file "
                     "(default: main, or decompose)")
     ap.add_argument("--out", help="results file (default bench/RESULTS.md; bench/out/quick.md "
@@ -531,7 +545,13 @@ def main():
         if not name or not os.path.isfile(lib):
             sys.exit("bench: --variant wants NAME=PATH-OF-libcallstack_instr.so, got %r" % v)
         variants.append((name, os.path.abspath(lib)))
-    cfgs = configs(args.build, outdir, variants)
+    qvariants = []
+    for v in args.qemu_variant:
+        name, _, qbin = v.partition("=")
+        if not name or not os.access(qbin, os.X_OK):
+            sys.exit("bench: --qemu-variant wants NAME=PATH-OF-qemu-x86_64, got %r" % v)
+        qvariants.append((name, os.path.abspath(qbin)))
+    cfgs = configs(args.build, outdir, variants, qvariants)
     known = [c.name for c in cfgs]
     if args.configs or args.decompose:
         want = set(args.configs.split(",") if args.configs else DECOMPOSE) | {"plain"}

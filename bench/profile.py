@@ -103,6 +103,8 @@ def main():
     ap.add_argument("--only", action="append", default=[],
                     help="workload (repeatable; default: troff and sqlite3)")
     ap.add_argument("--configs", default="plain,threaded,asid,threaded+count,pandaref")
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME=LIB",
+                    help="another libcallstack_instr.so, as configurations threaded@NAME, ...")
     ap.add_argument("--quick", action="store_true", help="the benchmark's small inputs")
     ap.add_argument("--freq", type=int, default=2000, help="samples per second (cpu-clock)")
     ap.add_argument("--top", type=int, default=25)
@@ -120,7 +122,8 @@ def main():
                     else os.path.join(HERE, "RESULTS.md"))
     names = args.only or ["troff", "sqlite3"]
     wls = [w for w in bench.workloads(os.path.join(outdir, "inputs"), args.quick) if w.name in names]
-    cfgs = {c.name: c for c in bench.configs(args.build, outdir)}
+    variants = [tuple(v.split("=", 1)) for v in args.variant]
+    cfgs = {c.name: c for c in bench.configs(args.build, outdir, variants)}
     want = args.configs.split(",")
     for c in want:
         if c not in cfgs:
