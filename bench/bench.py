@@ -1,0 +1,620 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""callstack_instr benchmark: real Debian programs under qemu-x86_64, plain
+and with the plugin in each configuration, alternated round-robin.
+
+Run through bench/run.sh (which installs missing packages and builds);
+see bench/README.md. Standard library only.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+BEGIN = "<!-- BEGIN GENERATED %s by bench/bench.py: do not edit by hand -->"
+END = "<!-- END GENERATED %s -->"
+
+# Targets of issue 6.
+TARGET_RATIO = {"threaded": 1.15, "asid": 1.15, "heuristic": 1.3}
+TARGET_CONSUMER_EXTRA = 0.05
+TARGET_RSS_MB = 10.0
+
+
+# ---- deterministic inputs ------------------------------------------------------
+
+def zipf_words(rng, n):
+    """n distinct pseudo-words, most frequent first."""
+    seen, words = set(), []
+    letters = "etaoinshrdlucmfwypvbgkjqxz"
+    while len(words) < n:
+        length = 2 + min(int(rng.expovariate(0.35)), 12)
+        w = "".join(letters[min(int(rng.expovariate(0.18)), 25)] for _ in range(length))
+        if w not in seen:
+            seen.add(w)
+            words.append(w)
+    return words
+
+
+class Text:
+    """English-like text: Zipf-distributed words, sentences, paragraphs."""
+
+    def __init__(self, seed):
+        self.rng = random.Random(seed)
+        self.words = zipf_words(self.rng, 20000)
+        weights = [1.0 / (i + 1) for i in range(len(self.words))]
+        total, acc = sum(weights), 0.0
+        self.cum = []
+        for w in weights:
+            acc += w / total
+            self.cum.append(acc)
+
+    def word(self):
+        import bisect
+        return self.words[min(bisect.bisect_left(self.cum, self.rng.random()), len(self.words) - 1)]
+
+    def sentence(self, lo=6, hi=20):
+        ws = [self.word() for _ in range(self.rng.randint(lo, hi))]
+        return ws[0].capitalize() + " " + " ".join(ws[1:]) + self.rng.choice(".....?!;")
+
+
+def gen_text(path, size):
+    t = Text(1)
+    with open(path, "w", encoding="ascii") as f:
+        n = 0
+        while n < size:
+            para = " ".join(t.sentence() for _ in range(t.rng.randint(2, 8))) + "\n\n"
+            f.write(para)
+            n += len(para)
+
+
+def gen_sql(path, rows):
+    rng = random.Random(2)
+    t = Text(2)
+    tags = ["red", "green", "blue", "amber", "violet", "teal", "grey", "gold"]
+    with open(path, "w", encoding="ascii") as f:
+        f.write("CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT, grp INTEGER, val REAL, "
+                "tag TEXT, note TEXT);\n"
+                "CREATE INDEX t_grp ON t(grp);\nBEGIN;\n")
+        for i in range(rows):
+            name = t.word() + "_" + t.word()
+            note = t.sentence(3, 10).replace("'", "")
+            f.write("INSERT INTO t(name, grp, val, tag, note) VALUES('%s', %d, %.3f, '%s', '%s');\n"
+                    % (name, rng.randint(0, 99), rng.uniform(-1000, 1000), rng.choice(tags), note))
+        f.write("COMMIT;\n"
+                "SELECT grp, count(*), sum(val), avg(length(name)) FROM t GROUP BY grp ORDER BY grp;\n"
+                "SELECT tag, max(val), min(val) FROM t GROUP BY tag ORDER BY 2 DESC;\n"
+                "SELECT count(*) FROM t WHERE name LIKE 'e%' AND val > 0;\n"
+                "SELECT name, val FROM t ORDER BY val DESC, name LIMIT 20;\n"
+                "UPDATE t SET val = val * 2 WHERE grp % 7 = 3;\n"
+                "DELETE FROM t WHERE grp % 11 = 5;\n"
+                "SELECT count(*), sum(val) FROM t;\n")
+
+
+def gen_records(path, n):
+    rng = random.Random(4)
+    t = Text(4)
+    doms = ["example", "mail-host", "post", "web", "inbox"]
+    recs = []
+    for i in range(n):
+        recs.append({
+            "id": i,
+            "name": t.word().capitalize() + " " + t.word().capitalize(),
+            "email": "%s.%s@%s.%s" % (t.word(), t.word(), rng.choice(doms),
+                                      rng.choice(["com", "org", "net", "de", "fr"])),
+            "date": "%04d-%02d-%02d" % (rng.randint(1990, 2025), rng.randint(1, 12), rng.randint(1, 28)),
+            "score": round(rng.uniform(0, 100), 2),
+            "tags": [t.word() for _ in range(rng.randint(0, 5))],
+            "text": t.sentence(4, 14),
+        })
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(recs, f)
+
+
+def gen_manpage(path, sections):
+    t = Text(5)
+    rng = t.rng
+    out = ['.TH BENCH 1 "2026-01-01" "bench" "Bench Manual"', ".SH NAME",
+           "bench \\- a generated manual page", ".SH SYNOPSIS", ".B bench", "[\\fIoptions\\fR]"]
+    for s in range(sections):
+        out.append(".SH SECTION %d" % s)
+        for p in range(8):
+            out.append(".PP")
+            out.append(" ".join(t.sentence() for _ in range(4)))
+            if p % 3 == 0:
+                out += [".TP", ".BI \\-\\-opt%d \" value\"" % p, t.sentence()]
+            if p % 4 == 1:
+                out += [".IP \\(bu 2", "\\fB%s\\fR %s" % (t.word(), t.sentence())]
+            if p % 5 == 2:
+                out += [".RS", ".nf", t.sentence(), t.sentence(), ".fi", ".RE"]
+    with open(path, "w", encoding="ascii") as f:
+        f.write("\n".join(out) + "\n")
+
+
+# ---- workloads ------------------------------------------------------------------
+
+class Workload:
+    def __init__(self, name, desc, argv, stdin=None, prepare=None, package=None):
+        self.name, self.desc, self.argv, self.stdin = name, desc, argv, stdin
+        self.prepare, self.package = prepare, package
+
+
+def workloads(inputs, quick):
+    """Sizes: full run, or --quick (small inputs)."""
+    q = quick
+    text = os.path.join(inputs, "text-%s.txt" % ("q" if q else "full"))
+    text_mb = 1 if q else 20
+    bz_text = os.path.join(inputs, "text-bz-%s.txt" % ("q" if q else "full"))
+    bz_mb = 0.25 if q else 3
+    xz_text = os.path.join(inputs, "text-xz-%s.txt" % ("q" if q else "full"))
+    xz_mb = 0.1 if q else 1
+    sql = os.path.join(inputs, "insert-%s.sql" % ("q" if q else "full"))
+    rows = 2000 if q else 50000
+    recs = os.path.join(inputs, "records-%s.json" % ("q" if q else "full"))
+    nrec = 1000 if q else 20000
+    page = os.path.join(inputs, "page-%s.1" % ("q" if q else "full"))
+    nsec = 10 if q else 150
+    pymix = os.path.join(HERE, "workloads", "pymix.py")
+    return [
+        Workload("sqlite3", "sqlite3: %d INSERTs into an in-memory database, then aggregates" % rows,
+                 ["/usr/bin/sqlite3", ":memory:"], stdin=sql,
+                 prepare=lambda: gen_sql(sql, rows), package="sqlite3"),
+        Workload("python3", "/usr/bin/python3: json/re/sort mix over %d records" % nrec,
+                 ["/usr/bin/python3", "-I", pymix, recs],
+                 prepare=lambda: gen_records(recs, nrec), package="python3"),
+        Workload("gzip", "gzip -9 on %g MB of text" % text_mb,
+                 ["/bin/gzip", "-9", "-c", text],
+                 prepare=lambda: gen_text(text, int(text_mb * 2**20)), package="gzip"),
+        Workload("bzip2", "bzip2 -9 on %g MB of text" % bz_mb,
+                 ["/bin/bzip2", "-9", "-c", bz_text],
+                 prepare=lambda: gen_text(bz_text, int(bz_mb * 2**20)), package="bzip2"),
+        Workload("xz", "xz -6 (one thread) on %g MB of text" % xz_mb,
+                 ["/usr/bin/xz", "-6", "-T1", "-c", xz_text],
+                 prepare=lambda: gen_text(xz_text, int(xz_mb * 2**20)), package="xz-utils"),
+        Workload("troff", "troff (C++, groff): formats a generated %d-section man page" % nsec,
+                 ["/usr/bin/troff", "-man", "-Tutf8", page],
+                 prepare=lambda: gen_manpage(page, nsec), package="groff-base"),
+    ]
+
+
+# ---- configurations ---------------------------------------------------------------
+
+class Config:
+    def __init__(self, name, stack, consumer, plugins, kind, qemu=None, base="plain"):
+        self.name, self.stack, self.consumer, self.plugins, self.kind = (
+            name, stack, consumer, plugins, kind)
+        self.qemu = qemu            # another QEMU binary (--qemu-variant), or None
+        self.base = base            # the plain configuration its ratios are against
+        self.unavailable = None     # reason, when refused
+
+
+def configs(build, outdir, variants=(), qemu_variants=()):
+    """Every configuration; variants are (name, path of another
+    libcallstack_instr.so) pairs, e.g. a build with a proposed lever;
+    qemu_variants (name, path of another qemu-x86_64) give plain#NAME,
+    threaded#NAME and asid#NAME, measured against plain#NAME."""
+    lib = os.path.join(build, "libcallstack_instr.so")
+    count = os.path.join(build, "bench", "libbench_count.so")
+    ref = os.path.join(build, "bench", "libbench_pandaref.so")
+    cs = [Config("plain", None, False, [], "plain")]
+    for st in ("threaded", "asid", "heuristic"):
+        cs.append(Config(st, st, False, ["%s,stack_type=%s" % (lib, st)], "plugin"))
+        cs.append(Config(st + "+count", st, True,
+                         ["%s,stack_type=%s" % (lib, st), "%s,out=@COUNT@" % count], "plugin"))
+    cs.append(Config("pandaref", "asid", False, ["%s,out=@COUNT@" % ref], "reference"))
+    for vname, vlib in variants:
+        for st in ("threaded", "asid"):
+            cs.append(Config("%s@%s" % (st, vname), st, False, ["%s,stack_type=%s" % (vlib, st)],
+                             "variant"))
+            cs.append(Config("%s+count@%s" % (st, vname), st, True,
+                             ["%s,stack_type=%s" % (vlib, st), "%s,out=@COUNT@" % count], "variant"))
+    for qname, qbin in qemu_variants:
+        base = "plain#" + qname
+        cs.append(Config(base, None, False, [], "plain", qemu=qbin, base=base))
+        for st in ("threaded", "asid"):
+            cs.append(Config("%s#%s" % (st, qname), st, False, ["%s,stack_type=%s" % (lib, st)],
+                             "variant", qemu=qbin, base=base))
+    # Cost probes (bench/probe.c), run only when asked for (--decompose).
+    probe = os.path.join(build, "bench", "libbench_probe.so")
+    for m in ("inline", "empty", "regs", "sp", "sp_mem"):
+        cs.append(Config("probe-" + m, None, False, ["%s,mode=%s,out=@COUNT@" % (probe, m)], "probe"))
+    return cs
+
+
+def qemu_argv(qemu, cfg, wl, count_file):
+    argv = [cfg.qemu or qemu]
+    for p in cfg.plugins:
+        argv += ["-plugin", p.replace("@COUNT@", count_file)]
+    return argv + wl.argv
+
+
+def run_once(argv, stdin_path, stderr_path):
+    """Runs argv; returns (rc, wall s, user+sys s, max RSS KB).
+
+    The peak RSS comes from GNU time: a child forked by this (large) Python
+    process inherits its RSS high-water mark, and Linux carries it across
+    exec, so the child's own ru_maxrss would be at least Python's. time is
+    small, and reports the peak of the child it forks."""
+    rss_file = stderr_path + ".rss"
+    stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
+    with open(stderr_path, "wb") as err:
+        t0 = time.monotonic()
+        p = subprocess.Popen(["/usr/bin/time", "-f", "%M", "-o", rss_file, "--"] + argv,
+                             stdin=stdin, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, ru = os.wait4(p.pid, 0)
+        wall = time.monotonic() - t0
+    if stdin_path:
+        stdin.close()
+    rc = os.waitstatus_to_exitcode(status)
+    rss = 0
+    with open(rss_file) as f:
+        for line in f:
+            if line.strip().isdigit():
+                rss = int(line)
+    os.unlink(rss_file)
+    return rc, wall, ru.ru_utime + ru.ru_stime, rss
+
+
+def probe_availability(qemu, cfgs, outdir):
+    """A configuration the plugin refuses (heuristic, for now) is reported n/a."""
+    for c in cfgs:
+        if c.kind == "plain":
+            continue
+        err = os.path.join(outdir, "probe-%s.err" % c.name)
+        rc, _, _, _ = run_once(qemu_argv(qemu, c, Workload("true", "", ["/bin/true"]), os.devnull),
+                               None, err)
+        if rc != 0:
+            with open(err, errors="replace") as f:
+                lines = [l.strip() for l in f if l.strip()]
+            c.unavailable = lines[0] if lines else "exit status %d" % rc
+
+
+def read_counts(path):
+    """Sums the key=value integers of the lines a bench plugin appended."""
+    tot = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                for field in line.split("\t")[1:]:
+                    k, _, v = field.strip().partition("=")
+                    if k != "pid" and v.isdigit():
+                        tot[k] = tot.get(k, 0) + int(v)
+    except FileNotFoundError:
+        pass
+    return tot
+
+
+# ---- report ----------------------------------------------------------------------------
+
+def machine_info():
+    model = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem_gb = 0.0
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    mem_gb = int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return {"nproc": os.cpu_count(), "cpu": model, "ram_gb": mem_gb,
+            "kernel": platform.release(), "load": os.getloadavg()}
+
+
+def fmt_ratio(x):
+    return "%.2fx" % x
+
+
+def verdict(cfg, ratios, base, drss):
+    """ratios: (wall, CPU) ratios; base: the same for the stack type without
+    a consumer. Judged on both, since other load on the machine inflates
+    wall-clock time."""
+    if cfg.kind in ("reference", "probe", "variant"):
+        return "(%s)" % cfg.kind
+    notes = []
+    limit = TARGET_RATIO.get(cfg.stack)
+    if cfg.consumer and base is not None:
+        extra = [r - b for r, b in zip(ratios, base)]
+        ok = max(extra) <= TARGET_CONSUMER_EXTRA
+        notes.append("%s: %+.2f wall, %+.2f CPU (<= +%.2f)" % (
+            "ok" if ok else "MISS", extra[0], extra[1], TARGET_CONSUMER_EXTRA))
+    elif limit is not None:
+        ok = max(ratios) <= limit
+        notes.append("%s (<= %.2fx)" % ("ok" if ok else "MISS", limit))
+    notes.append("mem %s" % ("ok" if drss <= TARGET_RSS_MB else "MISS"))
+    return ", ".join(notes)
+
+
+def events_of(r):
+    """Calls + returns of one run of the workload, as a consumer saw them
+    (else as PANDA's algorithm or the probe did), and their source."""
+    for name, keys in (("threaded+count", ("calls", "returns")), ("asid+count", ("calls", "returns")),
+                       ("probe-empty", ("events",)), ("probe-inline", ("events",)),
+                       ("pandaref", ("calls", "returns"))):
+        c = r.get(name, {}).get("counts", {})
+        if all(k in c for k in keys):
+            return sum(c[k] for k in keys)
+    return None
+
+
+def med(xs):
+    return statistics.median(xs)
+
+
+def header(args, info, started, elapsed, command, title):
+    L = [BEGIN % args.block, "", "## " + title, "", "| | |", "|---|---|"]
+    L.append("| date | %s (%.0f s) |" % (started, elapsed))
+    L.append("| command | `%s` |" % command)
+    L.append("| machine | %d CPUs, %s, %.1f GB RAM, Linux %s |" % (
+        info["nproc"], info["cpu"], info["ram_gb"], info["kernel"]))
+    L.append("| load average at start / end | %s / %s |" % (
+        " ".join("%.2f" % x for x in info["load"]),
+        " ".join("%.2f" % x for x in os.getloadavg())))
+    L.append("| QEMU | `%s` |" % args.qemu)
+    L.append("| runs | %d per configuration and workload, alternated round-robin "
+             "(the order of configurations rotates every round) |" % args.runs)
+    L.append("")
+    return L
+
+
+def render(args, info, wls, cfgs, results, started, elapsed, command):
+    L = header(args, info, started, elapsed, command,
+               "Cost decomposition" if args.decompose else "Measurements")
+    L.append("*median s*: median wall-clock seconds. *ratio*: that median over plain QEMU's median in "
+             "the same invocation; *range*: the smallest and largest ratio of a single round (each "
+             "run over the plain run of its round). *CPU ratio*: the same with user+system time, "
+             "less sensitive to other load on the machine. *ns/event*: extra CPU time over plain, "
+             "per call or return event. *max RSS*: median peak resident set (GNU time); *ΔRSS*: "
+             "its difference from plain. Targets: `threaded`, `asid` <= %.2fx; `heuristic` <= "
+             "%.2fx; a counting consumer at most +%.2f over the same stack type without it; peak "
+             "memory at most %.0f MB above plain." % (
+                 TARGET_RATIO["threaded"], TARGET_RATIO["heuristic"], TARGET_CONSUMER_EXTRA,
+                 TARGET_RSS_MB))
+    L.append("")
+    shown = [c for c in cfgs if c.name != "plain"]
+    for title, key in (("wall-clock time ratio against plain QEMU", "wall"),
+                       ("CPU time (user+system) ratio against plain QEMU", "cpu")):
+        L.append("### Summary: %s" % title)
+        L.append("")
+        L.append("| workload | plain s | " + " | ".join(c.name for c in shown) + " |")
+        L.append("|---|---:|" + "---:|" * len(shown))
+        for wl in wls:
+            r = results[wl.name]
+            plain = med(r["plain"][key])
+            cells = ["n/a" if c.unavailable else fmt_ratio(med(r[c.name][key]) / med(r[c.base][key]))
+                     for c in shown]
+            L.append("| %s | %.2f | %s |" % (wl.name, plain, " | ".join(cells)))
+        L.append("")
+    L.append("### Summary: peak memory above plain QEMU (ΔRSS, MB)")
+    L.append("")
+    L.append("| workload | plain MB | " + " | ".join(c.name for c in shown) + " |")
+    L.append("|---|---:|" + "---:|" * len(shown))
+    for wl in wls:
+        r = results[wl.name]
+        plain = med(r["plain"]["rss"])
+        cells = ["n/a" if c.unavailable else "%+.1f" % (
+            (med(r[c.name]["rss"]) - med(r[c.base]["rss"])) / 1024) for c in shown]
+        L.append("| %s | %.1f | %s |" % (wl.name, plain / 1024, " | ".join(cells)))
+    L.append("")
+    for c in cfgs:
+        if c.unavailable and not c.consumer:
+            L.append("n/a: `stack_type=%s` is refused by the plugin: \"%s\"" % (c.stack, c.unavailable))
+            L.append("")
+    for wl in wls:
+        r = results[wl.name]
+        plain_c = med(r["plain"]["cpu"])
+        L.append("### %s" % wl.name)
+        L.append("")
+        L.append("%s. Guest command: `%s`%s." % (
+            wl.desc, " ".join(os.path.relpath(a, ROOT) if a.startswith(ROOT) else a for a in wl.argv),
+            " < `%s`" % os.path.relpath(wl.stdin, ROOT) if wl.stdin else ""))
+        events = events_of(r)
+        facts = []
+        for name in ("threaded+count", "asid+count"):
+            c = r.get(name, {}).get("counts", {})
+            if "calls" in c:
+                facts.append("%s: %s calls, %s returns" % (
+                    name, "{:,}".format(c["calls"]), "{:,}".format(c["returns"])))
+        c = r.get("pandaref", {}).get("counts", {})
+        if "blocks" in c:
+            facts.append("pandaref: %s blocks executed, %s calls, %s returns" % (
+                "{:,}".format(c["blocks"]), "{:,}".format(c["calls"]), "{:,}".format(c["returns"])))
+        for name in ("probe-empty", "probe-inline"):
+            c = r.get(name, {}).get("counts", {})
+            if "events" in c:
+                facts.append("%s: %s call/return instructions executed" % (
+                    name, "{:,}".format(c["events"])))
+                break
+        if facts:
+            L.append("Events per run: %s." % "; ".join(facts))
+        if events:
+            L.append("That is %.1f M events per second of plain QEMU (CPU time)." % (
+                events / plain_c / 1e6))
+        L.append("")
+        L.append("| configuration | median s | ratio | range | CPU ratio | ns/event | max RSS MB "
+                 "| ΔRSS MB | target |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+        base_ratios = {}
+        for c in cfgs:
+            if c.unavailable:
+                L.append("| %s | n/a | n/a | | | | | | refused |" % c.name)
+                continue
+            d, b = r[c.name], r[c.base]
+            bw, bc, bm = (med(b[k]) for k in ("wall", "cpu", "rss"))
+            m = med(d["wall"])
+            ratios = (m / bw, med(d["cpu"]) / bc)
+            vkey = (c.stack, c.name.partition("@")[2])
+            if not c.consumer:
+                base_ratios[vkey] = ratios
+            per_round = [w / p for w, p in zip(d["wall"], b["wall"])]
+            rss = med(d["rss"])
+            drss = (rss - bm) / 1024
+            nsev = ("%.0f" % ((med(d["cpu"]) - bc) / events * 1e9)
+                    if events and c.name != c.base else "")
+            tgt = "" if c.kind == "plain" else verdict(c, ratios, base_ratios.get(vkey), drss)
+            L.append("| %s | %.2f | %s | %.2f-%.2f | %s | %s | %.1f | %+.1f | %s |" % (
+                c.name, m, fmt_ratio(ratios[0]), min(per_round), max(per_round),
+                fmt_ratio(ratios[1]), nsev, rss / 1024, drss, tgt))
+        L.append("")
+    L.append(END % args.block)
+    return "\n".join(L) + "\n"
+
+
+def write_results(path, text, block):
+    """Replaces the generated block of `path`, keeping the hand-written rest."""
+    old = ""
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            old = f.read()
+    b, e = BEGIN % block, END % block
+    if b in old and e in old:
+        head, rest = old.split(b, 1)
+        tail = rest.split(e, 1)[1]
+        new = head + text.rstrip("\n") + tail
+    else:
+        new = (old.rstrip("\n") + "\n\n" if old else "# Benchmark results\n\n") + text
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(new)
+
+
+# ---- main ---------------------------------------------------------------------------------
+
+DECOMPOSE = ["plain", "probe-inline", "probe-empty", "probe-regs", "probe-sp", "probe-sp_mem",
+             "threaded", "threaded+count", "asid", "pandaref"]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="1 run each, small inputs (smoke test)")
+    ap.add_argument("--runs", type=int, help="runs per configuration (default 5; 1 with --quick)")
+    ap.add_argument("--only", action="append", default=[], help="workload name (repeatable)")
+    ap.add_argument("--configs", help="comma-separated configuration names (plain is always run)")
+    ap.add_argument("--decompose", action="store_true",
+                    help="cost decomposition: the probe plugins next to the plugin (%s)"
+                    % ",".join(DECOMPOSE))
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME=LIB",
+                    help="also measure another libcallstack_instr.so as configurations "
+                    "threaded@NAME, asid@NAME, ...+count@NAME (select them with --configs)")
+    ap.add_argument("--qemu-variant", action="append", default=[], metavar="NAME=QEMU",
+                    help="also measure another qemu-x86_64: plain#NAME, threaded#NAME, asid#NAME "
+                    "(ratios against plain#NAME; select them with --configs)")
+    ap.add_argument("--block", help="name of the generated block of the results file "
+                    "(default: main, or decompose)")
+    ap.add_argument("--out", help="results file (default bench/RESULTS.md; bench/out/quick.md "
+                                  "with --quick)")
+    ap.add_argument("--qemu", required=True)
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--command", default="bash bench/run.sh")
+    args = ap.parse_args()
+    if args.runs is None:
+        args.runs = 1 if args.quick else 5
+    if not args.block:
+        args.block = "decompose" if args.decompose else "main"
+    outdir = os.path.join(HERE, "out")
+    inputs = os.path.join(outdir, "inputs")
+    os.makedirs(inputs, exist_ok=True)
+    if args.out is None:
+        args.out = os.path.join(outdir, "quick.md") if args.quick else os.path.join(HERE, "RESULTS.md")
+
+    wls = workloads(inputs, args.quick)
+    if args.only:
+        wls = [w for w in wls if w.name in args.only]
+        if not wls:
+            sys.exit("bench: no workload named %s" % ", ".join(args.only))
+    for w in wls:
+        if not os.path.exists(w.argv[0]):
+            sys.exit("bench: %s is missing (Debian package %s)" % (w.argv[0], w.package))
+    variants = []
+    for v in args.variant:
+        name, _, lib = v.partition("=")
+        if not name or not os.path.isfile(lib):
+            sys.exit("bench: --variant wants NAME=PATH-OF-libcallstack_instr.so, got %r" % v)
+        variants.append((name, os.path.abspath(lib)))
+    qvariants = []
+    for v in args.qemu_variant:
+        name, _, qbin = v.partition("=")
+        if not name or not os.access(qbin, os.X_OK):
+            sys.exit("bench: --qemu-variant wants NAME=PATH-OF-qemu-x86_64, got %r" % v)
+        qvariants.append((name, os.path.abspath(qbin)))
+    cfgs = configs(args.build, outdir, variants, qvariants)
+    known = [c.name for c in cfgs]
+    if args.configs or args.decompose:
+        want = set(args.configs.split(",") if args.configs else DECOMPOSE) | {"plain"}
+        unknown = want - set(known)
+        if unknown:
+            sys.exit("bench: unknown configuration(s) %s; known: %s" % (
+                ", ".join(sorted(unknown)), ", ".join(known)))
+        cfgs = [c for c in cfgs if c.name in want]
+    else:
+        cfgs = [c for c in cfgs if c.kind not in ("probe", "variant")]
+    probe_availability(args.qemu, cfgs, outdir)
+    for c in cfgs:
+        if c.unavailable:
+            print("bench: %s: n/a (%s)" % (c.name, c.unavailable), flush=True)
+
+    print("bench: generating inputs", flush=True)
+    done = set()
+    for w in wls:
+        path = w.stdin or w.argv[-1]
+        if w.prepare and path not in done:
+            w.prepare()
+            done.add(path)
+
+    info = machine_info()
+    started = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    t_start = time.monotonic()
+    runnable = [c for c in cfgs if not c.unavailable]
+    results = {w.name: {c.name: {"wall": [], "cpu": [], "rss": [], "counts": {}} for c in cfgs}
+               for w in wls}
+    total = args.runs * len(wls) * len(runnable)
+    n = 0
+    for rnd in range(args.runs):
+        for w in wls:
+            k = rnd % len(runnable)
+            order = runnable[k:] + runnable[:k]
+            for c in order:
+                n += 1
+                count_file = os.path.join(outdir, "count-%s-%s.tsv" % (w.name, c.name))
+                if os.path.exists(count_file):
+                    os.unlink(count_file)
+                err = os.path.join(outdir, "last-%s-%s.err" % (w.name, c.name))
+                rc, wall, cpu, rss = run_once(qemu_argv(args.qemu, c, w, count_file), w.stdin, err)
+                if rc != 0:
+                    with open(err, errors="replace") as f:
+                        tail = f.read()[-2000:]
+                    sys.exit("bench: %s under %s failed (exit %d):\n%s" % (w.name, c.name, rc, tail))
+                d = results[w.name][c.name]
+                d["wall"].append(wall)
+                d["cpu"].append(cpu)
+                d["rss"].append(rss)
+                d["counts"] = read_counts(count_file)
+                print("bench: [%d/%d] round %d %-8s %-16s %6.2f s %6.2f s CPU %7.1f MB" % (
+                    n, total, rnd + 1, w.name, c.name, wall, cpu, rss / 1024), flush=True)
+    elapsed = time.monotonic() - t_start
+    text = render(args, info, wls, cfgs, results, started, elapsed, args.command)
+    write_results(args.out, text, args.block)
+    raw = os.path.join(outdir, "raw-%s-%s.json" % (args.block, "quick" if args.quick else "full"))
+    with open(raw, "w") as f:
+        json.dump({"info": info, "started": started, "command": args.command,
+                   "configs": [c.name for c in cfgs], "results": results}, f, indent=1)
+    print("bench: wrote %s (raw data: %s)" % (os.path.relpath(args.out, os.getcwd()),
+                                              os.path.relpath(raw, os.getcwd())))
+
+
+if __name__ == "__main__":
+    main()

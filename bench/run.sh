@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# The benchmark: real Debian programs under qemu-x86_64, plain and with
+# callstack_instr in every configuration. See bench/README.md.
+#
+#   bash bench/run.sh            full run (5 rounds), writes bench/RESULTS.md
+#   bash bench/run.sh --quick    1 round, small inputs, writes bench/out/quick.md
+#
+# Other arguments go to bench/bench.py (--runs N, --only WORKLOAD, --configs
+# a,b, --out FILE). Not part of the test command.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/scripts/qemu-env.sh"
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# The guests are the host's own Debian binaries; install those missing.
+PKGS=(sqlite3 python3 gzip bzip2 xz-utils groff-base time)
+if [ "${CALLSTACK_SKIP_APT:-0}" != 1 ]; then
+    missing=()
+    for p in "${PKGS[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing ${missing[*]}"
+        as_root apt-get -qq update
+        DEBIAN_FRONTEND=noninteractive as_root apt-get -y -qq install "${missing[@]}" >/dev/null
+    fi
+fi
+
+# QEMU (cached after the first time) and the plugins, bench plugins included.
+if [ ! -x "$QEMU_PREFIX/bin/qemu-x86_64" ]; then
+    bash "$root/scripts/setup.sh"
+fi
+bash "$root/scripts/build.sh"
+for f in libcallstack_instr.so bench/libbench_count.so bench/libbench_pandaref.so; do
+    [ -f "$root/build/$f" ] || { log "build/$f was not built"; exit 1; }
+done
+
+cmd="bash bench/run.sh${*:+ $*}"
+exec /usr/bin/python3 "$root/bench/bench.py" --qemu "$QEMU_PREFIX/bin/qemu-x86_64" \
+    --build "$root/build" --command "$cmd" "$@"
