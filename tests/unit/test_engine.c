@@ -27,33 +27,11 @@
 #include <unistd.h>
 #endif
 #include "engine/engine.h"
+#include "check.h"
 
-/* ---- harness ------------------------------------------------------------ */
-
-static bool t_failed;
-static char t_msg[1024];
-
-static void G_GNUC_PRINTF(2, 3) fail_at(int line, const char *fmt, ...)
-{
-    if (t_failed) {
-        return;
-    }
-    t_failed = true;
-    int n = snprintf(t_msg, sizeof t_msg, "line %d: ", line);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(t_msg + n, sizeof t_msg - (size_t)n, fmt, ap);
-    va_end(ap);
-}
-
-/* Every case has a `done:` label where it frees what it made. */
-#define CHECK(cond, ...) \
-    do { if (!(cond)) { fail_at(__LINE__, __VA_ARGS__); goto done; } } while (0)
-/* For helpers that set the message themselves. */
-#define REQUIRE(expr) do { if (!(expr)) { goto done; } } while (0)
+/* ---- harness: tests/unit/check.h -------------------------------------- */
 
 #define FN(f) ((void (*)(void))(f))
-#define PX "0x%" PRIx64
 
 /* ---- recording subscribers --------------------------------------------- */
 
@@ -1581,10 +1559,7 @@ done:
 
 /* ---- main --------------------------------------------------------------- */
 
-static const struct {
-    const char *name;
-    void (*fn)(void);
-} tests[] = {
+static const test_case tests[] = {
     { "config_defaults", t_config_defaults },
     { "nesting", t_nesting },
     { "recursion_1000", t_recursion },
@@ -1617,39 +1592,14 @@ static const struct {
 
 int main(int argc, char **argv)
 {
-    unsigned passed = 0, failed = 0;
     rec.events = g_array_new(FALSE, TRUE, sizeof(callstack_event));
     rec.calls = g_array_new(FALSE, TRUE, sizeof(uint64_t));
     rec.rets = g_array_new(FALSE, TRUE, sizeof(uint64_t));
     rec.vcpus = g_array_new(FALSE, TRUE, sizeof(unsigned));
-    for (size_t i = 0; i < G_N_ELEMENTS(tests); i++) {
-        /* Optional arguments: run only the named cases. */
-        if (argc > 1) {
-            bool want = false;
-            for (int a = 1; a < argc; a++) {
-                want |= strcmp(argv[a], tests[i].name) == 0;
-            }
-            if (!want) {
-                continue;
-            }
-        }
-        t_failed = false;
-        t_msg[0] = '\0';
-        rec_clear();
-        tests[i].fn();
-        if (t_failed) {
-            printf("FAIL %s: %s\n", tests[i].name, t_msg);
-            failed++;
-        } else {
-            printf("PASS %s\n", tests[i].name);
-            passed++;
-        }
-        fflush(stdout);
-    }
-    printf("%u passed, %u failed\n", passed, failed);
+    int status = run_cases(tests, G_N_ELEMENTS(tests), argc, argv, rec_clear);
     g_array_free(rec.events, TRUE);
     g_array_free(rec.calls, TRUE);
     g_array_free(rec.rets, TRUE);
     g_array_free(rec.vcpus, TRUE);
-    return failed ? 1 : 0;
+    return status;
 }

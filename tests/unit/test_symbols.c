@@ -17,26 +17,8 @@
 #include "symbols/elf_symbols.h"
 #include "symbols/maps.h"
 #include "symbols/symbolizer.h"
+#include "check.h"
 
-static bool t_failed;
-static char t_msg[1024];
-
-static void G_GNUC_PRINTF(2, 3) fail_at(int line, const char *fmt, ...)
-{
-    if (t_failed) {
-        return;
-    }
-    t_failed = true;
-    int n = snprintf(t_msg, sizeof t_msg, "line %d: ", line);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(t_msg + n, sizeof t_msg - (size_t)n, fmt, ap);
-    va_end(ap);
-}
-
-#define CHECK(cond, ...) \
-    do { if (!(cond)) { fail_at(__LINE__, __VA_ARGS__); goto done; } } while (0)
-#define PX "0x%" PRIx64
 
 /* Functions with known names in this binary's .symtab. */
 __attribute__((noinline)) int symbols_test_target(int x);
@@ -282,10 +264,7 @@ done:
     g_free(err);
 }
 
-static const struct {
-    const char *name;
-    void (*fn)(void);
-} tests[] = {
+static const test_case tests[] = {
     { "maps_parse", t_maps_parse },
     { "self_functions", t_self_functions },
     { "libc_function", t_libc_function },
@@ -295,22 +274,7 @@ static const struct {
     { "not_elf", t_not_elf },
 };
 
-int main(void)
+int main(int argc, char **argv)
 {
-    unsigned passed = 0, failed = 0;
-    for (size_t i = 0; i < G_N_ELEMENTS(tests); i++) {
-        t_failed = false;
-        t_msg[0] = '\0';
-        tests[i].fn();
-        if (t_failed) {
-            printf("FAIL %s: %s\n", tests[i].name, t_msg);
-            failed++;
-        } else {
-            printf("PASS %s\n", tests[i].name);
-            passed++;
-        }
-        fflush(stdout);
-    }
-    printf("%u passed, %u failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return run_cases(tests, G_N_ELEMENTS(tests), argc, argv, NULL);
 }
