@@ -544,6 +544,8 @@ def main():
     if args.out is None:
         args.out = os.path.join(outdir, "quick.md") if args.quick else os.path.join(HERE, "RESULTS.md")
 
+    if not os.access("/usr/bin/time", os.X_OK):
+        sys.exit("bench: /usr/bin/time is missing (Debian package time)")
     wls = workloads(inputs, args.quick)
     if args.only:
         wls = [w for w in wls if w.name in args.only]
