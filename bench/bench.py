@@ -365,7 +365,7 @@ def header(args, info, started, elapsed, command, title):
         info["nproc"], info["cpu"], info["ram_gb"], info["kernel"]))
     L.append("| load average at start / end | %s / %s |" % (
         " ".join("%.2f" % x for x in info["load"]),
-        " ".join("%.2f" % x for x in info.get("load_end", os.getloadavg()))))
+        " ".join("%.2f" % x for x in info["load_end"]) if info.get("load_end") else "not recorded"))
     L.append("| QEMU | `%s` |" % args.qemu)
     L.append("| runs | %d per configuration and workload, alternated round-robin "
              "(the order of configurations rotates every round) |" % args.runs)
@@ -600,7 +600,6 @@ def main():
         args.runs = raw.get("runs", max(len(v["wall"]) for r in raw["results"].values()
                                         for v in r.values()))
         info = raw["info"]
-        info.setdefault("load_end", info["load"])
         text = render(args, info, wls, cfgs, raw["results"], raw["started"], raw.get("elapsed"),
                       raw.get("command", args.command))
         write_results(args.out, text, args.block)
