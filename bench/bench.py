@@ -224,7 +224,7 @@ def configs(build, outdir, variants=(), qemu_variants=()):
                              "variant", qemu=qbin, base=base))
     # Cost probes (bench/probe.c), run only when asked for (--decompose).
     probe = os.path.join(build, "bench", "libbench_probe.so")
-    for m in ("inline", "empty", "regs", "sp", "sp_mem"):
+    for m in ("inline", "empty", "regs", "sp", "sp_mem", "retsite"):
         cs.append(Config("probe-" + m, None, False, ["%s,mode=%s,out=@COUNT@" % (probe, m)], "probe"))
     return cs
 
@@ -345,6 +345,7 @@ def events_of(r):
     (else as PANDA's algorithm or the probe did), and their source."""
     for name, keys in (("threaded+count", ("calls", "returns")), ("asid+count", ("calls", "returns")),
                        ("probe-empty", ("events",)), ("probe-inline", ("events",)),
+                       ("probe-regs", ("events",)), ("probe-sp", ("events",)),
                        ("pandaref", ("calls", "returns"))):
         c = r.get(name, {}).get("counts", {})
         if all(k in c for k in keys):
@@ -358,13 +359,13 @@ def med(xs):
 
 def header(args, info, started, elapsed, command, title):
     L = [BEGIN % args.block, "", "## " + title, "", "| | |", "|---|---|"]
-    L.append("| date | %s (%.0f s) |" % (started, elapsed))
+    L.append("| date | %s (%s) |" % (started, "%.0f s" % elapsed if elapsed else "duration not recorded"))
     L.append("| command | `%s` |" % command)
     L.append("| machine | %d CPUs, %s, %.1f GB RAM, Linux %s |" % (
         info["nproc"], info["cpu"], info["ram_gb"], info["kernel"]))
     L.append("| load average at start / end | %s / %s |" % (
         " ".join("%.2f" % x for x in info["load"]),
-        " ".join("%.2f" % x for x in os.getloadavg())))
+        " ".join("%.2f" % x for x in info["load_end"]) if info.get("load_end") else "not recorded"))
     L.append("| QEMU | `%s` |" % args.qemu)
     L.append("| runs | %d per configuration and workload, alternated round-robin "
              "(the order of configurations rotates every round) |" % args.runs)
@@ -374,12 +375,15 @@ def header(args, info, started, elapsed, command, title):
 
 def render(args, info, wls, cfgs, results, started, elapsed, command):
     L = header(args, info, started, elapsed, command,
-               "Cost decomposition" if args.decompose else "Measurements")
+               {"main": "Measurements", "decompose": "Cost decomposition"}.get(
+                   args.block, "Measurements: %s" % args.block))
     L.append("*median s*: median wall-clock seconds. *ratio*: that median over plain QEMU's median in "
              "the same invocation; *range*: the smallest and largest ratio of a single round (each "
              "run over the plain run of its round). *CPU ratio*: the same with user+system time, "
-             "less sensitive to other load on the machine. *ns/event*: extra CPU time over plain, "
-             "per call or return event. *max RSS*: median peak resident set (GNU time); *ΔRSS*: "
+             "less sensitive to other load on the machine. *best CPU*: the smallest CPU time over "
+             "plain's smallest: interference from other load only ever adds time, so this is the "
+             "steadiest estimate of the intrinsic cost. *ns/event*: extra CPU time over plain "
+             "(smallest times), per call or return event. *max RSS*: median peak resident set (GNU time); *ΔRSS*: "
              "its difference from plain. Targets: `threaded`, `asid` <= %.2fx; `heuristic` <= "
              "%.2fx; a counting consumer at most +%.2f over the same stack type without it; peak "
              "memory at most %.0f MB above plain." % (
@@ -387,16 +391,17 @@ def render(args, info, wls, cfgs, results, started, elapsed, command):
                  TARGET_RSS_MB))
     L.append("")
     shown = [c for c in cfgs if c.name != "plain"]
-    for title, key in (("wall-clock time ratio against plain QEMU", "wall"),
-                       ("CPU time (user+system) ratio against plain QEMU", "cpu")):
+    for title, key, agg in (("wall-clock time ratio against plain QEMU (medians)", "wall", med),
+                            ("CPU time (user+system) ratio against plain QEMU (medians)", "cpu", med),
+                            ("best CPU time ratio against plain QEMU (smallest times)", "cpu", min)):
         L.append("### Summary: %s" % title)
         L.append("")
         L.append("| workload | plain s | " + " | ".join(c.name for c in shown) + " |")
         L.append("|---|---:|" + "---:|" * len(shown))
         for wl in wls:
             r = results[wl.name]
-            plain = med(r["plain"][key])
-            cells = ["n/a" if c.unavailable else fmt_ratio(med(r[c.name][key]) / med(r[c.base][key]))
+            plain = agg(r["plain"][key])
+            cells = ["n/a" if c.unavailable else fmt_ratio(agg(r[c.name][key]) / agg(r[c.base][key]))
                      for c in shown]
             L.append("| %s | %.2f | %s |" % (wl.name, plain, " | ".join(cells)))
         L.append("")
@@ -417,7 +422,7 @@ def render(args, info, wls, cfgs, results, started, elapsed, command):
             L.append("")
     for wl in wls:
         r = results[wl.name]
-        plain_c = med(r["plain"]["cpu"])
+        plain_c = min(r["plain"]["cpu"])
         L.append("### %s" % wl.name)
         L.append("")
         L.append("%s. Guest command: `%s`%s." % (
@@ -434,25 +439,29 @@ def render(args, info, wls, cfgs, results, started, elapsed, command):
         if "blocks" in c:
             facts.append("pandaref: %s blocks executed, %s calls, %s returns" % (
                 "{:,}".format(c["blocks"]), "{:,}".format(c["calls"]), "{:,}".format(c["returns"])))
-        for name in ("probe-empty", "probe-inline"):
+        for name in ("probe-empty", "probe-inline", "probe-regs"):
             c = r.get(name, {}).get("counts", {})
             if "events" in c:
                 facts.append("%s: %s call/return instructions executed" % (
                     name, "{:,}".format(c["events"])))
                 break
+        c = r.get("probe-retsite", {}).get("counts", {})
+        if "site_blocks" in c:
+            facts.append("probe-retsite: %s calls and matched returns, %s return-site blocks "
+                         "executed" % ("{:,}".format(c["events"]), "{:,}".format(c["site_blocks"])))
         if facts:
             L.append("Events per run: %s." % "; ".join(facts))
         if events:
-            L.append("That is %.1f M events per second of plain QEMU (CPU time)." % (
+            L.append("That is %.1f M events per second of plain QEMU (smallest CPU time)." % (
                 events / plain_c / 1e6))
         L.append("")
-        L.append("| configuration | median s | ratio | range | CPU ratio | ns/event | max RSS MB "
-                 "| ΔRSS MB | target |")
-        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+        L.append("| configuration | median s | ratio | range | CPU ratio | best CPU | ns/event "
+                 "| max RSS MB | ΔRSS MB | target |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         base_ratios = {}
         for c in cfgs:
             if c.unavailable:
-                L.append("| %s | n/a | n/a | | | | | | refused |" % c.name)
+                L.append("| %s | n/a | n/a | | | | | | | refused |" % c.name)
                 continue
             d, b = r[c.name], r[c.base]
             bw, bc, bm = (med(b[k]) for k in ("wall", "cpu", "rss"))
@@ -464,12 +473,13 @@ def render(args, info, wls, cfgs, results, started, elapsed, command):
             per_round = [w / p for w, p in zip(d["wall"], b["wall"])]
             rss = med(d["rss"])
             drss = (rss - bm) / 1024
-            nsev = ("%.0f" % ((med(d["cpu"]) - bc) / events * 1e9)
+            nsev = ("%.0f" % ((min(d["cpu"]) - min(b["cpu"])) / events * 1e9)
                     if events and c.name != c.base else "")
             tgt = "" if c.kind == "plain" else verdict(c, ratios, base_ratios.get(vkey), drss)
-            L.append("| %s | %.2f | %s | %.2f-%.2f | %s | %s | %.1f | %+.1f | %s |" % (
+            L.append("| %s | %.2f | %s | %.2f-%.2f | %s | %s | %s | %.1f | %+.1f | %s |" % (
                 c.name, m, fmt_ratio(ratios[0]), min(per_round), max(per_round),
-                fmt_ratio(ratios[1]), nsev, rss / 1024, drss, tgt))
+                fmt_ratio(ratios[1]), fmt_ratio(min(d["cpu"]) / min(b["cpu"])), nsev, rss / 1024,
+                drss, tgt))
         L.append("")
     L.append(END % args.block)
     return "\n".join(L) + "\n"
@@ -495,6 +505,7 @@ def write_results(path, text, block):
 # ---- main ---------------------------------------------------------------------------------
 
 DECOMPOSE = ["plain", "probe-inline", "probe-empty", "probe-regs", "probe-sp", "probe-sp_mem",
+             "probe-retsite",
              "threaded", "threaded+count", "asid", "pandaref"]
 
 
@@ -513,6 +524,8 @@ def main():
     ap.add_argument("--qemu-variant", action="append", default=[], metavar="NAME=QEMU",
                     help="also measure another qemu-x86_64: plain#NAME, threaded#NAME, asid#NAME "
                     "(ratios against plain#NAME; select them with --configs)")
+    ap.add_argument("--render-only", metavar="RAW.json",
+                    help="do not run: re-render a past run's bench/out/raw-*.json")
     ap.add_argument("--block", help="name of the generated block of the results file "
                     "(default: main, or decompose)")
     ap.add_argument("--out", help="results file (default bench/RESULTS.md; bench/out/quick.md "
@@ -531,6 +544,8 @@ def main():
     if args.out is None:
         args.out = os.path.join(outdir, "quick.md") if args.quick else os.path.join(HERE, "RESULTS.md")
 
+    if not os.access("/usr/bin/time", os.X_OK):
+        sys.exit("bench: /usr/bin/time is missing (Debian package time)")
     wls = workloads(inputs, args.quick)
     if args.only:
         wls = [w for w in wls if w.name in args.only]
@@ -562,6 +577,34 @@ def main():
         cfgs = [c for c in cfgs if c.name in want]
     else:
         cfgs = [c for c in cfgs if c.kind not in ("probe", "variant")]
+    if args.render_only:
+        # Re-render a past run's raw data (same workload and configuration
+        # options as that run), e.g. after a change of the report's format.
+        with open(args.render_only) as f:
+            raw = json.load(f)
+        byname = {c.name: c for c in cfgs}
+        missing = [n for n in raw["configs"] if n not in byname]
+        if missing:
+            sys.exit("bench: --render-only: pass the options of the original run (unknown: %s)"
+                     % ", ".join(missing))
+        cfgs = [byname[n] for n in raw["configs"]]
+        wls = [w for w in wls if w.name in raw["results"]]
+        unrun = []
+        for c in cfgs:
+            c.unavailable = raw.get("unavailable", {}).get(c.name)
+            if not c.unavailable and not any(raw["results"][w.name][c.name]["wall"] for w in wls):
+                unrun.append(c)
+        probe_availability(args.qemu, unrun, outdir)   # (older raw files lack the reasons)
+        for c in unrun:
+            c.unavailable = c.unavailable or "not run"
+        args.runs = raw.get("runs", max(len(v["wall"]) for r in raw["results"].values()
+                                        for v in r.values()))
+        info = raw["info"]
+        text = render(args, info, wls, cfgs, raw["results"], raw["started"], raw.get("elapsed"),
+                      raw.get("command", args.command))
+        write_results(args.out, text, args.block)
+        print("bench: wrote %s from %s" % (os.path.relpath(args.out, os.getcwd()), args.render_only))
+        return
     probe_availability(args.qemu, cfgs, outdir)
     for c in cfgs:
         if c.unavailable:
@@ -606,12 +649,15 @@ def main():
                 print("bench: [%d/%d] round %d %-8s %-16s %6.2f s %6.2f s CPU %7.1f MB" % (
                     n, total, rnd + 1, w.name, c.name, wall, cpu, rss / 1024), flush=True)
     elapsed = time.monotonic() - t_start
+    info["load_end"] = os.getloadavg()
     text = render(args, info, wls, cfgs, results, started, elapsed, args.command)
     write_results(args.out, text, args.block)
     raw = os.path.join(outdir, "raw-%s-%s.json" % (args.block, "quick" if args.quick else "full"))
     with open(raw, "w") as f:
-        json.dump({"info": info, "started": started, "command": args.command,
-                   "configs": [c.name for c in cfgs], "results": results}, f, indent=1)
+        json.dump({"info": info, "started": started, "elapsed": elapsed, "command": args.command,
+                   "runs": args.runs, "configs": [c.name for c in cfgs],
+                   "unavailable": {c.name: c.unavailable for c in cfgs if c.unavailable},
+                   "results": results}, f, indent=1)
     print("bench: wrote %s (raw data: %s)" % (os.path.relpath(args.out, os.getcwd()),
                                               os.path.relpath(raw, os.getcwd())))
 

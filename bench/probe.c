@@ -15,6 +15,12 @@
  *   sp_mem  + at returns, reads the return address at [sp]
  *           (qemu_plugin_read_memory_vaddr): the QEMU API work callstack_instr
  *           does for a direct call and a return
+ *   retsite a different design, to price it: no register or memory reads.
+ *           A call pushes its (constant) return address on a per-vCPU
+ *           stack; returns are not instrumented, instead a block that
+ *           starts at a known return address (the address after a call
+ *           seen at translation) gets a callback that pops when it matches
+ *           one of the top 4 entries. Events: calls + matched returns.
  *
  * At exit: "bench_probe <TAB> pid=N <TAB> mode=M <TAB> events=N <TAB> xor=X"
  * to PATH (default stderr); xor folds the values read so they are used.
@@ -32,13 +38,16 @@
 
 QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
 
-typedef enum { M_INLINE, M_EMPTY, M_REGS, M_SP, M_SP_MEM } probe_mode;
-static const char *const mode_names[] = { "inline", "empty", "regs", "sp", "sp_mem" };
+typedef enum { M_INLINE, M_EMPTY, M_REGS, M_SP, M_SP_MEM, M_RETSITE } probe_mode;
+static const char *const mode_names[] = { "inline", "empty", "regs", "sp", "sp_mem", "retsite" };
 
 typedef struct vcpu_state {
     uint64_t events;
     uint64_t xor;
     GByteArray *buf;
+    uint64_t *stack;          /* retsite: return addresses */
+    uint32_t depth, cap;
+    uint64_t site_hits;       /* retsite: return-site blocks executed */
     char pad[64];
 } vcpu_state;
 
@@ -51,6 +60,7 @@ static GMutex lock;
 static probe_mode mode = M_EMPTY;
 static char *out_path;
 static struct qemu_plugin_register *sp_reg;
+static GHashTable *ret_sites;      /* retsite: addresses after call instructions */
 static struct qemu_plugin_scoreboard *score;
 static qemu_plugin_u64 score_events;
 static __thread csh cs_handle;
@@ -91,6 +101,31 @@ static void on_exec(unsigned int vcpu_index, void *udata)
     }
 }
 
+static void on_retsite_call(unsigned int vcpu_index, void *udata)
+{
+    vcpu_state *v = vcpu_of(vcpu_index);
+    if (v->depth == v->cap) {
+        v->cap = v->cap ? 2 * v->cap : 256;
+        v->stack = g_renew(uint64_t, v->stack, v->cap);
+    }
+    v->stack[v->depth++] = (uint64_t)(uintptr_t)udata;
+    v->events++;
+}
+
+static void on_retsite_block(unsigned int vcpu_index, void *udata)
+{
+    vcpu_state *v = vcpu_of(vcpu_index);
+    uint64_t pc = (uint64_t)(uintptr_t)udata;
+    v->site_hits++;
+    for (uint32_t i = 0; i < 4 && i < v->depth; i++) {
+        if (v->stack[v->depth - 1 - i] == pc) {
+            v->depth -= i + 1;
+            v->events++;
+            return;
+        }
+    }
+}
+
 /* 0: neither, 1: call, 2: return. */
 static int classify(const uint8_t *code, size_t len, uint64_t addr)
 {
@@ -125,6 +160,27 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     uint8_t code[16];
     size_t len = qemu_plugin_insn_data(last, code, sizeof code);
     int t = classify(code, len, qemu_plugin_insn_vaddr(last));
+    if (mode == M_RETSITE) {
+        uint64_t start = qemu_plugin_tb_vaddr(tb);
+        uint64_t next = qemu_plugin_insn_vaddr(last) + qemu_plugin_insn_size(last);
+        g_mutex_lock(&lock);
+        bool is_site = g_hash_table_contains(ret_sites, &start);
+        if (t == 1 && !g_hash_table_contains(ret_sites, &next)) {
+            uint64_t *k = g_new(uint64_t, 1);
+            *k = next;
+            g_hash_table_add(ret_sites, k);
+        }
+        g_mutex_unlock(&lock);
+        if (is_site) {
+            qemu_plugin_register_vcpu_tb_exec_cb(tb, on_retsite_block, QEMU_PLUGIN_CB_NO_REGS,
+                                                 (void *)(uintptr_t)start);
+        }
+        if (t == 1) {
+            qemu_plugin_register_vcpu_insn_exec_cb(last, on_retsite_call, QEMU_PLUGIN_CB_NO_REGS,
+                                                   (void *)(uintptr_t)next);
+        }
+        return;
+    }
     if (t == 0) {
         return;
     }
@@ -178,7 +234,7 @@ static void at_exit(qemu_plugin_id_t id, void *udata)
 {
     (void)id;
     (void)udata;
-    uint64_t events = 0, x = 0;
+    uint64_t events = 0, x = 0, hits = 0;
     if (mode == M_INLINE) {
         events = qemu_plugin_u64_sum(score_events);
     } else {
@@ -186,13 +242,15 @@ static void at_exit(qemu_plugin_id_t id, void *udata)
             for (unsigned i = 0; chunks[c] && i < CHUNK_SIZE; i++) {
                 events += chunks[c][i].events;
                 x ^= chunks[c][i].xor;
+                hits += chunks[c][i].site_hits;
             }
         }
     }
-    char line[200];
+    char line[240];
     int n = snprintf(line, sizeof line,
-                     "bench_probe\tpid=%d\tmode=%s\tevents=%" PRIu64 "\txor=%" PRIx64 "\n",
-                     (int)getpid(), mode_names[mode], events, x);
+                     "bench_probe\tpid=%d\tmode=%s\tevents=%" PRIu64 "\txor=%" PRIx64
+                     "\tsite_blocks=%" PRIu64 "\n",
+                     (int)getpid(), mode_names[mode], events, x, hits);
     int fd = out_path ? open(out_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)
                       : STDERR_FILENO;
     if (fd >= 0) {
@@ -226,11 +284,12 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
         }
         if (!ok) {
             fprintf(stderr, "bench_probe: bad argument '%s'; accepted: "
-                    "mode=inline|empty|regs|sp|sp_mem, out=PATH\n", argv[i]);
+                    "mode=inline|empty|regs|sp|sp_mem|retsite, out=PATH\n", argv[i]);
             return -1;
         }
     }
     g_mutex_init(&lock);
+    ret_sites = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
     score = qemu_plugin_scoreboard_new(sizeof(uint64_t));
     score_events = qemu_plugin_scoreboard_u64(score);
     qemu_plugin_register_vcpu_init_cb(id, vcpu_init);

@@ -46,7 +46,7 @@ BUCKETS = [
     ("bench plugins (consumer, PANDA reference, probe)", r"libbench_", r""),
     ("QEMU: translation, plugin instrumentation and the rest", r"^qemu-", r""),
     ("kernel", r"kernel", r""),
-    ("C library and other libraries", r"", r""),
+    ("other libraries (glib hash tables, libc, ...)", r"", r""),
 ]
 
 
