@@ -46,6 +46,8 @@ typedef struct cs_vcpu {
     unsigned index;
     cs_stack *stack;          /* NULL until the vCPU's first event binds it */
     unsigned fork_gen;        /* fork generation `stack` was bound in */
+    cs_stack_id space;        /* heuristic: the address space (process), cached */
+    unsigned space_gen;       /* fork generation + 1 `space` was computed in; 0: never */
     uint64_t last_pc;         /* the last call or return instruction seen */
     GByteArray *regbuf;
     GByteArray *membuf;

@@ -213,8 +213,13 @@ static cs_vcpu *event_vcpu_sp(unsigned int vcpu_index, cs_stack **stack, uint64_
         /* the stack id depends on the registers now */
         *stack = cs_system_stack(v, *sp);
     } else if (cs_cfg.kind == STACK_HEURISTIC) {
-        cs_stack_id space = current_id();
-        v->stack = cs_engine_heuristic_stack(cs_eng, &space, *sp, v->stack);
+        /* The address space (the process) changes only at a fork: no
+         * getpid() system call per event. */
+        if (v->space_gen != fork_generation + 1) {
+            v->space = current_id();
+            v->space_gen = fork_generation + 1;
+        }
+        v->stack = cs_engine_heuristic_stack(cs_eng, &v->space, *sp, v->stack);
         *stack = v->stack;
     } else {
         *stack = cs_vcpu_stack(v);
@@ -253,9 +258,12 @@ static void do_ret(cs_vcpu *v, cs_stack *s, unsigned vcpu_index, const cs_site *
 static cs_vcpu *site_event(unsigned int vcpu_index, const cs_site *site, cs_stack **s,
                            uint64_t *sp)
 {
-    /* User-mode asid stacks never use the stack pointer (threads share
-     * them): read it only if the target needs it (x86 ret: [sp]). */
-    bool need_sp = cs_cfg.kind != STACK_ASID || cs_cfg.system_mode ||
+    /* User-mode asid stacks do not resynchronise by the stack pointer
+     * (threads share them), but on x86 the sp a frame records lets a return
+     * find its target without reading guest memory (ret_target), which
+     * costs more than the register read. Elsewhere read it only if the
+     * target needs it. */
+    bool need_sp = cs_cfg.kind != STACK_ASID || cs_cfg.system_mode || cs_arch->ret_addr_on_stack ||
                    (site->base && site->base == sp_handle) ||
                    (site->index && site->index == sp_handle);
     cs_vcpu *v = event_vcpu_sp(vcpu_index, s, sp, need_sp);
@@ -291,7 +299,7 @@ static void cs_vcpu_on_call_impl(unsigned int vcpu_index, void *udata)
  */
 static uint64_t ret_target(cs_vcpu *v, cs_stack *s, const cs_site *site, uint64_t sp)
 {
-    if (cs_arch->ret_addr_on_stack && cs_cfg.engine.sp_resync && site->cls == CS_INSN_RET) {
+    if (cs_arch->ret_addr_on_stack && !cs_cfg.system_mode && site->cls == CS_INSN_RET) {
         uint64_t target = 0;
         /* A threaded stack is only ever changed by its own vCPU, which is
          * this thread: reading it needs no lock. */
