@@ -14,21 +14,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/qemu-env.sh"
 
 log() { printf 'bench: %s\n' "$*" >&2; }
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+. "$root/scripts/apt-env.sh"
 
 # The guests are the host's own Debian binaries; install those missing.
-PKGS=(sqlite3 python3 gzip bzip2 xz-utils groff-base time)
-if [ "${CALLSTACK_SKIP_APT:-0}" != 1 ]; then
-    missing=()
-    for p in "${PKGS[@]}"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
-    done
-    if [ ${#missing[@]} -gt 0 ]; then
-        log "installing ${missing[*]}"
-        as_root apt-get -qq update
-        DEBIAN_FRONTEND=noninteractive as_root apt-get -y -qq install "${missing[@]}" >/dev/null
-    fi
-fi
+apt_install_missing sqlite3 python3 gzip bzip2 xz-utils groff-base time
 
 # QEMU (cached after the first time) and the plugins, bench plugins included.
 if [ ! -x "$QEMU_PREFIX/bin/qemu-x86_64" ]; then

@@ -1,9 +1,25 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Sourced by the scripts that fetch Debian packages (setup.sh,
-# make-system-guest.sh): running as root, the archive URI, and private apt
+# make-system-guest.sh, bench/run.sh): running as root, installing what is
+# missing, the archive URI, and private apt
 # configurations that leave the system's own untouched.
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# apt_install_missing PKG...: installs those of the packages not installed
+# yet (nothing, and no apt-get update, when all are), unless
+# CALLSTACK_SKIP_APT=1.
+apt_install_missing() {
+    [ "${CALLSTACK_SKIP_APT:-0}" = 1 ] && return 0
+    local p missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+    done
+    [ ${#missing[@]} -gt 0 ] || return 0
+    printf 'installing %s\n' "${missing[*]}" >&2
+    as_root apt-get -qq update
+    DEBIAN_FRONTEND=noninteractive as_root apt-get -y -qq install "${missing[@]}" >/dev/null
+}
 
 # The archive URI of this machine's main Debian suite, read from its own apt
 # configuration (deb822 .sources files first, then one-line sources.list).

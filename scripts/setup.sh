@@ -64,15 +64,7 @@ LIST
 
 install_packages() {
     [ "${CALLSTACK_SKIP_APT:-0}" = 1 ] && return 0
-    local missing=()
-    for p in "${PKGS[@]}"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
-    done
-    if [ ${#missing[@]} -gt 0 ]; then
-        log "installing ${missing[*]}"
-        as_root apt-get -qq update
-        DEBIAN_FRONTEND=noninteractive as_root apt-get -y -qq install "${missing[@]}" >/dev/null
-    fi
+    apt_install_missing "${PKGS[@]}"
     # QEMU 10 needs meson >= 1.5; bookworm has 1.0.1, bookworm-backports 1.7.
     if ! meson_ok; then
         private_apt
