@@ -144,6 +144,10 @@ typedef struct cs_arch_desc {
      * offset of sa_handler in the kernel's struct sigaction. */
     int64_t sigaction_nr;
     unsigned sigaction_handler_offset;
+    /* linux-user: clone and clone3, the system calls that can start a
+     * thread (0: unknown, and the plugin then assumes threads from the
+     * start). */
+    int64_t clone_nr[2];
 } cs_arch_desc;
 
 /* The description for QEMU's target_name, or NULL if unsupported. */

@@ -17,7 +17,7 @@ static void stack_free(gpointer p)
 {
     cs_stack *s = p;
     cs_stack_destroy(s);
-    g_free(s);
+    g_aligned_free(s);
 }
 
 cs_engine *cs_engine_new(const cs_engine_config *cfg)
@@ -44,6 +44,9 @@ cs_engine *cs_engine_new(const cs_engine_config *cfg)
         e->cfg.max_heuristic_stacks = CS_DEFAULT_MAX_HEURISTIC_STACKS;
     }
     e->retired = g_ptr_array_new_with_free_func(g_free);
+    e->concurrent = !e->cfg.starts_single_threaded;
+    e->ret_addr_on_stack = e->cfg.ret_addr_on_stack;
+    e->resync_window = e->cfg.resync_window;
     return e;
 }
 
@@ -68,15 +71,23 @@ const cs_engine_config *cs_engine_get_config(const cs_engine *e)
     return &e->cfg;
 }
 
+cs_stack *cs_engine_new_stack_locked(cs_engine *e, const cs_stack_id *id)
+{
+    cs_stack *s = g_aligned_alloc(1, sizeof *s, _Alignof(cs_stack));
+    cs_stack_init(s, id, e->cfg.max_depth);
+    s->owned = e->cfg.threaded_owned && id->kind == STACK_THREADED;
+    s->resync = e->cfg.sp_resync || (e->cfg.sp_resync_kernel && id->kernel);
+    g_hash_table_insert(e->stacks, &s->id, s);
+    e->n_created++;
+    return s;
+}
+
 cs_stack *cs_engine_stack(cs_engine *e, const cs_stack_id *id)
 {
     g_mutex_lock(&e->table_lock);
     cs_stack *s = g_hash_table_lookup(e->stacks, id);
     if (!s) {
-        s = g_new(cs_stack, 1);
-        cs_stack_init(s, id, e->cfg.max_depth);
-        g_hash_table_insert(e->stacks, &s->id, s);
-        e->n_created++;
+        s = cs_engine_new_stack_locked(e, id);
     }
     g_mutex_unlock(&e->table_lock);
     return s;
@@ -229,16 +240,28 @@ bool cs_engine_unsubscribe(cs_engine *e, cs_sub_kind kind, void (*fn)(void))
 {
     return subs_change(e, kind, fn, false);
 }
-
-static void dispatch(cs_engine *e, unsigned vcpu, const callstack_event *ev)
+/*
+ * Dispatch. on_call/on_ret subscribers get only the function; the full
+ * callstack_event is built (under the stack's lock, so it is consistent)
+ * only when on_event subscribers exist: `ev` is NULL otherwise.
+ */
+static inline cs_sublist *event_subs(cs_engine *e)
 {
-    cs_sublist *l = subs_get(e, ev->kind == CALLSTACK_EVENT_CALL ? CS_SUB_CALL : CS_SUB_RET);
+    cs_sublist *l = subs_get(e, CS_SUB_EVENT);
+    return l && l->n ? l : NULL;
+}
+
+static inline __attribute__((always_inline)) void dispatch(cs_engine *e, unsigned vcpu,
+                                                         callstack_event_kind kind, uint64_t func,
+                     const callstack_event *ev)
+{
+    cs_sublist *l = subs_get(e, kind == CALLSTACK_EVENT_CALL ? CS_SUB_CALL : CS_SUB_RET);
     if (l) {
         for (unsigned i = 0; i < l->n; i++) {
-            ((on_call_t)l->fns[i])(vcpu, ev->func);
+            ((on_call_t)l->fns[i])(vcpu, func);
         }
     }
-    l = subs_get(e, CS_SUB_EVENT);
+    l = ev ? subs_get(e, CS_SUB_EVENT) : NULL;
     if (l) {
         for (unsigned i = 0; i < l->n; i++) {
             ((on_event_t)l->fns[i])(vcpu, ev);
@@ -246,16 +269,62 @@ static void dispatch(cs_engine *e, unsigned vcpu, const callstack_event *ev)
     }
 }
 
+/* ---- changing a stack -------------------------------------------------- */
+
+void cs_engine_set_concurrent(cs_engine *e, bool concurrent)
+{
+    __atomic_store_n(&e->concurrent, concurrent, __ATOMIC_RELEASE);
+}
+
+/*
+ * The common case takes no lock. A stack only its own thread changes
+ * (`owned`: threaded stacks in user mode), or any stack while the guest has
+ * a single thread (`concurrent` false), has one writer: it marks a change
+ * with an odd `seq` and takes the lock only to reallocate frames, the one
+ * thing a reader on another thread could trip on. Other stacks are changed
+ * under the lock. `concurrent` only ever becomes true while the only guest
+ * thread is outside the engine (the host sets it before creating a second
+ * thread).
+ */
+typedef enum write_op { OP_PUSH, OP_POP, OP_ANY } write_op;
+
+static inline bool write_begin(cs_engine *e, cs_stack *s, write_op op)
+{
+    bool lock_free = s->owned || !__atomic_load_n(&e->concurrent, __ATOMIC_ACQUIRE);
+    /* (a lock-free writer is the only writer: it may look before locking) */
+    bool locked = !lock_free || op == OP_ANY ||
+                  (op == OP_PUSH ? cs_stack_push_moves(s) : cs_stack_pop_moves(s));
+    if (locked) {
+        g_mutex_lock(&s->lock);
+    }
+    __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    return locked;
+}
+
+static inline void write_end(cs_stack *s, bool locked)
+{
+    __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELEASE);
+    if (locked) {
+        g_mutex_unlock(&s->lock);
+    }
+}
+
+
 /* ---- the rules --------------------------------------------------------- */
 
-static void fill_where(const cs_stack *s, prog_point *p)
+static void fill_where_top(const cs_stack *s, const cs_frame *top, prog_point *p)
 {
-    const cs_frame *top = cs_stack_peek(s, 0);
     p->caller = top ? top->ret_addr : 0;
     p->sidFirst = s->id.first;
     p->sidSecond = s->id.second;
     p->isKernelMode = s->id.kernel;
     p->stackKind = s->id.kind;
+}
+
+static void fill_where(const cs_stack *s, prog_point *p)
+{
+    fill_where_top(s, cs_stack_peek(s, 0), p);
 }
 
 static void make_event(const cs_stack *s, callstack_event *ev, callstack_event_kind kind,
@@ -274,7 +343,8 @@ static void make_event(const cs_stack *s, callstack_event *ev, callstack_event_k
 
 static inline bool resync(const cs_engine *e, const cs_stack *s)
 {
-    return e->cfg.sp_resync || (e->cfg.sp_resync_kernel && s->id.kernel);
+    (void)e;
+    return s->resync;
 }
 
 /*
@@ -289,28 +359,49 @@ static bool top_is_dead(const cs_engine *e, const cs_stack *s, uint64_t sp, bool
     if (!top || top->sp > sp) {
         return false;
     }
-    if (top->sp == sp && !(at_call && e->cfg.ret_addr_on_stack)) {
+    if (top->sp == sp && !(at_call && e->ret_addr_on_stack)) {
         return false;
     }
-    return sp - top->sp <= e->cfg.resync_window;
+    return sp - top->sp <= e->resync_window;
 }
 
-/* Pops frames while `dead` holds, one event each, lock released between. */
+/*
+ * Pops the top frame (which the caller checked under write_begin) and
+ * reports it: one event, no lock held while subscribers run.
+ */
+static inline __attribute__((always_inline)) void
+pop_report(cs_engine *e, cs_stack *s, bool locked, unsigned vcpu, bool unwound, uint64_t pc)
+{
+    cs_sublist *evs = event_subs(e);
+    callstack_event ev;
+    cs_frame f;
+    if (!cs_stack_pop(s, &f)) {
+        write_end(s, locked);
+        return;
+    }
+    if (evs) {
+        make_event(s, &ev, CALLSTACK_EVENT_RET, &f, unwound, pc);
+    }
+    if (unwound) {
+        s->n_unwound++;
+    } else {
+        s->n_returns++;
+    }
+    write_end(s, locked);
+    dispatch(e, vcpu, CALLSTACK_EVENT_RET, f.func, evs ? &ev : NULL);
+}
+
+/* Pops frames while `dead` holds, one event each. */
 static void pop_dead(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t sp, bool at_call,
                      uint64_t pc)
 {
     for (;;) {
-        callstack_event ev;
-        cs_frame f;
-        g_mutex_lock(&s->lock);
-        if (!top_is_dead(e, s, sp, at_call) || !cs_stack_pop(s, &f)) {
-            g_mutex_unlock(&s->lock);
+        bool locked = write_begin(e, s, OP_ANY);
+        if (!top_is_dead(e, s, sp, at_call)) {
+            write_end(s, locked);
             return;
         }
-        make_event(s, &ev, CALLSTACK_EVENT_RET, &f, true, pc);
-        s->n_unwound++;
-        g_mutex_unlock(&s->lock);
-        dispatch(e, vcpu, &ev);
+        pop_report(e, s, locked, vcpu, true, pc);
     }
 }
 
@@ -318,19 +409,22 @@ void cs_engine_call(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t func,
                     uint64_t ret_addr, uint64_t call_site, uint64_t sp)
 {
     cs_frame f = { .func = func, .ret_addr = ret_addr, .call_site = call_site, .sp = sp };
+    cs_sublist *evs = event_subs(e);
     callstack_event ev;
-    g_mutex_lock(&s->lock);
+    bool locked = write_begin(e, s, OP_PUSH);
     if (resync(e, s) && top_is_dead(e, s, sp, true)) {
         /* Rare (after a non-local exit): report the dead frames first. */
-        g_mutex_unlock(&s->lock);
+        write_end(s, locked);
         pop_dead(e, s, vcpu, sp, true, func);
-        g_mutex_lock(&s->lock);
+        locked = write_begin(e, s, OP_ANY);
     }
     cs_stack_push(s, &f);
-    make_event(s, &ev, CALLSTACK_EVENT_CALL, &f, false, func);
+    if (evs) {
+        make_event(s, &ev, CALLSTACK_EVENT_CALL, &f, false, func);
+    }
     s->n_calls++;
-    g_mutex_unlock(&s->lock);
-    dispatch(e, vcpu, &ev);
+    write_end(s, locked);
+    dispatch(e, vcpu, CALLSTACK_EVENT_CALL, func, evs ? &ev : NULL);
 }
 
 /*
@@ -358,8 +452,13 @@ static int64_t find_returnee(const cs_engine *e, const cs_stack *s, uint64_t tar
 
 void cs_engine_ret(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t target, uint64_t sp)
 {
-    g_mutex_lock(&s->lock);
+    bool locked = write_begin(e, s, OP_POP);
     int64_t idx = find_returnee(e, s, target, sp);
+    if (idx == 0) {
+        /* The common case: the top frame returns. */
+        pop_report(e, s, locked, vcpu, false, target);
+        return;
+    }
     if (idx < 0) {
         /* Nothing to match: a return into a forgotten frame (max_depth), or
          * into code whose call we did not see (signal trampolines, a return
@@ -369,114 +468,164 @@ void cs_engine_ret(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t target, ui
             s->forgotten--;
         }
         s->n_unmatched++;
-        g_mutex_unlock(&s->lock);
+        write_end(s, locked);
         if (resync(e, s)) {
             pop_dead(e, s, vcpu, sp, false, target);
         }
         return;
     }
-    if (idx == 0) {
-        /* The common case: the top frame returns, under the same lock. */
-        callstack_event ev;
-        cs_frame f;
-        cs_stack_pop(s, &f);
-        make_event(s, &ev, CALLSTACK_EVENT_RET, &f, false, target);
-        s->n_returns++;
-        g_mutex_unlock(&s->lock);
-        dispatch(e, vcpu, &ev);
-        return;
-    }
-    g_mutex_unlock(&s->lock);
-    /* Frames above the returnee were skipped: unwound. Then the returnee. */
+    write_end(s, locked);
+    /* Frames above the returnee were skipped: unwound. Then the returnee.
+     * (A stack shared by threads can change in between: stop if it empties.) */
     for (int64_t i = 0; i <= idx; i++) {
-        callstack_event ev;
-        cs_frame f;
-        bool normal = i == idx;
-        g_mutex_lock(&s->lock);
-        if (!cs_stack_pop(s, &f)) {
-            g_mutex_unlock(&s->lock);   /* another thread emptied a shared stack */
+        locked = write_begin(e, s, OP_ANY);
+        if (s->count == 0) {
+            write_end(s, locked);
             return;
         }
-        make_event(s, &ev, CALLSTACK_EVENT_RET, &f, !normal, target);
-        if (normal) {
-            s->n_returns++;
-        } else {
-            s->n_unwound++;
+        pop_report(e, s, locked, vcpu, i != idx, target);
+    }
+}
+
+bool cs_engine_ret_from_slot(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t slot)
+{
+    bool locked = write_begin(e, s, OP_POP);
+    const cs_frame *top = cs_stack_peek(s, 0);
+    if (!top || top->sp != slot) {
+        write_end(s, locked);
+        return false;
+    }
+    pop_report(e, s, locked, vcpu, false, top->ret_addr);
+    return true;
+}
+
+bool cs_engine_unwind_top(cs_engine *e, cs_stack *s, unsigned vcpu, const cs_frame *expected,
+                          uint64_t pc)
+{
+    bool locked = write_begin(e, s, OP_ANY);
+    const cs_frame *top = cs_stack_peek(s, 0);
+    if (!top || memcmp(top, expected, sizeof *top) != 0) {
+        write_end(s, locked);
+        return false;
+    }
+    pop_report(e, s, locked, vcpu, true, pc);
+    return true;
+}
+
+/* ---- reading ----------------------------------------------------------- */
+
+/*
+ * Runs `copy` on a consistent state of s. Under the lock frames cannot move;
+ * a lock-free writer (write_begin) may still be changing them, which an odd
+ * or changed seq tells: then copy again. The lock is released while waiting
+ * for a change to end, since the writer may need it to reallocate.
+ */
+static void read_stack(cs_stack *s, void (*copy)(const cs_stack *s, void *arg), void *arg)
+{
+    for (unsigned spins = 0;; spins++) {
+        g_mutex_lock(&s->lock);
+        uint32_t before = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+        if (!(before & 1)) {
+            copy(s, arg);
+            __atomic_thread_fence(__ATOMIC_ACQUIRE);
+            if (__atomic_load_n(&s->seq, __ATOMIC_RELAXED) == before) {
+                g_mutex_unlock(&s->lock);
+                return;
+            }
         }
         g_mutex_unlock(&s->lock);
-        dispatch(e, vcpu, &ev);
+        if (spins > 64) {
+            g_thread_yield();
+        }
+    }
+}
+
+typedef struct list_arg {
+    uint64_t *out;
+    uint32_t n, m;
+    bool functions;
+} list_arg;
+
+/* The frame count, read once: a lock-free writer may change it during the
+ * copy (seq then makes the reader copy again), but indexes must stay within
+ * the array meanwhile. (`frames` and `cap` do not change under the lock.) */
+static inline uint32_t count_once(const cs_stack *s)
+{
+    uint32_t c = __atomic_load_n(&s->count, __ATOMIC_RELAXED);
+    return MIN(c, s->cap);
+}
+
+static void copy_list(const cs_stack *s, void *p)
+{
+    list_arg *a = p;
+    uint32_t c = count_once(s);
+    a->m = MIN(a->n, c);
+    for (uint32_t i = 0; i < a->m; i++) {
+        const cs_frame *f = &s->frames[c - 1 - i];
+        a->out[i] = a->functions ? f->func : f->ret_addr;
+    }
+}
+
+uint32_t cs_engine_callers(cs_engine *e, cs_stack *s, uint64_t *out, uint32_t n)
+{
+    (void)e;
+    list_arg a = { .out = out, .n = n };
+    read_stack(s, copy_list, &a);
+    return a.m;
+}
+
+uint32_t cs_engine_functions(cs_engine *e, cs_stack *s, uint64_t *out, uint32_t n)
+{
+    (void)e;
+    list_arg a = { .out = out, .n = n, .functions = true };
+    read_stack(s, copy_list, &a);
+    return a.m;
+}
+
+static void copy_depth(const cs_stack *s, void *p)
+{
+    *(uint64_t *)p = cs_stack_depth(s);
+}
+
+uint64_t cs_engine_depth(cs_engine *e, cs_stack *s)
+{
+    (void)e;
+    uint64_t d;
+    read_stack(s, copy_depth, &d);
+    return d;
+}
+
+static void copy_where(const cs_stack *s, void *p)
+{
+    uint32_t c = count_once(s);
+    fill_where_top(s, c ? &s->frames[c - 1] : NULL, p);
+}
+
+void cs_engine_fill_prog_point(cs_engine *e, cs_stack *s, prog_point *p)
+{
+    (void)e;
+    read_stack(s, copy_where, p);
+}
+
+typedef struct top_arg {
+    cs_frame *out;
+    bool found;
+} top_arg;
+
+static void copy_top(const cs_stack *s, void *p)
+{
+    top_arg *a = p;
+    uint32_t c = count_once(s);
+    a->found = c != 0;
+    if (c) {
+        *a->out = s->frames[c - 1];
     }
 }
 
 bool cs_engine_top(cs_engine *e, cs_stack *s, cs_frame *out)
 {
     (void)e;
-    g_mutex_lock(&s->lock);
-    const cs_frame *top = cs_stack_peek(s, 0);
-    if (top) {
-        *out = *top;
-    }
-    g_mutex_unlock(&s->lock);
-    return top != NULL;
-}
-
-bool cs_engine_unwind_top(cs_engine *e, cs_stack *s, unsigned vcpu, const cs_frame *expected,
-                          uint64_t pc)
-{
-    callstack_event ev;
-    cs_frame f;
-    g_mutex_lock(&s->lock);
-    const cs_frame *top = cs_stack_peek(s, 0);
-    if (!top || memcmp(top, expected, sizeof *top) != 0 || !cs_stack_pop(s, &f)) {
-        g_mutex_unlock(&s->lock);
-        return false;
-    }
-    make_event(s, &ev, CALLSTACK_EVENT_RET, &f, true, pc);
-    s->n_unwound++;
-    g_mutex_unlock(&s->lock);
-    dispatch(e, vcpu, &ev);
-    return true;
-}
-
-/* ---- reading ----------------------------------------------------------- */
-
-uint32_t cs_engine_callers(cs_engine *e, cs_stack *s, uint64_t *out, uint32_t n)
-{
-    (void)e;
-    g_mutex_lock(&s->lock);
-    uint32_t m = MIN(n, s->count);
-    for (uint32_t i = 0; i < m; i++) {
-        out[i] = cs_stack_peek(s, i)->ret_addr;
-    }
-    g_mutex_unlock(&s->lock);
-    return m;
-}
-
-uint32_t cs_engine_functions(cs_engine *e, cs_stack *s, uint64_t *out, uint32_t n)
-{
-    (void)e;
-    g_mutex_lock(&s->lock);
-    uint32_t m = MIN(n, s->count);
-    for (uint32_t i = 0; i < m; i++) {
-        out[i] = cs_stack_peek(s, i)->func;
-    }
-    g_mutex_unlock(&s->lock);
-    return m;
-}
-
-uint64_t cs_engine_depth(cs_engine *e, cs_stack *s)
-{
-    (void)e;
-    g_mutex_lock(&s->lock);
-    uint64_t d = cs_stack_depth(s);
-    g_mutex_unlock(&s->lock);
-    return d;
-}
-
-void cs_engine_fill_prog_point(cs_engine *e, cs_stack *s, prog_point *p)
-{
-    (void)e;
-    g_mutex_lock(&s->lock);
-    fill_where(s, p);
-    g_mutex_unlock(&s->lock);
+    top_arg a = { .out = out };
+    read_stack(s, copy_top, &a);
+    return a.found;
 }

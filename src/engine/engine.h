@@ -6,7 +6,9 @@
  * happened, a unit test can feed it synthetic streams.
  *
  * Thread safety: any thread may call any function. Each stack has its own
- * lock, held only while the stack changes; subscribers are called with no
+ * lock, held only while the stack changes (or only while its frames move,
+ * for stacks one thread changes: see threaded_owned and write_begin in
+ * engine.c); subscribers are called with no
  * lock held, after each single push or pop, so a subscriber may call back
  * into the engine (get_callers from on_ret sees the stack after the pop).
  */
@@ -44,6 +46,14 @@ typedef struct cs_engine_config {
     /* stack_type=heuristic: stacks kept per address space; beyond it the
      * least recently used stack no vCPU is on is freed. */
     uint32_t max_heuristic_stacks;
+    /* Threaded stacks are changed only by their own thread (a host that
+     * calls the engine for a thread on that thread): no lock per event. */
+    bool threaded_owned;
+    /* The guest starts with one thread, so nothing changes a stack
+     * concurrently until the host calls cs_engine_set_concurrent(e, true),
+     * before a second thread can reach the engine: no lock per event until
+     * then. False (the safe default): any thread, any time. */
+    bool starts_single_threaded;
 } cs_engine_config;
 
 /* Defaults documented in the README. */
@@ -76,6 +86,9 @@ void cs_engine_drop_stack(cs_engine *e, cs_stack *s);
  */
 void cs_engine_after_fork(cs_engine *e, cs_stack *keep, const cs_stack_id *new_id);
 unsigned cs_engine_stack_count(cs_engine *e);
+/* From now on several threads may change one stack at once (see
+ * starts_single_threaded). Call it while no other thread is in the engine. */
+void cs_engine_set_concurrent(cs_engine *e, bool concurrent);
 
 /*
  * stack_type=heuristic: the stack of address space `space` (its first and
@@ -96,6 +109,14 @@ void cs_engine_call(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t func,
 /* A return instruction landed at `target` with stack pointer `sp`. */
 void cs_engine_ret(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t target, uint64_t sp);
 
+/*
+ * A return that takes its target from the stack slot at `slot` (x86 `ret`,
+ * before it executes): if the top frame's sp is that slot, the top frame
+ * returns (to its ret_addr: the slot holds it, or a rewritten copy) and this
+ * is true, without reading guest memory. Otherwise false and nothing
+ * happens: the caller reads the target and calls cs_engine_ret.
+ */
+bool cs_engine_ret_from_slot(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t slot);
 /* The top frame of s into *out; false if s holds no frame. */
 bool cs_engine_top(cs_engine *e, cs_stack *s, cs_frame *out);
 /* Pops the top frame as unwound (one event) if it is still *expected: a

@@ -17,13 +17,18 @@ typedef struct cs_sublist {
 } cs_sublist;
 
 struct cs_engine {
+    /* What every event reads, in the first cache line. */
+    cs_sublist *subs[CS_SUB_KINDS];
+    bool concurrent;             /* see cs_engine_config.starts_single_threaded */
+    bool ret_addr_on_stack;      /* = cfg.ret_addr_on_stack */
+    uint64_t resync_window;      /* = cfg.resync_window */
+
     cs_engine_config cfg;
     GMutex table_lock;           /* guards stacks, groups, lru_tick */
     GHashTable *stacks;          /* cs_stack_id* -> cs_stack* (key inside value) */
     GHashTable *groups;          /* heuristic: address space id -> cs_heuristic_group* */
     uint64_t lru_tick;
     GMutex sub_lock;
-    cs_sublist *subs[CS_SUB_KINDS];
     GPtrArray *retired;
     /* Statistics of freed stacks (live ones count in the stacks), and how
      * many stacks were made; under table_lock. */
@@ -31,6 +36,8 @@ struct cs_engine {
 };
 
 guint id_hash(gconstpointer k);
+/* A new stack (cs_stack_init plus the engine's per-stack settings). */
+cs_stack *cs_engine_new_stack_locked(cs_engine *e, const cs_stack_id *id);
 void cs_engine_retire_stats_locked(cs_engine *e, const cs_stack *s);
 gboolean id_equal(gconstpointer a, gconstpointer b);
 

@@ -126,10 +126,7 @@ cs_stack *cs_engine_heuristic_stack(cs_engine *e, const cs_stack_id *space, uint
                            .kernel = space->kernel };
         best = g_hash_table_lookup(e->stacks, &id);
         if (!best) {
-            best = g_new(cs_stack, 1);
-            cs_stack_init(best, &id, e->cfg.max_depth);
-            g_hash_table_insert(e->stacks, &best->id, best);
-            e->n_created++;
+            best = cs_engine_new_stack_locked(e, &id);
         }
         if (!g_ptr_array_find(g->stacks, best, NULL)) {
             g_ptr_array_add(g->stacks, best);

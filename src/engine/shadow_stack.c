@@ -2,8 +2,8 @@
 #include <string.h>
 #include "shadow_stack.h"
 
-/* Small first allocation: most stacks stay shallow, and there may be many. */
-#define CS_STACK_INITIAL_CAP 64
+/* CS_STACK_INITIAL_CAP is small: most stacks stay shallow, and there may
+ * be many. */
 
 void cs_stack_init(cs_stack *s, const cs_stack_id *id, uint32_t max_depth)
 {
@@ -21,7 +21,7 @@ void cs_stack_destroy(cs_stack *s)
     g_mutex_clear(&s->lock);
 }
 
-void cs_stack_push(cs_stack *s, const cs_frame *f)
+void cs_stack_make_room(cs_stack *s)
 {
     if (s->count == s->max_depth) {
         /* Forget the oldest half rather than one frame at a time, so deep
@@ -39,21 +39,12 @@ void cs_stack_push(cs_stack *s, const cs_frame *f)
         s->frames = g_renew(cs_frame, s->frames, cap);
         s->cap = cap;
     }
-    s->frames[s->count++] = *f;
 }
 
-bool cs_stack_pop(cs_stack *s, cs_frame *out)
+void cs_stack_shrink(cs_stack *s)
 {
-    if (s->count == 0) {
-        return false;
-    }
-    *out = s->frames[--s->count];
-    /* Give memory back after a deep excursion: keep at most 4x what is used. */
-    if (s->cap > 4 * CS_STACK_INITIAL_CAP && s->count < s->cap / 4) {
-        s->cap /= 2;
-        s->frames = g_renew(cs_frame, s->frames, s->cap);
-    }
-    return true;
+    s->cap /= 2;
+    s->frames = g_renew(cs_frame, s->frames, s->cap);
 }
 
 bool cs_stack_id_equal(const cs_stack_id *a, const cs_stack_id *b)

@@ -27,35 +27,81 @@ typedef struct cs_frame {
 } cs_frame;
 
 typedef struct cs_stack {
-    cs_stack_id id;
+    /* What every call and return touches, in the first cache line. */
     cs_frame *frames;     /* frames[0] is the oldest retained frame */
     uint32_t count;       /* retained frames */
     uint32_t cap;         /* allocated frames */
     uint32_t max_depth;   /* retained frames never exceed this */
-    uint64_t forgotten;   /* older frames dropped to respect max_depth */
-    GMutex lock;          /* held by engine.c around every change */
+    /* Writers hold `lock`, except on a stack only one thread changes
+     * (engine.c, write_begin): then `seq` is odd during a change, and readers
+     * on other threads take the lock (which keeps `frames` from moving) and
+     * retry until they saw an even, unchanged seq. */
+    uint32_t seq;
+    bool owned;           /* only its own thread (vCPU) ever changes it */
+    bool resync;          /* the engine uses sp on this stack (set by engine.c) */
+    /* Events on this stack (engine statistics), changed like the frames. */
+    uint64_t n_calls, n_returns;
     /* stack_type=heuristic (heuristic.c): the stack-pointer range this stack
      * covers, from the latest sp seen on it up to the highest. */
     uint64_t last_sp;
     uint64_t high_sp;
+
+    cs_stack_id id;
+    uint64_t forgotten;   /* older frames dropped to respect max_depth */
+    uint64_t n_unwound, n_unmatched;
+    GMutex lock;
     uint64_t last_use;    /* LRU tick, for evicting stacks beyond the bound */
     int users;            /* vCPUs currently on this stack */
-    /* Events on this stack (engine statistics), under `lock`. */
-    uint64_t n_calls, n_returns, n_unwound, n_unmatched;
-} cs_stack;
+} __attribute__((aligned(64))) cs_stack;
 
 void cs_stack_init(cs_stack *s, const cs_stack_id *id, uint32_t max_depth);
 void cs_stack_destroy(cs_stack *s);
+
+/* Out of line: make room for one more frame (see cs_stack_push). */
+void cs_stack_make_room(cs_stack *s);
+/* Out of line: give memory back after a deep excursion. */
+void cs_stack_shrink(cs_stack *s);
+
+/* Would this push or pop reallocate `frames` (or move them)? */
+static inline bool cs_stack_push_moves(const cs_stack *s)
+{
+    return s->count == s->cap || s->count == s->max_depth;
+}
+
+#define CS_STACK_INITIAL_CAP 64
+
+static inline bool cs_stack_pop_moves(const cs_stack *s)
+{
+    return s->cap > 4 * CS_STACK_INITIAL_CAP && s->count > 0 && s->count - 1 < s->cap / 4;
+}
 
 /*
  * Pushes a frame. At max_depth the oldest half of the retained frames is
  * forgotten (amortised O(1)): depth still counts them, but they can no
  * longer be matched by a return or listed by get_callers.
  */
-void cs_stack_push(cs_stack *s, const cs_frame *f);
+static inline void cs_stack_push(cs_stack *s, const cs_frame *f)
+{
+    if (__builtin_expect(cs_stack_push_moves(s), 0)) {
+        cs_stack_make_room(s);
+    }
+    s->frames[s->count++] = *f;
+}
 
-/* Pops the top frame into *out; false if no frame is retained. */
-bool cs_stack_pop(cs_stack *s, cs_frame *out);
+/* Pops the top frame into *out; false if no frame is retained. Keeps at
+ * most 4x the frames in use allocated. */
+static inline bool cs_stack_pop(cs_stack *s, cs_frame *out)
+{
+    if (s->count == 0) {
+        return false;
+    }
+    bool shrink = cs_stack_pop_moves(s);
+    *out = s->frames[--s->count];
+    if (__builtin_expect(shrink, 0)) {
+        cs_stack_shrink(s);
+    }
+    return true;
+}
 
 /* The i-th frame from the top (0 = top), or NULL. */
 static inline const cs_frame *cs_stack_peek(const cs_stack *s, uint32_t i)

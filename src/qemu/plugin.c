@@ -2,8 +2,8 @@
 /*
  * callstack_instr as a QEMU TCG plugin: arguments and installation.
  *
- *   -plugin libcallstack_instr.so[,verbose=on][,stack_type=asid|threaded]
- *           [,max_depth=N]
+ *   -plugin libcallstack_instr.so[,verbose=on][,stack_type=asid|heuristic|threaded]
+ *           [,max_depth=N][,stack_distance=BYTES][,max_stacks=N][,fast_regs=on|off]
  */
 #include <errno.h>
 #include <stdio.h>
@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <glib.h>
 #include "state.h"
+#include "fastreg.h"
 
 QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
 
@@ -20,7 +21,8 @@ cs_engine *cs_eng;
 const cs_arch_desc *cs_arch;
 
 #define ARGS_HELP "accepted arguments: verbose=on|off, stack_type=asid|heuristic|threaded, " \
-                  "max_depth=N (2..2^31), stack_distance=BYTES, max_stacks=N"
+                  "max_depth=N (2..2^31), stack_distance=BYTES, max_stacks=N, " \
+                  "fast_regs=on|off"
 
 static const char *kind_name(stack_type k)
 {
@@ -68,6 +70,11 @@ static int parse_args(int argc, char **argv, bool *kind_given)
         if (strcmp(key, "verbose") == 0) {
             if (!qemu_plugin_bool_parse(key, val, &cs_cfg.verbose)) {
                 return arg_error("bad value '%s' for verbose; accepted: on, off, true, false%s",
+                                 val, "");
+            }
+        } else if (strcmp(key, "fast_regs") == 0) {
+            if (!qemu_plugin_bool_parse(key, val, &cs_fastreg_enabled)) {
+                return arg_error("bad value '%s' for fast_regs; accepted: on, off, true, false%s",
                                  val, "");
             }
         } else if (strcmp(key, "stack_type") == 0) {
@@ -121,6 +128,9 @@ static void at_exit(qemu_plugin_id_t id, void *udata)
                 PRIu64 " unwound, %" PRIu64 " unmatched returns, %" PRIu64 " stacks created, %u live\n",
                 (int)getpid(), st.calls, st.returns, st.unwound, st.unmatched_returns,
                 st.stacks_created, cs_engine_stack_count(cs_eng));
+        fprintf(stderr, "callstack_instr: registers read directly: %u, through QEMU: %u, "
+                "still being checked: %u\n", cs_fastreg_count(CS_FASTREG_FAST),
+                cs_fastreg_count(CS_FASTREG_SLOW), cs_fastreg_count(CS_FASTREG_LEARNING));
     }
 }
 
@@ -133,6 +143,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
      * apart by default; in system mode there is no introspection yet. */
     cs_cfg.kind = info->system_emulation ? STACK_ASID : STACK_THREADED;
     cs_cfg.engine.max_depth = CS_DEFAULT_MAX_DEPTH;
+    cs_fastreg_enabled = true;
     if (parse_args(argc, argv, &kind_given) < 0) {
         return -1;
     }
@@ -154,20 +165,28 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
      * one shared by a process's threads (asid) cannot. */
     cs_cfg.engine.sp_resync = cs_cfg.kind != STACK_ASID && cs_arch->sp_reg;
     cs_cfg.engine.ret_addr_on_stack = cs_arch->call_kills_equal_sp;
+    /* linux-user calls the engine for a thread on that thread, and sees
+     * every thread being created (syscalls.c); whole-system mode may run
+     * vCPUs on several threads from the start. */
+    cs_cfg.engine.threaded_owned = !cs_cfg.system_mode;
+    cs_cfg.engine.starts_single_threaded = !cs_cfg.system_mode && cs_arch->clone_nr[0] != 0;
+    cs_fastreg_enabled = cs_fastreg_enabled && cs_fastreg_host_supported();
     cs_eng = cs_engine_new(&cs_cfg.engine);
 
     cs_vcpu_setup(id);
     cs_translate_setup(id);
-    cs_signals_setup(id);
+    cs_signals_setup();
+    cs_syscalls_setup(id);
     cs_symbols_setup();
     qemu_plugin_register_atexit_cb(id, at_exit, NULL);
     if (cs_cfg.verbose) {
         const cs_engine_config *c = cs_engine_get_config(cs_eng);
         fprintf(stderr, "callstack_instr: target %s, stack_type=%s%s, max_depth=%u, "
-                "sp resync %s, stack_distance=%" PRIu64 ", max_stacks=%u\n", cs_arch->name,
-                kind_name(cs_cfg.kind), kind_given ? "" : " (default)", c->max_depth,
-                c->sp_resync ? "on" : c->sp_resync_kernel ? "on kernel stacks" : "off",
-                c->stack_distance, c->max_heuristic_stacks);
+                "sp resync %s, stack_distance=%" PRIu64 ", max_stacks=%u, fast_regs=%s\n",
+                cs_arch->name, kind_name(cs_cfg.kind), kind_given ? "" : " (default)",
+                c->max_depth, c->sp_resync ? "on" : c->sp_resync_kernel ? "on kernel stacks" : "off",
+                c->stack_distance, c->max_heuristic_stacks,
+                cs_fastreg_enabled ? "on" : cs_fastreg_host_supported() ? "off" : "off (host)");
     }
     return 0;
 }

@@ -22,12 +22,9 @@ static GHashTable *handlers;   /* guest addresses (as pointers' worth of uint64)
 static GMutex handlers_lock;
 static unsigned n_handlers;    /* read without the lock as a quick "any?" */
 
-static void on_syscall(qemu_plugin_id_t id, unsigned int vcpu_index, int64_t num, uint64_t a1,
-                       uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6,
-                       uint64_t a7, uint64_t a8)
+void cs_signals_on_syscall(int64_t num, uint64_t a2)
 {
-    (void)id; (void)vcpu_index; (void)a1; (void)a3; (void)a4; (void)a5; (void)a6; (void)a7; (void)a8;
-    if (num != cs_arch->sigaction_nr || a2 == 0) {
+    if (!handlers || num != cs_arch->sigaction_nr || a2 == 0) {
         return;
     }
     GByteArray *buf = g_byte_array_new();
@@ -60,12 +57,11 @@ bool cs_signals_is_handler(uint64_t pc)
     return r;
 }
 
-void cs_signals_setup(qemu_plugin_id_t id)
+void cs_signals_setup(void)
 {
     if (cs_cfg.system_mode || cs_arch->sigaction_nr == 0 || cs_arch->entry_ret.kind == CS_TARGET_NONE) {
         return;
     }
     g_mutex_init(&handlers_lock);
     handlers = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
-    qemu_plugin_register_vcpu_syscall_cb(id, on_syscall);
 }

@@ -27,20 +27,26 @@ typedef struct cs_config {
  * nothing new.
  */
 typedef struct cs_site {
+    /* What every event reads, in the first cache line: the sites of a
+     * program are many, and an event should miss at most one line. */
     uint64_t vaddr;
-    cs_insn_info info;        /* as decoded: the interning key */
-    cs_insn_class cls;
     uint64_t ret_addr;
-    cs_target_kind tkind;
     uint64_t direct;
-    struct qemu_plugin_register *base, *index;
-    unsigned scale, size;
-    int64_t disp;
     uint64_t mask;
     int64_t sp_delta;
-    cs_cond cond;
+    struct qemu_plugin_register *base;
     struct qemu_plugin_register *cond_reg;   /* NULL: unconditional */
-} cs_site;
+    uint8_t cls;              /* cs_insn_class */
+    uint8_t tkind;            /* cs_target_kind */
+    bool hot;                 /* may take the hot path (vcpu.c) */
+    uint8_t size;
+    uint8_t scale;
+    /* Targets in memory, conditions, and the interning key. */
+    struct qemu_plugin_register *index;
+    int64_t disp;
+    cs_cond cond;
+    cs_insn_info info;        /* as decoded: the interning key */
+} __attribute__((aligned(64))) cs_site;
 
 typedef struct cs_vcpu {
     unsigned index;
@@ -53,6 +59,16 @@ typedef struct cs_vcpu {
     GByteArray *membuf;
     const cs_site *pending;   /* CS_TARGET_NEXT: the site whose target is the next block */
     cs_stack_id sys_id;       /* whole-system mode: the id `stack` was bound for */
+    /* QEMU's CPU state for this vCPU, once checked (fastreg.h), and the same
+     * while one of our callbacks runs (NULL outside them: registers can be
+     * read directly only there). */
+    const void *env_checked;
+    const void *env_now;
+    /* The stack the hot path may use without the checks of event_vcpu_sp
+     * (user mode, bound in the current fork generation); NULL: take the
+     * generic path. */
+    cs_stack *hot_stack;
+    struct cs_guestmem *mem;  /* linux-user: pages readable directly (guestmem.h) */
 } cs_vcpu;
 
 extern cs_config cs_cfg;
@@ -78,18 +94,29 @@ struct qemu_plugin_register *cs_vcpu_register(const char *name);
 bool cs_vcpu_read_reg(cs_vcpu *v, struct qemu_plugin_register *h, uint64_t *out);
 /* Reads `size` bytes of guest virtual memory at addr, as a number. */
 bool cs_vcpu_read_mem(cs_vcpu *v, uint64_t addr, unsigned size, uint64_t *out);
+/* The callbacks translated code calls: trampolines (trampoline.c) that add
+ * QEMU's CPU state pointer `env` and jump to the *_env functions. */
 void cs_vcpu_on_call(unsigned int vcpu_index, void *site);
 void cs_vcpu_on_ret(unsigned int vcpu_index, void *site);
 /* At the start of a block that follows a CS_TARGET_NEXT site; udata is
  * the block's address. */
 void cs_vcpu_on_landing(unsigned int vcpu_index, void *block_vaddr);
+void cs_vcpu_on_call_env(unsigned int vcpu_index, void *site, const void *env);
+void cs_vcpu_on_ret_env(unsigned int vcpu_index, void *site, const void *env);
+void cs_vcpu_on_landing_env(unsigned int vcpu_index, void *block_vaddr, const void *env);
+void cs_vcpu_on_signal_entry_env(unsigned int vcpu_index, void *pc, const void *env);
 /* Per-vCPU flag, non-zero while a CS_TARGET_NEXT site awaits its block. */
 extern qemu_plugin_u64 cs_pending_flag;
 
 void cs_vcpu_on_signal_entry(unsigned int vcpu_index, void *pc);
 
 /* signals.c */
-void cs_signals_setup(qemu_plugin_id_t id);
+void cs_signals_setup(void);
+/* Before a system call (syscalls.c): learns handlers from rt_sigaction. */
+void cs_signals_on_syscall(int64_t num, uint64_t a2);
+
+/* syscalls.c: the one system-call callback (QEMU keeps one per plugin). */
+void cs_syscalls_setup(qemu_plugin_id_t id);
 bool cs_signals_is_handler(uint64_t pc);
 
 /* system.c: stack ids in whole-system mode */

@@ -12,6 +12,7 @@
  */
 #include <string.h>
 #include "state.h"
+#include "guestmem.h"
 
 static GHashTable *sites;   /* cs_site* (key and value), interned */
 static GMutex sites_lock;
@@ -42,6 +43,8 @@ static void learn_guest_base(struct qemu_plugin_tb *tb)
         __atomic_store_n(&guest_base, (uint64_t)(uintptr_t)haddr - qemu_plugin_insn_vaddr(insn),
                          __ATOMIC_RELEASE);
         __atomic_store_n(&guest_base_known, true, __ATOMIC_RELEASE);
+        cs_guestmem_base = guest_base;
+        __atomic_store_n(&cs_guestmem_enabled, true, __ATOMIC_RELEASE);
     }
 }
 
@@ -69,7 +72,7 @@ static cs_site *intern_site(uint64_t vaddr, const cs_insn_info *info)
     g_mutex_lock(&sites_lock);
     cs_site *s = g_hash_table_lookup(sites, &key);
     if (!s) {
-        s = g_new(cs_site, 1);
+        s = g_aligned_alloc(1, sizeof *s, _Alignof(cs_site));
         *s = key;
         s->cls = info->cls;
         s->ret_addr = info->ret_addr;
@@ -89,6 +92,7 @@ static cs_site *intern_site(uint64_t vaddr, const cs_insn_info *info)
         if ((info->target.base[0] && !s->base) || (info->target.index[0] && !s->index)) {
             s->tkind = CS_TARGET_NONE;
         }
+        s->hot = !cs_cfg.system_mode && s->tkind != CS_TARGET_NEXT;
         g_hash_table_add(sites, s);
     }
     g_mutex_unlock(&sites_lock);
@@ -172,7 +176,7 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 void cs_translate_setup(qemu_plugin_id_t id)
 {
     g_mutex_init(&sites_lock);
-    sites = g_hash_table_new_full(site_hash, site_equal, NULL, g_free);
+    sites = g_hash_table_new_full(site_hash, site_equal, NULL, g_aligned_free);
     if (cs_arch->targets_observed) {
         cs_pending_flag = qemu_plugin_scoreboard_u64(qemu_plugin_scoreboard_new(sizeof(uint64_t)));
     }

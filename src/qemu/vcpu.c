@@ -16,6 +16,8 @@
 #include <unistd.h>
 #include <glib.h>
 #include "state.h"
+#include "fastreg.h"
+#include "guestmem.h"
 
 /*
  * vCPU indexes are small and dense but their number is not known in advance
@@ -85,7 +87,29 @@ cs_stack *cs_vcpu_stack(cs_vcpu *v)
     return v->stack;
 }
 
-static bool read_reg(cs_vcpu *v, struct qemu_plugin_register *h, uint64_t *out)
+static bool read_reg_api(cs_vcpu *v, struct qemu_plugin_register *h, bool learn, uint64_t *out);
+
+/*
+ * Registers read at events (the stack pointer, a target's base and index):
+ * directly from the CPU state once learnt (fastreg.h). Only general
+ * registers, whose gdbstub value is a plain copy of one field; others
+ * (flags, system registers, which the gdbstub may compose from several
+ * fields) are always read through the API (read_reg).
+ */
+static inline bool read_gpr(cs_vcpu *v, struct qemu_plugin_register *h, uint64_t *out)
+{
+    if (cs_fastreg_read(h, v->env_now, out)) {
+        return true;
+    }
+    return read_reg_api(v, h, true, out);
+}
+
+static inline bool read_reg(cs_vcpu *v, struct qemu_plugin_register *h, uint64_t *out)
+{
+    return read_reg_api(v, h, false, out);
+}
+
+static bool read_reg_api(cs_vcpu *v, struct qemu_plugin_register *h, bool learn, uint64_t *out)
 {
     if (!h) {
         return false;
@@ -98,14 +122,15 @@ static bool read_reg(cs_vcpu *v, struct qemu_plugin_register *h, uint64_t *out)
     uint64_t x = 0;
     if (!cs_arch->big_endian) {
         memcpy(&x, v->regbuf->data, (size_t)n);   /* host and guest are little-endian */
-        *out = x;
-        return true;
-    }
-    for (int i = 0; i < n; i++) {
-        unsigned shift = cs_arch->big_endian ? 8u * (unsigned)(n - 1 - i) : 8u * (unsigned)i;
-        x |= (uint64_t)v->regbuf->data[i] << shift;
+    } else {
+        for (int i = 0; i < n; i++) {
+            x |= (uint64_t)v->regbuf->data[i] << (8u * (unsigned)(n - 1 - i));
+        }
     }
     *out = x;
+    if (learn && v->env_now) {
+        cs_fastreg_learn(h, v->env_now, x, (unsigned)n);
+    }
     return true;
 }
 
@@ -130,17 +155,25 @@ bool cs_vcpu_read_pc(cs_vcpu *v, uint64_t *out)
 
 static bool read_mem(cs_vcpu *v, uint64_t addr, unsigned size, uint64_t *out)
 {
+    uint8_t bytes[8];
     if (size == 0 || size > 8) {
         return false;
     }
-    g_byte_array_set_size(v->membuf, 0);
-    if (!qemu_plugin_read_memory_vaddr(addr, v->membuf, size) || v->membuf->len < size) {
-        return false;
+    if (!cs_guestmem_read(v->mem, addr, size, bytes)) {
+        uint64_t gen = cs_guestmem_now();
+        /* (the API sizes the array itself) */
+        if (!qemu_plugin_read_memory_vaddr(addr, v->membuf, size) || v->membuf->len < size) {
+            return false;
+        }
+        memcpy(bytes, v->membuf->data, size);
+        if (__atomic_load_n(&cs_guestmem_enabled, __ATOMIC_ACQUIRE)) {
+            cs_guestmem_learn(v->mem, addr, size, gen);
+        }
     }
     uint64_t x = 0;
     for (unsigned i = 0; i < size; i++) {
         unsigned shift = cs_arch->big_endian ? 8u * (size - 1 - i) : 8u * i;
-        x |= (uint64_t)v->membuf->data[i] << shift;
+        x |= (uint64_t)bytes[i] << shift;
     }
     *out = x;
     return true;
@@ -161,17 +194,17 @@ static uint64_t site_target(cs_vcpu *v, const cs_site *site, uint64_t sp)
     case CS_TARGET_REG:
         if (site->base == sp_handle) {
             base = sp;
-        } else if (!read_reg(v, site->base, &base)) {
+        } else if (!read_gpr(v, site->base, &base)) {
             return 0;
         }
         return (base + (uint64_t)site->disp) & site->mask;
     case CS_TARGET_MEM:
         if (site->base == sp_handle) {
             base = sp;
-        } else if (site->base && !read_reg(v, site->base, &base)) {
+        } else if (site->base && !read_gpr(v, site->base, &base)) {
             return 0;
         }
-        if (site->index && !read_reg(v, site->index, &index)) {
+        if (site->index && !read_gpr(v, site->index, &index)) {
             return 0;
         }
         if (!read_mem(v, (base + index * site->scale + (uint64_t)site->disp) & site->mask,
@@ -207,7 +240,7 @@ static cs_vcpu *event_vcpu_sp(unsigned int vcpu_index, cs_stack **stack, uint64_
     tls_in_callback = (int)vcpu_index;   /* until the callback ends */
     *sp = 0;
     if (need_sp) {
-        read_reg(v, sp_handle, sp);
+        read_gpr(v, sp_handle, sp);
     }
     if (cs_cfg.system_mode) {
         /* the stack id depends on the registers now */
@@ -221,8 +254,10 @@ static cs_vcpu *event_vcpu_sp(unsigned int vcpu_index, cs_stack **stack, uint64_
         }
         v->stack = cs_engine_heuristic_stack(cs_eng, &v->space, *sp, v->stack);
         *stack = v->stack;
+        v->hot_stack = v->stack;
     } else {
         *stack = cs_vcpu_stack(v);
+        v->hot_stack = *stack;
     }
     return v;
 }
@@ -260,7 +295,7 @@ static cs_vcpu *site_event(unsigned int vcpu_index, const cs_site *site, cs_stac
 {
     /* User-mode asid stacks do not resynchronise by the stack pointer
      * (threads share them), but on x86 the sp a frame records lets a return
-     * find its target without reading guest memory (ret_target), which
+     * find its target without reading guest memory (handle_ret), which
      * costs more than the register read. Elsewhere read it only if the
      * target needs it. */
     bool need_sp = cs_cfg.kind != STACK_ASID || cs_cfg.system_mode || cs_arch->ret_addr_on_stack ||
@@ -296,29 +331,17 @@ static void cs_vcpu_on_call_impl(unsigned int vcpu_index, void *udata)
  * exactly the top frame's recorded sp; the frame's saved return address is
  * then the target, with no guest memory read. (A return address rewritten
  * in place, as retpolines do, still pops that frame: the slot identifies it.)
+ * Whole-system mode reads the target: a stack there may be another
+ * process's (see system.c).
  */
-static uint64_t ret_target(cs_vcpu *v, cs_stack *s, const cs_site *site, uint64_t sp)
+static void handle_ret(cs_vcpu *v, cs_stack *s, unsigned vcpu_index, const cs_site *site,
+                       uint64_t sp)
 {
-    if (cs_arch->ret_addr_on_stack && !cs_cfg.system_mode && site->cls == CS_INSN_RET) {
-        uint64_t target = 0;
-        /* A threaded stack is only ever changed by its own vCPU, which is
-         * this thread: reading it needs no lock. */
-        bool own = cs_cfg.kind == STACK_THREADED && !cs_cfg.system_mode;
-        if (!own) {
-            g_mutex_lock(&s->lock);
-        }
-        const cs_frame *top = cs_stack_peek(s, 0);
-        if (top && top->sp == sp) {
-            target = top->ret_addr;
-        }
-        if (!own) {
-            g_mutex_unlock(&s->lock);
-        }
-        if (target) {
-            return target;
-        }
+    if (cs_arch->ret_addr_on_stack && !cs_cfg.system_mode && site->cls == CS_INSN_RET &&
+        cs_engine_ret_from_slot(cs_eng, s, vcpu_index, sp & site->mask)) {
+        return;
     }
-    return site_target(v, site, sp);
+    do_ret(v, s, vcpu_index, site, site_target(v, site, sp), sp);
 }
 
 static void cs_vcpu_on_ret_impl(unsigned int vcpu_index, void *udata)
@@ -328,7 +351,7 @@ static void cs_vcpu_on_ret_impl(unsigned int vcpu_index, void *udata)
     uint64_t sp;
     cs_vcpu *v = site_event(vcpu_index, site, &s, &sp);
     if (v) {
-        do_ret(v, s, vcpu_index, site, ret_target(v, s, site, sp), sp);
+        handle_ret(v, s, vcpu_index, site, sp);
     }
 }
 
@@ -387,11 +410,8 @@ static void cs_vcpu_on_signal_entry_impl(unsigned int vcpu_index, void *udata)
         return;
     }
     g_once(&entry_site_once, init_entry_site, NULL);
-    g_mutex_lock(&s->lock);
-    const cs_frame *top = cs_stack_peek(s, 0);
-    bool called = top && top->func == pc && top->sp == sp;
-    g_mutex_unlock(&s->lock);
-    if (called) {
+    cs_frame top;
+    if (cs_engine_top(cs_eng, s, &top) && top.func == pc && top.sp == sp) {
         return;
     }
     uint64_t ret = site_target(v, &entry_site, sp);
@@ -400,32 +420,125 @@ static void cs_vcpu_on_signal_entry_impl(unsigned int vcpu_index, void *udata)
 }
 
 /*
- * The callbacks QEMU calls. tls_in_callback tells get_prog_point that this
- * thread's registers are this vCPU's (whole-system mode may run several
- * vCPUs on one thread); it is cleared when the callback ends.
+ * The callbacks QEMU calls (through trampoline.c). `env` is TCG's CPU state
+ * pointer, trusted for direct register reads once checked (fastreg.h).
+ * tls_in_callback tells get_prog_point that this thread's registers are
+ * this vCPU's (whole-system mode may run several vCPUs on one thread); it is
+ * cleared when the callback ends, and so is env_now.
  */
-void cs_vcpu_on_call(unsigned int vcpu_index, void *udata)
+static inline cs_vcpu *enter(unsigned int vcpu_index, const void *env)
 {
-    cs_vcpu_on_call_impl(vcpu_index, udata);
+    cs_vcpu *v = cs_vcpu_get(vcpu_index);
+    if (!v) {
+        return NULL;
+    }
+    if (env != v->env_checked && cs_fastreg_enabled && env && cs_fastreg_check_env(env)) {
+        v->env_checked = env;
+    }
+    v->env_now = env == v->env_checked ? env : NULL;
+    return v;
+}
+
+static inline void leave(cs_vcpu *v)
+{
+    if (v) {
+        v->env_now = NULL;
+    }
     tls_in_callback = -1;
 }
 
-void cs_vcpu_on_ret(unsigned int vcpu_index, void *udata)
+/*
+ * The hot path: a user-mode vCPU whose stack is bound (hot_stack), whose CPU
+ * state pointer is checked and whose stack pointer's place in it is known
+ * (fastreg.h). Then an event is a few loads and the engine's push or pop:
+ * no system call, no lock (see the engine's write_begin), no plugin API
+ * call unless the target is in guest memory. Anything else takes the
+ * generic path, which also (re)establishes hot_stack.
+ */
+static inline cs_stack *hot_stack(cs_vcpu *v, uint64_t sp)
 {
-    cs_vcpu_on_ret_impl(vcpu_index, udata);
-    tls_in_callback = -1;
+    cs_stack *s = v->hot_stack;
+    if (cs_cfg.kind == STACK_HEURISTIC && s) {
+        /* (cheap while sp stays on the same stack) */
+        s = cs_engine_heuristic_stack(cs_eng, &v->space, sp, s);
+        v->stack = v->hot_stack = s;
+    }
+    return s;
 }
 
-void cs_vcpu_on_landing(unsigned int vcpu_index, void *block_vaddr)
+enum { HOT_NO, HOT_SKIP, HOT_GO };
+
+/* HOT_GO: *s and *sp are set; HOT_SKIP: a condition not taken, nothing to
+ * do; HOT_NO: take the generic path. */
+static inline int hot_enter(cs_vcpu *v, unsigned vcpu_index, const cs_site *site,
+                            const void *env, cs_stack **s, uint64_t *sp)
 {
+    if (!v || !env || env != v->env_checked || !site->hot || !v->hot_stack ||
+        !cs_fastreg_read(sp_handle, env, sp)) {
+        return HOT_NO;
+    }
+    *s = hot_stack(v, *sp);
+    tls_vcpu = (int)vcpu_index;
+    tls_in_callback = (int)vcpu_index;
+    v->env_now = env;
+    if (site->cond_reg && !site_taken(v, site)) {
+        return HOT_SKIP;
+    }
+    v->last_pc = site->vaddr;
+    return HOT_GO;
+}
+
+/* A call or return site's event: the hot path if it applies, else the
+ * generic one. (Inlined into each callback, with `ret` a constant.) */
+static inline __attribute__((always_inline)) void on_site(unsigned int vcpu_index, void *udata,
+                                                          const void *env, bool ret)
+{
+    const cs_site *site = udata;
+    uint64_t sp;
+    cs_vcpu *v = cs_vcpu_get(vcpu_index);
+    cs_stack *s;
+    int hot = hot_enter(v, vcpu_index, site, env, &s, &sp);
+    if (hot == HOT_GO) {
+        if (ret) {
+            handle_ret(v, s, vcpu_index, site, sp);
+        } else {
+            do_call(v, s, vcpu_index, site, site_target(v, site, sp), sp);
+        }
+    } else if (hot == HOT_NO) {
+        v = enter(vcpu_index, env);
+        if (ret) {
+            cs_vcpu_on_ret_impl(vcpu_index, udata);
+        } else {
+            cs_vcpu_on_call_impl(vcpu_index, udata);
+        }
+    }
+    leave(v);
+}
+
+void cs_vcpu_on_call_env(unsigned int vcpu_index, void *udata, const void *env)
+{
+    on_site(vcpu_index, udata, env, false);
+}
+
+void cs_vcpu_on_ret_env(unsigned int vcpu_index, void *udata, const void *env)
+{
+    on_site(vcpu_index, udata, env, true);
+}
+
+void cs_vcpu_on_landing_env(unsigned int vcpu_index, void *block_vaddr, const void *env)
+{
+    /* registered with QEMU_PLUGIN_CB_NO_REGS: the state may be stale */
+    (void)env;
+    cs_vcpu *v = enter(vcpu_index, NULL);
     cs_vcpu_on_landing_impl(vcpu_index, block_vaddr);
-    tls_in_callback = -1;
+    leave(v);
 }
 
-void cs_vcpu_on_signal_entry(unsigned int vcpu_index, void *udata)
+void cs_vcpu_on_signal_entry_env(unsigned int vcpu_index, void *udata, const void *env)
 {
+    cs_vcpu *v = enter(vcpu_index, env);
     cs_vcpu_on_signal_entry_impl(vcpu_index, udata);
-    tls_in_callback = -1;
+    leave(v);
 }
 
 struct qemu_plugin_register *cs_vcpu_register(const char *name)
@@ -483,6 +596,10 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index)
     g_mutex_unlock(&vcpu_table_lock);
     cs_vcpu *v = cs_vcpu_get(vcpu_index);
     v->stack = NULL;   /* an index can be reused after a thread exits */
+    v->hot_stack = NULL;
+    if (!cs_cfg.system_mode && !v->mem) {
+        v->mem = g_new0(cs_guestmem, 1);
+    }
     v->last_pc = 0;
     v->pending = NULL;
 }
@@ -503,6 +620,7 @@ static void vcpu_exit(qemu_plugin_id_t id, unsigned int vcpu_index)
         cs_engine_release_stack(cs_eng, v->stack);
     }
     v->stack = NULL;
+    v->hot_stack = NULL;
 }
 
 /* In the child of a fork(): only the forking thread survives. */
@@ -518,6 +636,7 @@ static void after_fork_child(void)
     for (unsigned c = 0; c < MAX_CHUNKS; c++) {
         for (unsigned i = 0; chunks[c] && i < CHUNK_SIZE; i++) {
             chunks[c][i].stack = NULL;
+            chunks[c][i].hot_stack = NULL;
         }
     }
     cs_stack_id id = current_id();

@@ -38,6 +38,9 @@ static void G_GNUC_PRINTF(2, 3) fail_at(int line, const char *fmt, ...)
 #define REQUIRE(expr) do { if (!(expr)) { goto done; } } while (0)
 #define PX "0x%" PRIx64
 
+/* The case being run (for before_each). */
+static const char *t_name;
+
 typedef struct test_case {
     const char *name;
     void (*fn)(void);
@@ -60,6 +63,7 @@ static int run_cases(const test_case *cases, size_t n, int argc, char **argv,
         }
         t_failed = false;
         t_msg[0] = '\0';
+        t_name = cases[i].name;
         if (before_each) {
             before_each();
         }

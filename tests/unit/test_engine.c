@@ -73,6 +73,21 @@ static const callstack_event *rec_ev(guint i)
     return &g_array_index(rec.events, callstack_event, i);
 }
 
+/*
+ * Every case runs twice: with the engine's defaults (every change under the
+ * stack's lock) and as "lockfree/NAME", with the settings linux-user uses
+ * (threaded stacks owned by their thread, and no locking at all until
+ * cs_engine_set_concurrent: cases that start threads on a shared stack call
+ * it first, as the plugin does at a clone).
+ */
+static bool lockfree;
+
+static void set_lock_mode(cs_engine_config *cfg)
+{
+    cfg->threaded_owned = lockfree;
+    cfg->starts_single_threaded = lockfree;
+}
+
 static cs_engine *mk_engine(bool sp_resync, bool ret_addr_on_stack, uint32_t max_depth,
                             uint64_t resync_window, uint32_t search_limit)
 {
@@ -83,6 +98,7 @@ static cs_engine *mk_engine(bool sp_resync, bool ret_addr_on_stack, uint32_t max
         .resync_window = resync_window,
         .search_limit = search_limit,
     };
+    set_lock_mode(&cfg);
     return cs_engine_new(&cfg);
 }
 
@@ -782,6 +798,7 @@ done:
 static void t_resync_kernel_only(void)
 {
     cs_engine_config cfg = { .sp_resync_kernel = true, .ret_addr_on_stack = true };
+    set_lock_mode(&cfg);
     cs_engine *e = cs_engine_new(&cfg);
     cs_engine_subscribe(e, CS_SUB_EVENT, FN(rec_event));
     cs_engine_subscribe(e, CS_SUB_CALL, FN(rec_call));
@@ -1184,6 +1201,7 @@ static void t_threads_shared_stack(void)
     mt_arg args[DRIVERS];
     GThread *th[DRIVERS];
     cs_stack_id id = { .first = 0x42, .kind = STACK_ASID };
+    cs_engine_set_concurrent(e, true);   /* (as the plugin does before a thread starts) */
     memset(&mt, 0, sizeof mt);
     cs_engine_subscribe(e, CS_SUB_EVENT, FN(mt_on_event));
     cs_engine_subscribe(e, CS_SUB_CALL, FN(mt_on_call));
@@ -1208,6 +1226,84 @@ static void t_threads_shared_stack(void)
     CHECK(st.calls == st.returns + st.unwound + depth,
           "unbalanced: calls %" PRIu64 " returns %" PRIu64 " unwound %" PRIu64 " depth %" PRIu64,
           st.calls, st.returns, st.unwound, depth);
+done:
+    cs_engine_free(e);
+}
+
+/*
+ * A stack its owner changes without the lock, read from another thread (as
+ * get_callers for another vCPU does): every snapshot the reader gets must be
+ * one the stack really had, including while frames are reallocated (deep
+ * excursions grow and shrink the array; ASan would see a read of freed
+ * frames).
+ */
+enum { OWN_CYCLES = 60, OWN_DEEP = 3000, OWN_READ = 4096 };
+
+typedef struct own_arg {
+    cs_engine *e;
+    cs_stack *s;
+    int done;
+    uint64_t snapshots, torn;
+} own_arg;
+
+static gpointer own_writer(gpointer p)
+{
+    own_arg *a = p;
+    for (unsigned c = 0; c < OWN_CYCLES; c++) {
+        for (uint64_t k = 0; k < OWN_DEEP; k++) {
+            cs_engine_call(a->e, a->s, 0, 0x20000 + k, 0x10000 + k, 0, 0x7fff0000 - 16 * (k + 1));
+        }
+        for (uint64_t k = OWN_DEEP; k-- > 0;) {
+            cs_engine_ret(a->e, a->s, 0, 0x10000 + k, 0x7fff0000 - 16 * (k + 1) + 8);
+        }
+    }
+    __atomic_store_n(&a->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static gpointer own_reader(gpointer p)
+{
+    own_arg *a = p;
+    uint64_t *callers = g_new(uint64_t, OWN_READ), *funcs = g_new(uint64_t, OWN_READ);
+    while (!__atomic_load_n(&a->done, __ATOMIC_ACQUIRE)) {
+        uint32_t m = cs_engine_callers(a->e, a->s, callers, OWN_READ);
+        for (uint32_t i = 0; i < m; i++) {
+            if (callers[i] != 0x10000 + (m - 1 - i)) {
+                a->torn++;
+                break;
+            }
+        }
+        uint32_t n = cs_engine_functions(a->e, a->s, funcs, OWN_READ);
+        for (uint32_t i = 0; i < n; i++) {
+            if (funcs[i] != 0x20000 + (n - 1 - i)) {
+                a->torn++;
+                break;
+            }
+        }
+        a->snapshots++;
+    }
+    g_free(callers);
+    g_free(funcs);
+    return NULL;
+}
+
+static void t_owned_stack_reader(void)
+{
+    cs_engine_config cfg = { .sp_resync = true, .ret_addr_on_stack = true,
+                             .threaded_owned = true };
+    cs_engine *e = cs_engine_new(&cfg);
+    cs_stack_id id = tid(1, 1);
+    own_arg a = { .e = e, .s = cs_engine_stack(e, &id) };
+    CHECK(a.s->owned, "a threaded stack is not owned with threaded_owned set");
+    GThread *r = g_thread_new("reader", own_reader, &a);
+    GThread *w = g_thread_new("writer", own_writer, &a);
+    g_thread_join(w);
+    g_thread_join(r);
+    CHECK(a.torn == 0, "%" PRIu64 " of %" PRIu64 " snapshots were not a state the stack had",
+          a.torn, a.snapshots);
+    CHECK(a.snapshots > 0, "the reader never read");
+    EXPECT_STATS(e, (uint64_t)OWN_CYCLES * OWN_DEEP, (uint64_t)OWN_CYCLES * OWN_DEEP, 0, 0);
+    EXPECT_EMPTY(e, a.s);
 done:
     cs_engine_free(e);
 }
@@ -1480,6 +1576,7 @@ static cs_engine *mk_heur_engine(uint64_t distance, uint32_t max_stacks)
         .stack_distance = distance,
         .max_heuristic_stacks = max_stacks,
     };
+    set_lock_mode(&cfg);
     return cs_engine_new(&cfg);
 }
 
@@ -1580,6 +1677,7 @@ static const test_case tests[] = {
     { "threads_4x100k", t_threads },
     { "threads_subscriber_churn", t_threads_subscriber_churn },
     { "threads_shared_stack", t_threads_shared_stack },
+    { "owned_stack_read_by_another_thread", t_owned_stack_reader },
     { "after_fork", t_after_fork },
     { "heuristic_switching", t_heuristic_switching },
     { "heuristic_edges", t_heuristic_edges },
@@ -1590,13 +1688,29 @@ static const test_case tests[] = {
 #endif
 };
 
+static void before_each(void)
+{
+    lockfree = g_str_has_prefix(t_name, "lockfree/");
+    rec_clear();
+}
+
 int main(int argc, char **argv)
 {
     rec.events = g_array_new(FALSE, TRUE, sizeof(callstack_event));
     rec.calls = g_array_new(FALSE, TRUE, sizeof(uint64_t));
     rec.rets = g_array_new(FALSE, TRUE, sizeof(uint64_t));
     rec.vcpus = g_array_new(FALSE, TRUE, sizeof(unsigned));
-    int status = run_cases(tests, G_N_ELEMENTS(tests), argc, argv, rec_clear);
+    /* Each case, then each case again in lock-free mode (see lockfree). */
+    enum { N = G_N_ELEMENTS(tests) };
+    test_case all[2 * N];
+    for (size_t i = 0; i < N; i++) {
+        all[i] = tests[i];
+        all[N + i] = (test_case){ g_strconcat("lockfree/", tests[i].name, NULL), tests[i].fn };
+    }
+    int status = run_cases(all, 2 * N, argc, argv, before_each);
+    for (size_t i = 0; i < N; i++) {
+        g_free((char *)all[N + i].name);
+    }
     g_array_free(rec.events, TRUE);
     g_array_free(rec.calls, TRUE);
     g_array_free(rec.rets, TRUE);
