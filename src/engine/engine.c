@@ -223,6 +223,10 @@ static bool subs_change(cs_engine *e, cs_sub_kind kind, void (*fn)(void), bool a
     if (add) {
         l->fns[l->n++] = fn;
     }
+    if (l->n == 0) {
+        g_free(l);   /* no subscribers: NULL, so the hot path tests one pointer */
+        l = NULL;
+    }
     __atomic_store_n(&e->subs[kind], l, __ATOMIC_RELEASE);
     if (old) {
         g_ptr_array_add(e->retired, old);
@@ -374,13 +378,17 @@ pop_report(cs_engine *e, cs_stack *s, bool locked, unsigned vcpu, bool unwound, 
 {
     cs_sublist *evs = event_subs(e);
     callstack_event ev;
-    cs_frame f;
-    if (!cs_stack_pop(s, &f)) {
+    if (s->count == 0) {
         write_end(s, locked);
         return;
     }
+    uint64_t func = s->frames[s->count - 1].func;
     if (evs) {
+        cs_frame f = s->frames[s->count - 1];
+        cs_stack_drop_top(s);
         make_event(s, &ev, CALLSTACK_EVENT_RET, &f, unwound, pc);
+    } else {
+        cs_stack_drop_top(s);
     }
     if (unwound) {
         s->n_unwound++;
@@ -388,7 +396,7 @@ pop_report(cs_engine *e, cs_stack *s, bool locked, unsigned vcpu, bool unwound, 
         s->n_returns++;
     }
     write_end(s, locked);
-    dispatch(e, vcpu, CALLSTACK_EVENT_RET, f.func, evs ? &ev : NULL);
+    dispatch(e, vcpu, CALLSTACK_EVENT_RET, func, evs ? &ev : NULL);
 }
 
 /* Pops frames while `dead` holds, one event each. */
@@ -405,10 +413,58 @@ static void pop_dead(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t sp, bool
     }
 }
 
+/* on_call/on_ret subscribers only, out of line (the hot paths tail-call it). */
+static __attribute__((noinline)) void dispatch_funcs(const cs_sublist *l, unsigned vcpu,
+                                                     uint64_t func)
+{
+    for (unsigned i = 0; i < l->n; i++) {
+        ((on_call_t)l->fns[i])(vcpu, func);
+    }
+}
+
+/*
+ * The common cases of a call and of a slot return, kept small (no spills,
+ * no calls but the subscribers'): a stack with one writer, no reallocation,
+ * no frame to unwind, no on_event subscriber. Everything else goes through
+ * the general code below them, which gives the same result.
+ */
+static inline bool fast_ok(const cs_engine *e, const cs_stack *s)
+{
+    return (s->owned || !__atomic_load_n(&e->concurrent, __ATOMIC_RELAXED)) &&
+           !__atomic_load_n(&e->subs[CS_SUB_EVENT], __ATOMIC_RELAXED);
+}
+
+static __attribute__((noinline)) void call_general(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t func,
+                         uint64_t ret_addr, uint64_t call_site, uint64_t sp);
+
 void cs_engine_call(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t func,
                     uint64_t ret_addr, uint64_t call_site, uint64_t sp)
 {
-    cs_frame f = { .func = func, .ret_addr = ret_addr, .call_site = call_site, .sp = sp };
+    uint32_t n = s->count;
+    if (!fast_ok(e, s) || cs_stack_push_moves(s) ||
+        (s->resync && n > 0 && s->frames[n - 1].sp <= sp)) {
+        call_general(e, s, vcpu, func, ret_addr, call_site, sp);
+        return;
+    }
+    __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    cs_frame *f = &s->frames[n];
+    f->func = func;
+    f->ret_addr = ret_addr;
+    f->call_site = call_site;
+    f->sp = sp;
+    s->count = n + 1;
+    s->n_calls++;
+    __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELEASE);
+    cs_sublist *l = __atomic_load_n(&e->subs[CS_SUB_CALL], __ATOMIC_ACQUIRE);
+    if (l) {
+        dispatch_funcs(l, vcpu, func);
+    }
+}
+
+static __attribute__((noinline)) void call_general(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t func,
+                         uint64_t ret_addr, uint64_t call_site, uint64_t sp)
+{
     cs_sublist *evs = event_subs(e);
     callstack_event ev;
     bool locked = write_begin(e, s, OP_PUSH);
@@ -418,9 +474,9 @@ void cs_engine_call(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t func,
         pop_dead(e, s, vcpu, sp, true, func);
         locked = write_begin(e, s, OP_ANY);
     }
-    cs_stack_push(s, &f);
+    cs_stack_push(s, func, ret_addr, call_site, sp);
     if (evs) {
-        make_event(s, &ev, CALLSTACK_EVENT_CALL, &f, false, func);
+        make_event(s, &ev, CALLSTACK_EVENT_CALL, cs_stack_peek(s, 0), false, func);
     }
     s->n_calls++;
     write_end(s, locked);
@@ -487,7 +543,33 @@ void cs_engine_ret(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t target, ui
     }
 }
 
+static __attribute__((noinline)) bool ret_from_slot_general(cs_engine *e, cs_stack *s,
+                                                            unsigned vcpu, uint64_t slot);
+
 bool cs_engine_ret_from_slot(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t slot)
+{
+    uint32_t n = s->count;
+    if (fast_ok(e, s) && n > 0 && !cs_stack_pop_moves(s)) {
+        const cs_frame *top = &s->frames[n - 1];
+        if (top->sp != slot) {
+            return false;
+        }
+        uint64_t func = top->func;
+        __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELAXED);
+        __atomic_thread_fence(__ATOMIC_RELEASE);
+        s->count = n - 1;
+        s->n_returns++;
+        __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELEASE);
+        cs_sublist *l = __atomic_load_n(&e->subs[CS_SUB_RET], __ATOMIC_ACQUIRE);
+        if (l) {
+            dispatch_funcs(l, vcpu, func);
+        }
+        return true;
+    }
+    return ret_from_slot_general(e, s, vcpu, slot);
+}
+
+static bool ret_from_slot_general(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t slot)
 {
     bool locked = write_begin(e, s, OP_POP);
     const cs_frame *top = cs_stack_peek(s, 0);

@@ -80,12 +80,20 @@ static inline bool cs_stack_pop_moves(const cs_stack *s)
  * forgotten (amortised O(1)): depth still counts them, but they can no
  * longer be matched by a return or listed by get_callers.
  */
-static inline void cs_stack_push(cs_stack *s, const cs_frame *f)
+static inline void cs_stack_push(cs_stack *s, uint64_t func, uint64_t ret_addr,
+                                 uint64_t call_site, uint64_t sp)
 {
     if (__builtin_expect(cs_stack_push_moves(s), 0)) {
         cs_stack_make_room(s);
     }
-    s->frames[s->count++] = *f;
+    /* Field by field from registers: a frame assembled on the C stack and
+     * copied as a whole costs a store-forwarding stall (two 8-byte stores
+     * read back by one 16-byte load) on every call. */
+    cs_frame *f = &s->frames[s->count++];
+    f->func = func;
+    f->ret_addr = ret_addr;
+    f->call_site = call_site;
+    f->sp = sp;
 }
 
 /* Pops the top frame into *out; false if no frame is retained. Keeps at
@@ -101,6 +109,16 @@ static inline bool cs_stack_pop(cs_stack *s, cs_frame *out)
         cs_stack_shrink(s);
     }
     return true;
+}
+
+/* Pops the top frame, which the caller knows exists, without copying it. */
+static inline void cs_stack_drop_top(cs_stack *s)
+{
+    bool shrink = cs_stack_pop_moves(s);
+    s->count--;
+    if (__builtin_expect(shrink, 0)) {
+        cs_stack_shrink(s);
+    }
 }
 
 /* The i-th frame from the top (0 = top), or NULL. */

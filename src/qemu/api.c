@@ -53,7 +53,7 @@ CS_API void get_prog_point(unsigned int vcpu_index, prog_point *p)
     if (s) {
         cs_engine_fill_prog_point(cs_eng, s, p);
     }
-    p->pc = v->last_pc;
+    p->pc = v->last_site ? v->last_site->vaddr : v->last_pc;
     uint64_t pc;
     /* Whole-system mode: one thread may run several vCPUs (single-threaded
      * TCG), so the registers are this vCPU's only inside our callbacks. */

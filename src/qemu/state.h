@@ -54,7 +54,8 @@ typedef struct cs_vcpu {
     unsigned fork_gen;        /* fork generation `stack` was bound in */
     cs_stack_id space;        /* heuristic: the address space (process), cached */
     unsigned space_gen;       /* fork generation + 1 `space` was computed in; 0: never */
-    uint64_t last_pc;         /* the last call or return instruction seen */
+    const cs_site *last_site; /* the last call or return instruction seen, */
+    uint64_t last_pc;         /* or, if NULL, the last signal handler entered */
     GByteArray *regbuf;
     GByteArray *membuf;
     const cs_site *pending;   /* CS_TARGET_NEXT: the site whose target is the next block */
@@ -70,6 +71,28 @@ typedef struct cs_vcpu {
     cs_stack *hot_stack;
     struct cs_guestmem *mem;  /* linux-user: pages readable directly (guestmem.h) */
 } cs_vcpu;
+
+/*
+ * The udata of a return's callback: the site, tagged (sites are 64-byte
+ * aligned) when it is an x86-style `ret` that takes its target from the slot
+ * at sp, in user mode, unconditional: the hot path then pops the top frame
+ * whose sp is that slot without reading the site at all (cache misses on
+ * sites are a measurable part of an event's cost).
+ */
+static inline void *cs_site_udata(cs_site *site, bool slot_ret)
+{
+    return (void *)((uintptr_t)site | (slot_ret ? 1u : 0u));
+}
+
+static inline const cs_site *cs_site_of(const void *udata)
+{
+    return (const cs_site *)((uintptr_t)udata & ~(uintptr_t)1);
+}
+
+static inline bool cs_site_is_slot_ret(const void *udata)
+{
+    return (uintptr_t)udata & 1;
+}
 
 extern cs_config cs_cfg;
 extern cs_engine *cs_eng;

@@ -167,9 +167,12 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
             continue;
         }
         cs_site *site = intern_site(vaddr, &info);
+        bool slot_ret = site->cls == CS_INSN_RET && cs_arch->ret_addr_on_stack && site->hot &&
+                        !site->cond_reg && site->tkind == CS_TARGET_MEM && !site->index &&
+                        site->disp == 0 && site->base && site->base == cs_vcpu_register(cs_arch->sp_reg);
         qemu_plugin_register_vcpu_insn_exec_cb(
             insn, info.cls == CS_INSN_CALL ? cs_vcpu_on_call : cs_vcpu_on_ret,
-            QEMU_PLUGIN_CB_R_REGS, site);
+            QEMU_PLUGIN_CB_R_REGS, cs_site_udata(site, slot_ret));
     }
 }
 

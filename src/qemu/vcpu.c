@@ -305,7 +305,7 @@ static cs_vcpu *site_event(unsigned int vcpu_index, const cs_site *site, cs_stac
     if (!v || !site_taken(v, site)) {
         return NULL;
     }
-    v->last_pc = site->vaddr;
+    v->last_site = site;
     if (site->tkind == CS_TARGET_NEXT) {
         /* The target is where execution goes next: wait for that block. */
         v->pending = site;
@@ -415,6 +415,7 @@ static void cs_vcpu_on_signal_entry_impl(unsigned int vcpu_index, void *udata)
         return;
     }
     uint64_t ret = site_target(v, &entry_site, sp);
+    v->last_site = NULL;
     v->last_pc = pc;
     cs_engine_call(cs_eng, s, vcpu_index, pc, ret, 0, sp);
 }
@@ -470,10 +471,11 @@ enum { HOT_NO, HOT_SKIP, HOT_GO };
 
 /* HOT_GO: *s and *sp are set; HOT_SKIP: a condition not taken, nothing to
  * do; HOT_NO: take the generic path. */
-static inline int hot_enter(cs_vcpu *v, unsigned vcpu_index, const cs_site *site,
+static inline int hot_enter(cs_vcpu *v, unsigned vcpu_index, const cs_site *site, bool slot_ret,
                             const void *env, cs_stack **s, uint64_t *sp)
 {
-    if (!v || !env || env != v->env_checked || !site->hot || !v->hot_stack ||
+    /* (a slot return's site is hot and unconditional: see cs_site_udata) */
+    if (!v || !env || env != v->env_checked || (!slot_ret && !site->hot) || !v->hot_stack ||
         !cs_fastreg_read(sp_handle, env, sp)) {
         return HOT_NO;
     }
@@ -481,25 +483,30 @@ static inline int hot_enter(cs_vcpu *v, unsigned vcpu_index, const cs_site *site
     tls_vcpu = (int)vcpu_index;
     tls_in_callback = (int)vcpu_index;
     v->env_now = env;
-    if (site->cond_reg && !site_taken(v, site)) {
+    v->last_site = site;
+    if (!slot_ret && site->cond_reg && !site_taken(v, site)) {
         return HOT_SKIP;
     }
-    v->last_pc = site->vaddr;
     return HOT_GO;
 }
 
-/* A call or return site's event: the hot path if it applies, else the
- * generic one. (Inlined into each callback, with `ret` a constant.) */
-static inline __attribute__((always_inline)) void on_site(unsigned int vcpu_index, void *udata,
-                                                          const void *env, bool ret)
+/* Everything but the hot path's common case, out of line so that the
+ * callbacks stay small. */
+static __attribute__((noinline)) void on_site_rest(unsigned int vcpu_index, void *udata,
+                                                   const void *env, bool ret)
 {
-    const cs_site *site = udata;
+    const cs_site *site = cs_site_of(udata);
+    bool slot_ret = ret && cs_site_is_slot_ret(udata);
     uint64_t sp;
     cs_vcpu *v = cs_vcpu_get(vcpu_index);
     cs_stack *s;
-    int hot = hot_enter(v, vcpu_index, site, env, &s, &sp);
+    int hot = hot_enter(v, vcpu_index, site, slot_ret, env, &s, &sp);
     if (hot == HOT_GO) {
-        if (ret) {
+        if (slot_ret) {
+            if (!cs_engine_ret_from_slot(cs_eng, s, vcpu_index, sp)) {
+                do_ret(v, s, vcpu_index, site, site_target(v, site, sp), sp);
+            }
+        } else if (ret) {
             handle_ret(v, s, vcpu_index, site, sp);
         } else {
             do_call(v, s, vcpu_index, site, site_target(v, site, sp), sp);
@@ -507,22 +514,62 @@ static inline __attribute__((always_inline)) void on_site(unsigned int vcpu_inde
     } else if (hot == HOT_NO) {
         v = enter(vcpu_index, env);
         if (ret) {
-            cs_vcpu_on_ret_impl(vcpu_index, udata);
+            cs_vcpu_on_ret_impl(vcpu_index, (void *)site);
         } else {
-            cs_vcpu_on_call_impl(vcpu_index, udata);
+            cs_vcpu_on_call_impl(vcpu_index, (void *)site);
         }
     }
     leave(v);
 }
 
+/*
+ * The hot path's common cases, as small as they can be: a direct call, and
+ * a return that pops the frame whose slot it reads (x86). The vCPU must be
+ * on its hot stack with a checked CPU state and a learnt sp (hot_enter's
+ * conditions); anything else is on_site_rest's.
+ */
+static inline bool hot_sp(const cs_vcpu *v, const void *env, uint64_t *sp)
+{
+    return v && env && env == v->env_checked && v->hot_stack &&
+           cs_cfg.kind != STACK_HEURISTIC && cs_fastreg_read(sp_handle, env, sp);
+}
+
 void cs_vcpu_on_call_env(unsigned int vcpu_index, void *udata, const void *env)
 {
-    on_site(vcpu_index, udata, env, false);
+    const cs_site *site = udata;
+    cs_vcpu *v = cs_vcpu_get(vcpu_index);
+    uint64_t sp;
+    if (!hot_sp(v, env, &sp) || !site->hot || site->cond_reg || site->tkind != CS_TARGET_DIRECT) {
+        on_site_rest(vcpu_index, udata, env, false);
+        return;
+    }
+    tls_vcpu = (int)vcpu_index;
+    tls_in_callback = (int)vcpu_index;
+    v->env_now = env;
+    v->last_site = site;
+    cs_engine_call(cs_eng, v->hot_stack, vcpu_index, site->direct & site->mask, site->ret_addr,
+                   site->vaddr, (sp + (uint64_t)site->sp_delta) & site->mask);
+    v->env_now = NULL;
+    tls_in_callback = -1;
 }
 
 void cs_vcpu_on_ret_env(unsigned int vcpu_index, void *udata, const void *env)
 {
-    on_site(vcpu_index, udata, env, true);
+    cs_vcpu *v = cs_vcpu_get(vcpu_index);
+    uint64_t sp;
+    if (cs_site_is_slot_ret(udata) && hot_sp(v, env, &sp)) {
+        tls_vcpu = (int)vcpu_index;
+        tls_in_callback = (int)vcpu_index;
+        v->env_now = env;
+        v->last_site = cs_site_of(udata);
+        bool done = cs_engine_ret_from_slot(cs_eng, v->hot_stack, vcpu_index, sp);
+        v->env_now = NULL;
+        tls_in_callback = -1;
+        if (done) {
+            return;
+        }
+    }
+    on_site_rest(vcpu_index, udata, env, true);
 }
 
 void cs_vcpu_on_landing_env(unsigned int vcpu_index, void *block_vaddr, const void *env)
@@ -601,6 +648,7 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index)
         v->mem = g_new0(cs_guestmem, 1);
     }
     v->last_pc = 0;
+    v->last_site = NULL;
     v->pending = NULL;
 }
 
