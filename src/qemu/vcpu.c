@@ -531,7 +531,7 @@ static __attribute__((noinline)) void on_site_rest(unsigned int vcpu_index, void
 static inline bool hot_sp(const cs_vcpu *v, const void *env, uint64_t *sp)
 {
     return v && env && env == v->env_checked && v->hot_stack &&
-           cs_cfg.kind != STACK_HEURISTIC && cs_fastreg_read(sp_handle, env, sp);
+           cs_fastreg_read(sp_handle, env, sp);
 }
 
 void cs_vcpu_on_call_env(unsigned int vcpu_index, void *udata, const void *env)
@@ -547,7 +547,7 @@ void cs_vcpu_on_call_env(unsigned int vcpu_index, void *udata, const void *env)
     tls_in_callback = (int)vcpu_index;
     v->env_now = env;
     v->last_site = site;
-    cs_engine_call(cs_eng, v->hot_stack, vcpu_index, site->direct & site->mask, site->ret_addr,
+    cs_engine_call(cs_eng, hot_stack(v, sp), vcpu_index, site->direct & site->mask, site->ret_addr,
                    site->vaddr, (sp + (uint64_t)site->sp_delta) & site->mask);
     v->env_now = NULL;
     tls_in_callback = -1;
@@ -562,7 +562,7 @@ void cs_vcpu_on_ret_env(unsigned int vcpu_index, void *udata, const void *env)
         tls_in_callback = (int)vcpu_index;
         v->env_now = env;
         v->last_site = cs_site_of(udata);
-        bool done = cs_engine_ret_from_slot(cs_eng, v->hot_stack, vcpu_index, sp);
+        bool done = cs_engine_ret_from_slot(cs_eng, hot_stack(v, sp), vcpu_index, sp);
         v->env_now = NULL;
         tls_in_callback = -1;
         if (done) {
