@@ -210,6 +210,9 @@ def configs(build, outdir, variants=(), qemu_variants=()):
         cs.append(Config(st + "+count", st, True,
                          ["%s,stack_type=%s" % (lib, st), "%s,out=@COUNT@" % count], "plugin"))
     cs.append(Config("pandaref", "asid", False, ["%s,out=@COUNT@" % ref], "reference"))
+    # Opt-in: every register read through the plugin API (no fast_regs).
+    cs.append(Config("threaded-apiregs", "threaded", False,
+                     ["%s,stack_type=threaded,fast_regs=off" % lib], "variant"))
     for vname, vlib in variants:
         for st in ("threaded", "asid"):
             cs.append(Config("%s@%s" % (st, vname), st, False, ["%s,stack_type=%s" % (vlib, st)],

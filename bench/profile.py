@@ -37,10 +37,11 @@ BUCKETS = [
      r"__pthread_mutex_\w+|lll_\w+)$"),
     ("TLS access (__tls_get_addr)", r"ld-linux", r"^(__tls_get_addr|update_get_addr)$"),
     ("callstack_instr: glue (src/qemu: callbacks, targets, register reads)", r"libcallstack_instr",
-     r"^(cs_vcpu_\w+|site_target|read_reg|read_mem|event_vcpu|current_id)$"),
+     r"^(cs_vcpu_\w+|site_target|read_reg\w*|read_gpr|read_mem|event_vcpu\w*|current_id|"
+     r"on_site_rest|site_event|handle_ret|do_call|do_ret|hot_\w+|cs_fastreg_\w+)$"),
     ("callstack_instr: engine (src/engine: stacks, rules, dispatch)", r"libcallstack_instr",
      r"^(cs_engine_\w+|cs_stack_\w+|pop_dead|dispatch\w*|find_returnee|make_event|top_is_dead|"
-     r"fill_where|subs_get)$"),
+     r"fill_where\w*|subs_get|call_general|ret_from_slot_general|pop_report|write_\w+)$"),
     ("callstack_instr: translation (decode, sites)", r"libcallstack_instr|libcapstone",
      r""),
     ("bench plugins (consumer, PANDA reference, probe)", r"libbench_", r""),
