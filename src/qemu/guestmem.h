@@ -7,7 +7,7 @@
  * not the top frame's and for calls through memory (`call *8(%rax)`, 5% of
  * sqlite3's events). In linux-user, guest memory is host memory at
  * guest_base + address, so a load would do, but only where the page is
- * mapped: a fault inside a plugin makes QEMU abort.
+ * mapped: a fault inside a plugin kills QEMU.
  *
  * So a page is read directly only after the API read it successfully, and
  * only until the next system call of any thread (mmap, munmap, mprotect,
@@ -16,7 +16,8 @@
  * independent of per-architecture numbers). A small direct-mapped cache per
  * vCPU remembers the pages. The one case left is a guest thread unmapping a
  * page while another is about to read it: the guest's own access would
- * fault there too, but QEMU aborts instead of delivering SIGSEGV.
+ * fault there too, but QEMU dies of the fault (outside translated code it
+ * is a host bug to QEMU) instead of delivering SIGSEGV to the guest.
  */
 #ifndef CS_QEMU_GUESTMEM_H
 #define CS_QEMU_GUESTMEM_H

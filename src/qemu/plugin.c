@@ -73,7 +73,7 @@ static int parse_args(int argc, char **argv, bool *kind_given)
                                  val, "");
             }
         } else if (strcmp(key, "fast_regs") == 0) {
-            if (!qemu_plugin_bool_parse(key, val, &cs_fastreg_enabled)) {
+            if (!qemu_plugin_bool_parse(key, val, &cs_cfg.direct_reads)) {
                 return arg_error("bad value '%s' for fast_regs; accepted: on, off, true, false%s",
                                  val, "");
             }
@@ -143,7 +143,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
      * apart by default; in system mode there is no introspection yet. */
     cs_cfg.kind = info->system_emulation ? STACK_ASID : STACK_THREADED;
     cs_cfg.engine.max_depth = CS_DEFAULT_MAX_DEPTH;
-    cs_fastreg_enabled = true;
+    cs_cfg.direct_reads = true;
     if (parse_args(argc, argv, &kind_given) < 0) {
         return -1;
     }
@@ -170,7 +170,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
      * vCPUs on several threads from the start. */
     cs_cfg.engine.threaded_owned = !cs_cfg.system_mode;
     cs_cfg.engine.starts_single_threaded = !cs_cfg.system_mode && cs_arch->clone_nr[0] != 0;
-    cs_fastreg_enabled = cs_fastreg_enabled && cs_fastreg_host_supported();
+    cs_fastreg_enabled = cs_cfg.direct_reads && cs_fastreg_host_supported();
     cs_eng = cs_engine_new(&cs_cfg.engine);
 
     cs_vcpu_setup(id);
@@ -186,7 +186,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
                 cs_arch->name, kind_name(cs_cfg.kind), kind_given ? "" : " (default)",
                 c->max_depth, c->sp_resync ? "on" : c->sp_resync_kernel ? "on kernel stacks" : "off",
                 c->stack_distance, c->max_heuristic_stacks,
-                cs_fastreg_enabled ? "on" : cs_fastreg_host_supported() ? "off" : "off (host)");
+                cs_fastreg_enabled ? "on" : cs_cfg.direct_reads ? "memory only (host)" : "off");
     }
     return 0;
 }

@@ -16,6 +16,9 @@ typedef struct cs_config {
     bool verbose;
     stack_type kind;
     bool system_mode;
+    /* fast_regs=on: read guest registers and memory directly where verified
+     * (fastreg.h, guestmem.h); off: always through the plugin API. */
+    bool direct_reads;
     cs_engine_config engine;
 } cs_config;
 

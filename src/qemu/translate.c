@@ -44,7 +44,7 @@ static void learn_guest_base(struct qemu_plugin_tb *tb)
                          __ATOMIC_RELEASE);
         __atomic_store_n(&guest_base_known, true, __ATOMIC_RELEASE);
         cs_guestmem_base = guest_base;
-        __atomic_store_n(&cs_guestmem_enabled, true, __ATOMIC_RELEASE);
+        __atomic_store_n(&cs_guestmem_enabled, cs_cfg.direct_reads, __ATOMIC_RELEASE);
     }
 }
 

@@ -1,0 +1,85 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The hot path (issue 6) changes speed, not results: registers read from
+QEMU's CPU state at learnt offsets, guest memory read directly, lock-free
+stacks. Reference: the same guest under the same QEMU with fast_regs=off,
+where every register goes through qemu_plugin_read_register (an independent
+mechanism: the gdbstub). Event streams must be
+identical (every call and return, with its depth, return address and
+unwound flag), and the fast run must really have used the fast path."""
+import re
+
+from harness import Failure, guest, run_plugin, test
+
+DIRECT = re.compile(r"registers read directly: (\d+), through QEMU: (\d+)")
+
+
+def streams_by_stack(events):
+    """Per stack, in order of first appearance: (kind, func, depth, ret, unwound) tuples.
+    Stack ids hold thread ids, which differ between runs; their order does
+    not for single-threaded guests."""
+    streams = {}
+    for e in events:
+        streams.setdefault(e.sid, []).append((e.kind, e.func, e.depth, e.ret, e.unwound))
+    return list(streams.values())
+
+
+def direct_reads(p):
+    m = DIRECT.search(p.stderr)
+    if not m:
+        raise Failure("no register statistics in verbose output:\n%s" % p.stderr[-1000:])
+    return int(m.group(1))
+
+
+def compare_modes(g, mode, threads=False):
+    runs = {}
+    for fast in ("on", "off"):
+        events, _, _, _, p = run_plugin(
+            g, plugin_args="verbose=on,stack_type=%s,fast_regs=%s" % (mode, fast),
+            tag="-%s-%s" % (mode, fast))
+        runs[fast] = (events, direct_reads(p))
+    (ev_on, n_on), (ev_off, n_off) = runs["on"], runs["off"]
+    if n_on < 1:
+        raise Failure("%s: fast_regs=on read no register directly" % mode)
+    if n_off != 0:
+        raise Failure("%s: fast_regs=off read %d registers directly" % (mode, n_off))
+    if not ev_on:
+        raise Failure("%s: no events" % mode)
+    a, b = streams_by_stack(ev_on), streams_by_stack(ev_off)
+    if threads:
+        # Thread ids and start order vary: compare the set of per-thread streams.
+        a, b = sorted(a), sorted(b)
+    if a != b:
+        for i, (x, y) in enumerate(zip(a, b)):
+            if x != y:
+                j = next((k for k, (u, v) in enumerate(zip(x, y)) if u != v), min(len(x), len(y)))
+                raise Failure("%s: stack %d differs at event %d of %d/%d: fast %r, API %r" % (
+                    mode, i, j, len(x), len(y), x[j] if j < len(x) else None,
+                    y[j] if j < len(y) else None))
+        raise Failure("%s: %d stacks with the fast path, %d without" % (mode, len(a), len(b)))
+
+
+@test
+def fast_path_equals_api_path_recursion_pointers():
+    g = guest("recursion.c")
+    for mode in ("threaded", "asid", "heuristic"):
+        compare_modes(g, mode)
+
+
+@test
+def fast_path_equals_api_path_longjmp_signals():
+    g = guest("unwind.c", flags=("-O0",))
+    for mode in ("threaded", "heuristic"):
+        compare_modes(g, mode)
+
+
+@test
+def fast_path_equals_api_path_cxx_exception():
+    g = guest("exception.cpp", flags=("-O2", "-fno-optimize-sibling-calls"), pie=True)
+    compare_modes(g, "threaded")
+
+
+@test
+def fast_path_equals_api_path_threads():
+    g = guest("threads.c", flags=("-O2", "-fno-optimize-sibling-calls"), pie=True)
+    for mode in ("threaded", "heuristic"):
+        compare_modes(g, mode, threads=True)
