@@ -376,11 +376,24 @@ def header(args, info, started, elapsed, command, title):
     return L
 
 
+def summary_ratio(r, c, key, agg):
+    """A configuration's ratio to its plain run: with --paired data and a
+    median, the median of the paired ratios; else agg over agg."""
+    d = r[c.name]
+    pair = d.get("pair_" + key)
+    if pair and agg is med:
+        return med([x / y for x, y in zip(d[key], pair)])
+    return agg(d[key]) / agg(r[c.base][key])
+
+
 def render(args, info, wls, cfgs, results, started, elapsed, command):
     L = header(args, info, started, elapsed, command,
                {"main": "Measurements", "decompose": "Cost decomposition"}.get(
                    args.block, "Measurements: %s" % args.block))
-    L.append("*median s*: median wall-clock seconds. *ratio*: that median over plain QEMU's median in "
+    L.append(("*Paired runs*: every run of a configuration was immediately preceded by a plain "
+              "run, and *ratio*, *CPU ratio* and *range* compare each run with that plain run "
+              "(medians of those ratios). " if args.paired else "") +
+             "*median s*: median wall-clock seconds. *ratio*: that median over plain QEMU's median in "
              "the same invocation; *range*: the smallest and largest ratio of a single round (each "
              "run over the plain run of its round). *CPU ratio*: the same with user+system time, "
              "less sensitive to other load on the machine. *best CPU*: the smallest CPU time over "
@@ -404,7 +417,7 @@ def render(args, info, wls, cfgs, results, started, elapsed, command):
         for wl in wls:
             r = results[wl.name]
             plain = agg(r["plain"][key])
-            cells = ["n/a" if c.unavailable else fmt_ratio(agg(r[c.name][key]) / agg(r[c.base][key]))
+            cells = ["n/a" if c.unavailable else fmt_ratio(summary_ratio(r, c, key, agg))
                      for c in shown]
             L.append("| %s | %.2f | %s |" % (wl.name, plain, " | ".join(cells)))
         L.append("")
@@ -470,10 +483,14 @@ def render(args, info, wls, cfgs, results, started, elapsed, command):
             bw, bc, bm = (med(b[k]) for k in ("wall", "cpu", "rss"))
             m = med(d["wall"])
             ratios = (m / bw, med(d["cpu"]) / bc)
+            if d.get("pair_cpu"):
+                # --paired: the median of each run over the plain run just before it
+                ratios = (med([x / y for x, y in zip(d["wall"], d["pair_wall"])]),
+                          med([x / y for x, y in zip(d["cpu"], d["pair_cpu"])]))
             vkey = (c.stack, c.name.partition("@")[2])
             if not c.consumer:
                 base_ratios[vkey] = ratios
-            per_round = [w / p for w, p in zip(d["wall"], b["wall"])]
+            per_round = [w / p for w, p in zip(d["wall"], d.get("pair_wall") or b["wall"])]
             rss = med(d["rss"])
             drss = (rss - bm) / 1024
             nsev = ("%.0f" % ((min(d["cpu"]) - min(b["cpu"])) / events * 1e9)
@@ -517,6 +534,9 @@ def main():
     ap.add_argument("--quick", action="store_true", help="1 run each, small inputs (smoke test)")
     ap.add_argument("--runs", type=int, help="runs per configuration (default 5; 1 with --quick)")
     ap.add_argument("--only", action="append", default=[], help="workload name (repeatable)")
+    ap.add_argument("--paired", action="store_true",
+                    help="run plain QEMU just before every other run and take each ratio "
+                         "against that run (robust to the machine's speed drifting)")
     ap.add_argument("--configs", help="comma-separated configuration names (plain is always run)")
     ap.add_argument("--decompose", action="store_true",
                     help="cost decomposition: the probe plugins next to the plugin (%s)"
@@ -627,30 +647,50 @@ def main():
     runnable = [c for c in cfgs if not c.unavailable]
     results = {w.name: {c.name: {"wall": [], "cpu": [], "rss": [], "counts": {}} for c in cfgs}
                for w in wls}
-    total = args.runs * len(wls) * len(runnable)
+    # --paired: every configuration's run is preceded by its own plain run,
+    # and its ratio is taken against that one: the machine's speed drifts
+    # over minutes (other tenants), which a round-robin only averages out.
+    pairs = [c for c in runnable if c.name != c.base] if args.paired else []
+    total = args.runs * len(wls) * (2 * len(pairs) if args.paired else len(runnable))
     n = 0
+
+    def one(rnd, w, c):
+        nonlocal n
+        n += 1
+        count_file = os.path.join(outdir, "count-%s-%s.tsv" % (w.name, c.name))
+        if os.path.exists(count_file):
+            os.unlink(count_file)
+        err = os.path.join(outdir, "last-%s-%s.err" % (w.name, c.name))
+        rc, wall, cpu, rss = run_once(qemu_argv(args.qemu, c, w, count_file), w.stdin, err)
+        if rc != 0:
+            with open(err, errors="replace") as f:
+                tail = f.read()[-2000:]
+            sys.exit("bench: %s under %s failed (exit %d):\n%s" % (w.name, c.name, rc, tail))
+        d = results[w.name][c.name]
+        d["wall"].append(wall)
+        d["cpu"].append(cpu)
+        d["rss"].append(rss)
+        d["counts"] = read_counts(count_file)
+        print("bench: [%d/%d] round %d %-8s %-16s %6.2f s %6.2f s CPU %7.1f MB" % (
+            n, total, rnd + 1, w.name, c.name, wall, cpu, rss / 1024), flush=True)
+        return wall, cpu
+
+    byname = {c.name: c for c in cfgs}
     for rnd in range(args.runs):
         for w in wls:
+            if args.paired:
+                k = rnd % len(pairs)
+                for c in pairs[k:] + pairs[:k]:
+                    pw, pc = one(rnd, w, byname[c.base])
+                    d = results[w.name][c.name]
+                    d.setdefault("pair_wall", []).append(pw)
+                    d.setdefault("pair_cpu", []).append(pc)
+                    one(rnd, w, c)
+                continue
             k = rnd % len(runnable)
             order = runnable[k:] + runnable[:k]
             for c in order:
-                n += 1
-                count_file = os.path.join(outdir, "count-%s-%s.tsv" % (w.name, c.name))
-                if os.path.exists(count_file):
-                    os.unlink(count_file)
-                err = os.path.join(outdir, "last-%s-%s.err" % (w.name, c.name))
-                rc, wall, cpu, rss = run_once(qemu_argv(args.qemu, c, w, count_file), w.stdin, err)
-                if rc != 0:
-                    with open(err, errors="replace") as f:
-                        tail = f.read()[-2000:]
-                    sys.exit("bench: %s under %s failed (exit %d):\n%s" % (w.name, c.name, rc, tail))
-                d = results[w.name][c.name]
-                d["wall"].append(wall)
-                d["cpu"].append(cpu)
-                d["rss"].append(rss)
-                d["counts"] = read_counts(count_file)
-                print("bench: [%d/%d] round %d %-8s %-16s %6.2f s %6.2f s CPU %7.1f MB" % (
-                    n, total, rnd + 1, w.name, c.name, wall, cpu, rss / 1024), flush=True)
+                one(rnd, w, c)
     elapsed = time.monotonic() - t_start
     info["load_end"] = os.getloadavg()
     text = render(args, info, wls, cfgs, results, started, elapsed, args.command)
