@@ -557,19 +557,22 @@ void cs_vcpu_on_ret_env(unsigned int vcpu_index, void *udata, const void *env)
 {
     cs_vcpu *v = cs_vcpu_get(vcpu_index);
     uint64_t sp;
-    if (cs_site_is_slot_ret(udata) && hot_sp(v, env, &sp)) {
-        tls_vcpu = (int)vcpu_index;
-        tls_in_callback = (int)vcpu_index;
-        v->env_now = env;
-        v->last_site = cs_site_of(udata);
-        bool done = cs_engine_ret_from_slot(cs_eng, hot_stack(v, sp), vcpu_index, sp);
-        v->env_now = NULL;
-        tls_in_callback = -1;
-        if (done) {
-            return;
-        }
+    if (!cs_site_is_slot_ret(udata) || !hot_sp(v, env, &sp)) {
+        on_site_rest(vcpu_index, udata, env, true);
+        return;
     }
-    on_site_rest(vcpu_index, udata, env, true);
+    const cs_site *site = cs_site_of(udata);
+    tls_vcpu = (int)vcpu_index;
+    tls_in_callback = (int)vcpu_index;
+    v->env_now = env;
+    v->last_site = site;
+    cs_stack *s = hot_stack(v, sp);
+    if (!cs_engine_ret_from_slot(cs_eng, s, vcpu_index, sp)) {
+        /* not the top frame's slot: read the target (now the site is needed) */
+        do_ret(v, s, vcpu_index, site, site_target(v, site, sp), sp);
+    }
+    v->env_now = NULL;
+    tls_in_callback = -1;
 }
 
 void cs_vcpu_on_landing_env(unsigned int vcpu_index, void *block_vaddr, const void *env)
