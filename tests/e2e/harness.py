@@ -89,8 +89,9 @@ def compile_guest(src_name, flags=("-O0", "-pg"), cc=None, pie=False, cross=None
     src = os.path.join(GUESTS, src_name)
     base, ext = os.path.splitext(src_name.replace("/", "-"))
     cc = cc or tool(cross, "g++" if ext == ".cpp" else "gcc")
-    tag = ("-pie" if pie else "") + "".join(f.replace("-", "_") for f in flags
-                                            if f.startswith("-O") or f.startswith("-m"))
+    # Every flag is in the name: builds that differ only by -pg (or any other
+    # flag) must not overwrite each other's binary.
+    tag = ("-pie" if pie else "") + "".join(re.sub(r"[^A-Za-z0-9]", "_", f) for f in flags)
     tag += "-" + cross if cross else ""
     out = os.path.join(WORK, base + tag)
     obj = out + ".o"
