@@ -255,15 +255,22 @@ static inline cs_sublist *event_subs(cs_engine *e)
     return l && l->n ? l : NULL;
 }
 
+/* on_call/on_ret subscribers, out of line (the hot paths end with it). */
+static __attribute__((noinline)) void dispatch_funcs(const cs_sublist *l, unsigned vcpu,
+                                                     uint64_t func)
+{
+    for (unsigned i = 0; i < l->n; i++) {
+        ((on_call_t)l->fns[i])(vcpu, func);
+    }
+}
+
 static inline __attribute__((always_inline)) void dispatch(cs_engine *e, unsigned vcpu,
                                                          callstack_event_kind kind, uint64_t func,
                      const callstack_event *ev)
 {
     cs_sublist *l = subs_get(e, kind == CALLSTACK_EVENT_CALL ? CS_SUB_CALL : CS_SUB_RET);
     if (l) {
-        for (unsigned i = 0; i < l->n; i++) {
-            ((on_call_t)l->fns[i])(vcpu, func);
-        }
+        dispatch_funcs(l, vcpu, func);
     }
     l = ev ? subs_get(e, CS_SUB_EVENT) : NULL;
     if (l) {
@@ -292,6 +299,18 @@ void cs_engine_set_concurrent(cs_engine *e, bool concurrent)
  */
 typedef enum write_op { OP_PUSH, OP_POP, OP_ANY } write_op;
 
+/* Marks a change of s as begun / ended for seqcount readers (read_stack). */
+static inline void seq_open(cs_stack *s)
+{
+    __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+static inline void seq_close(cs_stack *s)
+{
+    __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELEASE);
+}
+
 static inline bool write_begin(cs_engine *e, cs_stack *s, write_op op)
 {
     bool lock_free = s->owned || !__atomic_load_n(&e->concurrent, __ATOMIC_ACQUIRE);
@@ -301,14 +320,13 @@ static inline bool write_begin(cs_engine *e, cs_stack *s, write_op op)
     if (locked) {
         g_mutex_lock(&s->lock);
     }
-    __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELAXED);
-    __atomic_thread_fence(__ATOMIC_RELEASE);
+    seq_open(s);
     return locked;
 }
 
 static inline void write_end(cs_stack *s, bool locked)
 {
-    __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELEASE);
+    seq_close(s);
     if (locked) {
         g_mutex_unlock(&s->lock);
     }
@@ -343,12 +361,6 @@ static void make_event(const cs_stack *s, callstack_event *ev, callstack_event_k
     ev->depth = cs_stack_depth(s);
     fill_where(s, &ev->where);
     ev->where.pc = pc;
-}
-
-static inline bool resync(const cs_engine *e, const cs_stack *s)
-{
-    (void)e;
-    return s->resync;
 }
 
 /*
@@ -413,15 +425,6 @@ static void pop_dead(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t sp, bool
     }
 }
 
-/* on_call/on_ret subscribers only, out of line (the hot paths tail-call it). */
-static __attribute__((noinline)) void dispatch_funcs(const cs_sublist *l, unsigned vcpu,
-                                                     uint64_t func)
-{
-    for (unsigned i = 0; i < l->n; i++) {
-        ((on_call_t)l->fns[i])(vcpu, func);
-    }
-}
-
 /*
  * The common cases of a call and of a slot return, kept small (no spills,
  * no calls but the subscribers'): a stack with one writer, no reallocation,
@@ -446,8 +449,7 @@ void cs_engine_call(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t func,
         call_general(e, s, vcpu, func, ret_addr, call_site, sp);
         return;
     }
-    __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELAXED);
-    __atomic_thread_fence(__ATOMIC_RELEASE);
+    seq_open(s);
     cs_frame *f = &s->frames[n];
     f->func = func;
     f->ret_addr = ret_addr;
@@ -455,7 +457,7 @@ void cs_engine_call(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t func,
     f->sp = sp;
     s->count = n + 1;
     s->n_calls++;
-    __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELEASE);
+    seq_close(s);
     cs_sublist *l = __atomic_load_n(&e->subs[CS_SUB_CALL], __ATOMIC_ACQUIRE);
     if (l) {
         dispatch_funcs(l, vcpu, func);
@@ -468,7 +470,7 @@ static __attribute__((noinline)) void call_general(cs_engine *e, cs_stack *s, un
     cs_sublist *evs = event_subs(e);
     callstack_event ev;
     bool locked = write_begin(e, s, OP_PUSH);
-    if (resync(e, s) && top_is_dead(e, s, sp, true)) {
+    if (s->resync && top_is_dead(e, s, sp, true)) {
         /* Rare (after a non-local exit): report the dead frames first. */
         write_end(s, locked);
         pop_dead(e, s, vcpu, sp, true, func);
@@ -492,7 +494,7 @@ static __attribute__((noinline)) void call_general(cs_engine *e, cs_stack *s, un
  */
 static int64_t find_returnee(const cs_engine *e, const cs_stack *s, uint64_t target, uint64_t sp)
 {
-    bool use_sp = resync(e, s);
+    bool use_sp = s->resync;
     uint32_t limit = use_sp ? s->count : MIN(s->count, e->cfg.search_limit);
     for (uint32_t i = 0; i < limit; i++) {
         const cs_frame *f = cs_stack_peek(s, i);
@@ -525,7 +527,7 @@ void cs_engine_ret(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t target, ui
         }
         s->n_unmatched++;
         write_end(s, locked);
-        if (resync(e, s)) {
+        if (s->resync) {
             pop_dead(e, s, vcpu, sp, false, target);
         }
         return;
@@ -555,11 +557,10 @@ bool cs_engine_ret_from_slot(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t 
             return false;
         }
         uint64_t func = top->func;
-        __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELAXED);
-        __atomic_thread_fence(__ATOMIC_RELEASE);
+        seq_open(s);
         s->count = n - 1;
         s->n_returns++;
-        __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELEASE);
+        seq_close(s);
         cs_sublist *l = __atomic_load_n(&e->subs[CS_SUB_RET], __ATOMIC_ACQUIRE);
         if (l) {
             dispatch_funcs(l, vcpu, func);

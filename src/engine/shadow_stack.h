@@ -96,22 +96,8 @@ static inline void cs_stack_push(cs_stack *s, uint64_t func, uint64_t ret_addr,
     f->sp = sp;
 }
 
-/* Pops the top frame into *out; false if no frame is retained. Keeps at
- * most 4x the frames in use allocated. */
-static inline bool cs_stack_pop(cs_stack *s, cs_frame *out)
-{
-    if (s->count == 0) {
-        return false;
-    }
-    bool shrink = cs_stack_pop_moves(s);
-    *out = s->frames[--s->count];
-    if (__builtin_expect(shrink, 0)) {
-        cs_stack_shrink(s);
-    }
-    return true;
-}
-
-/* Pops the top frame, which the caller knows exists, without copying it. */
+/* Pops the top frame, which the caller knows exists. Keeps at most 4x the
+ * frames in use allocated. */
 static inline void cs_stack_drop_top(cs_stack *s)
 {
     bool shrink = cs_stack_pop_moves(s);

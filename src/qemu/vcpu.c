@@ -467,6 +467,17 @@ static inline cs_stack *hot_stack(cs_vcpu *v, uint64_t sp)
     return s;
 }
 
+/* This thread now runs vCPU v's callback for `site` (cleared by leave()):
+ * what get_prog_point and direct register reads rely on. */
+static inline void mark_in_callback(cs_vcpu *v, unsigned vcpu_index, const void *env,
+                                    const cs_site *site)
+{
+    tls_vcpu = (int)vcpu_index;
+    tls_in_callback = (int)vcpu_index;
+    v->env_now = env;
+    v->last_site = site;
+}
+
 enum { HOT_NO, HOT_SKIP, HOT_GO };
 
 /* HOT_GO: *s and *sp are set; HOT_SKIP: a condition not taken, nothing to
@@ -480,10 +491,7 @@ static inline int hot_enter(cs_vcpu *v, unsigned vcpu_index, const cs_site *site
         return HOT_NO;
     }
     *s = hot_stack(v, *sp);
-    tls_vcpu = (int)vcpu_index;
-    tls_in_callback = (int)vcpu_index;
-    v->env_now = env;
-    v->last_site = site;
+    mark_in_callback(v, vcpu_index, env, site);
     if (!slot_ret && site->cond_reg && !site_taken(v, site)) {
         return HOT_SKIP;
     }
@@ -543,14 +551,10 @@ void cs_vcpu_on_call_env(unsigned int vcpu_index, void *udata, const void *env)
         on_site_rest(vcpu_index, udata, env, false);
         return;
     }
-    tls_vcpu = (int)vcpu_index;
-    tls_in_callback = (int)vcpu_index;
-    v->env_now = env;
-    v->last_site = site;
+    mark_in_callback(v, vcpu_index, env, site);
     cs_engine_call(cs_eng, hot_stack(v, sp), vcpu_index, site->direct & site->mask, site->ret_addr,
                    site->vaddr, (sp + (uint64_t)site->sp_delta) & site->mask);
-    v->env_now = NULL;
-    tls_in_callback = -1;
+    leave(v);
 }
 
 void cs_vcpu_on_ret_env(unsigned int vcpu_index, void *udata, const void *env)
@@ -562,17 +566,13 @@ void cs_vcpu_on_ret_env(unsigned int vcpu_index, void *udata, const void *env)
         return;
     }
     const cs_site *site = cs_site_of(udata);
-    tls_vcpu = (int)vcpu_index;
-    tls_in_callback = (int)vcpu_index;
-    v->env_now = env;
-    v->last_site = site;
+    mark_in_callback(v, vcpu_index, env, site);
     cs_stack *s = hot_stack(v, sp);
     if (!cs_engine_ret_from_slot(cs_eng, s, vcpu_index, sp)) {
         /* not the top frame's slot: read the target (now the site is needed) */
         do_ret(v, s, vcpu_index, site, site_target(v, site, sp), sp);
     }
-    v->env_now = NULL;
-    tls_in_callback = -1;
+    leave(v);
 }
 
 void cs_vcpu_on_landing_env(unsigned int vcpu_index, void *block_vaddr, const void *env)
