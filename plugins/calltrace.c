@@ -435,6 +435,9 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
         if (!format->open(out)) {
             return -1;
         }
+        if (format->needs_icount) {
+            ct_icount_init(id);
+        }
         ct_stacks_init(format);
     } else if (out && *out) {
         out_fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);

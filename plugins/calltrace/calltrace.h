@@ -62,6 +62,8 @@ typedef struct ct_stack {
  */
 typedef struct ct_format {
     const char *name;
+    /* Wants ct_icount_total(): calltrace then counts guest instructions. */
+    bool needs_icount;
     /* Prepares the output; prints one line and returns false on error. */
     bool (*open)(const char *out);
     /* A stack's first event is next. `inherited`: its frames came from the
@@ -95,6 +97,15 @@ void ct_stacks_at_exit(void);
 /* The callers_at= arguments: whether any was given, and whether func is one. */
 bool ct_callers_at_given(void);
 bool ct_callers_at_has(uint64_t func);
+
+/* ---- icount.c: guest instructions executed, counted only on request -- */
+
+/* Adds an inline per-block count to every block translated from now on;
+ * `plugin_id` is calltrace's qemu_plugin_id_t. At install time. */
+void ct_icount_init(uint64_t plugin_id);
+/* Instructions executed so far by every vCPU of this process (blocks are
+ * counted whole when they start). From any vCPU's callback. */
+uint64_t ct_icount_total(void);
 
 /* ---- util.c ------------------------------------------------------------ */
 

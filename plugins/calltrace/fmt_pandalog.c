@@ -1,38 +1,182 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * format=pandalog: PANDA's CallStack messages at calls, the way PANDA
- * plugins log them: each entry is a panda.LogEntry (proto/pandalog_entry.proto)
- * with pc = the function entered, call_stack = pandalog_callstack_create()
- * at that moment (up to 16 return addresses, most recent first: the new
- * frame's own return address is the first), and an extension carrying the
- * stack id, depth and names. One entry per call, or, with callers_at=, per
- * call of those functions only.
+ * format=pandalog: PANDA's CallStack messages at calls, in PANDA's own plog
+ * container, so PANDA's readers (its Python PLogReader, its C++ PandaLog
+ * used by plog_print) open the file as one of PANDA's.
  *
- * The file is a plain sequence of length-delimited entries: a protobuf
- * varint byte count, then the message (what protobuf's
- * writeDelimitedTo/parseDelimitedFrom use), not PANDA's chunked,
- * zlib-compressed plog container. tools/pandalog-read prints it.
+ * The container (facts from PANDA's plog-cc.cpp/plog.c; docs/formats.md):
+ *
+ *   0    header, 24 bytes little-endian: u32 version (2), u32 pad,
+ *        u64 dir_pos, u32 chunk_size, u32 pad; zeros up to byte 128
+ *   128  chunks, back to back: each one zlib stream holding entries framed
+ *        as u32 length + serialized panda.LogEntry
+ *   dir  u32 num_chunks, then per chunk u64 start_instr, u64 pos,
+ *        u64 num_entries
+ *
+ * The directory and then the header are written at exit: until then the
+ * header is zero (pandalog-read --salvage reads the chunks of such a file).
+ * As PANDA does, the first entry is a placeholder with pc and instr all
+ * ones; every later entry has pc = the call site and instr = the number of
+ * guest instructions executed so far (icount.c). Entries with the same
+ * instr stay in one chunk (PANDA's readers seek by instr), no chunk is
+ * empty, and chunk_size is at least the largest uncompressed chunk.
+ *
+ * One entry per call, or, with callers_at=, per call of those functions.
+ * A forked child writes its own container, OUT.<pid>: the parent's chunks
+ * and directory are the parent's.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 #include "pandalog_entry.pb-c.h"
 #include "calltrace.h"
 
-#define OUT_BUF 65536
+#define HEADER_AREA 128
+#define VERSION 2
+/* PANDA's chunk size; the header says at least this. */
+#define PANDA_CHUNK_SIZE (16u << 20)
+/* Chunks are cut smaller than PANDA's: less memory, and compressing one
+ * does not stall the guest noticeably. */
+#define CHUNK_TARGET (1u << 20)
+/* Compression level: 1 keeps up with millions of calls a second at a
+ * ratio close to 9's on these repetitive entries; readers accept any. */
+#define Z_LEVEL 1
 
+typedef struct dir_entry {
+    uint64_t start_instr, pos, num_entries;
+} dir_entry;
+
+static char *path;                /* absolute: the guest may chdir */
 static int out_fd = -1;
-static GByteArray *buf;
-static uint64_t seq;
+static bool failed;               /* a write failed: reported, output stopped */
+static GByteArray *chunk;         /* uncompressed entries of the open chunk */
+static uint64_t chunk_entries, chunk_start_instr;
+static bool chunk_has_real;       /* holds an entry other than the placeholder */
+static GArray *dir;               /* dir_entry, one per chunk written */
+static uint64_t file_pos;         /* where the next chunk goes */
+static uint32_t largest_chunk;
+static uint64_t last_instr;
 
-static void flush(void)
+static void put_le(uint8_t *p, uint64_t v, int n)
 {
-    if (buf->len && !ct_write_all(out_fd, buf->data, buf->len)) {
-        fprintf(stderr, "calltrace: cannot write the pandalog: %s\n", strerror(errno));
+    for (int i = 0; i < n; i++) {
+        p[i] = (uint8_t)(v >> (8 * i));
     }
-    g_byte_array_set_size(buf, 0);
+}
+
+/* One message per run, whatever fails after. */
+static void fail(const char *what)
+{
+    if (!failed) {
+        fprintf(stderr, "calltrace: cannot write the pandalog '%s' (%s): %s; it ends with the "
+                "last whole chunk written before\n", path, what, strerror(errno));
+        failed = true;
+    }
+}
+
+static bool pwrite_all(const void *buf, size_t len, uint64_t at)
+{
+    const uint8_t *p = buf;
+    while (len) {
+        ssize_t w = pwrite(out_fd, p, len, (off_t)at);
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            if (w == 0) {
+                errno = ENOSPC;
+            }
+            return false;
+        }
+        p += w;
+        at += (uint64_t)w;
+        len -= (size_t)w;
+    }
+    return true;
+}
+
+/* Compresses the open chunk and writes it after the previous one. */
+static void write_chunk(void)
+{
+    if (!chunk_entries || failed) {
+        return;
+    }
+    uLongf zlen = compressBound(chunk->len);
+    g_autofree Bytef *z = g_malloc(zlen);
+    if (compress2(z, &zlen, chunk->data, chunk->len, Z_LEVEL) != Z_OK) {
+        errno = ENOMEM;
+        fail("compression");
+        return;
+    }
+    if (!pwrite_all(z, zlen, file_pos)) {
+        fail("chunk");
+        /* Drop the partial chunk: the file keeps the chunks before it, and
+         * the space freed lets the directory be written at exit. */
+        if (ftruncate(out_fd, (off_t)file_pos) != 0) {
+            /* the directory then goes over the partial chunk all the same */
+        }
+        return;
+    }
+    dir_entry d = { chunk_start_instr, file_pos, chunk_entries };
+    g_array_append_val(dir, d);
+    file_pos += zlen;
+    largest_chunk = MAX(largest_chunk, chunk->len);
+    g_byte_array_set_size(chunk, 0);
+    chunk_entries = 0;
+    chunk_has_real = false;
+}
+
+static void add_entry(Panda__LogEntry *e, bool placeholder)
+{
+    if (failed) {
+        return;
+    }
+    /* PANDA keeps every entry of one instruction count in one chunk. */
+    if (chunk->len >= CHUNK_TARGET && e->instr != last_instr) {
+        write_chunk();
+    }
+    if (!placeholder) {
+        if (!chunk_has_real) {
+            chunk_start_instr = e->instr;
+            chunk_has_real = true;
+        }
+        last_instr = e->instr;
+    }
+    size_t len = panda__log_entry__get_packed_size(e);
+    guint at = chunk->len;
+    g_byte_array_set_size(chunk, at + 4 + (guint)len);
+    put_le(chunk->data + at, len, 4);
+    panda__log_entry__pack(e, chunk->data + at + 4);
+    chunk_entries++;
+}
+
+/* A fresh container at `path`: header area, then PANDA's placeholder entry. */
+static bool start_file(void)
+{
+    out_fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out_fd < 0) {
+        fprintf(stderr, "calltrace: cannot open '%s': %s\n", path, strerror(errno));
+        return false;
+    }
+    uint8_t zero[HEADER_AREA] = { 0 };
+    if (!pwrite_all(zero, sizeof zero, 0)) {
+        fail("header");
+    }
+    file_pos = HEADER_AREA;
+    g_array_set_size(dir, 0);
+    g_byte_array_set_size(chunk, 0);
+    chunk_entries = chunk_start_instr = 0;
+    chunk_has_real = false;
+    largest_chunk = 0;
+    Panda__LogEntry e = PANDA__LOG_ENTRY__INIT;
+    e.pc = UINT64_MAX;
+    e.instr = UINT64_MAX;
+    add_entry(&e, true);
+    return true;
 }
 
 static bool p_open(const char *out)
@@ -41,14 +185,15 @@ static bool p_open(const char *out)
         fprintf(stderr, "calltrace: format=pandalog needs out=PATH (its output is binary)\n");
         return false;
     }
-    /* O_APPEND: a forked child's entries go after whole entries only. */
-    out_fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
-    if (out_fd < 0) {
-        fprintf(stderr, "calltrace: cannot open '%s': %s\n", out, strerror(errno));
-        return false;
+    if (g_path_is_absolute(out)) {
+        path = g_strdup(out);
+    } else {
+        g_autofree char *cwd = g_get_current_dir();
+        path = g_build_filename(cwd, out, NULL);
     }
-    buf = g_byte_array_sized_new(OUT_BUF + 4096);
-    return true;
+    chunk = g_byte_array_sized_new(CHUNK_TARGET + 65536);
+    dir = g_array_new(FALSE, FALSE, sizeof(dir_entry));
+    return start_file();
 }
 
 static void p_stack_begin(ct_stack *s, uint64_t ts, bool inherited)
@@ -58,22 +203,12 @@ static void p_stack_begin(ct_stack *s, uint64_t ts, bool inherited)
     (void)inherited;
 }
 
-static void put_varint(uint64_t v)
-{
-    uint8_t b[10];
-    size_t n = 0;
-    do {
-        b[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-        v >>= 7;
-    } while (v);
-    g_byte_array_append(buf, b, (guint)n);
-}
-
 static void p_event(ct_stack *s, const callstack_event *ev, unsigned vcpu, uint64_t ts)
 {
     (void)s;
     (void)ts;
-    if (ev->kind != CALLSTACK_EVENT_CALL || (ct_callers_at_given() && !ct_callers_at_has(ev->func))) {
+    if (failed || ev->kind != CALLSTACK_EVENT_CALL ||
+        (ct_callers_at_given() && !ct_callers_at_has(ev->func))) {
         return;
     }
     const ct_sym *sym = ct_sym_of(ev->func);
@@ -85,20 +220,18 @@ static void p_event(ct_stack *s, const callstack_event *ev, unsigned vcpu, uint6
     ext.module = (char *)sym->module;
     ext.has_return_address = true;
     ext.return_address = ev->ret_addr;
+    ext.has_function_address = true;
+    ext.function_address = ev->func;
     Panda__LogEntry e = PANDA__LOG_ENTRY__INIT;
-    e.pc = ev->func;
-    e.instr = ++seq;
+    /* A signal handler is entered without a call instruction: its pc is
+     * then the handler's first, the pc when PANDA would log. */
+    e.pc = ev->call_site ? ev->call_site : ev->func;
+    /* Entries of different vCPUs interleave: never let instr go back. */
+    e.instr = MAX(ct_icount_total(), last_instr);
     e.call_stack = ct_callstack.callstack_create_vcpu(vcpu);
     e.callstack_instr_event = &ext;
-    size_t len = panda__log_entry__get_packed_size(&e);
-    put_varint(len);
-    guint at = buf->len;
-    g_byte_array_set_size(buf, at + (guint)len);
-    panda__log_entry__pack(&e, buf->data + at);
+    add_entry(&e, false);
     ct_callstack.callstack_free(e.call_stack);
-    if (buf->len >= OUT_BUF) {
-        flush();
-    }
 }
 
 static void p_stack_end(ct_stack *s, uint64_t ts, bool at_exit)
@@ -115,21 +248,57 @@ static void p_stack_discard(ct_stack *s)
 
 static void p_before_fork(void)
 {
-    flush();
 }
 
+/* The child's entries go to a container of its own; the parent writes
+ * what was buffered before the fork. */
 static void p_after_fork_child(void)
 {
+    g_autofree char *parent_path = path;
+    path = g_strdup_printf("%s.%d", parent_path, (int)getpid());
+    close(out_fd);
+    failed = false;
+    uint64_t keep_last = last_instr;
+    start_file();
+    last_instr = keep_last;
 }
 
+/* The last chunk, the directory, then the header that points to it. */
 static void p_finish(uint64_t ts)
 {
     (void)ts;
-    flush();
+    if (out_fd < 0) {
+        return;
+    }
+    write_chunk();
+    /* Also after a failed write: the chunks written before it are a
+     * complete, readable prefix of the log. */
+    if (dir->len) {
+        g_autofree uint8_t *d = g_malloc(4 + 24 * (size_t)dir->len);
+        put_le(d, dir->len, 4);
+        for (guint i = 0; i < dir->len; i++) {
+            const dir_entry *e = &g_array_index(dir, dir_entry, i);
+            put_le(d + 4 + 24 * i, e->start_instr, 8);
+            put_le(d + 12 + 24 * i, e->pos, 8);
+            put_le(d + 20 + 24 * i, e->num_entries, 8);
+        }
+        uint8_t h[24] = { 0 };
+        put_le(h, VERSION, 4);
+        put_le(h + 8, file_pos, 8);
+        put_le(h + 16, MAX(PANDA_CHUNK_SIZE, largest_chunk), 4);
+        if (!pwrite_all(d, 4 + 24 * (size_t)dir->len, file_pos)) {
+            fail("directory");
+        } else if (!pwrite_all(h, sizeof h, 0)) {
+            fail("header");
+        }
+    }
+    close(out_fd);
+    out_fd = -1;
 }
 
 const ct_format ct_format_pandalog = {
     .name = "pandalog",
+    .needs_icount = true,
     .open = p_open,
     .stack_begin = p_stack_begin,
     .event = p_event,

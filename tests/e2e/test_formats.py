@@ -9,10 +9,14 @@ readelf's view of the binaries: the program's own functions (PIE and not),
 a stripped program (dynamic symbols only), PLT stubs, and libc's functions
 (from its debug file, libc6-dbg)."""
 import collections
+import glob
 import json
 import os
 import re
 import shutil
+import struct
+
+import plog_reader
 
 from harness import (BUILD, CALLTRACE, PLUGIN, ROOT, UFTRACE_LINE, WORK, Failure, compile_guest,
                      guest, parse_named_trace, qemu, qemu_load_base, run, run_calltraces, test,
@@ -467,8 +471,9 @@ def folded_format_counts_calls_exactly():
 
 # ---- pandalog ---------------------------------------------------------------------
 
-def read_pandalog(path):
-    p = run([READER, path])
+def read_pandalog(path, salvage=False):
+    """Entries as tools/pandalog-read prints them."""
+    p = run([READER] + (["--salvage"] if salvage else []) + [path])
     entries = []
     for line in p.stdout.splitlines():
         fields = dict(f.split("=", 1) for f in line.split("\t"))
@@ -484,6 +489,7 @@ def callers_from_tsv(events):
         st = stacks.setdefault(e.sid, [])
         if e.kind == "call":
             del st[e.depth - 1:]
+            st.extend([None] * (e.depth - 1 - len(st)))    # frames never seen entered
             st.append(e.ret)
             out.append((e.sid, e.func, e.name, e.depth, list(reversed(st))[:16]))
         else:
@@ -491,12 +497,14 @@ def callers_from_tsv(events):
     return out
 
 
-@test
-def pandalog_format_read_by_reader():
-    g = guest("recursion.c")
-    path = out_path("rec", ".plog")
-    events = traced(g.binary, "rec-plog", ["format=pandalog,out=" + path])
-    entries = read_pandalog(path)
+def check_plog_against_tsv(entries, events, inherited=False):
+    """The independent reader's entries (placeholder first) equal the calls
+    of the tsv trace of the same run, per stack, in order. `inherited`: the
+    stacks began with frames entered before the trace (a fork child's), so
+    the tsv gives only the most recent part of each CallStack."""
+    if not entries or not entries[0]["placeholder"]:
+        raise Failure("no PANDA placeholder first entry: %r" % entries[:1])
+    entries = entries[1:]
     want = callers_from_tsv(events)
     if len(entries) != len(want):
         raise Failure("%d pandalog entries for %d calls" % (len(entries), len(want)))
@@ -507,18 +515,116 @@ def pandalog_format_read_by_reader():
     for sid, func, name, depth, callers in want:
         en = by_sid[sid][cursor[sid]]
         cursor[sid] += 1
-        got = (int(en["pc"], 16), en.get("function"), int(en["depth"]),
-               [int(x, 16) for x in en["callers"].split(",") if x])
+        got_callers = en["callers"]
+        if inherited and len(got_callers) == len(callers):
+            got_callers = [None if c is None else g for g, c in zip(got_callers, callers)]
+        got = (en["func"], en.get("function"), en["depth"], got_callers)
         if got != (func, name, depth, callers):
-            raise Failure("pandalog entry %s != tsv (%x, %s, %d, %s)" % (en, func, name, depth,
-                                                                        [hex(c) for c in callers]))
-    # a truncated file is refused, with a message
-    cut = path + ".cut"
-    with open(path, "rb") as f, open(cut, "wb") as o:
-        o.write(f.read()[:-3])
-    p = run([READER, cut], check=False)
-    if p.returncode == 0 or "truncated" not in p.stderr:
-        raise Failure("reader on a truncated file: exit %d, %r" % (p.returncode, p.stderr))
+            raise Failure("pandalog entry %s != tsv (%x, %s, %d, %s)" % (
+                en, func, name, depth, [hex(c) for c in callers]))
+    return entries
+
+
+def exec_trace_pcs(log):
+    """The pc of every block QEMU's -d exec log shows executed, in order
+    (with -one-insn-per-tb: every instruction)."""
+    pcs = []
+    with open(log, errors="replace") as f:
+        for line in f:
+            m = TRACE.match(line)
+            if m:
+                pcs.append(int(m.group(1), 16))
+    return pcs
+
+
+TRACE = re.compile(r"^Trace \d+: 0x[0-9a-f]+ \[[0-9a-f]+/([0-9a-f]+)/")
+
+
+@test
+def pandalog_format_is_pandas_container():
+    """PANDA's plog container, read by a reader written from the format's
+    description: every call's CallStack equals the tsv of the same run, pc
+    is the call instruction and instr the number of guest instructions
+    executed up to it, both checked against QEMU's own execution log of the
+    same run, one instruction per block (the instr-th instruction executed
+    is at pc)."""
+    g = guest("recursion.c", flags=("-O0",))    # no -pg: no SIGPROF handler entries
+    path = out_path("rec", ".plog")
+    log = os.path.join(WORK, "rec-plog.exec.log")
+    events = traced(g.binary, "rec-plog", ["format=pandalog,out=" + path],
+                    qemu_args=["-one-insn-per-tb", "-d", "exec,nochain", "-D", log])
+    entries = check_plog_against_tsv(plog_reader.read(path), events)
+    pcs = exec_trace_pcs(log)
+    os.unlink(log)
+    for en in entries:
+        if not 0 < en["instr"] <= len(pcs) or pcs[en["instr"] - 1] != en["pc"]:
+            raise Failure("entry at instr %d, pc 0x%x: the log's instruction %d is at %s" % (
+                en["instr"], en["pc"], en["instr"],
+                hex(pcs[en["instr"] - 1]) if 0 < en["instr"] <= len(pcs) else "nowhere"))
+        if not 0 < en["return"] - en["pc"] <= 15:
+            raise Failure("call site 0x%x is not the instruction before 0x%x" % (en["pc"],
+                                                                                en["return"]))
+    # tools/pandalog-read agrees with the independent reader
+    tool = read_pandalog(path)
+    if [(int(t["instr"]), int(t["pc"], 16), [int(x, 16) for x in t["callers"].split(",") if x])
+            for t in tool] != [(e["instr"], e["pc"], e["callers"]) for e in entries]:
+        raise Failure("pandalog-read and the independent reader differ")
+
+
+@test
+def pandalog_format_damaged_files():
+    """pandalog-read refuses damaged containers with one line, and salvages
+    the chunks of one whose writer never finished."""
+    g = guest("recursion.c")
+    path = out_path("rec-dmg", ".plog")
+    run_calltraces(g.binary, ["format=pandalog,out=" + path])
+    data = open(path, "rb").read()
+    want = read_pandalog(path)
+    cases = {
+        "truncated": (data[:-3], "directory"),
+        "no header": (bytes(24) + data[24:], "did not finish"),
+        "version": (b"\x07" + data[1:], "version"),
+        "chunk damaged": (data[:140] + bytes(8) + data[148:], "chunk 0"),
+        "short": (data[:50], "header"),
+    }
+    for what, (blob, word) in cases.items():
+        bad = path + ".bad"
+        with open(bad, "wb") as o:
+            o.write(blob)
+        p = run([READER, bad], check=False)
+        err = p.stderr.strip().splitlines()
+        if p.returncode != 1 or len(err) != 1 or word not in err[0]:
+            raise Failure("%s: exit %d, stderr %r" % (what, p.returncode, p.stderr))
+    # an unfinished file: no header, no directory
+    unfinished = path + ".unfinished"
+    (dir_pos,) = struct.unpack_from("<Q", data, 8)
+    with open(unfinished, "wb") as o:
+        o.write(bytes(128) + data[128:dir_pos])
+    if read_pandalog(unfinished, salvage=True) != want:
+        raise Failure("--salvage does not give the same entries")
+
+
+@test
+def pandalog_format_fork_child_writes_its_own():
+    g = guest("fork.c")
+    path = out_path("fork", ".plog")
+    for old in glob.glob(path + ".*"):
+        os.unlink(old)
+    events = traced(g.binary, "fork-plog", ["format=pandalog,out=" + path])
+    children = glob.glob(path + ".*")
+    if len(children) != 1:
+        raise Failure("child containers: %r" % children)
+    child_pid = int(children[0].rsplit(".", 1)[1])
+    parent = plog_reader.read(path)
+    child = plog_reader.read(children[0])
+    in_child = [e for e in events if thread_of(e.sid) == child_pid]
+    if not in_child:
+        raise Failure("no events of the child %d in the tsv" % child_pid)
+    check_plog_against_tsv(child, in_child, inherited=True)
+    check_plog_against_tsv(parent, [e for e in events if thread_of(e.sid) != child_pid])
+    names = {e["function"] for e in child[1:]}
+    if "child_work" not in names or "parent_work" in names:
+        raise Failure("the child's container names %r" % sorted(names))
 
 
 @test
