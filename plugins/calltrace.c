@@ -43,6 +43,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
 #define MAX_CALLERS 65536
 
 static int out_fd = -1;
+static const char *out_name = "stderr";   /* for error messages */
 static bool bound;
 static GMutex lock;                /* guards everything below */
 static char buf[OUT_BUF];
@@ -57,6 +58,11 @@ static GArray *only;               /* uint64_t pairs [lo, hi) */
 static bool per_stack;
 static uint64_t until;
 static bool stopped;               /* until=ADDR was called */
+/* A thread's stack statistics are forgotten when it exits (unless
+ * per_stack=on lists them at exit), so memory does not grow with the
+ * number of threads a program starts; they are counted here. */
+static uint64_t n_stacks_gone;
+static __thread const char *thread_sid;   /* this thread's key in stacks_seen */
 
 /* Per stack: counts, the range of addresses seen (functions, when known,
  * and return addresses) and a digest of its events in order, so runs can
@@ -103,31 +109,25 @@ static bool wanted(const callstack_event *ev)
 
 static void flush_locked(void)
 {
-    size_t off = 0;
-    while (off < buf_len) {
-        ssize_t w = write(out_fd, buf + off, buf_len - off);
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w <= 0) {
-            break;     /* nowhere to report it; the summary will be missing */
-        }
-        off += (size_t)w;
-    }
+    /* Whole lines only, even on a full disk (util.c). */
+    ct_append(out_fd, buf, buf_len, ct_cut_lines, out_name);
     buf_len = 0;
 }
 
 /* Appends one whole line; lines are never split across write() calls, so
- * processes sharing the file (fork) interleave whole lines only. */
+ * processes sharing the file (fork) interleave whole lines only. After a
+ * write error nothing more is written (util.c). */
 static void emit(const char *line, size_t len)
 {
+    if (!ct_output_ok()) {
+        return;
+    }
     g_mutex_lock(&lock);
     if (buf_len + len > sizeof buf) {
         flush_locked();
     }
     if (len > sizeof buf) {
-        ssize_t w = write(out_fd, line, len);
-        (void)w;
+        ct_append(out_fd, line, len, ct_cut_lines, out_name);
     } else {
         memcpy(buf + buf_len, line, len);
         buf_len += len;
@@ -227,6 +227,9 @@ static void on_event(unsigned int vcpu_index, const callstack_event *ev)
         st->lo = UINT64_MAX;
         st->digest = 0xcbf29ce484222325ull;
         g_hash_table_insert(stacks_seen, sid, st);
+        if (ev->where.stackKind == STACK_THREADED) {
+            thread_sid = sid;
+        }
         sid = NULL;
     }
     stat_event(st, ev);
@@ -266,6 +269,13 @@ static void vcpu_exit(qemu_plugin_id_t id, unsigned int vcpu_index)
     /* QEMU runs this on the exiting thread (linux-user) */
     if (format) {
         ct_stacks_thread_exit();
+    } else if (thread_sid) {
+        g_mutex_lock(&lock);
+        if (!per_stack && g_hash_table_remove(stacks_seen, thread_sid)) {
+            n_stacks_gone++;
+        }
+        g_mutex_unlock(&lock);
+        thread_sid = NULL;
     }
 }
 
@@ -279,16 +289,10 @@ static void append_locked(const char *line, size_t len)
     buf_len += MIN(len, sizeof buf);
 }
 
-static void at_exit(qemu_plugin_id_t id, void *udata)
+/* The per-stack lines and the summary, then everything out. */
+static void write_summary_locked(void)
 {
-    (void)id;
-    (void)udata;
-    if (format) {
-        ct_stacks_at_exit();
-        return;
-    }
     char line[256];
-    g_mutex_lock(&lock);
     GHashTableIter it;
     gpointer key, value;
     g_hash_table_iter_init(&it, stacks_seen);
@@ -304,9 +308,59 @@ static void at_exit(qemu_plugin_id_t id, void *udata)
                        "# summary\tprocess=%d\tcalls=%" PRIu64 "\treturns=%" PRIu64
                        "\tunwound=%" PRIu64 "\tstacks=%u\tmax_depth=%" PRIu64 "\n",
                        (int)getpid(), n_calls, n_rets, n_unwound,
-                       g_hash_table_size(stacks_seen), max_depth);
+                       (unsigned)(n_stacks_gone + g_hash_table_size(stacks_seen)), max_depth);
     append_locked(line, (size_t)len);
     flush_locked();
+}
+
+static void at_exit(qemu_plugin_id_t id, void *udata)
+{
+    (void)id;
+    (void)udata;
+    if (format) {
+        ct_stacks_at_exit();
+        return;
+    }
+    g_mutex_lock(&lock);
+    write_summary_locked();
+    g_mutex_unlock(&lock);
+}
+
+/*
+ * execve replaces the process (in linux-user the new program runs without
+ * QEMU), and no exit callback runs: what is buffered would be lost. So just
+ * before an execve the output is made complete, as at exit. If the execve
+ * fails, the process goes on and writes its output again at exit (tsv: a
+ * second summary line for the process, the later one counting everything).
+ */
+typedef struct exec_nrs {
+    const char *target;
+    int64_t execve, execveat;
+} exec_nrs;
+
+static const exec_nrs exec_table[] = {
+    { "x86_64", 59, 322 },     { "i386", 11, 358 },     { "aarch64", 221, 281 },
+    { "riscv64", 221, 281 },   { "arm", 11, 387 },      { "mips", 4011, 4356 },
+    { "mipsel", 4011, 4356 },  { "mips64el", 5057, 5316 }, { "ppc", 11, 362 },
+    { "ppc64", 11, 362 },      { "ppc64le", 11, 362 },
+};
+static const exec_nrs *exec_nr;
+
+static void on_syscall(qemu_plugin_id_t id, unsigned int vcpu_index, int64_t num, uint64_t a1,
+                       uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6,
+                       uint64_t a7, uint64_t a8)
+{
+    (void)id; (void)vcpu_index; (void)a1; (void)a2; (void)a3; (void)a4; (void)a5; (void)a6;
+    (void)a7; (void)a8;
+    if (num != exec_nr->execve && num != exec_nr->execveat) {
+        return;
+    }
+    if (format) {
+        ct_stacks_before_exec();
+        return;
+    }
+    g_mutex_lock(&lock);
+    write_summary_locked();
     g_mutex_unlock(&lock);
 }
 
@@ -325,14 +379,14 @@ static void after_fork_parent(void)
 static void after_fork_child(void)
 {
     g_mutex_init(&lock);
-    n_calls = n_rets = n_unwound = max_depth = 0;
+    n_calls = n_rets = n_unwound = max_depth = n_stacks_gone = 0;
     g_hash_table_remove_all(stacks_seen);
+    thread_sid = NULL;
 }
 
 QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info,
                                            int argc, char **argv)
 {
-    (void)info;
     const char *out = NULL;
     bool names_given = false;
     callers_at = g_array_new(FALSE, FALSE, sizeof(uint64_t));
@@ -445,6 +499,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
             fprintf(stderr, "calltrace: cannot open '%s': %s\n", out, strerror(errno));
             return -1;
         }
+        out_name = g_strdup_printf("'%s'", out);
     } else {
         out_fd = dup(STDERR_FILENO);
     }
@@ -458,5 +513,11 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     qemu_plugin_register_vcpu_init_cb(id, vcpu_init);
     qemu_plugin_register_vcpu_exit_cb(id, vcpu_exit);
     qemu_plugin_register_atexit_cb(id, at_exit, NULL);
+    for (size_t i = 0; !info->system_emulation && i < G_N_ELEMENTS(exec_table); i++) {
+        if (strcmp(info->target_name, exec_table[i].target) == 0) {
+            exec_nr = &exec_table[i];
+            qemu_plugin_register_vcpu_syscall_cb(id, on_syscall);
+        }
+    }
     return 0;
 }

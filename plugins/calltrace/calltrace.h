@@ -80,6 +80,10 @@ typedef struct ct_format {
     void (*after_fork_child)(void);
     /* At exit, after every live stack's stack_end. */
     void (*finish)(uint64_t ts);
+    /* Just before an execve, which may replace the process without an
+     * exit: make the output written so far complete and readable. The
+     * process may go on (the execve failed). NULL: before_fork is used. */
+    void (*exec)(uint64_t ts);
 } ct_format;
 
 extern const ct_format ct_format_uftrace, ct_format_folded, ct_format_chrome, ct_format_pandalog;
@@ -91,6 +95,8 @@ void ct_stacks_event(unsigned vcpu, const callstack_event *ev);
 /* The calling thread's vCPU is exiting. */
 void ct_stacks_thread_exit(void);
 void ct_stacks_at_exit(void);
+/* The process is about to execve. */
+void ct_stacks_before_exec(void);
 
 /* ---- calltrace.c ------------------------------------------------------ */
 
@@ -110,8 +116,24 @@ uint64_t ct_icount_total(void);
 /* ---- util.c ------------------------------------------------------------ */
 
 uint64_t ct_now_ns(void);
-/* write() until done; false on error. */
+/*
+ * Output errors (util.c): after the first failed write of this calltrace
+ * instance, reported once, all further output is dropped.
+ */
+bool ct_output_ok(void);
+/* Reports a failure to write `what` (errno value err), once per process. */
+void ct_output_error(const char *what, int err);
+/* write() until done. False on the first failure (the caller reports it);
+ * after any failure, nothing is written and true is returned. */
 bool ct_write_all(int fd, const void *buf, size_t len);
+/* Appends buf to fd. On failure the file (if regular) is cut back to its
+ * size before plus cut(buf, bytes written), so that it ends at a record
+ * boundary, the failure is reported once and false returned; after any
+ * failure nothing is written. */
+bool ct_append(int fd, const void *buf, size_t len, size_t (*cut)(const char *, size_t),
+               const char *what);
+/* cut for line-based output: up to the last newline. */
+size_t ct_cut_lines(const char *buf, size_t written);
 /* The guest program's absolute path. */
 const char *ct_program_path(void);
 

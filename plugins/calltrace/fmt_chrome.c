@@ -33,20 +33,35 @@ static const char TAIL[] = "\n]}\n";
 static int out_fd = -1;
 static bool regular;      /* a file that can be re-closed at each write */
 static GString *buf;
-static bool failed;
+static char *out_name;    /* for error messages */
 
 static void fail(void)
 {
-    if (!failed) {
-        fprintf(stderr, "calltrace: cannot write the chrome trace: %s\n", strerror(errno));
-        failed = true;
-    }
+    g_autofree char *what = g_strdup_printf("the chrome trace %s", out_name);
+    ct_output_error(what, errno);
 }
 
-/* Appends the buffer to the file, keeping it closed JSON (see above). */
+/* A cut for ct_append: the end of the last event written whole. Events
+ * start with ",\n{" and the buffer ends with TAIL; a newline inside a
+ * string is escaped, so these mark the boundaries. (The comparisons stop at
+ * the first mismatch, so they never read past the string's end.) */
+static size_t cut_events(const char *b, size_t written)
+{
+    for (size_t i = written; i > 0; i--) {
+        if ((b[i] == ',' && b[i + 1] == '\n' && b[i + 2] == '{') ||
+            (b[i] == '\n' && b[i + 1] == ']')) {
+            return i;
+        }
+    }
+    return 0;
+}
+
+/* Appends the buffer to the file, keeping it closed JSON (see above). After
+ * a write error the file keeps the whole events written and is closed
+ * again; nothing more is written. */
 static void flush(bool last)
 {
-    if (out_fd < 0) {
+    if (out_fd < 0 || !ct_output_ok()) {
         g_string_truncate(buf, 0);
         return;
     }
@@ -65,15 +80,27 @@ static void flush(bool last)
     struct stat st;
     char tail[sizeof TAIL - 1];
     size_t tl = sizeof TAIL - 1;
-    if (fstat(out_fd, &st) == 0 && (size_t)st.st_size >= tl &&
-        pread(out_fd, tail, tl, st.st_size - (off_t)tl) == (ssize_t)tl && memcmp(tail, TAIL, tl) == 0) {
-        if (ftruncate(out_fd, st.st_size - (off_t)tl) < 0) {
-            fail();
+    off_t body = -1;       /* where the events end, once the tail is removed */
+    if (fstat(out_fd, &st) == 0) {
+        body = st.st_size;
+        if ((size_t)st.st_size >= tl &&
+            pread(out_fd, tail, tl, st.st_size - (off_t)tl) == (ssize_t)tl &&
+            memcmp(tail, TAIL, tl) == 0) {
+            body = st.st_size - (off_t)tl;
         }
     }
-    g_string_append(buf, TAIL);
-    if (lseek(out_fd, 0, SEEK_END) < 0 || !ct_write_all(out_fd, buf->str, buf->len)) {
+    if (body < 0 || ftruncate(out_fd, body) < 0 || lseek(out_fd, 0, SEEK_END) < 0) {
         fail();
+    } else {
+        g_string_append(buf, TAIL);
+        if (!ct_append(out_fd, buf->str, buf->len, cut_events, out_name)) {
+            /* Cut back to whole events: close the array again (the space
+             * the cut freed holds the tail). */
+            if (lseek(out_fd, 0, SEEK_END) >= 0) {
+                ssize_t w = write(out_fd, TAIL, tl);
+                (void)w;
+            }
+        }
     }
     flock(out_fd, LOCK_UN);
     g_string_truncate(buf, 0);
@@ -146,6 +173,7 @@ static bool c_open(const char *out)
     } else {
         out_fd = dup(STDERR_FILENO);
     }
+    out_name = out && *out ? g_strdup_printf("'%s'", out) : g_strdup("stderr");
     struct stat st;
     regular = fstat(out_fd, &st) == 0 && S_ISREG(st.st_mode);
     buf = g_string_sized_new(OUT_BUF + 4096);

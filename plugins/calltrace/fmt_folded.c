@@ -31,6 +31,7 @@ typedef struct child_key {
 } child_key;
 
 static int out_fd = -1;
+static char *out_name;          /* for error messages */
 static GArray *nodes;           /* node */
 static GHashTable *children;    /* child_key -> node index + 1 */
 
@@ -57,6 +58,7 @@ static bool f_open(const char *out)
     } else {
         out_fd = dup(STDERR_FILENO);
     }
+    out_name = out && *out ? g_strdup_printf("'%s'", out) : g_strdup("stderr");
     nodes = g_array_new(FALSE, TRUE, sizeof(node));
     g_array_set_size(nodes, 1);
     children = g_hash_table_new_full(ck_hash, ck_equal, g_free, NULL);
@@ -167,10 +169,17 @@ static void f_finish(uint64_t ts)
         }
     }
     g_array_free(path, TRUE);
-    if (!ct_write_all(out_fd, out->str, out->len)) {
-        fprintf(stderr, "calltrace: cannot write the folded stacks: %s\n", strerror(errno));
-    }
+    ct_append(out_fd, out->str, out->len, ct_cut_lines, out_name);
     g_string_free(out, TRUE);
+}
+
+/* Before an execve: the lines so far, then counting starts again (tools
+ * add up lines of the same path, so a failed execve's later lines just
+ * add to them). */
+static void f_exec(uint64_t ts)
+{
+    f_finish(ts);
+    f_after_fork_child();
 }
 
 const ct_format ct_format_folded = {
@@ -183,4 +192,5 @@ const ct_format ct_format_folded = {
     .before_fork = f_before_fork,
     .after_fork_child = f_after_fork_child,
     .finish = f_finish,
+    .exec = f_exec,
 };

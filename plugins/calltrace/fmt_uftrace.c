@@ -72,13 +72,36 @@ static GHashTable *modules;        /* path -> module * */
 static bool forked, fork_line_written;
 static int parent_pid;
 static uint64_t max_depth;
-static bool write_failed;
 
 static void report_failure(const char *what)
 {
-    if (!write_failed) {
-        fprintf(stderr, "calltrace: cannot write %s in %s: %s\n", what, dir, strerror(errno));
-        write_failed = true;
+    g_autofree char *where = g_strdup_printf("%s in %s", what, dir);
+    ct_output_error(where, errno);
+}
+
+/* A task file ends at a whole 16-byte record. */
+static size_t cut_records(const char *buf, size_t written)
+{
+    (void)buf;
+    return written - written % 16u;
+}
+
+/*
+ * After a failed write (a full disk), the records written so far are kept,
+ * but uftrace cannot read them without the info, map and symbol files
+ * written at exit. Room for them is made by dropping the last records of
+ * the task file that failed (whole records: the data stays a prefix).
+ */
+#define META_ROOM (32 * 1024)
+
+static void make_room(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        off_t keep = st.st_size > META_ROOM ? st.st_size - META_ROOM : 0;
+        if (ftruncate(fd, keep - keep % 16) < 0) {
+            /* the metadata may not fit: the data stays a prefix anyway */
+        }
     }
 }
 
@@ -90,9 +113,15 @@ static void fmt_ts(char *out, size_t n, uint64_t ts)
 /* Appends a line to task.txt in one write (processes share the file). */
 static void task_line(const char *line)
 {
+    if (!ct_output_ok()) {
+        return;
+    }
     int fd = openat(dir_fd, "task.txt", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0 || !ct_write_all(fd, line, strlen(line))) {
+    g_autofree char *what = g_strdup_printf("task.txt in %s", dir);
+    if (fd < 0) {
         report_failure("task.txt");
+    } else {
+        ct_append(fd, line, strlen(line), ct_cut_lines, what);
     }
     if (fd >= 0) {
         close(fd);
@@ -152,8 +181,12 @@ static bool u_open(const char *out)
 
 static void flush_task(task *t)
 {
-    if (t->n && t->fd >= 0 && !ct_write_all(t->fd, t->buf, t->n * 2 * sizeof(uint64_t))) {
-        report_failure("a task file");
+    if (t->n && t->fd >= 0 && ct_output_ok()) {
+        g_autofree char *what = g_strdup_printf("a task file in %s", dir);
+        if (!ct_append(t->fd, (const char *)t->buf, t->n * 2 * sizeof(uint64_t), cut_records,
+                       what)) {
+            make_room(t->fd);
+        }
     }
     t->n = 0;
 }
@@ -293,17 +326,37 @@ static gchar **read_lines(const char *name)
     return lines;
 }
 
-/* Replaces a file of the directory atomically. */
+/* Replaces a file of the directory atomically: complete or not at all.
+ * Written even after an output error (the files describe the records
+ * kept); a failure is reported once. */
 static void write_file(const char *name, const char *data, size_t len)
 {
     g_autofree char *tmp = g_strdup_printf("%s.tmp%d", name, (int)getpid());
     int fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || !ct_write_all(fd, data, len)) {
+    size_t done = 0;
+    while (fd >= 0 && done < len) {
+        ssize_t w = write(fd, data + done, len - done);
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            if (w == 0) {
+                errno = ENOSPC;
+            }
+            break;
+        }
+        done += (size_t)w;
+    }
+    if (fd < 0 || done < len) {
         report_failure(name);
     }
     if (fd >= 0) {
         close(fd);
-        renameat(dir_fd, tmp, dir_fd, name);
+        if (done == len) {
+            renameat(dir_fd, tmp, dir_fd, name);
+        } else {
+            unlinkat(dir_fd, tmp, 0);
+        }
     }
 }
 
@@ -499,6 +552,14 @@ static void u_finish(uint64_t ts)
     flock(dir_fd, LOCK_UN);
 }
 
+/* Before an execve: the buffered records out and the files merged, as at
+ * exit; the tasks stay open in case the execve fails. */
+static void u_exec(uint64_t ts)
+{
+    u_before_fork();
+    u_finish(ts);
+}
+
 const ct_format ct_format_uftrace = {
     .name = "uftrace",
     .open = u_open,
@@ -509,4 +570,5 @@ const ct_format ct_format_uftrace = {
     .before_fork = u_before_fork,
     .after_fork_child = u_after_fork_child,
     .finish = u_finish,
+    .exec = u_exec,
 };

@@ -14,6 +14,25 @@ static GMutex lock;
 static GHashTable *cache;     /* uint64_t addr -> ct_sym */
 static GStringChunk *strings;
 
+/*
+ * Names and paths come from the guest's files: a symbol table or a file
+ * name may hold tabs, newlines or other control bytes, which would tear
+ * the line-based formats (tsv columns, uftrace's map and symbol files).
+ * They are replaced by '?'.
+ */
+static const char *clean(const char *text)
+{
+    char *c = g_strdup(text);
+    for (char *p = c; *p; p++) {
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+            *p = '?';
+        }
+    }
+    const char *kept = g_string_chunk_insert_const(strings, c);
+    g_free(c);
+    return kept;
+}
+
 static ct_sym *resolve(uint64_t addr)
 {
     ct_sym *s = g_new0(ct_sym, 1);
@@ -21,7 +40,7 @@ static ct_sym *resolve(uint64_t addr)
     g_autofree char *display = NULL;
     s->addr = addr;
     if (ct_callstack.symbolize && ct_callstack.symbolize(addr, &cs)) {
-        s->module = g_string_chunk_insert_const(strings, cs.module);
+        s->module = clean(cs.module);
         s->module_start = cs.module_start;
         s->module_end = cs.module_end;
         if (cs.name) {
@@ -36,7 +55,7 @@ static ct_sym *resolve(uint64_t addr)
     } else {
         display = g_strdup_printf("0x%" PRIx64, addr);
     }
-    s->display = g_string_chunk_insert_const(strings, display);
+    s->display = clean(display);
     return s;
 }
 

@@ -137,6 +137,17 @@ void ct_stacks_at_exit(void)
     g_mutex_unlock(&lock);
 }
 
+void ct_stacks_before_exec(void)
+{
+    g_mutex_lock(&lock);
+    if (fmt->exec) {
+        fmt->exec(ct_now_ns());
+    } else {
+        fmt->before_fork();
+    }
+    g_mutex_unlock(&lock);
+}
+
 static void before_fork(void)
 {
     g_mutex_lock(&lock);

@@ -3,6 +3,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <stdlib.h>
 #include <time.h>
@@ -17,21 +19,90 @@ uint64_t ct_now_ns(void)
     return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-bool ct_write_all(int fd, const void *buf, size_t len)
+/*
+ * Output errors. A full disk or a failing device must not crash the guest,
+ * flood stderr or leave a torn record: the first failure is reported in one
+ * line, the file is cut back to its last whole record, and every later
+ * write of this calltrace instance is dropped, so the output is a complete
+ * prefix of the trace and the guest runs on unchanged.
+ */
+static bool output_failed;
+
+bool ct_output_ok(void)
 {
-    const char *p = buf;
-    while (len) {
-        ssize_t w = write(fd, p, len);
+    return !__atomic_load_n(&output_failed, __ATOMIC_ACQUIRE);
+}
+
+void ct_output_error(const char *what, int err)
+{
+    if (!__atomic_exchange_n(&output_failed, true, __ATOMIC_ACQ_REL)) {
+        fprintf(stderr, "calltrace: cannot write %s: %s; output stops here (what was written "
+                "is complete)\n", what, strerror(err));
+    }
+}
+
+/* write() until done; the bytes written. */
+static size_t write_some(int fd, const char *p, size_t len, int *err)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t w = write(fd, p + done, len - done);
         if (w < 0 && errno == EINTR) {
             continue;
         }
         if (w <= 0) {
-            return false;
+            *err = w < 0 ? errno : ENOSPC;
+            break;
         }
-        p += w;
-        len -= (size_t)w;
+        done += (size_t)w;
     }
-    return true;
+    return done;
+}
+
+bool ct_write_all(int fd, const void *buf, size_t len)
+{
+    if (!ct_output_ok()) {
+        return true;       /* dropped: the failure was reported already */
+    }
+    int err = 0;
+    if (write_some(fd, buf, len, &err) == len) {
+        return true;
+    }
+    __atomic_store_n(&output_failed, true, __ATOMIC_RELEASE);
+    errno = err;
+    return false;
+}
+
+size_t ct_cut_lines(const char *buf, size_t written)
+{
+    while (written && buf[written - 1] != '\n') {
+        written--;
+    }
+    return written;
+}
+
+bool ct_append(int fd, const void *buf, size_t len, size_t (*cut)(const char *, size_t),
+               const char *what)
+{
+    if (!ct_output_ok() || fd < 0) {
+        return false;
+    }
+    struct stat st;
+    bool regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    off_t start = regular ? lseek(fd, 0, SEEK_END) : 0;
+    int err = 0;
+    size_t done = write_some(fd, buf, len, &err);
+    if (done == len) {
+        return true;
+    }
+    /* Keep only whole records of what reached the file. Another process
+     * appending to the same file (fork) at that moment may lose its tail
+     * too; the file still ends at a record boundary of ours. */
+    if (regular && start >= 0 && ftruncate(fd, start + (off_t)cut(buf, done)) < 0) {
+        err = errno;
+    }
+    ct_output_error(what, err);
+    return false;
 }
 
 /*
