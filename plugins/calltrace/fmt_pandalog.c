@@ -13,8 +13,8 @@
  *   dir  u32 num_chunks, then per chunk u64 start_instr, u64 pos,
  *        u64 num_entries
  *
- * The directory and then the header are written at exit: until then the
- * header is zero (pandalog-read --salvage reads the chunks of such a file).
+ * The directory and then the header are written at exit (and before an
+ * execve): until then the header is zero (pandalog-read --salvage reads the chunks of such a file).
  * As PANDA does, the first entry is a placeholder with pc and instr all
  * ones; every later entry has pc = the call site and instr = the number of
  * guest instructions executed so far (icount.c). Entries with the same
@@ -99,32 +99,83 @@ static bool pwrite_all(const void *buf, size_t len, uint64_t at)
     return true;
 }
 
-/* Compresses the open chunk and writes it after the previous one. */
+/* Writes the first `n` entries (`len` bytes) of the open chunk, compressed,
+ * after the previous chunk; false if the file refused them (then nothing
+ * of them stays in it). */
+static bool put_chunk(uint64_t n, size_t len)
+{
+    uLongf zlen = compressBound(len);
+    g_autofree Bytef *z = g_malloc(zlen);
+    if (compress2(z, &zlen, chunk->data, len, Z_LEVEL) != Z_OK) {
+        errno = ENOMEM;
+        return false;
+    }
+    if (!pwrite_all(z, zlen, file_pos)) {
+        /* Cut the partial chunk off: the chunks before it stay whole, and
+         * the space freed goes to the directory. */
+        int saved = errno;
+        if (ftruncate(out_fd, (off_t)file_pos) != 0) {
+            /* the directory is written over the partial chunk all the same */
+        }
+        errno = saved;
+        return false;
+    }
+    dir_entry d = { chunk_start_instr, file_pos, n };
+    g_array_append_val(dir, d);
+    file_pos += zlen;
+    largest_chunk = MAX(largest_chunk, (uint32_t)len);
+    return true;
+}
+
+/* Whether the directory fits after the chunks written (tried with zeros,
+ * then given back). */
+static bool room_for_directory(void)
+{
+    size_t len = 4 + 24 * (size_t)dir->len;
+    g_autofree uint8_t *zero = g_malloc0(len);
+    bool ok = pwrite_all(zero, len, file_pos);
+    return ftruncate(out_fd, (off_t)file_pos) == 0 && ok;
+}
+
+/* Byte length of the first `n` entries of the open chunk. */
+static size_t entries_len(uint64_t n)
+{
+    size_t off = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        uint32_t len = 0;
+        for (int b = 0; b < 4; b++) {
+            len |= (uint32_t)chunk->data[off + b] << (8 * b);
+        }
+        off += 4 + len;
+    }
+    return off;
+}
+
+/*
+ * Compresses the open chunk and writes it after the previous one. When the
+ * file refuses it (a full disk), ever smaller leading parts of it are
+ * tried, so the log keeps as many whole entries as fit.
+ */
 static void write_chunk(void)
 {
     if (!chunk_entries || failed) {
         return;
     }
-    uLongf zlen = compressBound(chunk->len);
-    g_autofree Bytef *z = g_malloc(zlen);
-    if (compress2(z, &zlen, chunk->data, chunk->len, Z_LEVEL) != Z_OK) {
-        errno = ENOMEM;
-        fail("compression");
-        return;
-    }
-    if (!pwrite_all(z, zlen, file_pos)) {
+    if (!put_chunk(chunk_entries, chunk->len)) {
         fail("chunk");
-        /* Drop the partial chunk: the file keeps the chunks before it, and
-         * the space freed lets the directory be written at exit. */
-        if (ftruncate(out_fd, (off_t)file_pos) != 0) {
-            /* the directory then goes over the partial chunk all the same */
+        for (uint64_t n = chunk_entries / 2; n > 0; n /= 2) {
+            if (put_chunk(n, entries_len(n))) {
+                if (room_for_directory()) {
+                    break;
+                }
+                file_pos = g_array_index(dir, dir_entry, dir->len - 1).pos;
+                g_array_set_size(dir, dir->len - 1);
+                if (ftruncate(out_fd, (off_t)file_pos) != 0) {
+                    break;
+                }
+            }
         }
-        return;
     }
-    dir_entry d = { chunk_start_instr, file_pos, chunk_entries };
-    g_array_append_val(dir, d);
-    file_pos += zlen;
-    largest_chunk = MAX(largest_chunk, chunk->len);
     g_byte_array_set_size(chunk, 0);
     chunk_entries = 0;
     chunk_has_real = false;
@@ -263,35 +314,52 @@ static void p_after_fork_child(void)
     last_instr = keep_last;
 }
 
-/* The last chunk, the directory, then the header that points to it. */
+/* The last chunk, the directory, then the header that points to it. The
+ * next chunk, if any, goes over this directory: file_pos stays. */
+static void write_directory(void)
+{
+    write_chunk();
+    /* Also after a failed write: the chunks written before it are a
+     * complete, readable prefix of the log. */
+    if (!dir->len) {
+        return;
+    }
+    g_autofree uint8_t *d = g_malloc(4 + 24 * (size_t)dir->len);
+    put_le(d, dir->len, 4);
+    for (guint i = 0; i < dir->len; i++) {
+        const dir_entry *e = &g_array_index(dir, dir_entry, i);
+        put_le(d + 4 + 24 * i, e->start_instr, 8);
+        put_le(d + 12 + 24 * i, e->pos, 8);
+        put_le(d + 20 + 24 * i, e->num_entries, 8);
+    }
+    uint8_t h[24] = { 0 };
+    put_le(h, VERSION, 4);
+    put_le(h + 8, file_pos, 8);
+    put_le(h + 16, MAX(PANDA_CHUNK_SIZE, largest_chunk), 4);
+    if (!pwrite_all(d, 4 + 24 * (size_t)dir->len, file_pos)) {
+        fail("directory");
+    } else if (!pwrite_all(h, sizeof h, 0)) {
+        fail("header");
+    }
+}
+
+/* execve replaces the process without an exit callback: the log is made
+ * whole now, and grows on if the execve fails. */
+static void p_exec(uint64_t ts)
+{
+    (void)ts;
+    if (out_fd >= 0) {
+        write_directory();
+    }
+}
+
 static void p_finish(uint64_t ts)
 {
     (void)ts;
     if (out_fd < 0) {
         return;
     }
-    write_chunk();
-    /* Also after a failed write: the chunks written before it are a
-     * complete, readable prefix of the log. */
-    if (dir->len) {
-        g_autofree uint8_t *d = g_malloc(4 + 24 * (size_t)dir->len);
-        put_le(d, dir->len, 4);
-        for (guint i = 0; i < dir->len; i++) {
-            const dir_entry *e = &g_array_index(dir, dir_entry, i);
-            put_le(d + 4 + 24 * i, e->start_instr, 8);
-            put_le(d + 12 + 24 * i, e->pos, 8);
-            put_le(d + 20 + 24 * i, e->num_entries, 8);
-        }
-        uint8_t h[24] = { 0 };
-        put_le(h, VERSION, 4);
-        put_le(h + 8, file_pos, 8);
-        put_le(h + 16, MAX(PANDA_CHUNK_SIZE, largest_chunk), 4);
-        if (!pwrite_all(d, 4 + 24 * (size_t)dir->len, file_pos)) {
-            fail("directory");
-        } else if (!pwrite_all(h, sizeof h, 0)) {
-            fail("header");
-        }
-    }
+    write_directory();
     close(out_fd);
     out_fd = -1;
 }
@@ -306,5 +374,6 @@ const ct_format ct_format_pandalog = {
     .stack_discard = p_stack_discard,
     .before_fork = p_before_fork,
     .after_fork_child = p_after_fork_child,
+    .exec = p_exec,
     .finish = p_finish,
 };
