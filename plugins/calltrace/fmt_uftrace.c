@@ -233,13 +233,9 @@ static void note_function(uint64_t func)
     g_hash_table_insert(m->addrs, (gpointer)&sym->addr, (gpointer)sym);
 }
 
-static void u_event(ct_stack *s, const callstack_event *ev, unsigned vcpu, uint64_t ts)
+/* One entry or exit record; `depth` is uftrace's (0: the outermost frame). */
+static void put_record(task *t, uint64_t ts, bool entry, uint64_t depth, uint64_t func)
 {
-    (void)vcpu;
-    task *t = s->fmt;
-    bool call = ev->kind == CALLSTACK_EVENT_CALL;
-    /* uftrace's depth is the frame's: 0 for the outermost. */
-    uint64_t depth = call ? ev->depth - 1 : ev->depth;
     max_depth = MAX(max_depth, depth + 1);
     if (depth > DEPTH_MAX) {
         /* The record cannot say so deep; uftrace's reader then loses its
@@ -247,15 +243,21 @@ static void u_event(ct_stack *s, const callstack_event *ev, unsigned vcpu, uint6
          * a depth limit does. */
         return;
     }
-    note_function(ev->func);
-    uint64_t word = (call ? REC_ENTRY : REC_EXIT) | ((uint64_t)RECORD_MAGIC << 3) |
-                    ((uint64_t)depth << 6) |
-                    ((ev->func & ((1ull << 48) - 1)) << 16);
+    note_function(func);
+    uint64_t word = (entry ? REC_ENTRY : REC_EXIT) | ((uint64_t)RECORD_MAGIC << 3) |
+                    (depth << 6) | ((func & ((1ull << 48) - 1)) << 16);
     t->buf[2 * t->n] = ts;
     t->buf[2 * t->n + 1] = word;
     if (++t->n == REC_BUF) {
         flush_task(t);
     }
+}
+
+static void u_event(ct_stack *s, const callstack_event *ev, unsigned vcpu, uint64_t ts)
+{
+    (void)vcpu;
+    bool call = ev->kind == CALLSTACK_EVENT_CALL;
+    put_record(s->fmt, ts, call, call ? ev->depth - 1 : ev->depth, ev->func);
 }
 
 static void drop_task(ct_stack *s, bool write)
@@ -275,10 +277,24 @@ static void drop_task(ct_stack *s, bool write)
     s->fmt = NULL;
 }
 
+/*
+ * The thread or process ends with frames still open (exit() is called from
+ * inside main, a thread exits from deep inside its function): each gets an
+ * exit record now, innermost first, as if it returned at the end, so
+ * uftrace's replay and report close every function instead of listing the
+ * task's "remaining functions". Frames never seen entered have no name and
+ * are left out.
+ */
 static void u_stack_end(ct_stack *s, uint64_t ts, bool at_exit)
 {
-    (void)ts;
     (void)at_exit;
+    task *t = s->fmt;
+    for (guint i = s->frames->len; t && i-- > 0;) {
+        const ct_frame *f = &g_array_index(s->frames, ct_frame, i);
+        if (f->seen) {
+            put_record(t, ts, false, i, f->func);
+        }
+    }
     drop_task(s, true);
 }
 
