@@ -8,7 +8,7 @@
 # demo.uftrace/ (uftrace replay/report/graph/tui -d out/demo.uftrace).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-bash "$root/scripts/setup.sh"
+bash "$root/scripts/setup.sh" qemu-x86_64    # only what the demo runs
 bash "$root/scripts/build.sh"
 . "$root/scripts/qemu-env.sh"
 mkdir -p "$root/out"

@@ -27,7 +27,7 @@ if [ ! -f "$asan/build.ninja" ]; then
     meson setup "$asan" "$root" -Dqemu_include="$QEMU_PREFIX/include" \
         -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
 fi
-for t in test_engine test_symbols; do
+for t in test_engine test_symbols test_options; do
     if ninja -C "$asan" "tests/unit/$t" >/dev/null; then
         ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
             "$asan/tests/unit/$t" 2>&1 | tee "$log" | sed "s/^/unit($t): /"
