@@ -53,6 +53,24 @@ static raw_sym *add_raw(GArray *raw, GStringChunk *names, uint64_t addr, uint64_
     return &g_array_index(raw, raw_sym, raw->len - 1);
 }
 
+static void add_stub_name(GArray *raw, GStringChunk *names, uint64_t addr, uint64_t size,
+                          const char *target)
+{
+    g_autofree char *plt_name = g_strconcat(target, "@plt", NULL);
+    add_raw(raw, names, addr, size, plt_name, 0);
+}
+
+/* PowerPC: ld's own symbol for a call stub it wrote (see plt_stubs.h). */
+static void add_ld_stub_symbol(const char *name, uint64_t addr, GArray *raw, GStringChunk *names)
+{
+    size_t len;
+    const char *target = name ? cs_stub_ld_symbol(name, &len) : NULL;
+    if (target) {
+        g_autofree char *t = g_strndup(target, len);
+        add_stub_name(raw, names, addr, 0, t);
+    }
+}
+
 static size_t add_symbols(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, GArray *raw,
                           GStringChunk *names, uint16_t machine)
 {
@@ -64,6 +82,10 @@ static size_t add_symbols(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, GArray *r
             continue;
         }
         unsigned char type = GELF_ST_TYPE(sym.st_info);
+        if (type == STT_NOTYPE && (machine == EM_PPC || machine == EM_PPC64)) {
+            add_ld_stub_symbol(elf_strptr(elf, sh->sh_link, sym.st_name), sym.st_value, raw, names);
+            continue;
+        }
         if (type != STT_FUNC && type != STT_GNU_IFUNC) {
             continue;
         }
@@ -176,13 +198,6 @@ static GHashTable *plt_slots(Elf *elf, const GElf_Ehdr *eh, size_t shstrndx, GSt
         }
     }
     return slots;
-}
-
-static void add_stub_name(GArray *raw, GStringChunk *names, uint64_t addr, uint64_t size,
-                          const char *target)
-{
-    g_autofree char *plt_name = g_strconcat(target, "@plt", NULL);
-    add_raw(raw, names, addr, size, plt_name, 0);
 }
 
 /* The data of the first section of a type with a table of entries

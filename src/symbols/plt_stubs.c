@@ -23,6 +23,8 @@
  * slot address: elf_symbols.c names them from .dynsym instead.
  */
 #include <elf.h>
+#include <string.h>
+#include <glib.h>
 #include "plt_stubs.h"
 
 static uint32_t word(const cs_stub_arch *a, const uint8_t *p)
@@ -218,6 +220,25 @@ size_t cs_stub_decode(const cs_stub_arch *a, const uint8_t *code, size_t len, ui
     default:
         return 0;
     }
+}
+
+const char *cs_stub_ld_symbol(const char *name, size_t *len)
+{
+    static const char *const kinds[] = { ".plt_call.", ".plt_pic32.", ".got2.plt_pic32." };
+    for (int i = 0; i < 8; i++) {
+        if (!g_ascii_isxdigit(name[i])) {
+            return NULL;
+        }
+    }
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        size_t n = strlen(kinds[k]);
+        if (strncmp(name + 8, kinds[k], n) == 0 && name[8 + n] && name[8 + n] != '@') {
+            const char *target = name + 8 + n;
+            *len = strcspn(target, "@");
+            return target;
+        }
+    }
+    return NULL;
 }
 
 unsigned cs_ppc64_local_entry(unsigned char st_other)

@@ -39,6 +39,17 @@ bool cs_stub_in_text(const cs_stub_arch *a);
 size_t cs_stub_decode(const cs_stub_arch *a, const uint8_t *code, size_t len, uint64_t addr,
                       uint64_t *slot);
 
+/*
+ * PowerPC: GNU ld names the call stubs it writes in .symtab, as local
+ * symbols without a type: "00000037.plt_call.puts@@GLIBC_2.17" (ppc64),
+ * "00000000.plt_pic32.puts", "00008000.got2.plt_pic32.puts@@GLIBC_2.0"
+ * (ppc; the first field is the stub's r30 addend, .got2 + 0x8000 for
+ * -fPIC/-fPIE code, which the file does not let one resolve from the
+ * stub's instructions). Returns where the target's name starts in such a
+ * symbol and its length (*len, the version left out), or NULL.
+ */
+const char *cs_stub_ld_symbol(const char *name, size_t *len);
+
 /* ELFv2 (ppc64le): the offset in bytes of a function's local entry point
  * from its global entry (its symbol), from the symbol's st_other. */
 unsigned cs_ppc64_local_entry(unsigned char st_other);

@@ -329,6 +329,32 @@ static void t_stub_decode(void)
 done:;
 }
 
+/* ld's names of its PowerPC stubs, as readelf -s lists them. */
+static void t_ld_stub_symbols(void)
+{
+    static const struct { const char *sym, *target; } cases[] = {
+        { "00000037.plt_call.puts@@GLIBC_2.17", "puts" },
+        { "00000025.plt_call.__gmon_start__", "__gmon_start__" },
+        { "00000000.plt_pic32.puts@@GLIBC_2.0", "puts" },
+        { "00008000.got2.plt_pic32.__cxa_finalize@@GLIBC_2.1.3", "__cxa_finalize" },
+        { "00000018.long_branch.fib", NULL },     /* a branch to a local function */
+        { "0000037.plt_call.puts", NULL },
+        { "00000037.plt_call.", NULL },
+        { "main", NULL },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        size_t len = 0;
+        const char *t = cs_stub_ld_symbol(cases[i].sym, &len);
+        if (!cases[i].target) {
+            CHECK(!t, "%s: target %s", cases[i].sym, t);
+        } else {
+            CHECK(t && len == strlen(cases[i].target) && strncmp(t, cases[i].target, len) == 0,
+                  "%s: target %.*s", cases[i].sym, t ? (int)len : 6, t ? t : "(none)");
+        }
+    }
+done:;
+}
+
 /* ELFv2 ABI table of st_other's local-entry field: 0 and 1 none, then 1,
  * 2, 4, 8, 16 instructions (readelf prints them as [<localentry>: N]); 7
  * is reserved, 32 instructions by glibc's PPC64_LOCAL_ENTRY_OFFSET. */
@@ -352,6 +378,7 @@ static const test_case tests[] = {
     { "not_elf", t_not_elf },
     { "stub_decode", t_stub_decode },
     { "ppc64_local_entry", t_ppc64_local_entry },
+    { "ld_stub_symbols", t_ld_stub_symbols },
 };
 
 int main(int argc, char **argv)
