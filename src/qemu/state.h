@@ -161,5 +161,9 @@ uint64_t cs_translate_guest_base(void);
 
 /* symbols.c */
 void cs_symbols_setup(void);
+/* ppc64 ELFv2: the function's global entry (its symbol) if addr is the
+ * local entry point of a named function, else addr. Translation time only
+ * (a symbol lookup). */
+uint64_t cs_symbols_function_entry(uint64_t addr);
 
 #endif

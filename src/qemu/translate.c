@@ -166,6 +166,12 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         if (info.cls == CS_INSN_OTHER || reads_pc(&info)) {
             continue;
         }
+        if (cs_arch->local_entries && info.cls == CS_INSN_CALL &&
+            info.target.kind == CS_TARGET_DIRECT) {
+            /* a call from code sharing the callee's TOC enters after the
+             * TOC set-up; indirect calls enter at the symbol already */
+            info.target.addr = cs_symbols_function_entry(info.target.addr & info.target.mask);
+        }
         cs_site *site = intern_site(vaddr, &info);
         bool slot_ret = site->cls == CS_INSN_RET && cs_arch->ret_addr_on_stack && site->hot &&
                         !site->cond_reg && site->tkind == CS_TARGET_MEM && !site->index &&

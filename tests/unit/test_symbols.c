@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <elf.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <glib.h>
 #include "symbols/elf_symbols.h"
 #include "symbols/maps.h"
+#include "symbols/plt_stubs.h"
 #include "symbols/symbolizer.h"
 #include "check.h"
 
@@ -264,6 +266,108 @@ done:
     g_free(err);
 }
 
+/* Instruction words in a guest's byte order. */
+static size_t put_words(uint8_t *buf, const uint32_t *w, size_t n, bool big_endian)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (int b = 0; b < 4; b++) {
+            buf[i * 4 + (size_t)b] = (uint8_t)(w[i] >> (big_endian ? 24 - 8 * b : 8 * b));
+        }
+    }
+    return n * 4;
+}
+
+/*
+ * Stubs as GNU ld 2.40 (Debian 12's cross binutils) wrote them into small
+ * programs and libc, with the slot address readelf -r gives for the
+ * relocation of the function objdump names the stub after.
+ */
+static void t_stub_decode(void)
+{
+    static const struct {
+        const char *what;
+        cs_stub_arch arch;
+        uint64_t addr;
+        uint32_t w[6];
+        size_t n;
+        size_t len;          /* expected stub length, 0: none */
+        uint64_t slot;
+    } cases[] = {
+        { "aarch64 puts@plt", { EM_AARCH64, false, true, 0 }, 0x400570,
+          { 0x90000110, 0xf9400e11, 0x91006210, 0xd61f0220 }, 4, 16, 0x420018 },
+        { "aarch64 PLT0 is no stub", { EM_AARCH64, false, true, 0 }, 0x400520,
+          { 0xa9bf7bf0, 0xf00000f0, 0xf947fe11, 0x913fe210, 0xd61f0220 }, 5, 0, 0 },
+        { "arm puts@plt", { EM_ARM, false, false, 0 }, 0x1033c,
+          { 0xe28fc600, 0xe28cca01, 0xe5bcfcd0 }, 3, 12, 0x12014 },
+        { "arm libc realloc@plt, Thumb entry", { EM_ARM, false, false, 0 }, 0x1dee4,
+          { 0xe7fd4778, 0xe28fc600, 0xe28ccaee, 0xe5bcf120 }, 4, 16, 0x10c010 },
+        { "riscv64 puts@plt", { EM_RISCV, false, true, 0 }, 0x10490,
+          { 0x00002e17, 0xb88e3e03, 0x000e0367, 0x00000013 }, 4, 16, 0x12018 },
+        { "ppc puts@plt", { EM_PPC, true, false, 0 }, 0x10000580,
+          { 0x3d601002, 0x816b0008, 0x7d6903a6, 0x4e800420 }, 4, 16, 0x10020008 },
+        { "ppc libc realloc@plt (r30: DT_PPC_GOT)", { EM_PPC, true, false, 0x22fff4 }, 0x1acf70,
+          { 0x817e000c, 0x7d6903a6, 0x4e800420 }, 3, 12, 0x230000 },
+        { "ppc64le puts plt_call (TOC .got+0x8000)", { EM_PPC64, false, true, 0x10027f00 },
+          0x10000560, { 0xf8410018, 0xe9828120, 0x7d8903a6, 0x4e800420 }, 4, 16,
+          0x10020020 },
+        { "ppc64le without a TOC", { EM_PPC64, false, true, 0 }, 0x10000560,
+          { 0xf8410018, 0xe9828120, 0x7d8903a6, 0x4e800420 }, 4, 0, 0 },
+        { "mips non-PIC puts@plt", { EM_MIPS, true, false, 0 }, 0x400830,
+          { 0x3c0f0041, 0x8df90854, 0x03200008, 0x25f80854 }, 4, 16, 0x410854 },
+        { "ppc64le: an indirect call is no stub", { EM_PPC64, false, true, 0x10027f00 }, 0x10000000,
+          { 0xf8410018, 0xe9828120, 0x7d8903a6, 0x4e800421 }, 4, 0, 0 },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        uint8_t buf[24];
+        size_t len = put_words(buf, cases[i].w, cases[i].n, cases[i].arch.big_endian);
+        uint64_t slot = 0;
+        size_t got = cs_stub_decode(&cases[i].arch, buf, len, cases[i].addr, &slot);
+        CHECK(got == cases[i].len, "%s: length %zu, expected %zu", cases[i].what, got, cases[i].len);
+        CHECK(!got || slot == cases[i].slot, "%s: slot " PX ", expected " PX, cases[i].what, slot,
+              cases[i].slot);
+    }
+done:;
+}
+
+/* ld's names of its PowerPC stubs, as readelf -s lists them. */
+static void t_ld_stub_symbols(void)
+{
+    static const struct { const char *sym, *target; } cases[] = {
+        { "00000037.plt_call.puts@@GLIBC_2.17", "puts" },
+        { "00000025.plt_call.__gmon_start__", "__gmon_start__" },
+        { "00000000.plt_pic32.puts@@GLIBC_2.0", "puts" },
+        { "00008000.got2.plt_pic32.__cxa_finalize@@GLIBC_2.1.3", "__cxa_finalize" },
+        { "00000018.long_branch.fib", NULL },     /* a branch to a local function */
+        { "0000037.plt_call.puts", NULL },
+        { "00000037.plt_call.", NULL },
+        { "main", NULL },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        size_t len = 0;
+        const char *t = cs_stub_ld_symbol(cases[i].sym, &len);
+        if (!cases[i].target) {
+            CHECK(!t, "%s: target %s", cases[i].sym, t);
+        } else {
+            CHECK(t && len == strlen(cases[i].target) && strncmp(t, cases[i].target, len) == 0,
+                  "%s: target %.*s", cases[i].sym, t ? (int)len : 6, t ? t : "(none)");
+        }
+    }
+done:;
+}
+
+/* ELFv2 ABI table of st_other's local-entry field: 0 and 1 none, then 1,
+ * 2, 4, 8, 16 instructions (readelf prints them as [<localentry>: N]); 7
+ * is reserved, 32 instructions by glibc's PPC64_LOCAL_ENTRY_OFFSET. */
+static void t_ppc64_local_entry(void)
+{
+    static const unsigned want[8] = { 0, 0, 4, 8, 16, 32, 64, 128 };
+    for (unsigned v = 0; v < 8; v++) {
+        unsigned got = cs_ppc64_local_entry((unsigned char)(v << 5 | 3));   /* visibility bits set */
+        CHECK(got == want[v], "field %u: %u bytes, expected %u", v, got, want[v]);
+    }
+done:;
+}
+
 static const test_case tests[] = {
     { "maps_parse", t_maps_parse },
     { "self_functions", t_self_functions },
@@ -272,6 +376,9 @@ static const test_case tests[] = {
     { "debug_file", t_debug_file },
     { "unreadable_file", t_unreadable_file },
     { "not_elf", t_not_elf },
+    { "stub_decode", t_stub_decode },
+    { "ppc64_local_entry", t_ppc64_local_entry },
+    { "ld_stub_symbols", t_ld_stub_symbols },
 };
 
 int main(int argc, char **argv)
