@@ -29,7 +29,7 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 PKGS=(build-essential g++ pkg-config ninja-build python3 python3-venv
       libglib2.0-dev zlib1g-dev libfdt-dev flex bison dpkg-dev xz-utils
       libcapstone-dev libprotobuf-c-dev protobuf-c-compiler
-      uftrace gdb file binutils)
+      uftrace gdb file binutils chromium)
 # Names: symbol tables through elfutils' libelf; libc's detached symbols
 # (libc6-dbg), which the tests name libc's static functions with.
 FORMATS_PKGS=(libelf-dev libc6-dbg)
