@@ -218,8 +218,6 @@ function init() {
   var q = new URLSearchParams(window.location.search);
   if (q.get("zoom")) { var f = find(q.get("zoom").split(";")); if (f) zoom(f); }
   if (q.get("s")) search(q.get("s"));
-  if (!INV && svg.getBoundingClientRect().height > window.innerHeight)
-    window.scrollTo(0, svg.getBoundingClientRect().height);   /* the root is at the bottom */
   stick();
 }
 function hit(e) { var g = e.target.closest ? e.target.closest("g.f") : null; return g ? byg.get(g) : null; }
