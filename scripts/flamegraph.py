@@ -355,7 +355,7 @@ def render(frames, total, opts, out):
         x = opts.xpad + start * scale
         width = t * scale
         y = y0 + depth * fh if opts.icicle else y0 - depth * fh
-        w('<g class="f" data-s="%d" data-c="%d"><title>%s\n%d %s (%.2f%%): %d into it, %d under it'
+        w('<g class="f" data-s="%d" data-c="%d"><title>%s\n%d %s (%.2f%%): self %d, below %d'
           '</title><rect x="%.3f" y="%d" width="%.3f" height="%d" rx="1.5" fill="%s"/>'
           '<text x="%.3f" y="%.1f">%s</text></g>\n'
           % (start, t, xml(name), t, xml(opts.countname), 100.0 * t / total, own, t - own,
