@@ -26,7 +26,8 @@ from harness import ROOT, WORK, Failure, run, run_calltraces, test
 
 FLAME = os.path.join(ROOT, "scripts", "flamegraph.py")
 SVG_NS = "{http://www.w3.org/2000/svg}"
-DEMO_FUNCS = ("main", "eval", "expr", "term", "factor", "number", "qsort", "by_value", "report")
+# qsort is entered through its PLT stub, whose jump is no call: the frame is qsort@plt.
+DEMO_FUNCS = ("main", "eval", "expr", "term", "factor", "number", "qsort@plt", "by_value", "report")
 HIGHLIGHT = (230, 0, 230)
 
 
@@ -102,7 +103,7 @@ def check_chains(svg, counts, icicle, minwidth=0.0):
     one row further per frame, each within its parent's x-range, with
     widths proportional to the summed counts; no other rectangle is drawn
     than the prefixes at least minwidth pixels wide; siblings do not
-    overlap."""
+    overlap. Returns the frames, and {id(frame): its path prefix}."""
     _, got_icicle, frames = svg_frames(svg)
     if got_icicle != icicle:
         raise Failure("%s: drawn %s, expected %s" % (svg, "icicle" if got_icicle else "flame",
@@ -119,6 +120,7 @@ def check_chains(svg, counts, icicle, minwidth=0.0):
     for f in frames:
         index[(f.depth, f.name)].append(f)
     drawn = set()
+    prefix = {id(root): ()}
     for path in counts:
         parent = root
         for i in range(1, len(path) + 1):
@@ -136,6 +138,7 @@ def check_chains(svg, counts, icicle, minwidth=0.0):
                 raise Failure("%s: %s is %.3f px wide, its %d calls make %.3f px"
                               % (svg, ";".join(path[:i]), f.w, sums[path[:i]], want_w))
             drawn.add(path[:i])
+            prefix[id(f)] = path[:i]
             parent = f
     if len(frames) != len(drawn) + 1:
         extra = len(frames) - len(drawn) - 1
@@ -145,7 +148,7 @@ def check_chains(svg, counts, icicle, minwidth=0.0):
         for a, b in zip(row, row[1:]):
             if b.x < a.x + a.w - eps:
                 raise Failure("%s: %s and %s overlap on row %d" % (svg, a.name, b.name, d))
-    return frames
+    return frames, prefix
 
 
 def flame(*args, check=True):
@@ -178,7 +181,7 @@ def flamegraph_svg_chains_match_folded_counts():
     for icicle in (False, True):
         svg = os.path.join(WORK, "flame-demo%s.svg" % ("-icicle" if icicle else ""))
         flame(folded, "-o", svg, "--minwidth", "0", *(["--icicle"] if icicle else []))
-        frames = check_chains(svg, counts, icicle)
+        frames, _ = check_chains(svg, counts, icicle)
         names = {f.name for f in frames}
         missing = [n for n in DEMO_FUNCS if n not in names]
         if missing:
@@ -220,26 +223,21 @@ def browser(url, *mode, size=(1200, 700)):
         shutil.rmtree(prof, ignore_errors=True)
 
 
-def dom_texts(dom):
-    """{id or "frame": [texts]} of the text elements in a DOM dump, and the
-    fills of the frames' rectangles, by the frame's title name."""
-    texts = collections.defaultdict(list)
-    for m in re.finditer(r'<text([^>]*)>([^<]*)</text>', dom):
-        ident = re.search(r'id="([^"]*)"', m.group(1))
-        style = re.search(r'style="([^"]*)"', m.group(1))
-        if style and "display: none" in style.group(1):
-            continue
-        texts[ident.group(1) if ident else "frame"].append(m.group(2))
-    return texts
+def dom_text(dom, ident):
+    """The text of the element with that id in a DOM dump, or None."""
+    m = re.search(r'<text id="%s"[^>]*>([^<]*)</text>' % ident, dom)
+    return m and unescape(m.group(1))
 
 
 def dom_frames(dom):
-    """(name, fill, visible, label) of each frame group in a DOM dump."""
+    """(name, fill, visible, label, x, width) of each frame group in a DOM
+    dump, in document order."""
     out = []
     for m in re.finditer(r'<g class="f[^"]*"([^>]*)><title>([^<\n]*)\n[^<]*</title>'
-                         r'<rect[^>]*fill="([^"]*)"[^>]*>(?:</rect>)?<text[^>]*>([^<]*)</text>', dom):
-        hidden = "display: none" in m.group(1)
-        out.append((unescape(m.group(2)), m.group(3), not hidden, unescape(m.group(4))))
+                         r'<rect([^>]*)>(?:</rect>)?(?:<text[^>]*/>|<text[^>]*>([^<]*)</text>)', dom):
+        attrs = dict(re.findall(r'([a-z]+)="([^"]*)"', m.group(3)))
+        out.append((unescape(m.group(2)), attrs["fill"], "display: none" not in m.group(1),
+                    unescape(m.group(4) or ""), float(attrs["x"]), float(attrs["width"])))
     return out
 
 
@@ -305,53 +303,51 @@ def rgb(fill):
     return tuple(int(v) for v in m.groups())
 
 
-def root_path_to(counts, name):
-    """The shortest folded path prefix ending at a frame called name."""
-    best = None
-    for path in counts:
-        if name in path:
-            p = path[:path.index(name) + 1]
-            if best is None or len(p) < len(best):
-                best = p
-    if best is None:
-        raise Failure("no frame %s in the folded output" % name)
-    return best
-
-
 @test
 def flamegraph_in_chromium_names_colours_zoom_search():
     folded, counts = demo_folded()
     svg = os.path.join(WORK, "flame-browser.svg")
     flame(folded, "-o", svg, "--title", "calltrace demo")
-    _, _, frames = svg_frames(svg)
+    frames, prefix = check_chains(svg, counts, False, minwidth=0.1)
+    sums = prefix_sums(counts)
     url = "file://" + urllib.parse.quote(svg)
 
-    # As opened: the title, and every frame wide enough for its name shows
-    # the whole name (the rest shorten it with "..").
-    texts = dom_texts(browser(url, "--dump-dom").stdout)
-    if texts.get("title") != ["calltrace demo"]:
-        raise Failure("title texts %r" % texts.get("title"))
-    labels = texts["frame"]
-    if len(labels) != len(frames):
-        raise Failure("%d frame labels in the DOM for %d frames" % (len(labels), len(frames)))
-    full = {f.name for f in frames if f.text == f.name}
-    if "main" not in full or not full <= set(labels):
-        raise Failure("labels in the DOM %r lack names %r" % (labels, sorted(full - set(labels))))
+    # As opened: the title, and the frames wide enough show their names
+    # (the rest shorten them with ".." or show nothing).
+    dom = browser(url, "--dump-dom").stdout
+    if dom_text(dom, "title") != "calltrace demo":
+        raise Failure("title text %r" % dom_text(dom, "title"))
+    shown = dom_frames(dom)
+    check_labels(shown, frames)
+    labelled = {n for n, _, _, label, _, _ in shown if label == n}
+    if not {"main", "eval", "expr", "term", "report"} <= labelled:
+        raise Failure("opened, the DOM labels only %s" % sorted(labelled))
 
-    # Zoomed on main through the URL: main spans the width and every
-    # function of the demo is drawn with its name.
-    path = root_path_to(counts, "main")
-    dom = browser(url + "?zoom=" + urllib.parse.quote(";".join(path)), "--dump-dom").stdout
-    shown = [(n, label) for n, _, vis, label in dom_frames(dom) if vis]
-    named = {n for n, label in shown if label == n}
-    missing = [n for n in DEMO_FUNCS if n not in named]
+    # Zoomed on main through the URL (what a click on it does): main and
+    # its callers span the width, the frames under it are stretched in
+    # proportion to their counts, all others are hidden.
+    main = min((p for p in prefix.values() if p and p[-1] == "main"), key=len)
+    dom = browser(url + "?zoom=" + urllib.parse.quote(";".join(main)), "--dump-dom").stdout
+    shown = dom_frames(dom)
+    check_labels(shown, frames)
+    full = shown[0][5]
+    for (name, _, vis, _, x, w), f in zip(shown, frames):
+        p = prefix[id(f)]
+        if p[:len(main)] == main:
+            want = sums[p] / sums[main] * full
+        elif p == main[:len(p)]:
+            want = full
+        else:
+            want = None
+        if vis != (want is not None) or want is not None and abs(w - want) > 0.01:
+            raise Failure("zoomed on main, %s is %s %.3f px wide, expected %s"
+                          % (";".join(p), "shown" if vis else "hidden", w, want))
+    labelled = {n for n, _, vis, label, _, _ in shown if vis and label == n}
+    if not {"main", "eval", "expr", "term", "factor", "report", "qsort@plt"} <= labelled:
+        raise Failure("zoomed on main, the DOM labels only %s" % sorted(labelled))
+    missing = [n for n in DEMO_FUNCS if n not in {s[0] for s in shown if s[2]}]
     if missing:
-        raise Failure("zoomed on main, no visible labelled frame for %s (visible: %s)"
-                      % (missing, sorted(named)))
-    under = {f for p in counts if p[:len(path)] == path for f in p[len(path) - 1:]}
-    stray = {n for n, _ in shown} - under - set(path) - {"all"}
-    if stray or len(shown) == len(dom_frames(dom)):
-        raise Failure("zoomed on main, frames outside it are shown: %s" % sorted(stray)[:10])
+        raise Failure("zoomed on main, no frame of %s shown" % missing)
 
     # Search through the URL: the matches are highlighted and the share
     # equals the calls on paths through a match, summed from the folded file.
@@ -365,8 +361,8 @@ def flamegraph_in_chromium_names_colours_zoom_search():
     total = sum(counts.values())
     if abs(float(m.group(1)) - 100.0 * want / total) > 0.006:
         raise Failure("matched share %s%%, expected %.2f%%" % (m.group(1), 100.0 * want / total))
-    for n, fill, _, _ in dom_frames(dom):
-        if (rgb(fill) == HIGHLIGHT) != bool(rx.search(n)) and n != "all":
+    for n, fill, _, _, _, _ in dom_frames(dom):
+        if (rgb(fill) == HIGHLIGHT) != bool(rx.search(n) and n != "all"):
             raise Failure("frame %s has fill %s after searching %s" % (n, fill, pattern))
 
     # The picture: not blank, and the widest frames' colours are on it.
@@ -378,13 +374,28 @@ def flamegraph_in_chromium_names_colours_zoom_search():
     colours = collections.Counter(px for row in rows for px in row)
     if len(colours) < 20:
         raise Failure("screenshot has %d colours: blank?" % len(colours))
-    _, _, drawn = svg_frames(svg)
-    wide = sorted(drawn, key=lambda f: -f.w)[:8]
+    wide = sorted(frames, key=lambda f: -f.w)[:8]
     absent = [(f.name, f.fill) for f in wide if colours[rgb(f.fill)] < 50]
     if absent:
         raise Failure("colours of frames %s not in the screenshot" % absent)
-    print("  chromium: %d colours in the screenshot; zoom shows %d named frames"
-          % (len(colours), len(named)))
+    print("  chromium: %d colours in the screenshot; zoomed on main, %d frames labelled"
+          % (len(colours), len(labelled)))
+
+
+def check_labels(shown, frames):
+    """The DOM has the SVG's frames, in order; each shown label is the name,
+    the name cut short with "..", or empty, and a frame 9 px per character
+    wide (more than any monospace font of the SVG's size needs) shows the
+    whole name."""
+    if [s[0] for s in shown] != [f.name for f in frames]:
+        raise Failure("the DOM's frames (%d) are not the SVG's (%d)" % (len(shown), len(frames)))
+    for name, _, vis, label, _, w in shown:
+        if not vis:
+            continue
+        if label and label != name and not (label.endswith("..") and name.startswith(label[:-2])):
+            raise Failure("frame %r labelled %r" % (name, label))
+        if w >= 9 * len(name) + 6 and label != name:
+            raise Failure("frame %r, %.1f px wide, labelled %r" % (name, w, label))
 
 
 # ---- synthetic inputs ---------------------------------------------------------------------
@@ -446,7 +457,7 @@ def flamegraph_pruning_keeps_parent_widths():
         out = os.path.join(WORK, "flame-prune.svg")
         flame(src, "-o", out, "--width", 60000, "--minwidth", minwidth,
               *(["--icicle"] if icicle else []))
-        frames = check_chains(out, counts, icicle, minwidth=minwidth)
+        frames, _ = check_chains(out, counts, icicle, minwidth=minwidth)
         if minwidth and any(f.w < minwidth - 0.001 for f in frames):
             raise Failure("a frame narrower than --minwidth %s was drawn" % minwidth)
 
@@ -498,6 +509,6 @@ def demo_draws_flame_graph():
     folded, svg = (os.path.join(ROOT, "out", "demo" + ext) for ext in (".folded", ".svg"))
     if "flame graph" not in p.stdout or svg not in p.stdout:
         raise Failure("the demo does not say where the picture is:\n%s" % p.stdout[-1000:])
-    frames = check_chains(svg, read_folded(folded), False, minwidth=0.1)
+    frames, _ = check_chains(svg, read_folded(folded), False, minwidth=0.1)
     if not {"main", "eval", "expr"} <= {f.name for f in frames}:
         raise Failure("demo.svg lacks main, eval or expr")
