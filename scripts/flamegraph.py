@@ -400,7 +400,8 @@ def main(argv=None):
                          "them; their counts still add to their parents' widths (default 0.1)")
     ap.add_argument("--countname", default="calls", help='what a count counts (default "calls")')
     opts = ap.parse_args(argv)
-    if opts.width < 100 or opts.frameheight < 4 or opts.fontsize < 4 or opts.minwidth < 0:
+    if (opts.width < 100 or opts.frameheight < 4 or opts.fontsize < 4
+            or not 0 <= opts.minwidth < float("inf")):
         ap.error("--width must be >= 100, --frameheight and --fontsize >= 4, --minwidth >= 0")
     opts.xpad = 10
     if opts.title is None:
@@ -437,6 +438,8 @@ def main(argv=None):
             os.replace(tmp, opts.output)
         except OSError as e:
             print("flamegraph.py: %s: %s" % (opts.output, e.strerror), file=sys.stderr)
+            if os.path.exists(tmp):
+                os.unlink(tmp)
             return 2
     else:
         out = open(sys.stdout.fileno(), "w", encoding="utf-8", newline="\n", closefd=False)
