@@ -32,12 +32,13 @@ import argparse
 import bisect
 import gc
 import itertools
+import operator
 import os
 import re
 import sys
 import zlib
 
-ROOT_NAME = "all"
+ROOT_NAME = b"all"
 
 # Characters that XML 1.0 cannot hold, or that must be escaped, in text and
 # in double-quoted attribute values.
@@ -56,32 +57,32 @@ class InputError(Exception):
 
 # A line: the stack (ends with a non-space), spaces, the count, trailing
 # blanks. The stacks' ";" are already "\0" here (see parse()).
-LINE = re.compile(r"^(.*[^ ]) +([0-9]+)[ \t\r]*$", re.M)
-BLANK = re.compile(r"[ \t\r]*")
-SEP = "\0"
+LINE = re.compile(rb"^(.*[^ ]) +([0-9]+)[ \t\r]*$", re.M)
+BLANK = re.compile(rb"[ \t\r]*")
+SEP = b"\0"
 
 
 def parse(text, where, reverse=False):
-    """The lines of collapsed stacks `text`, sorted, as a list of stacks
-    (frames separated by "\0") and the running sums of their counts
-    (cum[i]: the counts of the first i). Raises InputError naming the first
-    malformed line.
+    """The lines of collapsed stacks `text` (bytes: names are decoded only
+    when drawn), sorted, as a list of stacks (frames separated by "\0") and
+    the running sums of their counts (cum[i]: the counts of the first i).
+    Raises InputError naming the first malformed line.
 
     Sorted stacks put every frame's lines in one block (the "\0" separator
-    sorts below any character of a name), so that a frame's total is a
+    sorts below any byte of a name), so that a frame's total is a
     difference of two running sums and its block is found by bisection:
     the work is in the regular expression, the sort and the frames drawn,
     not in Python loops over every frame of the input."""
     if SEP in text:
-        text = text.replace(SEP, "\ufffd")
-    text = text.replace(";", SEP)
+        text = text.replace(SEP, "\ufffd".encode())
+    text = text.replace(b";", SEP)
     found = LINE.findall(text)
-    lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+    lines = text.count(b"\n") + (0 if text.endswith(b"\n") or not text else 1)
     if len(found) != lines:
         # Blank lines, or a malformed one: look line by line (slower, rare).
-        for lineno, line in enumerate(text.split("\n"), 1):
+        for lineno, line in enumerate(text.split(b"\n"), 1):
             if not BLANK.fullmatch(line) and not LINE.fullmatch(line):
-                line = line.replace(SEP, ";")
+                line = line.replace(SEP, b";").decode("utf-8", "replace")
                 stack, sep, count = line.rstrip().rpartition(" ")
                 if not sep:
                     why = "no count (expected 'frame;frame;... COUNT')"
@@ -94,8 +95,8 @@ def parse(text, where, reverse=False):
     if reverse:
         found = [(SEP.join(reversed(st.split(SEP))), n) for st, n in found]
     found.sort()
-    stacks = [st for st, _ in found]
-    cum = list(itertools.accumulate(map(int, [n for _, n in found]), initial=0))
+    stacks = list(map(operator.itemgetter(0), found))
+    cum = list(itertools.accumulate(map(int, map(operator.itemgetter(1), found)), initial=0))
     return stacks, cum
 
 
@@ -111,7 +112,7 @@ def layout(stacks, cum, minc):
         return out
     # (name, depth, start, key, lo, hi): the frame's lines are stacks[lo:hi],
     # its key the common stack prefix "a\0b\0...\0name" ("" for the root).
-    todo = [(ROOT_NAME, 0, 0, "", 0, len(stacks))]
+    todo = [(ROOT_NAME, 0, 0, b"", 0, len(stacks))]
     bl = bisect.bisect_left
     while todo:
         name, depth, start, key, lo, hi = todo.pop()
@@ -147,7 +148,7 @@ def layout(stacks, cum, minc):
             s = stacks[j]
             i = s.find(SEP, skip)
             child = s if i < 0 else s[:i]
-            end = bl(stacks, child + "\x01", j, hi)
+            end = bl(stacks, child + b"\x01", j, hi)
             t = cum[end] - cum[j]
             if t >= minc and t > 0:
                 placed.append((child[skip:], depth + 1, pos, child, j, end))
@@ -352,6 +353,7 @@ def render(frames, total, opts, out):
     w('<rect x="0" y="0" width="%d" height="%d" fill="#f8f8f0"/>\n' % (opts.width, height))
     w('<g id="frames">\n')
     for name, depth, start, t, own in frames:
+        name = name.decode("utf-8", "replace")
         x = opts.xpad + start * scale
         width = t * scale
         y = y0 + depth * fh if opts.icicle else y0 - depth * fh
@@ -419,7 +421,7 @@ def main(argv=None):
     # the million lines' objects again and again.
     gc.disable()
     try:
-        stacks, cum = parse(data.decode("utf-8", "replace"),
+        stacks, cum = parse(data,
                             "<stdin>" if opts.folded == "-" else opts.folded, opts.reverse)
     except InputError as e:
         print("flamegraph.py: %s" % e, file=sys.stderr)
