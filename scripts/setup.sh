@@ -45,9 +45,10 @@ BASE_PKGS=(build-essential g++ pkg-config ninja-build python3 python3-venv
       libglib2.0-dev zlib1g-dev libfdt-dev flex bison dpkg-dev xz-utils
       libcapstone-dev libprotobuf-c-dev protobuf-c-compiler libelf-dev
       uftrace file binutils)
-# The test references: GDB, and libc's detached symbols (libc6-dbg), which
-# the tests name libc's static functions with.
-PKGS=("${BASE_PKGS[@]}" gdb libc6-dbg)
+# The test references: GDB; libc's detached symbols (libc6-dbg), which the
+# tests name libc's static functions with; Chromium, which renders the
+# flame graphs.
+PKGS=("${BASE_PKGS[@]}" gdb libc6-dbg chromium)
 
 # Cross toolchains for the tests of the other guest architectures
 # (tests/e2e/test_arches.py): compilers, C++ runtime and C library of each
