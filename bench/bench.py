@@ -23,7 +23,7 @@ ROOT = os.path.dirname(HERE)
 BEGIN = "<!-- BEGIN GENERATED %s by bench/bench.py: do not edit by hand -->"
 END = "<!-- END GENERATED %s -->"
 
-# Targets of issue 6.
+# The performance targets the verdicts compare against.
 TARGET_RATIO = {"threaded": 1.15, "asid": 1.15, "heuristic": 1.3}
 TARGET_CONSUMER_EXTRA = 0.05
 TARGET_RSS_MB = 10.0
