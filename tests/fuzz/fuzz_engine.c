@@ -10,16 +10,26 @@
  * popped by exactly one RET event" is checked frame by frame. Any
  * disagreement aborts, which libFuzzer reports as a crash.
  *
+ * With flag 0x80, stacks are heuristic (told apart by the stack pointer):
+ * three vCPUs, two of them in one address space, each on the stack
+ * cs_engine_heuristic_stack picks for the sp of each call or return. The
+ * model follows the engine's choice of stack (that rule is not modelled),
+ * checks the choice covers the sp, that a stack a vCPU is on is never
+ * evicted and that an address space keeps at most max_heuristic_stacks
+ * (more only while vCPUs are on them); evicted stacks' frames count as
+ * dropped.
+ *
  * Input: 4 bytes of configuration, then operations of 4 bytes each:
- *   op: bits 0-2 the operation, bits 3-4 the stack, bits 5-7 a variant;
- *   a, b, c: arguments (pool indexes, stack-pointer steps).
+ *   op: bits 0-2 the operation, bits 3-4 the stack (heuristic: the vCPU),
+ *   bits 5-7 a variant; a, b, c: arguments (pool indexes, stack-pointer
+ *   steps).
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <glib.h>
-#include "engine/engine.h"
+#include "engine/engine_internal.h"
 #include "fuzz.h"
 
 #define NSTACKS 4
@@ -31,6 +41,7 @@ typedef struct mstack {
     cs_stack_id id;
     bool resync;
     cs_stack *s;          /* the engine's */
+    uint64_t nev;         /* calls, returns, unwinds and unmatched returns on it */
 } mstack;
 
 typedef struct model {
@@ -38,7 +49,7 @@ typedef struct model {
     uint32_t max_depth;   /* as the engine applies it */
     uint32_t search_limit;
     uint64_t window;
-    mstack st[NSTACKS];
+    GPtrArray *stacks;    /* mstack *, owned */
     uint64_t calls, returns, unwound, unmatched;
     uint64_t forgotten_ever;   /* frames dropped beyond max_depth */
 } model;
@@ -100,6 +111,7 @@ static void mpop(model *md, mstack *m, bool unwound, uint64_t pc)
 {
     cs_frame f = *mtop(m);
     g_array_set_size(m->frames, m->frames->len - 1);
+    m->nev++;
     expect(m, CALLSTACK_EVENT_RET, unwound, &f, pc);
     if (unwound) {
         md->unwound++;
@@ -136,6 +148,7 @@ static void mcall(model *md, mstack *m, const cs_frame *f)
         md->forgotten_ever += drop;
     }
     g_array_append_val(m->frames, *f);
+    m->nev++;
     expect(m, CALLSTACK_EVENT_CALL, false, f, f->func);
     md->calls++;
 }
@@ -160,6 +173,7 @@ static void mret(model *md, mstack *m, uint64_t target, uint64_t sp)
             m->forgotten--;
         }
         md->unmatched++;
+        m->nev++;
         if (m->resync) {
             while (mdead(md, m, sp, false)) {
                 mpop(md, m, true, target);
@@ -264,6 +278,74 @@ static void set_events(cs_engine *e, bool on)
     }
 }
 
+static mstack *mstack_new(model *md, cs_stack *s)
+{
+    mstack *m = g_new0(mstack, 1);
+    m->frames = g_array_new(FALSE, FALSE, sizeof(cs_frame));
+    m->id = s->id;
+    m->resync = md->cfg.sp_resync || (md->cfg.sp_resync_kernel && s->id.kernel);
+    m->s = s;
+    g_ptr_array_add(md->stacks, m);
+    return m;
+}
+
+static void mstack_free(gpointer p)
+{
+    mstack *m = p;
+    g_array_free(m->frames, TRUE);
+    g_free(m);
+}
+
+#define NVCPUS 3
+
+/*
+ * After cs_engine_heuristic_stack put vCPU v on `s` for stack pointer sp:
+ * stacks the engine evicted leave the model (their frames dropped), and
+ * the model stack of `s` is returned (new and empty if `s` is).
+ */
+static mstack *heuristic_sync(model *md, cs_engine *e, cs_stack *const cur[NVCPUS],
+                              cs_stack *s, uint64_t sp, uint64_t max_stacks,
+                              uint64_t *dropped, size_t op_index)
+{
+    if (s->last_sp != sp || s->high_sp < sp) {
+        disagree("op %zu: the stack chosen does not cover sp %#" G_GINT64_MODIFIER "x", op_index, sp);
+    }
+    mstack *found = NULL;
+    for (guint i = md->stacks->len; i-- > 0;) {
+        mstack *m = g_ptr_array_index(md->stacks, i);
+        cs_stack *now = g_hash_table_lookup(e->stacks, &m->id);
+        /* (a stack evicted and made again under the same id has fewer events) */
+        if (now == m->s && now->n_calls + now->n_returns + now->n_unwound + now->n_unmatched == m->nev) {
+            if (now == s) {
+                found = m;
+            }
+            continue;
+        }
+        for (int v = 0; v < NVCPUS; v++) {
+            if (cur[v] == m->s && m->s != s) {
+                disagree("op %zu: a stack vCPU %d is on was evicted", op_index, v);
+            }
+        }
+        *dropped += m->frames->len;
+        g_ptr_array_remove_index_fast(md->stacks, i);
+    }
+    if (!found) {
+        found = mstack_new(md, s);
+        if (cs_engine_depth(e, s) != 0) {
+            disagree("op %zu: a new heuristic stack is not empty", op_index);
+        }
+    }
+    unsigned in_space = 0;
+    for (guint i = 0; i < md->stacks->len; i++) {
+        in_space += ((mstack *)g_ptr_array_index(md->stacks, i))->id.first == s->id.first;
+    }
+    if (in_space > MAX(max_stacks, NVCPUS)) {
+        disagree("op %zu: %u stacks in one address space, bound %" G_GUINT64_FORMAT, op_index,
+                 in_space, max_stacks);
+    }
+    return found;
+}
+
 /* Small pools: equal return addresses and stack pointers must be common. */
 static uint64_t pool_func(uint8_t v) { return 0x1000 + (v & 15) * 0x10; }
 static uint64_t pool_ret(uint8_t v) { return 0x2000 + (v & 15) * 4; }
@@ -289,7 +371,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     md.cfg.sp_resync_kernel = flags & 4;
     md.cfg.threaded_owned = flags & 8;
     md.cfg.starts_single_threaded = flags & 16;
+    bool heuristic = flags & 128;
     md.cfg.max_depth = data[1] & 0x80 ? 0 : data[1];        /* 0, 1: the default */
+    if (heuristic) {
+        md.cfg.stack_distance = 16 + (uint64_t)data[2] * 8;
+        md.cfg.max_heuristic_stacks = 1 + (data[3] & 7);
+    }
     md.cfg.search_limit = data[2] & 31;                     /* 0: the default */
     md.cfg.resync_window = (uint64_t)data[3] * 8;           /* 0: the default */
     md.max_depth = md.cfg.max_depth < 2 ? CS_DEFAULT_MAX_DEPTH : md.cfg.max_depth;
@@ -304,35 +391,54 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (flags & 64) {
         cs_engine_set_concurrent(e, true);
     }
-    /* Stacks: two threads of a process, an asid stack, a kernel stack. */
+    /* Threaded: two threads of a process, an asid stack, a kernel stack. */
     static const cs_stack_id ids[NSTACKS] = {
         { .first = 7, .second = 1, .kind = STACK_THREADED },
         { .first = 7, .second = 2, .kind = STACK_THREADED },
         { .first = 7, .second = 0, .kind = STACK_ASID },
         { .first = 0, .second = 0x4000, .kind = STACK_ASID, .kernel = true },
     };
-    for (int k = 0; k < NSTACKS; k++) {
-        mstack *m = &md.st[k];
-        m->frames = g_array_new(FALSE, FALSE, sizeof(cs_frame));
-        m->id = ids[k];
-        m->resync = md.cfg.sp_resync || (md.cfg.sp_resync_kernel && ids[k].kernel);
-        m->s = cs_engine_stack(e, &ids[k]);
+    /* Heuristic: vCPUs 0 and 1 in address space 7, vCPU 2 in 8. */
+    static const cs_stack_id spaces[NVCPUS] = {
+        { .first = 7, .kind = STACK_HEURISTIC },
+        { .first = 7, .kind = STACK_HEURISTIC },
+        { .first = 8, .kind = STACK_HEURISTIC },
+    };
+    cs_stack *cur[NVCPUS] = { NULL };
+    md.stacks = g_ptr_array_new_with_free_func(mstack_free);
+    for (int k = 0; k < NSTACKS && !heuristic; k++) {
+        mstack_new(&md, cs_engine_stack(e, &ids[k]));
     }
     uint64_t dropped_frames = 0, site = 0;
 
     for (size_t at = 4, op_index = 0; at + 4 <= size; at += 4, op_index++) {
         uint8_t op = data[at], a = data[at + 1], b = data[at + 2], c = data[at + 3];
-        mstack *m = &md.st[(op >> 3) & 3];
-        unsigned variant = op >> 5;
+        unsigned variant = op >> 5, v = ((op >> 3) & 3) % NVCPUS;
         const char *what = "?";
+        mstack *m = heuristic ? NULL : g_ptr_array_index(md.stacks, (op >> 3) & 3);
+        if (heuristic) {
+            /* the vCPU's stack so far; calls and returns pick theirs below */
+            for (guint i = 0; cur[v] && i < md.stacks->len; i++) {
+                mstack *x = g_ptr_array_index(md.stacks, i);
+                m = x->s == cur[v] ? x : m;
+            }
+            if ((op & 7) >= 4 && !m) {
+                continue;
+            }
+        }
         switch (op & 7) {
         case 0:
         case 1: {   /* call; variant 0..3: sp just below the top frame's (x86-like) */
             what = "call";
             cs_frame f = { .func = pool_func(a), .ret_addr = pool_ret(b),
                            .call_site = 0x100000 + site++, .sp = pool_sp(c) };
-            if (variant < 4 && mtop(m)) {
+            if (variant < 4 && m && mtop(m)) {
                 f.sp = mtop(m)->sp - 8 * (c & 3);
+            }
+            if (heuristic) {
+                cur[v] = cs_engine_heuristic_stack(e, &spaces[v], f.sp, cur[v]);
+                m = heuristic_sync(&md, e, cur, cur[v], f.sp, md.cfg.max_heuristic_stacks,
+                                   &dropped_frames, op_index);
             }
             mcall(&md, m, &f);
             cs_engine_call(e, m->s, 0, f.func, f.ret_addr, f.call_site, f.sp);
@@ -341,13 +447,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 2:
         case 3: {   /* return: to the top frame, to some frame, or anywhere */
             what = "ret";
-            uint32_t n = m->frames->len;
+            uint32_t n = m ? m->frames->len : 0;
             uint64_t target = pool_ret(a), sp = pool_sp(b);
             if (n && variant < 4) {
                 const cs_frame *f = &g_array_index(m->frames, cs_frame,
                                                    variant == 0 ? n - 1 : c % n);
                 target = f->ret_addr;
                 sp = f->sp + (variant & 1 ? 8 : 0);
+            }
+            if (heuristic) {
+                cur[v] = cs_engine_heuristic_stack(e, &spaces[v], sp, cur[v]);
+                m = heuristic_sync(&md, e, cur, cur[v], sp, md.cfg.max_heuristic_stacks,
+                                   &dropped_frames, op_index);
             }
             mret(&md, m, target, sp);
             cs_engine_ret(e, m->s, 0, target, sp);
@@ -393,6 +504,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (variant < 6) {
                 continue;   /* rare: dropping often leaves shallow stacks only */
             }
+            if (heuristic) {
+                /* the vCPU leaves its stack, which may be evicted from now on */
+                cs_engine_release_stack(e, cur[v]);
+                cur[v] = NULL;
+                break;
+            }
             compare_stack(e, m, op_index);
             dropped_frames += m->frames->len;
             cs_engine_drop_stack(e, m->s);
@@ -408,9 +525,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     uint64_t live = 0;
-    for (int k = 0; k < NSTACKS; k++) {
-        compare_stack(e, &md.st[k], UINT64_MAX);
-        live += md.st[k].frames->len;
+    for (guint k = 0; k < md.stacks->len; k++) {
+        mstack *m = g_ptr_array_index(md.stacks, k);
+        compare_stack(e, m, UINT64_MAX);
+        live += m->frames->len;
     }
     cs_engine_stats st;
     cs_engine_get_stats(e, &st);
@@ -431,9 +549,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                  " dropped, %" G_GUINT64_FORMAT " live", st.calls, st.returns, st.unwound,
                  md.forgotten_ever, dropped_frames, live);
     }
-    for (int k = 0; k < NSTACKS; k++) {
-        g_array_free(md.st[k].frames, TRUE);
-    }
+    g_ptr_array_free(md.stacks, TRUE);
     cs_engine_free(e);
     return 0;
 }

@@ -161,6 +161,14 @@ def engine_seeds():
     longjmp = b"".join(op(0, 0, 4, i, i, 255 - i * 8) for i in range(6)) + op(0, 0, 4, 9, 9, 250) + \
         op(2, 0, 4, 15, 255) + op(6)
     deep = b"".join(op(0, 0, 0, i & 15, i & 15, 1) for i in range(40)) + op(3, 0, 4, 3) + op(6)
+    # heuristic (flag 0x80): sp far apart puts calls on different stacks;
+    # config [flags, max_depth, distance = 16 + 8 * n, max stacks = 1 + n % 8]
+    coro = op(0, 0, 4, 1, 1, 250) + op(0, 0, 4, 2, 2, 10) + op(0, 0, 4, 3, 3, 249) + \
+        op(0, 1, 4, 4, 4, 128) + op(0, 2, 4, 5, 5, 250) + op(2, 0, 4, 3, 249) + op(6, 0) + \
+        op(0, 0, 4, 6, 6, 60) + op(0, 0, 4, 7, 7, 190) + op(7, 1, 7) + op(0, 0, 4, 8, 8, 100) + \
+        op(2, 0, 0) + op(2, 1, 4, 4, 128) + op(6, 2)
+    put(d, "heuristic-coroutines", bytes([0x80 | 1 | 32, 0, 2, 1]) + coro)
+    put(d, "heuristic-noevents", bytes([0x80 | 1 | 8, 0, 0, 7]) + coro)
     # config: [flags, max_depth, search_limit, resync_window / 8]
     put(d, "nest-events", bytes([32, 0, 0, 0]) + nest)
     put(d, "nest-lockfree", bytes([8 | 16, 0, 0, 0]) + nest)
