@@ -53,7 +53,7 @@ libs() {
 }
 # Inputs beyond these lengths only slow the search down.
 max_len() {
-    case $1 in fuzz_elf) echo 65536 ;; fuzz_arch) echo 110 ;; fuzz_engine) echo 4096 ;; esac
+    case $1 in fuzz_elf) echo 65536 ;; fuzz_arch) echo 62 ;; fuzz_engine) echo 4096 ;; esac
 }
 
 # fuzz_elf writes each input to a file: on tmpfs if there is one.
