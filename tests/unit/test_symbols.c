@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <glib.h>
 #include "symbols/elf_symbols.h"
 #include "symbols/maps.h"
@@ -214,6 +215,17 @@ done:
     g_string_free(text, TRUE);
 }
 
+/* The file libc's qsort_r is in (the loaded libc). */
+static bool libc_file(Dl_info *info)
+{
+    void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+    void *qsort_r_addr = libc ? dlsym(libc, "qsort_r") : NULL;
+    if (libc) {
+        dlclose(libc);
+    }
+    return qsort_r_addr && dladdr(qsort_r_addr, info);
+}
+
 /* Debian's libc has no .symtab: its static functions come from libc6-dbg's
  * detached debug file, found by build-id. */
 static void t_debug_file(void)
@@ -221,12 +233,7 @@ static void t_debug_file(void)
     Dl_info info;
     char *err = NULL;
     cs_elf_file *f = NULL;
-    void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
-    void *qsort_r_addr = libc ? dlsym(libc, "qsort_r") : NULL;
-    if (libc) {
-        dlclose(libc);
-    }
-    CHECK(qsort_r_addr && dladdr(qsort_r_addr, &info), "no libc qsort_r");
+    CHECK(libc_file(&info), "no libc qsort_r");
     f = cs_elf_read(info.dli_fname, &err);
     CHECK(f, "cannot read %s: %s", info.dli_fname, err);
     CHECK(f->debug_file, "%s: no debug file used (libc6-dbg is installed by scripts/setup.sh)",
@@ -239,6 +246,53 @@ static void t_debug_file(void)
     CHECK(has_static, "no msort_with_tmp (a static function) among %zu symbols", f->n_syms);
 done:
     cs_elf_free(f);
+    g_free(err);
+}
+
+/* The debug directory can be moved (the fuzz harness points it at a
+ * directory of its own): a file's debug file is looked up there only, at
+ * the same .build-id path. */
+static void t_debug_root(void)
+{
+    Dl_info info;
+    char *err = NULL, *root = NULL, *link = NULL, *sub = NULL;
+    cs_elf_file *f = NULL, *moved = NULL, *absent = NULL;
+    CHECK(libc_file(&info), "no libc qsort_r");
+    f = cs_elf_read(info.dli_fname, &err);
+    CHECK(f && f->debug_file && g_str_has_prefix(f->debug_file, "/usr/lib/debug/.build-id/"),
+          "%s: no debug file under /usr/lib/debug", info.dli_fname);
+    root = g_dir_make_tmp("debug_root.XXXXXX", NULL);
+    CHECK(root, "no temporary directory");
+    cs_elf_set_debug_root(root);
+    absent = cs_elf_read(info.dli_fname, &err);
+    CHECK(absent && !absent->debug_file && absent->from_dynsym,
+          "a debug file found in an empty debug directory");
+    /* the same debug file, under the new root */
+    const char *rel = f->debug_file + strlen("/usr/lib/debug");
+    link = g_strconcat(root, rel, NULL);
+    sub = g_path_get_dirname(link);
+    CHECK(g_mkdir_with_parents(sub, 0700) == 0 && symlink(f->debug_file, link) == 0,
+          "cannot link %s", link);
+    moved = cs_elf_read(info.dli_fname, &err);
+    CHECK(moved && moved->debug_file && strcmp(moved->debug_file, link) == 0 &&
+          moved->n_syms == f->n_syms, "debug file %s, %zu symbols (want %s, %zu)",
+          moved && moved->debug_file ? moved->debug_file : "none", moved ? moved->n_syms : 0,
+          link, f->n_syms);
+done:
+    cs_elf_set_debug_root(NULL);
+    if (link) {
+        unlink(link);
+        g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", root);
+        if (system(cmd) != 0) {
+            fprintf(stderr, "cannot remove %s\n", root);
+        }
+    }
+    cs_elf_free(f);
+    cs_elf_free(absent);
+    cs_elf_free(moved);
+    g_free(root);
+    g_free(link);
+    g_free(sub);
     g_free(err);
 }
 
@@ -270,6 +324,7 @@ static const test_case tests[] = {
     { "libc_function", t_libc_function },
     { "qemu_layout", t_qemu_layout },
     { "debug_file", t_debug_file },
+    { "debug_root", t_debug_root },
     { "unreadable_file", t_unreadable_file },
     { "not_elf", t_not_elf },
 };
