@@ -133,12 +133,14 @@ def elf_seeds(tmp):
     # A dynamic program: .dynsym, .rela.plt and PLT stubs.
     dyn = os.path.join(tmp, "dyn")
     with open(os.path.join(tmp, "dyn.c"), "w") as f:
-        f.write("#include <stdlib.h>\n#include <string.h>\n"
-                "int main(int c, char **v) { return (int)strlen(v[0]) + abs(c); }\n")
-    run("gcc", "-Os", "-o", dyn, os.path.join(tmp, "dyn.c"), "-Wl,-z,noseparate-code",
-        "-Wl,-z,max-page-size=0x1000", "-Wl,-z,lazy")
-    run("strip", dyn)
-    prog("dynamic-stripped", read(dyn))
+        f.write("#include <stdio.h>\n#include <stdlib.h>\n"
+                "int main(int c, char **v) { puts(v[0]); return getenv(v[c - 1]) != NULL; }\n")
+    for arch in ("x86_64", "i386"):
+        triple = TOOLS[arch][0]
+        run(triple + "-gcc", "-Os", "-o", dyn, os.path.join(tmp, "dyn.c"), "-Wl,-z,noseparate-code",
+            "-Wl,-z,max-page-size=0x1000", "-Wl,-z,lazy")
+        run(triple + "-strip", dyn)
+        prog("dynamic-stripped" + ("" if arch == "x86_64" else "-" + arch), read(dyn))
     # Not ELF at all: a maps text (exercises the maps parser only).
     put(d, "maps-text", b"\0\0\0\0" + b"00400000-00401000 r-xp 00000000 fe:01 42 /bin/true\n"
         b"00401000-00402000 rw-p 00001000 fe:01 42 /bin/true (deleted)\n"
