@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "elf_symbols.h"
 
@@ -216,6 +217,29 @@ static void add_plt(Elf *elf, const GElf_Ehdr *eh, size_t shstrndx, GArray *raw,
     g_hash_table_destroy(slots);
 }
 
+/*
+ * Opens a regular file for reading, or returns -1 with errno set. The path
+ * comes from what the guest mapped, and the guest can put something else
+ * there since: opening a FIFO would block until a writer appears (QEMU
+ * with it), a device could be read forever. O_NONBLOCK keeps the open from
+ * blocking; anything but a regular file is refused.
+ */
+static int open_regular(const char *path, char **error)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    struct stat st;
+    if (fd < 0) {
+        *error = g_strdup_printf("cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        *error = g_strdup_printf("%s: not a regular file", path);
+        return -1;
+    }
+    return fd;
+}
+
 /* Where Debian's -dbg packages put detached debug files (GDB's default). */
 #define DEBUG_ROOT "/usr/lib/debug"
 static const char *debug_root = DEBUG_ROOT;
@@ -263,7 +287,8 @@ static size_t add_debug_symbols(Elf *elf, GArray *raw, cs_elf_file *f)
         return 0;
     }
     g_autofree char *path = g_strdup_printf("%s/.build-id/%.2s/%s.debug", debug_root, id, id + 2);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    g_autofree char *err = NULL;
+    int fd = open_regular(path, &err);
     if (fd < 0) {
         return 0;
     }
@@ -358,9 +383,8 @@ cs_elf_file *cs_elf_read(const char *path, char **error)
         *error = g_strdup("libelf is too old");
         return NULL;
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open_regular(path, error);
     if (fd < 0) {
-        *error = g_strdup_printf("cannot open %s: %s", path, strerror(errno));
         return NULL;
     }
     Elf *elf = elf_begin(fd, CS_ELF_READ_CMD, NULL);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <glib.h>
 #include "symbols/elf_symbols.h"
@@ -308,6 +309,32 @@ done:
     cs_symbolizer_free(s);
 }
 
+/* A file the guest mapped may have been replaced by a FIFO: reading it
+ * must fail at once, not wait for a writer. */
+static void t_fifo(void)
+{
+    char *err = NULL, *dir = g_dir_make_tmp("fifo.XXXXXX", NULL), *path = NULL;
+    cs_elf_file *f = NULL;
+    CHECK(dir, "no temporary directory");
+    path = g_build_filename(dir, "lib.so", NULL);
+    CHECK(mkfifo(path, 0600) == 0, "cannot make a FIFO");
+    alarm(10);    /* a blocked open ends the test program instead of hanging */
+    f = cs_elf_read(path, &err);
+    alarm(0);
+    CHECK(!f && err && strstr(err, "not a regular file"), "a FIFO read: %s", err ? err : "no error");
+done:
+    if (path) {
+        unlink(path);
+    }
+    if (dir) {
+        rmdir(dir);
+    }
+    cs_elf_free(f);
+    g_free(err);
+    g_free(path);
+    g_free(dir);
+}
+
 static void t_not_elf(void)
 {
     char *err = NULL;
@@ -327,6 +354,7 @@ static const test_case tests[] = {
     { "debug_root", t_debug_root },
     { "unreadable_file", t_unreadable_file },
     { "not_elf", t_not_elf },
+    { "fifo", t_fifo },
 };
 
 int main(int argc, char **argv)
