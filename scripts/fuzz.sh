@@ -80,7 +80,8 @@ for h in "${harnesses[@]}"; do
     log="$out/$h.log"
     # -timeout: an input running 10 s is a hang, reported like a crash.
     # The outer timeout bounds the whole run should libFuzzer itself hang.
-    ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+    # A GLib critical (a precondition of a GLib call broken) aborts too.
+    G_DEBUG=fatal-criticals ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
         timeout $((seconds + 120)) "$out/$h" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
         -max_len="$(max_len "$h")" -artifact_prefix="$crashes/" -print_final_stats=1 \
         "$scratch" >"$log" 2>&1
@@ -91,7 +92,7 @@ for h in "${harnesses[@]}"; do
         passed=$((passed + 1))
     else
         input=$(grep -a -o "Test unit written to .*" "$log" | tail -n 1 | sed 's/Test unit written to //')
-        grep -a -E -A 25 '^(==[0-9]+==ERROR|.*runtime error|fuzz_[a-z]+: )' "$log" | head -n 40
+        grep -a -E -A 25 '^(==[0-9]+== ?ERROR|.*runtime error|.*-CRITICAL|fuzz_[a-z]+: )' "$log" | head -n 40
         echo "FAIL fuzz($h): exit $rc on input ${input:-(none written; see $log)}"
         failed=$((failed + 1))
     fi
