@@ -103,6 +103,43 @@ def arch_seeds(tmp):
         bytes.fromhex("fff7feff7047"))
 
 
+def damaged(elf):
+    """Variants of a small ELF64 little-endian file a hostile guest could
+    map: (name, bytes)."""
+    out = [("truncated-header", elf[:40]), ("truncated-half", elf[:len(elf) // 2]),
+           ("wrong-class", elf[:4] + b"\x01" + elf[5:]),
+           ("wrong-endian", elf[:5] + b"\x02" + elf[6:])]
+    shoff, = struct.unpack_from("<Q", elf, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", elf, 0x3a)
+
+    def patched(off, fmt, *vals):
+        b = bytearray(elf)
+        struct.pack_into(fmt, b, off, *vals)
+        return bytes(b)
+
+    out.append(("shnum-huge", patched(0x3c, "<H", 0xffff)))
+    out.append(("shoff-overlaps-header", patched(0x28, "<Q", 0)))
+    out.append(("shoff-past-end", patched(0x28, "<Q", len(elf) - 8)))
+    out.append(("shstrndx-bogus", patched(0x3e, "<H", shnum + 7)))
+    # per section: sh_name (I), sh_type (I), ..., sh_offset at +0x18, sh_size
+    # at +0x20, sh_link at +0x28, sh_entsize at +0x38
+    for i in range(shnum):
+        sh = shoff + i * shentsize
+        kind, = struct.unpack_from("<I", elf, sh + 4)
+        if kind == 2:    # SHT_SYMTAB
+            out.append(("symtab-link-self", patched(sh + 0x28, "<I", i)))
+            out.append(("symtab-size-huge", patched(sh + 0x20, "<Q", 1 << 40)))
+            out.append(("symtab-entsize-1", patched(sh + 0x38, "<Q", 1)))
+            link, = struct.unpack_from("<I", elf, sh + 0x28)
+            out.append(("strtab-offset-past-end",
+                        patched(shoff + link * shentsize + 0x18, "<Q", len(elf) + 4096)))
+        elif kind == 7:  # SHT_NOTE: namesz, descsz, type at sh_offset
+            off, = struct.unpack_from("<Q", elf, sh + 0x18)
+            out.append(("note-descsz-huge", patched(off + 4, "<I", 0x7fffffff)))
+            out.append(("note-descsz-1", patched(off + 4, "<I", 1)))
+    return out
+
+
 def elf_seeds(tmp):
     d = clear("fuzz_elf")
     src = os.path.join(tmp, "tiny.c")
@@ -126,6 +163,8 @@ def elf_seeds(tmp):
         run(triple + "-gcc", *flags, "-o", exe, src)
         prog("tiny-" + arch, read(exe))
         if arch == "x86_64":
+            for name, data in damaged(read(exe)):
+                prog("damaged-" + name, data)
             dbg, stripped = exe + ".debug", exe + ".stripped"
             run("objcopy", "--only-keep-debug", exe, dbg)
             run("objcopy", "--strip-all", "--add-gnu-debuglink=" + dbg, exe, stripped)
