@@ -218,7 +218,7 @@ static void add_plt(Elf *elf, const GElf_Ehdr *eh, size_t shstrndx, GArray *raw,
 }
 
 /*
- * Opens a regular file for reading, or returns -1 with errno set. The path
+ * Opens a regular file for reading, or returns -1 and sets *error. The path
  * comes from what the guest mapped, and the guest can put something else
  * there since: opening a FIFO would block until a writer appears (QEMU
  * with it), a device could be read forever. O_NONBLOCK keeps the open from
