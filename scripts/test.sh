@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # The test command: sets up (if needed), builds, then runs
 #   1. the unit tests (engine, symbolisation) under AddressSanitizer and UBSan;
-#   2. the end-to-end tests (real QEMU runs against uftrace and GDB).
+#   2. the fuzz harnesses of tests/fuzz/, 30 s each (CALLSTACK_FUZZ_SECONDS);
+#   3. the end-to-end tests (real QEMU runs against uftrace and GDB).
 # Arguments select end-to-end tests by substring. The last line is
 # "N passed, N failed".
 set -uo pipefail
@@ -36,6 +37,11 @@ for t in test_engine test_symbols test_options; do
         echo "FAIL unit($t): the sanitizer build failed"; failed=$((failed + 1))
     fi
 done
+
+# Fuzzing (docs/reliability.md): each harness for a while on top of its
+# corpus, one passed or failed each.
+bash "$root/scripts/fuzz.sh" "${CALLSTACK_FUZZ_SECONDS:-30}" 2>&1 | tee "$log"
+count "$log" fuzz
 
 QEMU_PREFIX=$QEMU_PREFIX python3 "$root/tests/e2e/run.py" "$@" 2>&1 | tee "$log"
 count "$log" e2e

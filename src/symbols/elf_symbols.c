@@ -6,9 +6,16 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "elf_symbols.h"
 #include "plt_stubs.h"
+
+/* Files are mapped; the fuzz build reads them into the heap instead
+ * (ELF_C_READ), where AddressSanitizer sees every read past their end. */
+#ifndef CS_ELF_READ_CMD
+#define CS_ELF_READ_CMD ELF_C_READ_MMAP
+#endif
 
 /* A candidate before aliases at one address are merged. */
 typedef struct raw_sym {
@@ -381,8 +388,37 @@ static void add_plt(Elf *elf, const GElf_Ehdr *eh, size_t shstrndx, GArray *raw,
     g_hash_table_destroy(slots);
 }
 
+/*
+ * Opens a regular file for reading, or returns -1 and sets *error. The path
+ * comes from what the guest mapped, and the guest can put something else
+ * there since: opening a FIFO would block until a writer appears (QEMU
+ * with it), a device could be read forever. O_NONBLOCK keeps the open from
+ * blocking; anything but a regular file is refused.
+ */
+static int open_regular(const char *path, char **error)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    struct stat st;
+    if (fd < 0) {
+        *error = g_strdup_printf("cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        *error = g_strdup_printf("%s: not a regular file", path);
+        return -1;
+    }
+    return fd;
+}
+
 /* Where Debian's -dbg packages put detached debug files (GDB's default). */
 #define DEBUG_ROOT "/usr/lib/debug"
+static const char *debug_root = DEBUG_ROOT;
+
+void cs_elf_set_debug_root(const char *dir)
+{
+    debug_root = dir ? dir : DEBUG_ROOT;
+}
 
 /* The file's GNU build-id in hex (g_malloc), or NULL. */
 static char *build_id_hex(Elf *elf)
@@ -421,13 +457,14 @@ static size_t add_debug_symbols(Elf *elf, GArray *raw, cs_elf_file *f, uint16_t 
     if (!id) {
         return 0;
     }
-    g_autofree char *path = g_strdup_printf(DEBUG_ROOT "/.build-id/%.2s/%s.debug", id, id + 2);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    g_autofree char *path = g_strdup_printf("%s/.build-id/%.2s/%s.debug", debug_root, id, id + 2);
+    g_autofree char *err = NULL;
+    int fd = open_regular(path, &err);
     if (fd < 0) {
         return 0;
     }
     size_t n = 0;
-    Elf *dbg = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+    Elf *dbg = elf_begin(fd, CS_ELF_READ_CMD, NULL);
     Elf_Scn *scn = NULL;
     while (dbg && (scn = elf_nextscn(dbg, scn))) {
         GElf_Shdr sh;
@@ -518,12 +555,11 @@ cs_elf_file *cs_elf_read(const char *path, char **error)
         *error = g_strdup("libelf is too old");
         return NULL;
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open_regular(path, error);
     if (fd < 0) {
-        *error = g_strdup_printf("cannot open %s: %s", path, strerror(errno));
         return NULL;
     }
-    Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+    Elf *elf = elf_begin(fd, CS_ELF_READ_CMD, NULL);
     cs_elf_file *f = g_new0(cs_elf_file, 1);
     f->loads = g_array_new(FALSE, FALSE, sizeof(cs_elf_load));
     f->names = g_string_chunk_new(4096);

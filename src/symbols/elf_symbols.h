@@ -45,6 +45,9 @@ typedef struct cs_elf_file {
  * *error (g_malloc) if the file is not a readable ELF file.
  */
 cs_elf_file *cs_elf_read(const char *path, char **error);
+/* The directory searched for detached debug files instead of /usr/lib/debug
+ * (NULL: back to it). Set it before any cs_elf_read, from one thread. */
+void cs_elf_set_debug_root(const char *dir);
 void cs_elf_free(cs_elf_file *f);
 
 /*

@@ -382,7 +382,7 @@ def i386_trap_call_next_pop_vs_qemu_log():
 
 @test
 def arm_trap_arm_thumb_interworking_vs_qemu_log():
-    g, ref = check_trap("arm", "arm.S", min_calls=11)
+    g, ref = check_trap("arm", "arm.S", min_calls=12)
     dual = g.addr("dual")
     if [e[0] for e in ref.events if e[1] == dual] != ["entry", "exit", "entry", "exit"]:
         raise Failure("dual was not entered and left twice (ARM, Thumb): %s" % ref.events)

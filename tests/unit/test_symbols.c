@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <glib.h>
 #include "symbols/elf_symbols.h"
 #include "symbols/maps.h"
@@ -216,6 +218,17 @@ done:
     g_string_free(text, TRUE);
 }
 
+/* The file libc's qsort_r is in (the loaded libc). */
+static bool libc_file(Dl_info *info)
+{
+    void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+    void *qsort_r_addr = libc ? dlsym(libc, "qsort_r") : NULL;
+    if (libc) {
+        dlclose(libc);
+    }
+    return qsort_r_addr && dladdr(qsort_r_addr, info);
+}
+
 /* Debian's libc has no .symtab: its static functions come from libc6-dbg's
  * detached debug file, found by build-id. */
 static void t_debug_file(void)
@@ -223,12 +236,7 @@ static void t_debug_file(void)
     Dl_info info;
     char *err = NULL;
     cs_elf_file *f = NULL;
-    void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
-    void *qsort_r_addr = libc ? dlsym(libc, "qsort_r") : NULL;
-    if (libc) {
-        dlclose(libc);
-    }
-    CHECK(qsort_r_addr && dladdr(qsort_r_addr, &info), "no libc qsort_r");
+    CHECK(libc_file(&info), "no libc qsort_r");
     f = cs_elf_read(info.dli_fname, &err);
     CHECK(f, "cannot read %s: %s", info.dli_fname, err);
     CHECK(f->debug_file, "%s: no debug file used (libc6-dbg is installed by scripts/setup.sh)",
@@ -244,6 +252,53 @@ done:
     g_free(err);
 }
 
+/* The debug directory can be moved (the fuzz harness points it at a
+ * directory of its own): a file's debug file is looked up there only, at
+ * the same .build-id path. */
+static void t_debug_root(void)
+{
+    Dl_info info;
+    char *err = NULL, *root = NULL, *link = NULL, *sub = NULL;
+    cs_elf_file *f = NULL, *moved = NULL, *absent = NULL;
+    CHECK(libc_file(&info), "no libc qsort_r");
+    f = cs_elf_read(info.dli_fname, &err);
+    CHECK(f && f->debug_file && g_str_has_prefix(f->debug_file, "/usr/lib/debug/.build-id/"),
+          "%s: no debug file under /usr/lib/debug", info.dli_fname);
+    root = g_dir_make_tmp("debug_root.XXXXXX", NULL);
+    CHECK(root, "no temporary directory");
+    cs_elf_set_debug_root(root);
+    absent = cs_elf_read(info.dli_fname, &err);
+    CHECK(absent && !absent->debug_file && absent->from_dynsym,
+          "a debug file found in an empty debug directory");
+    /* the same debug file, under the new root */
+    const char *rel = f->debug_file + strlen("/usr/lib/debug");
+    link = g_strconcat(root, rel, NULL);
+    sub = g_path_get_dirname(link);
+    CHECK(g_mkdir_with_parents(sub, 0700) == 0 && symlink(f->debug_file, link) == 0,
+          "cannot link %s", link);
+    moved = cs_elf_read(info.dli_fname, &err);
+    CHECK(moved && moved->debug_file && strcmp(moved->debug_file, link) == 0 &&
+          moved->n_syms == f->n_syms, "debug file %s, %zu symbols (want %s, %zu)",
+          moved && moved->debug_file ? moved->debug_file : "none", moved ? moved->n_syms : 0,
+          link, f->n_syms);
+done:
+    cs_elf_set_debug_root(NULL);
+    if (link) {
+        unlink(link);
+        g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", root);
+        if (system(cmd) != 0) {
+            fprintf(stderr, "cannot remove %s\n", root);
+        }
+    }
+    cs_elf_free(f);
+    cs_elf_free(absent);
+    cs_elf_free(moved);
+    g_free(root);
+    g_free(link);
+    g_free(sub);
+    g_free(err);
+}
+
 static void t_unreadable_file(void)
 {
     fake fk = { .text = (char *)"10000-20000 r--p 00000000 08:01 9 /nonexistent/lib.so\n" };
@@ -254,6 +309,32 @@ static void t_unreadable_file(void)
           "module %s name %s base " PX, r.module, r.name ? r.name : "-", r.module_base);
 done:
     cs_symbolizer_free(s);
+}
+
+/* A file the guest mapped may have been replaced by a FIFO: reading it
+ * must fail at once, not wait for a writer. */
+static void t_fifo(void)
+{
+    char *err = NULL, *dir = g_dir_make_tmp("fifo.XXXXXX", NULL), *path = NULL;
+    cs_elf_file *f = NULL;
+    CHECK(dir, "no temporary directory");
+    path = g_build_filename(dir, "lib.so", NULL);
+    CHECK(mkfifo(path, 0600) == 0, "cannot make a FIFO");
+    alarm(10);    /* a blocked open ends the test program instead of hanging */
+    f = cs_elf_read(path, &err);
+    alarm(0);
+    CHECK(!f && err && strstr(err, "not a regular file"), "a FIFO read: %s", err ? err : "no error");
+done:
+    if (path) {
+        unlink(path);
+    }
+    if (dir) {
+        rmdir(dir);
+    }
+    cs_elf_free(f);
+    g_free(err);
+    g_free(path);
+    g_free(dir);
 }
 
 static void t_not_elf(void)
@@ -374,11 +455,13 @@ static const test_case tests[] = {
     { "libc_function", t_libc_function },
     { "qemu_layout", t_qemu_layout },
     { "debug_file", t_debug_file },
+    { "debug_root", t_debug_root },
     { "unreadable_file", t_unreadable_file },
     { "not_elf", t_not_elf },
     { "stub_decode", t_stub_decode },
     { "ppc64_local_entry", t_ppc64_local_entry },
     { "ld_stub_symbols", t_ld_stub_symbols },
+    { "fifo", t_fifo },
 };
 
 int main(int argc, char **argv)
