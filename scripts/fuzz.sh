@@ -38,7 +38,7 @@ read -r -a capstone <<<"$(pkg-config --cflags --libs capstone)"
 # The sources each harness links (the code under test and nothing of QEMU).
 sources() {
     case $1 in
-    fuzz_elf) echo src/symbols/elf_symbols.c src/symbols/maps.c src/symbols/symbolizer.c ;;
+    fuzz_elf) echo src/symbols/elf_symbols.c src/symbols/maps.c src/symbols/symbolizer.c src/symbols/plt_stubs.c ;;
     fuzz_arch) echo src/arch/arch.c src/arch/x86.c src/arch/arm.c src/arch/aarch64.c \
                     src/arch/mips.c src/arch/ppc.c src/arch/riscv.c ;;
     fuzz_engine) echo src/engine/engine.c src/engine/heuristic.c src/engine/shadow_stack.c ;;
