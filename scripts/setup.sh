@@ -34,6 +34,10 @@ PKGS=(build-essential g++ pkg-config ninja-build python3 python3-venv
 # (libc6-dbg), which the tests name libc's static functions with.
 FORMATS_PKGS=(libelf-dev libc6-dbg)
 PKGS+=("${FORMATS_PKGS[@]}")
+# The thread-sanitizer runs (scripts/tsan.sh) preload GCC's shared TSan
+# runtime into QEMU (GCC's own dependencies bring it on amd64; named here
+# since the runs need it).
+PKGS+=(libtsan2)
 
 # Cross toolchains for the tests of the other guest architectures
 # (tests/e2e/test_arches.py): compilers, C++ runtime and C library of each

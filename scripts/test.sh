@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # The test command: sets up (if needed), builds, then runs
 #   1. the unit tests (engine, symbolisation) under AddressSanitizer and UBSan;
-#   2. the end-to-end tests (real QEMU runs against uftrace and GDB).
-# Arguments select end-to-end tests by substring. The last line is
+#   2. the thread-sanitizer runs (scripts/tsan.sh: the plugins built with
+#      TSan, in QEMU, with many threads and a 4-vCPU whole-system boot);
+#   3. the end-to-end tests (real QEMU runs against uftrace and GDB).
+# Arguments select thread-sanitizer and end-to-end tests by substring. The last line is
 # "N passed, N failed".
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,6 +38,9 @@ for t in test_engine test_symbols; do
         echo "FAIL unit($t): the sanitizer build failed"; failed=$((failed + 1))
     fi
 done
+
+bash "$root/scripts/tsan.sh" "$@" 2>&1 | tee "$log"
+count "$log" tsan
 
 QEMU_PREFIX=$QEMU_PREFIX python3 "$root/tests/e2e/run.py" "$@" 2>&1 | tee "$log"
 count "$log" e2e

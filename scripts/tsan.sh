@@ -23,7 +23,7 @@ if [ ! -f "$b/build.ninja" ]; then
         -Db_sanitize=thread -Db_lundef=false >/dev/null || fail "meson setup failed"
 fi
 ninja -C "$b" libcallstack_instr.so libcalltrace.so tests/plugins/libtest_apireader.so \
-    tests/tsan/libtsan_glib.so >/dev/null || { ninja -C "$b"; fail "the TSan build failed"; }
+    tests/tsan/libtsan_glib.so tests/unit/test_engine >/dev/null || { ninja -C "$b"; fail "the TSan build failed"; }
 
 # QEMU wrappers: the TSan runtime first, then GLib's locks made visible
 # (tests/tsan/glib_sync.c); reports go to $CS_TSAN_LOG.PID (the runner

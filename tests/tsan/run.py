@@ -185,6 +185,23 @@ def tsan_threads_come_and_go():
 
 
 @test
+def tsan_unit_engine():
+    """The engine's unit tests (tests/unit/test_engine.c: threads driving
+    their own stacks while others read them and subscribers churn), built
+    with TSan: no QEMU involved, only GLib's locks need the shim."""
+    check = tsan_logs("unit-engine")
+    env = dict(os.environ, LD_PRELOAD=os.path.join(BUILD, "tests", "tsan", "libtsan_glib.so"),
+               TSAN_OPTIONS="log_path=" + os.environ["CS_TSAN_LOG"])
+    try:
+        p = run([os.path.join(BUILD, "tests", "unit", "test_engine")], check=False, env=env, timeout=600)
+    finally:
+        check()
+    last = p.stdout.strip().splitlines()[-1:] or [""]
+    if p.returncode != 0 or not re.fullmatch(r"\d+ passed, 0 failed", last[0]):
+        raise Failure("test_engine exited %d: %s" % (p.returncode, (p.stdout + p.stderr)[-2000:]))
+
+
+@test
 def tsan_system_x86_64_smp4():
     """A 4-vCPU whole-system boot (MTTCG: a host thread per vCPU), with
     test_system.py's checks."""
