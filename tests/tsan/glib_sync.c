@@ -12,9 +12,22 @@
  * synchronisation; it only tells TSan about what GLib already does.
  * (GOnce's fast path is an inline read in the caller that no wrapper can
  * see: the plugins do not use it for data other threads read.)
+ *
+ * It also carries the one workaround whole-system QEMU needs (enabled by
+ * CS_TSAN_DIRECT_LONGJMP=1 in the environment, and this library preloaded
+ * before the TSan runtime): QEMU's coroutines switch stacks with
+ * sigsetjmp/siglongjmp (util/coroutine-ucontext.c), and TSan's siglongjmp
+ * interceptor, which looks the target up among the jumps buffers it saw set
+ * on the current stack, aborts ("can't find longjmp buf") when the target is
+ * on another stack. A QEMU built with TSan announces its switches
+ * (__tsan_switch_to_fiber); ours is not. siglongjmp then goes straight to
+ * the C library's. Only QEMU's own code jumps (coroutine switches, and
+ * cpu_loop_exit leaving generated code), never from inside an instrumented
+ * function, so TSan's view of instrumented calls is not disturbed.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <glib.h>
@@ -106,4 +119,23 @@ EXPORT gboolean g_cond_wait_until(GCond *c, GMutex *m, gint64 end)
     gboolean r = real_g_cond_wait_until(c, m, end);
     __tsan_acquire(m);
     return r;
+}
+
+EXPORT void siglongjmp(sigjmp_buf env, int val)
+{
+    static void (*jump)(sigjmp_buf, int);
+    if (!jump) {
+        void *from = RTLD_NEXT;   /* the TSan runtime's interceptor */
+        const char *direct = getenv("CS_TSAN_DIRECT_LONGJMP");
+        if (direct && direct[0] == '1') {
+            from = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+        }
+        jump = (void (*)(sigjmp_buf, int))(from ? dlsym(from, "siglongjmp") : NULL);
+        if (!jump) {
+            fprintf(stderr, "libtsan_glib: no siglongjmp in the process\n");
+            abort();
+        }
+    }
+    jump(env, val);
+    __builtin_unreachable();
 }
