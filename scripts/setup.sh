@@ -47,8 +47,9 @@ BASE_PKGS=(build-essential g++ pkg-config ninja-build python3 python3-venv
       uftrace file binutils)
 # The test references: GDB; libc's detached symbols (libc6-dbg), which the
 # tests name libc's static functions with; Chromium, which renders the
-# flame graphs.
-PKGS=("${BASE_PKGS[@]}" gdb libc6-dbg chromium)
+# flame graphs; GCC's shared TSan runtime, which the thread-sanitizer runs
+# (scripts/tsan.sh) preload into QEMU.
+PKGS=("${BASE_PKGS[@]}" gdb libc6-dbg chromium libtsan2)
 
 # Cross toolchains for the tests of the other guest architectures
 # (tests/e2e/test_arches.py): compilers, C++ runtime and C library of each

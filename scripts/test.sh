@@ -3,8 +3,10 @@
 # The test command: sets up (if needed), builds, then runs
 #   1. the unit tests (engine, symbolisation) under AddressSanitizer and UBSan;
 #   2. the fuzz harnesses of tests/fuzz/, 30 s each (CALLSTACK_FUZZ_SECONDS);
-#   3. the end-to-end tests (real QEMU runs against uftrace and GDB).
-# Arguments select end-to-end tests by substring. The last line is
+#   3. the thread-sanitizer runs (scripts/tsan.sh: the plugins built with
+#      TSan, in QEMU, with many threads and a 4-vCPU whole-system boot);
+#   4. the end-to-end tests (real QEMU runs against uftrace and GDB).
+# Arguments select thread-sanitizer and end-to-end tests by substring. The last line is
 # "N passed, N failed".
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,6 +44,9 @@ done
 # corpus, one passed or failed each.
 bash "$root/scripts/fuzz.sh" "${CALLSTACK_FUZZ_SECONDS:-30}" 2>&1 | tee "$log"
 count "$log" fuzz
+
+bash "$root/scripts/tsan.sh" "$@" 2>&1 | tee "$log"
+count "$log" tsan
 
 QEMU_PREFIX=$QEMU_PREFIX python3 "$root/tests/e2e/run.py" "$@" 2>&1 | tee "$log"
 count "$log" e2e

@@ -106,6 +106,13 @@ void cs_vcpu_setup(qemu_plugin_id_t id);
 cs_vcpu *cs_vcpu_get(unsigned index);        /* NULL if never initialised */
 /* The vCPU's stack, binding it if this is the vCPU's own thread. */
 cs_stack *cs_vcpu_stack(cs_vcpu *v);
+/* The same for reading it from any thread (the API): the stack stays valid
+ * until cs_vcpu_stack_unpin(*pinned). */
+cs_stack *cs_vcpu_stack_pin(cs_vcpu *v, bool *pinned);
+void cs_vcpu_stack_unpin(bool pinned);
+/* The address of the vCPU's last call or return instruction (or signal
+ * handler entry), from any thread. */
+uint64_t cs_vcpu_last_pc(const cs_vcpu *v);
 bool cs_vcpu_read_pc(cs_vcpu *v, uint64_t *out);
 /* Reads a register of the vCPU this thread is running (translation time). */
 bool cs_vcpu_read_named(const char *name, uint64_t *out);

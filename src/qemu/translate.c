@@ -13,6 +13,7 @@
 #include <string.h>
 #include "state.h"
 #include "guestmem.h"
+#include "tsan.h"
 
 static GHashTable *sites;   /* cs_site* (key and value), interned */
 static GMutex sites_lock;
@@ -93,6 +94,7 @@ static cs_site *intern_site(uint64_t vaddr, const cs_insn_info *info)
             s->tkind = CS_TARGET_NONE;
         }
         s->hot = !cs_cfg.system_mode && s->tkind != CS_TARGET_NEXT;
+        CS_TSAN_PUBLISH(s);
         g_hash_table_add(sites, s);
     }
     g_mutex_unlock(&sites_lock);

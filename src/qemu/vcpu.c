@@ -18,6 +18,7 @@
 #include "state.h"
 #include "fastreg.h"
 #include "guestmem.h"
+#include "tsan.h"
 
 /*
  * vCPU indexes are small and dense but their number is not known in advance
@@ -81,10 +82,45 @@ cs_stack *cs_vcpu_stack(cs_vcpu *v)
     }
     if (!v->stack || v->fork_gen != fork_generation) {
         cs_stack_id id = current_id();
-        v->stack = cs_engine_stack(cs_eng, &id);
+        /* (other threads load it: cs_vcpu_stack_pin) */
+        __atomic_store_n(&v->stack, cs_engine_stack(cs_eng, &id), __ATOMIC_RELEASE);
         v->fork_gen = fork_generation;
     }
     return v->stack;
+}
+
+cs_stack *cs_vcpu_stack_pin(cs_vcpu *v, bool *pinned)
+{
+    /* Another thread's user-mode stack may be dropped (its thread exits) or
+     * evicted (heuristic) while we read it. Whole-system stacks are never
+     * freed. */
+    *pinned = !cs_cfg.system_mode && (int)v->index != tls_vcpu;
+    return *pinned ? cs_engine_pin(cs_eng, &v->stack) : cs_vcpu_stack(v);
+}
+
+void cs_vcpu_stack_unpin(bool pinned)
+{
+    if (pinned) {
+        cs_engine_unpin(cs_eng);
+    }
+}
+
+/* What get_prog_point reports as the pc of a vCPU outside its callbacks,
+ * which another thread may read: atomic accesses (plain moves on x86-64),
+ * release/acquire since the reader follows the site pointer, which another
+ * thread (the translating one) may have written. */
+static inline void set_last(cs_vcpu *v, const cs_site *site, uint64_t pc)
+{
+    if (!site) {
+        __atomic_store_n(&v->last_pc, pc, __ATOMIC_RELAXED);
+    }
+    __atomic_store_n(&v->last_site, site, __ATOMIC_RELEASE);
+}
+
+uint64_t cs_vcpu_last_pc(const cs_vcpu *v)
+{
+    const cs_site *site = __atomic_load_n(&v->last_site, __ATOMIC_ACQUIRE);
+    return site ? site->vaddr : __atomic_load_n(&v->last_pc, __ATOMIC_RELAXED);
 }
 
 static bool read_reg_api(cs_vcpu *v, struct qemu_plugin_register *h, bool learn, uint64_t *out);
@@ -252,8 +288,7 @@ static cs_vcpu *event_vcpu_sp(unsigned int vcpu_index, cs_stack **stack, uint64_
             v->space = current_id();
             v->space_gen = fork_generation + 1;
         }
-        v->stack = cs_engine_heuristic_stack(cs_eng, &v->space, *sp, v->stack);
-        *stack = v->stack;
+        *stack = cs_engine_heuristic_switch(cs_eng, &v->space, *sp, &v->stack);
         v->hot_stack = v->stack;
     } else {
         *stack = cs_vcpu_stack(v);
@@ -305,7 +340,7 @@ static cs_vcpu *site_event(unsigned int vcpu_index, const cs_site *site, cs_stac
     if (!v || !site_taken(v, site)) {
         return NULL;
     }
-    v->last_site = site;
+    set_last(v, site, 0);
     if (site->tkind == CS_TARGET_NEXT) {
         /* The target is where execution goes next: wait for that block. */
         v->pending = site;
@@ -379,13 +414,16 @@ static void cs_vcpu_on_landing_impl(unsigned int vcpu_index, void *block_vaddr)
     }
 }
 
-/* How a function finds its return address at entry (arch's entry_ret). */
+/* How a function finds its return address at entry (arch's entry_ret).
+ * Set once the registers are known, in the first vcpu_init, under
+ * vcpu_table_lock, which every vCPU's init takes before its first event:
+ * a lock other threads' reads visibly follow (a GOnce's inline fast path
+ * is a synchronisation ThreadSanitizer cannot see, GLib being
+ * uninstrumented). */
 static cs_site entry_site;
-static GOnce entry_site_once = G_ONCE_INIT;
 
-static gpointer init_entry_site(gpointer unused)
+static void init_entry_site(void)
 {
-    (void)unused;
     const cs_target *t = &cs_arch->entry_ret;
     entry_site.tkind = t->kind;
     entry_site.base = t->base[0] ? cs_vcpu_register(t->base) : NULL;
@@ -395,7 +433,6 @@ static gpointer init_entry_site(gpointer unused)
     if (t->base[0] && !entry_site.base) {
         entry_site.tkind = CS_TARGET_NONE;
     }
-    return NULL;
 }
 
 /* A block starting a signal handler (signals.c): push its frame, unless a
@@ -409,14 +446,12 @@ static void cs_vcpu_on_signal_entry_impl(unsigned int vcpu_index, void *udata)
     if (!v) {
         return;
     }
-    g_once(&entry_site_once, init_entry_site, NULL);
     cs_frame top;
     if (cs_engine_top(cs_eng, s, &top) && top.func == pc && top.sp == sp) {
         return;
     }
     uint64_t ret = site_target(v, &entry_site, sp);
-    v->last_site = NULL;
-    v->last_pc = pc;
+    set_last(v, NULL, pc);
     cs_engine_call(cs_eng, s, vcpu_index, pc, ret, 0, sp);
 }
 
@@ -461,8 +496,7 @@ static inline cs_stack *hot_stack(cs_vcpu *v, uint64_t sp)
     cs_stack *s = v->hot_stack;
     if (cs_cfg.kind == STACK_HEURISTIC && s) {
         /* (cheap while sp stays on the same stack) */
-        s = cs_engine_heuristic_stack(cs_eng, &v->space, sp, s);
-        v->stack = v->hot_stack = s;
+        s = v->hot_stack = cs_engine_heuristic_switch(cs_eng, &v->space, sp, &v->stack);
     }
     return s;
 }
@@ -475,7 +509,7 @@ static inline void mark_in_callback(cs_vcpu *v, unsigned vcpu_index, const void 
     tls_vcpu = (int)vcpu_index;
     tls_in_callback = (int)vcpu_index;
     v->env_now = env;
-    v->last_site = site;
+    set_last(v, site, 0);
 }
 
 enum { HOT_NO, HOT_SKIP, HOT_GO };
@@ -547,6 +581,7 @@ void cs_vcpu_on_call_env(unsigned int vcpu_index, void *udata, const void *env)
     const cs_site *site = udata;
     cs_vcpu *v = cs_vcpu_get(vcpu_index);
     uint64_t sp;
+    CS_TSAN_RECEIVE(site);
     if (!hot_sp(v, env, &sp) || !site->hot || site->cond_reg || site->tkind != CS_TARGET_DIRECT) {
         on_site_rest(vcpu_index, udata, env, false);
         return;
@@ -561,6 +596,7 @@ void cs_vcpu_on_ret_env(unsigned int vcpu_index, void *udata, const void *env)
 {
     cs_vcpu *v = cs_vcpu_get(vcpu_index);
     uint64_t sp;
+    CS_TSAN_RECEIVE(cs_site_of(udata));
     if (!cs_site_is_slot_ret(udata) || !hot_sp(v, env, &sp)) {
         on_site_rest(vcpu_index, udata, env, true);
         return;
@@ -630,6 +666,7 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index)
     g_mutex_lock(&vcpu_table_lock);
     if (!reg_by_name) {
         find_registers();
+        init_entry_site();
         if (cs_cfg.system_mode) {
             cs_system_registers_found();
         }
@@ -645,13 +682,16 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index)
     }
     g_mutex_unlock(&vcpu_table_lock);
     cs_vcpu *v = cs_vcpu_get(vcpu_index);
-    v->stack = NULL;   /* an index can be reused after a thread exits */
+    if (!v) {
+        return;   /* (cannot happen: the chunk exists; tells the compiler) */
+    }
+    /* an index can be reused after a thread exits */
+    __atomic_store_n(&v->stack, NULL, __ATOMIC_RELEASE);
     v->hot_stack = NULL;
     if (!cs_cfg.system_mode && !v->mem) {
         v->mem = g_new0(cs_guestmem, 1);
     }
-    v->last_pc = 0;
-    v->last_site = NULL;
+    set_last(v, NULL, 0);
     v->pending = NULL;
 }
 
@@ -665,13 +705,16 @@ static void vcpu_exit(qemu_plugin_id_t id, unsigned int vcpu_index)
     /* A thread's stack dies with it; a shared (asid) stack outlives it; a
      * heuristic stack may be reused by a later thread at the same place, and
      * becomes evictable. */
-    if (cs_cfg.kind == STACK_THREADED) {
-        cs_engine_drop_stack(cs_eng, v->stack);
-    } else if (cs_cfg.kind == STACK_HEURISTIC) {
-        cs_engine_release_stack(cs_eng, v->stack);
-    }
-    v->stack = NULL;
+    cs_stack *s = v->stack;
+    /* Unpublished before it is freed: a reader on another thread
+     * (cs_vcpu_stack_pin) then finds NULL, or holds the stack until done. */
+    __atomic_store_n(&v->stack, NULL, __ATOMIC_RELEASE);
     v->hot_stack = NULL;
+    if (cs_cfg.kind == STACK_THREADED) {
+        cs_engine_drop_stack(cs_eng, s);
+    } else if (cs_cfg.kind == STACK_HEURISTIC) {
+        cs_engine_release_stack(cs_eng, s);
+    }
 }
 
 /* In the child of a fork(): only the forking thread survives. */
