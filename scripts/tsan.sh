@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# The thread-sanitizer runs (docs/reliability-tsan.md): builds both plugins
+# The thread-sanitizer runs (docs/reliability.md, "Thread sanitizer"): builds both plugins
 # and the test plugins with -Db_sanitize=thread into build-tsan/ (GCC: its
 # shared TSan runtime, libtsan.so.2, can be preloaded into a QEMU that is
 # not instrumented), then runs tests/tsan/run.py: multi-threaded user-mode
