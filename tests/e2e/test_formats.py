@@ -304,7 +304,8 @@ def check_uftrace(g, tag, args=(), tasks=None, functions=(), plugin_args="", ord
         raise Failure("uftrace replay -F main shows no main() {:\n" + replay[:2000])
     calls = uftrace_report_calls(d)
     everything = run(["uftrace", "replay", "--no-pager", "-d", d]).stdout
-    if "remaining functions" in everything:
+    # (a task mixing threads, asid, has no meaningful pairing to close)
+    if ordered and "remaining functions" in everything:
         raise Failure("uftrace replay ends with functions still open:\n" + everything[-2000:])
     for f in functions:
         n = sum(1 for e in events if e.kind == "call" and uftrace_name(e.name) == f)
