@@ -5,7 +5,8 @@
  */
 #include <string.h>
 #include "callstack_instr/callstack_instr.h"
-#include "state.h"
+#include "plugin.h"
+#include "vcpu.h"
 
 #define CS_API __attribute__((visibility("default")))
 

@@ -39,9 +39,16 @@ struct cs_guestmem {
 };
 typedef struct cs_guestmem cs_guestmem;
 
+/* (guestmem.c) */
 extern uint64_t cs_guestmem_gen;      /* bumped before every system call */
 extern bool cs_guestmem_enabled;      /* linux-user, guest_base known */
 extern uint64_t cs_guestmem_base;
+
+/* Guest memory is host memory at base + address (linux-user, once
+ * guest_base is known): direct reads may start. */
+void cs_guestmem_enable(uint64_t base);
+/* Before any system call: every page must be read through the API again. */
+void cs_guestmem_forget_all(void);
 
 static inline uint64_t cs_guestmem_now(void)
 {

@@ -11,8 +11,14 @@
 #include <string.h>
 #include <unistd.h>
 #include <glib.h>
-#include "state.h"
+#include "plugin.h"
 #include "fastreg.h"
+#include "signals.h"
+#include "symbols.h"
+#include "syscalls.h"
+#include "system.h"
+#include "translate.h"
+#include "vcpu.h"
 
 QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
 

@@ -25,7 +25,9 @@
 #include <glib.h>
 #include "callstack_instr/callstack_instr.h"
 #include "symbols/symbolizer.h"
-#include "state.h"
+#include "plugin.h"
+#include "symbols.h"
+#include "translate.h"
 
 #define CS_API __attribute__((visibility("default")))
 

@@ -33,7 +33,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "state.h"
+#include "plugin.h"
+#include "system.h"
+#include "vcpu.h"
 
 /* Linux's THREAD_SIZE on x86_64 and arm64 (without KASAN). */
 #define KERNEL_STACK_REGION (16u * 1024)

@@ -6,7 +6,8 @@
  * to the real callback. Nothing trusts the pointer before fastreg.c has
  * checked it. Other hosts get plain wrappers passing NULL.
  */
-#include "state.h"
+#include "trampoline.h"
+#include "vcpu.h"
 
 #if defined(__x86_64__)
 #define TRAMPOLINE(name, target)                                                \

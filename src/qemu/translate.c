@@ -11,11 +11,16 @@
  * target would otherwise make the handler look like the return target.
  */
 #include <string.h>
-#include "state.h"
+#include "plugin.h"
 #include "guestmem.h"
+#include "signals.h"
+#include "trampoline.h"
+#include "translate.h"
+#include "vcpu.h"
 
 static GHashTable *sites;   /* cs_site* (key and value), interned */
 static GMutex sites_lock;
+qemu_plugin_u64 cs_pending_flag;
 static uint64_t guest_base;
 static bool guest_base_known;
 
@@ -43,8 +48,9 @@ static void learn_guest_base(struct qemu_plugin_tb *tb)
         __atomic_store_n(&guest_base, (uint64_t)(uintptr_t)haddr - qemu_plugin_insn_vaddr(insn),
                          __ATOMIC_RELEASE);
         __atomic_store_n(&guest_base_known, true, __ATOMIC_RELEASE);
-        cs_guestmem_base = guest_base;
-        __atomic_store_n(&cs_guestmem_enabled, cs_cfg.direct_reads, __ATOMIC_RELEASE);
+        if (cs_cfg.direct_reads) {
+            cs_guestmem_enable(guest_base);
+        }
     }
 }
 

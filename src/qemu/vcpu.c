@@ -15,9 +15,12 @@
 #include <string.h>
 #include <unistd.h>
 #include <glib.h>
-#include "state.h"
+#include "plugin.h"
 #include "fastreg.h"
 #include "guestmem.h"
+#include "system.h"
+#include "translate.h"
+#include "vcpu.h"
 
 /*
  * vCPU indexes are small and dense but their number is not known in advance
@@ -33,7 +36,6 @@ static GMutex vcpu_table_lock;
 static struct qemu_plugin_register *sp_handle, *pc_handle;
 static GHashTable *reg_by_name;   /* register name -> handle */
 static unsigned fork_generation;
-qemu_plugin_u64 cs_pending_flag;
 /* initial-exec: a plain %fs-relative load, no __tls_get_addr call per event. */
 static __thread int tls_vcpu __attribute__((tls_model("initial-exec"))) = -1;
 /* vCPU of the call/return being handled, -1 outside our callbacks */
