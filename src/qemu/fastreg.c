@@ -32,15 +32,6 @@ bool cs_fastreg_enabled;
 static learning learn_state[CS_FASTREG_SLOTS];
 static GMutex learn_lock;
 
-bool cs_fastreg_host_supported(void)
-{
-#if defined(__x86_64__) || defined(__aarch64__)
-    return true;
-#else
-    return false;
-#endif
-}
-
 /* A copy of the first SCAN_BYTES of the state; false if unreadable. */
 static bool snapshot(const void *env, uint8_t *buf)
 {

@@ -78,7 +78,4 @@ void cs_fastreg_learn(const struct qemu_plugin_register *h, const void *env, uin
 /* How many registers read so far are in this state (for verbose=on). */
 unsigned cs_fastreg_count(int state);
 
-/* Does this host pass the CPU state pointer to our callbacks? */
-bool cs_fastreg_host_supported(void);
-
 #endif

@@ -17,6 +17,7 @@
 #include "symbols.h"
 #include "syscalls.h"
 #include "system.h"
+#include "trampoline.h"
 #include "translate.h"
 #include "vcpu.h"
 
@@ -176,7 +177,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
      * vCPUs on several threads from the start. */
     cs_cfg.engine.threaded_owned = !cs_cfg.system_mode;
     cs_cfg.engine.starts_single_threaded = !cs_cfg.system_mode && cs_arch->clone_nr[0] != 0;
-    cs_fastreg_enabled = cs_cfg.direct_reads && cs_fastreg_host_supported();
+    cs_fastreg_enabled = cs_cfg.direct_reads && cs_trampoline_env_register();
     cs_eng = cs_engine_new(&cs_cfg.engine);
 
     cs_vcpu_setup(id);

@@ -16,7 +16,8 @@
 #include "signals.h"
 #include "trampoline.h"
 #include "translate.h"
-#include "vcpu.h"
+#include "guestio.h"
+#include "site.h"
 
 static GHashTable *sites;   /* cs_site* (key and value), interned */
 static GMutex sites_lock;
@@ -69,7 +70,7 @@ static gboolean site_equal(gconstpointer a, gconstpointer b)
 
 static struct qemu_plugin_register *reg_or_null(const char *name)
 {
-    return name[0] ? cs_vcpu_register(name) : NULL;
+    return name[0] ? cs_reg_handle(name) : NULL;
 }
 
 static cs_site *intern_site(uint64_t vaddr, const cs_insn_info *info)
@@ -126,13 +127,13 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     size_t n = qemu_plugin_tb_n_insns(tb);
     uint64_t pc = qemu_plugin_tb_vaddr(tb);
     if (cs_signals_is_handler(pc)) {
-        qemu_plugin_register_vcpu_tb_exec_cb(tb, cs_vcpu_on_signal_entry, QEMU_PLUGIN_CB_R_REGS,
+        qemu_plugin_register_vcpu_tb_exec_cb(tb, cs_on_signal_entry, QEMU_PLUGIN_CB_R_REGS,
                                              (void *)(uintptr_t)pc);
     }
     if (cs_arch->targets_observed && n > 0) {
         /* Cheap unless a CS_TARGET_NEXT site has just run on this vCPU. */
         qemu_plugin_register_vcpu_tb_exec_cond_cb(
-            tb, cs_vcpu_on_landing, QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_COND_NE,
+            tb, cs_on_landing, QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_COND_NE,
             cs_pending_flag, 0, (void *)(uintptr_t)qemu_plugin_tb_vaddr(tb));
     }
     /* Calls and returns end a block (or sit just before a delay slot), so
@@ -144,7 +145,7 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     size_t offs[CODE_MAX];
     cs_code code = { .bytes = buf, .block_start = ctx == 0 };
     if (cs_arch->mode_reg) {
-        cs_vcpu_read_named(cs_arch->mode_reg, &code.mode);
+        cs_reg_read_current(cs_arch->mode_reg, &code.mode);
     }
     for (size_t i = ctx; i < n; i++) {
         struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
@@ -175,9 +176,9 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         cs_site *site = intern_site(vaddr, &info);
         bool slot_ret = site->cls == CS_INSN_RET && cs_arch->ret_addr_on_stack && site->hot &&
                         !site->cond_reg && site->tkind == CS_TARGET_MEM && !site->index &&
-                        site->disp == 0 && site->base && site->base == cs_vcpu_register(cs_arch->sp_reg);
+                        site->disp == 0 && site->base && site->base == cs_reg_handle(cs_arch->sp_reg);
         qemu_plugin_register_vcpu_insn_exec_cb(
-            insn, info.cls == CS_INSN_CALL ? cs_vcpu_on_call : cs_vcpu_on_ret,
+            insn, info.cls == CS_INSN_CALL ? cs_on_call : cs_on_ret,
             QEMU_PLUGIN_CB_R_REGS, cs_site_udata(site, slot_ret));
     }
 }

@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Per-vCPU state and the callbacks of translated code (vcpu.c). */
+/*
+ * Per-vCPU state (vcpu.c): the table of vCPUs, their lifecycle, the stack
+ * each is bound to (and rebinding after fork), and the gate every callback
+ * of translated code passes: cs_vcpu_begin at entry, cs_vcpu_end at exit.
+ */
 #ifndef CS_QEMU_VCPU_H
 #define CS_QEMU_VCPU_H
 
@@ -8,7 +12,7 @@
 #include <glib.h>
 #include <qemu-plugin.h>
 #include "engine/engine.h"
-#include "translate.h"
+typedef struct cs_site cs_site;   /* site.h */
 
 typedef struct cs_vcpu {
     unsigned index;
@@ -22,41 +26,108 @@ typedef struct cs_vcpu {
     GByteArray *membuf;
     const cs_site *pending;   /* CS_TARGET_NEXT: the site whose target is the next block */
     cs_stack_id sys_id;       /* whole-system mode: the id `stack` was bound for */
-    /* QEMU's CPU state for this vCPU, once checked (fastreg.h), and the same
+    /* QEMU's CPU state for this vCPU, once checked (guestio.h), and the same
      * while one of our callbacks runs (NULL outside them: registers can be
      * read directly only there). */
     const void *env_checked;
     const void *env_now;
-    /* The stack the hot path may use without the checks of event_vcpu_sp
-     * (user mode, bound in the current fork generation); NULL: take the
-     * generic path. */
+    /* The stack the fast path may use without the stack choice of the
+     * event path (user mode, bound in the current fork generation); NULL:
+     * take the event path (events.c), which also (re)establishes it. */
     cs_stack *hot_stack;
     struct cs_guestmem *mem;  /* linux-user: pages readable directly (guestmem.h) */
 } cs_vcpu;
 
+#include "guestio.h"   /* (needs cs_vcpu complete) */
+
+/* The table: vCPU indexes are small and dense but their number is not
+ * known in advance (one per guest thread): two levels whose chunks are
+ * never moved, so readers need no lock. */
+#define CS_VCPU_CHUNK_BITS 8
+#define CS_VCPU_CHUNK_SIZE (1u << CS_VCPU_CHUNK_BITS)
+#define CS_VCPU_MAX_CHUNKS 1024
+extern cs_vcpu *cs_vcpu_chunks[CS_VCPU_MAX_CHUNKS];
+
+/* The vCPU this thread has run, and the one whose callback it is running
+ * (-1 outside our callbacks). initial-exec: a plain %fs-relative access, no
+ * __tls_get_addr call per event. */
+extern __thread int cs_vcpu_tls_current __attribute__((tls_model("initial-exec")));
+extern __thread int cs_vcpu_tls_in_callback __attribute__((tls_model("initial-exec")));
+/* Bumped in the child of every fork (user mode). */
+extern unsigned cs_vcpu_fork_generation;
+
 void cs_vcpu_setup(qemu_plugin_id_t id);
-cs_vcpu *cs_vcpu_get(unsigned index);        /* NULL if never initialised */
+
+/* NULL if never initialised */
+static inline cs_vcpu *cs_vcpu_get(unsigned index)
+{
+    unsigned c = index >> CS_VCPU_CHUNK_BITS;
+    if (c >= CS_VCPU_MAX_CHUNKS) {
+        return NULL;
+    }
+    cs_vcpu *chunk = __atomic_load_n(&cs_vcpu_chunks[c], __ATOMIC_ACQUIRE);
+    return chunk ? &chunk[index & (CS_VCPU_CHUNK_SIZE - 1)] : NULL;
+}
+
 /* The vCPU's stack, binding it if this is the vCPU's own thread. */
 cs_stack *cs_vcpu_stack(cs_vcpu *v);
-bool cs_vcpu_read_pc(cs_vcpu *v, uint64_t *out);
-/* Reads a register of the vCPU this thread is running (translation time). */
-bool cs_vcpu_read_named(const char *name, uint64_t *out);
 /* The vCPU this thread has run, or -1. */
 int cs_vcpu_current(void);
 /* Is this thread handling a call or return of that vCPU right now (so that
  * its registers are the ones QEMU reads)? */
 bool cs_vcpu_in_callback(unsigned index);
-/* A QEMU register handle by name, or NULL (valid after the first vCPU init). */
-struct qemu_plugin_register *cs_vcpu_register(const char *name);
-/* Reads a register of this vCPU (on its thread, from a callback). */
-bool cs_vcpu_read_reg(cs_vcpu *v, struct qemu_plugin_register *h, uint64_t *out);
-/* Reads `size` bytes of guest virtual memory at addr, as a number. */
-bool cs_vcpu_read_mem(cs_vcpu *v, uint64_t addr, unsigned size, uint64_t *out);
-/* What the trampolines (trampoline.h) jump to, with QEMU's CPU state
- * pointer `env` added. */
-void cs_vcpu_on_call_env(unsigned int vcpu_index, void *site, const void *env);
-void cs_vcpu_on_ret_env(unsigned int vcpu_index, void *site, const void *env);
-void cs_vcpu_on_landing_env(unsigned int vcpu_index, void *block_vaddr, const void *env);
-void cs_vcpu_on_signal_entry_env(unsigned int vcpu_index, void *pc, const void *env);
+
+/* heuristic stacks: the vCPU's address space (the process), recomputed only
+ * after a fork (no getpid() system call per event). */
+void cs_vcpu_update_space(cs_vcpu *v);
+static inline const cs_stack_id *cs_vcpu_space(cs_vcpu *v)
+{
+    if (v->space_gen != cs_vcpu_fork_generation + 1) {
+        cs_vcpu_update_space(v);
+    }
+    return &v->space;
+}
+
+/*
+ * The gate of a callback from translated code. cs_vcpu_begin marks this
+ * thread as running vCPU `index`'s callback (what get_prog_point and direct
+ * register reads rely on) and tells how the callback proceeds:
+ *  - CS_LANE_NONE: the vCPU is not tracked; nothing to do.
+ *  - CS_LANE_FAST: everything the fast path (fastpath.c) needs is verified:
+ *    `env` is this vCPU's checked CPU-state pointer (guestio.h), the vCPU
+ *    is on a bound stack (hot_stack), and *sp was read through env.
+ *  - CS_LANE_SLOW: anything else; the event path (events.c) chooses the
+ *    stack and reads each register through env where it can, through the
+ *    API otherwise.
+ * Every callback that called cs_vcpu_begin calls cs_vcpu_end before it
+ * returns.
+ */
+typedef enum { CS_LANE_NONE, CS_LANE_SLOW, CS_LANE_FAST } cs_lane;
+
+static inline cs_lane cs_vcpu_begin(unsigned index, const void *env, cs_vcpu **vp, uint64_t *sp)
+{
+    cs_vcpu *v = cs_vcpu_get(index);
+    *vp = v;
+    if (!v) {
+        return CS_LANE_NONE;
+    }
+    cs_vcpu_tls_current = (int)index;
+    cs_vcpu_tls_in_callback = (int)index;
+    if (env && env == v->env_checked && v->hot_stack && cs_fastreg_read(cs_reg_sp, env, sp)) {
+        v->env_now = env;
+        return CS_LANE_FAST;
+    }
+    cs_reg_accept_env(v, env);
+    return CS_LANE_SLOW;
+}
+
+/* (v may be NULL: CS_LANE_NONE) */
+static inline void cs_vcpu_end(cs_vcpu *v)
+{
+    if (v) {
+        v->env_now = NULL;
+    }
+    cs_vcpu_tls_in_callback = -1;
+}
 
 #endif

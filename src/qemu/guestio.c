@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Reading the guest's registers and memory (see guestio.h): QEMU's register
+ * handles by name, reads through the plugin API, and the direct reads that
+ * the API reads verify (fastreg.h for registers, guestmem.h for memory).
+ */
+#include <stdio.h>
+#include <string.h>
+#include <glib.h>
+#include "plugin.h"
+#include "fastreg.h"
+#include "guestio.h"
+#include "guestmem.h"
+
+struct qemu_plugin_register *cs_reg_sp, *cs_reg_pc;
+static GHashTable *reg_by_name;   /* register name -> handle */
+
+struct qemu_plugin_register *cs_reg_handle(const char *name)
+{
+    return reg_by_name ? g_hash_table_lookup(reg_by_name, name) : NULL;
+}
+
+void cs_reg_find_all(void)
+{
+    GArray *regs = qemu_plugin_get_registers();
+    reg_by_name = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    for (guint i = 0; regs && i < regs->len; i++) {
+        qemu_plugin_reg_descriptor *d = &g_array_index(regs, qemu_plugin_reg_descriptor, i);
+        if (!g_hash_table_contains(reg_by_name, d->name)) {
+            g_hash_table_insert(reg_by_name, g_strdup(d->name), d->handle);
+        }
+    }
+    if (regs) {
+        g_array_free(regs, TRUE);
+    }
+    cs_reg_sp = cs_arch->sp_reg ? cs_reg_handle(cs_arch->sp_reg) : NULL;
+    cs_reg_pc = cs_arch->pc_reg ? cs_reg_handle(cs_arch->pc_reg) : NULL;
+    if (!cs_reg_sp && cs_arch->sp_reg) {
+        fprintf(stderr, "callstack_instr: warning: QEMU lists no register '%s' on %s; "
+                "the stack pointer is unknown\n", cs_arch->sp_reg, cs_arch->name);
+        cs_cfg.engine.sp_resync = false;
+    }
+}
+
+/* Through the API; learn: also teach fastreg.c where the register lives. */
+static bool read_api(cs_vcpu *v, struct qemu_plugin_register *h, bool learn, uint64_t *out)
+{
+    if (!h) {
+        return false;
+    }
+    v->regbuf->len = 0;   /* what g_byte_array_set_size(buf, 0) does, without the call */
+    int n = qemu_plugin_read_register(h, v->regbuf);
+    if (n <= 0 || n > 8) {
+        return false;
+    }
+    uint64_t x = 0;
+    if (!cs_arch->big_endian) {
+        memcpy(&x, v->regbuf->data, (size_t)n);   /* host and guest are little-endian */
+    } else {
+        for (int i = 0; i < n; i++) {
+            x |= (uint64_t)v->regbuf->data[i] << (8u * (unsigned)(n - 1 - i));
+        }
+    }
+    *out = x;
+    if (learn && v->env_now) {
+        cs_fastreg_learn(h, v->env_now, x, (unsigned)n);
+    }
+    return true;
+}
+
+bool cs_reg_read(cs_vcpu *v, struct qemu_plugin_register *h, uint64_t *out)
+{
+    return read_api(v, h, false, out);
+}
+
+bool cs_reg_read_gpr_api(cs_vcpu *v, struct qemu_plugin_register *h, uint64_t *out)
+{
+    return read_api(v, h, true, out);
+}
+
+bool cs_reg_read_pc(cs_vcpu *v, uint64_t *out)
+{
+    return read_api(v, cs_reg_pc, false, out);
+}
+
+bool cs_reg_read_current(const char *name, uint64_t *out)
+{
+    static __thread cs_vcpu scratch;   /* only its register buffer is used */
+    if (!scratch.regbuf) {
+        scratch.regbuf = g_byte_array_sized_new(16);
+    }
+    return read_api(&scratch, cs_reg_handle(name), false, out);
+}
+
+bool cs_mem_read(cs_vcpu *v, uint64_t addr, unsigned size, uint64_t *out)
+{
+    uint8_t bytes[8];
+    if (size == 0 || size > 8) {
+        return false;
+    }
+    if (!cs_guestmem_read(v->mem, addr, size, bytes)) {
+        uint64_t gen = cs_guestmem_now();
+        /* (the API sizes the array itself) */
+        if (!qemu_plugin_read_memory_vaddr(addr, v->membuf, size) || v->membuf->len < size) {
+            return false;
+        }
+        memcpy(bytes, v->membuf->data, size);
+        if (__atomic_load_n(&cs_guestmem_enabled, __ATOMIC_ACQUIRE)) {
+            cs_guestmem_learn(v->mem, addr, size, gen);
+        }
+    }
+    uint64_t x = 0;
+    for (unsigned i = 0; i < size; i++) {
+        unsigned shift = cs_arch->big_endian ? 8u * (size - 1 - i) : 8u * i;
+        x |= (uint64_t)bytes[i] << shift;
+    }
+    *out = x;
+    return true;
+}
