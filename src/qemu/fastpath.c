@@ -11,7 +11,7 @@
  * write_begin), no plugin API call unless the target is in guest memory.
  * The common cases (a direct call; a return that pops the frame whose slot
  * it reads, x86) are handled inline; other targets and conditions out of
- * line (site_rest).
+ * line (fast_rest).
  *
  * When the fast lane is not available (a register's offset not learnt yet
  * or never learnable, a CPU-state pointer not checked, the first event of a
@@ -38,55 +38,69 @@ static inline cs_stack *fast_stack(cs_vcpu *v, uint64_t sp)
     return s;
 }
 
-/* Everything but the common cases, out of line so that the callbacks stay
- * small: the fast lane's other targets and conditions, and the slow lane. */
-static __attribute__((noinline)) void site_rest(cs_vcpu *v, unsigned vcpu_index,
-                                                const cs_site *site, cs_lane lane, uint64_t sp,
-                                                bool ret)
+/* The slow lane: the event path (events.c). Out of line, as is
+ * fast_rest, so that the callbacks stay small; both end the callback. */
+static __attribute__((noinline)) void slow_lane(cs_vcpu *v, unsigned vcpu_index,
+                                                const cs_site *site, bool ret)
 {
-    if (lane != CS_LANE_FAST || !site->hot) {
-        if (ret) {
-            cs_events_ret(v, vcpu_index, site);
-        } else {
-            cs_events_call(v, vcpu_index, site);
-        }
+    if (!v) {
+        /* (an untracked vCPU) */
+    } else if (ret) {
+        cs_events_ret(v, vcpu_index, site);
+    } else {
+        cs_events_call(v, vcpu_index, site);
+    }
+    cs_vcpu_end(v);
+}
+
+/* The fast lane's other targets and conditions. */
+static __attribute__((noinline)) void fast_rest(cs_vcpu *v, unsigned vcpu_index,
+                                                const cs_site *site, uint64_t sp, bool ret)
+{
+    if (!site->hot) {
+        /* (see cs_site.hot) */
+        slow_lane(v, vcpu_index, site, ret);
         return;
     }
     v->last_site = site;
     cs_stack *s = fast_stack(v, sp);
     if (!cs_site_taken(v, site)) {
-        return;
-    }
-    if (ret) {
+        /* a condition not taken */
+    } else if (ret) {
         cs_site_ret_event(v, s, vcpu_index, site, sp);
     } else {
         cs_site_call(s, vcpu_index, site, cs_site_target(v, site, sp), sp);
     }
+    cs_vcpu_end(v);
 }
 
 void cs_fastpath_call(unsigned int vcpu_index, void *udata, const void *env)
 {
     const cs_site *site = udata;
     cs_vcpu *v;
-    uint64_t sp = 0;   /* (set by the gate in the fast lane) */
-    cs_lane lane = cs_vcpu_begin(vcpu_index, env, &v, &sp);
-    if (lane == CS_LANE_FAST && site->hot && !site->cond_reg && site->tkind == CS_TARGET_DIRECT) {
+    uint64_t sp;
+    if (cs_vcpu_begin(vcpu_index, env, &v, &sp) != CS_LANE_FAST) {
+        slow_lane(v, vcpu_index, site, false);
+    } else if (!site->hot || site->cond_reg || site->tkind != CS_TARGET_DIRECT) {
+        fast_rest(v, vcpu_index, site, sp, false);
+    } else {
         v->last_site = site;
         cs_engine_call(cs_eng, fast_stack(v, sp), vcpu_index, site->direct & site->mask,
                        site->ret_addr, site->vaddr, (sp + (uint64_t)site->sp_delta) & site->mask);
-    } else if (lane != CS_LANE_NONE) {
-        site_rest(v, vcpu_index, site, lane, sp, false);
+        cs_vcpu_end(v);
     }
-    cs_vcpu_end(v);
 }
 
 void cs_fastpath_ret(unsigned int vcpu_index, void *udata, const void *env)
 {
     const cs_site *site = cs_site_of(udata);
     cs_vcpu *v;
-    uint64_t sp = 0;   /* (set by the gate in the fast lane) */
-    cs_lane lane = cs_vcpu_begin(vcpu_index, env, &v, &sp);
-    if (lane == CS_LANE_FAST && cs_site_is_slot_ret(udata)) {
+    uint64_t sp;
+    if (cs_vcpu_begin(vcpu_index, env, &v, &sp) != CS_LANE_FAST) {
+        slow_lane(v, vcpu_index, site, true);
+    } else if (!cs_site_is_slot_ret(udata)) {
+        fast_rest(v, vcpu_index, site, sp, true);
+    } else {
         /* (a slot return's site is hot and unconditional: see cs_site_udata) */
         v->last_site = site;
         cs_stack *s = fast_stack(v, sp);
@@ -94,8 +108,6 @@ void cs_fastpath_ret(unsigned int vcpu_index, void *udata, const void *env)
             /* not the top frame's slot: read the target */
             cs_site_ret(s, vcpu_index, site, cs_site_target(v, site, sp), sp);
         }
-    } else if (lane != CS_LANE_NONE) {
-        site_rest(v, vcpu_index, site, lane, sp, true);
+        cs_vcpu_end(v);
     }
-    cs_vcpu_end(v);
 }

@@ -18,8 +18,10 @@
 #include "fastreg.h"
 
 /* The handles of the stack pointer and the pc (NULL if QEMU does not list
- * them), valid after cs_reg_find_all. */
-extern struct qemu_plugin_register *cs_reg_sp, *cs_reg_pc;
+ * them), valid after cs_reg_find_all. (hidden: read at every event, by
+ * address, not through the GOT) */
+extern struct qemu_plugin_register *cs_reg_sp __attribute__((visibility("hidden")));
+extern struct qemu_plugin_register *cs_reg_pc;
 
 /* Learns QEMU's register names (at the first vCPU's init). */
 void cs_reg_find_all(void);

@@ -111,14 +111,16 @@ static inline cs_lane cs_vcpu_begin(unsigned index, const void *env, cs_vcpu **v
     if (!v) {
         return CS_LANE_NONE;
     }
-    cs_vcpu_tls_current = (int)index;
-    cs_vcpu_tls_in_callback = (int)index;
+    cs_lane lane = CS_LANE_SLOW;
     if (env && env == v->env_checked && v->hot_stack && cs_fastreg_read(cs_reg_sp, env, sp)) {
         v->env_now = env;
-        return CS_LANE_FAST;
+        lane = CS_LANE_FAST;
+    } else {
+        cs_reg_accept_env(v, env);
     }
-    cs_reg_accept_env(v, env);
-    return CS_LANE_SLOW;
+    cs_vcpu_tls_current = (int)index;
+    cs_vcpu_tls_in_callback = (int)index;
+    return lane;
 }
 
 /* (v may be NULL: CS_LANE_NONE) */
