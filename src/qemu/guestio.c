@@ -4,6 +4,7 @@
  * handles by name, reads through the plugin API, and the direct reads that
  * the API reads verify (fastreg.h for registers, guestmem.h for memory).
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <glib.h>
@@ -42,7 +43,90 @@ void cs_reg_find_all(void)
     }
 }
 
-/* Through the API; learn: also teach fastreg.c where the register lives. */
+/* A handle's name, for messages. */
+static const char *reg_name(const struct qemu_plugin_register *h)
+{
+    GHashTableIter it;
+    gpointer name, handle;
+    g_hash_table_iter_init(&it, reg_by_name);
+    while (g_hash_table_iter_next(&it, &name, &handle)) {
+        if (handle == h) {
+            return name;
+        }
+    }
+    return "?";
+}
+
+void cs_reg_report_learning(void)
+{
+    GHashTableIter it;
+    gpointer name, handle;
+    unsigned reads, candidates;
+    if (!reg_by_name) {
+        return;
+    }
+    g_hash_table_iter_init(&it, reg_by_name);
+    while (g_hash_table_iter_next(&it, &name, &handle)) {
+        if (cs_fastreg_progress(handle, &reads, &candidates)) {
+            fprintf(stderr, "callstack_instr: %s via the API so far: its offset is still being "
+                    "learnt (%u reads, %u offsets agree)\n", (const char *)name, reads, candidates);
+        }
+    }
+}
+
+void cs_reg_examine_env(cs_vcpu *v, const void *env)
+{
+    v->env_checked = env;
+    v->env_candidate = NULL;
+    v->env_trusted = NULL;
+    if (!cs_fastreg_enabled) {
+        return;
+    }
+    if (!cs_fastreg_check_env(env)) {
+        if (cs_cfg.verbose) {
+            fprintf(stderr, "callstack_instr: vcpu %u: CPU-state pointer %p is not readable; "
+                    "registers via the API\n", v->index, env);
+        }
+        return;
+    }
+    v->env_candidate = env;
+}
+
+/*
+ * An API read of a general register gave x, in a callback whose CPU-state
+ * pointer is readable but not trusted yet (env_probe). If the register's
+ * offset is known, the same read through the pointer decides: equal, and
+ * the pointer is this vCPU's CPU state; different, and it is not (or the
+ * offset is wrong for this vCPU): it is not read through again. A zero
+ * proves little (much of the state is zero) and decides nothing.
+ */
+static void verify_env(cs_vcpu *v, struct qemu_plugin_register *h, uint64_t x, unsigned size)
+{
+    const cs_fastreg *f = cs_fastreg_of(h);
+    uint64_t direct;
+    if (x == 0 || !f || f->size != size || !cs_fastreg_read(h, v->env_probe, &direct)) {
+        return;
+    }
+    if (direct == x) {
+        v->env_trusted = v->env_now = v->env_probe;
+        if (cs_cfg.verbose) {
+            fprintf(stderr, "callstack_instr: vcpu %u: CPU-state pointer trusted: %s read through "
+                    "it equals the API's 0x%" PRIx64 "; registers with a known offset read "
+                    "through it\n", v->index, reg_name(h), x);
+        }
+    } else {
+        v->env_candidate = v->env_probe = NULL;
+        if (cs_cfg.verbose) {
+            fprintf(stderr, "callstack_instr: vcpu %u: CPU-state pointer not trusted: read "
+                    "0x%" PRIx64 " through it as %s (offset 0x%x), API says 0x%" PRIx64 "; "
+                    "registers via the API\n", v->index, direct, reg_name(h),
+                    (unsigned)f->offset, x);
+        }
+    }
+}
+
+/* Through the API; learn: also verify the callback's CPU-state pointer and
+ * teach fastreg.c where the register lives. */
 static bool read_api(cs_vcpu *v, struct qemu_plugin_register *h, bool learn, uint64_t *out)
 {
     if (!h) {
@@ -62,8 +146,19 @@ static bool read_api(cs_vcpu *v, struct qemu_plugin_register *h, bool learn, uin
         }
     }
     *out = x;
-    if (learn && v->env_now) {
-        cs_fastreg_learn(h, v->env_now, x, (unsigned)n);
+    if (learn && !v->env_now && v->env_probe) {
+        verify_env(v, h, x, (unsigned)n);
+    }
+    const void *env = v->env_now ? v->env_now : v->env_probe;
+    if (learn && env) {
+        cs_learn_result r = cs_fastreg_learn(h, env, x, (unsigned)n);
+        if (r.outcome == CS_LEARN_FOUND && cs_cfg.verbose) {
+            fprintf(stderr, "callstack_instr: vcpu %u: %s fast (offset 0x%x in the CPU state: "
+                    "%u reads agreed)\n", v->index, reg_name(h), (unsigned)r.offset, r.reads);
+        } else if (r.outcome == CS_LEARN_FAILED && cs_cfg.verbose) {
+            fprintf(stderr, "callstack_instr: vcpu %u: %s via the API: %s (after %u reads)\n",
+                    v->index, reg_name(h), r.why, r.reads);
+        }
     }
     return true;
 }

@@ -27,6 +27,9 @@ extern struct qemu_plugin_register *cs_reg_pc;
 void cs_reg_find_all(void);
 /* A QEMU register handle by name, or NULL (valid after cs_reg_find_all). */
 struct qemu_plugin_register *cs_reg_handle(const char *name);
+/* verbose=on, at exit: the registers whose offset is still being learnt,
+ * hence read through the API so far. */
+void cs_reg_report_learning(void);
 
 /* Any register of this vCPU (on its thread, from a callback), through the
  * API: flags and system registers, which the gdbstub may compose from
@@ -47,15 +50,22 @@ static inline bool cs_reg_read_gpr(cs_vcpu *v, struct qemu_plugin_register *h, u
     return cs_fastreg_read(h, v->env_now, out) || cs_reg_read_gpr_api(v, h, out);
 }
 
-/* At the entry of a callback in the slow lane (cs_vcpu_begin): env is
- * checked once per pointer value, and read through (env_now) only if it
- * passed. */
+/*
+ * The CPU-state pointer `env` of a callback (fastreg.h), per vCPU:
+ * examined once per pointer value (cs_reg_examine_env: readable?), a
+ * candidate while readable (copies of it teach offsets; env_probe during a
+ * callback), trusted once a read through it equalled an API read
+ * (env_trusted; env_now during a callback, and direct reads use only that).
+ * At the entry of a callback in the slow lane (cs_vcpu_begin):
+ */
+void cs_reg_examine_env(cs_vcpu *v, const void *env);
 static inline void cs_reg_accept_env(cs_vcpu *v, const void *env)
 {
-    if (env != v->env_checked && cs_fastreg_enabled && env && cs_fastreg_check_env(env)) {
-        v->env_checked = env;
+    if (env && env != v->env_checked) {
+        cs_reg_examine_env(v, env);
     }
-    v->env_now = env == v->env_checked ? env : NULL;
+    v->env_probe = env && env == v->env_candidate ? env : NULL;
+    v->env_now = env && env == v->env_trusted ? env : NULL;
 }
 
 /* `size` bytes of guest virtual memory at addr, as a number. */

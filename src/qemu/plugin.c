@@ -13,6 +13,7 @@
 #include <glib.h>
 #include "plugin.h"
 #include "fastreg.h"
+#include "guestio.h"
 #include "signals.h"
 #include "symbols.h"
 #include "syscalls.h"
@@ -135,6 +136,7 @@ static void at_exit(qemu_plugin_id_t id, void *udata)
                 PRIu64 " unwound, %" PRIu64 " unmatched returns, %" PRIu64 " stacks created, %u live\n",
                 (int)getpid(), st.calls, st.returns, st.unwound, st.unmatched_returns,
                 st.stacks_created, cs_engine_stack_count(cs_eng));
+        cs_reg_report_learning();
         fprintf(stderr, "callstack_instr: registers read directly: %u, through QEMU: %u, "
                 "still being checked: %u\n", cs_fastreg_count(CS_FASTREG_FAST),
                 cs_fastreg_count(CS_FASTREG_SLOW), cs_fastreg_count(CS_FASTREG_LEARNING));
@@ -194,6 +196,10 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
                 c->max_depth, c->sp_resync ? "on" : c->sp_resync_kernel ? "on kernel stacks" : "off",
                 c->stack_distance, c->max_heuristic_stacks,
                 cs_fastreg_enabled ? "on" : cs_cfg.direct_reads ? "memory only (host)" : "off");
+        if (cs_cfg.direct_reads && !cs_trampoline_env_register()) {
+            fprintf(stderr, "callstack_instr: this host's callbacks get no CPU-state pointer "
+                    "(no trampoline for it): registers via the API\n");
+        }
     }
     return 0;
 }

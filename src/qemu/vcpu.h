@@ -26,16 +26,22 @@ typedef struct cs_vcpu {
     GByteArray *membuf;
     const cs_site *pending;   /* CS_TARGET_NEXT: the site whose target is the next block */
     cs_stack_id sys_id;       /* whole-system mode: the id `stack` was bound for */
-    /* QEMU's CPU state for this vCPU, once checked (guestio.h), and the same
-     * while one of our callbacks runs (NULL outside them: registers can be
-     * read directly only there). */
-    const void *env_checked;
+    /* QEMU's CPU state for this vCPU once verified (see cs_reg_accept_env),
+     * and the same while one of our callbacks runs (NULL outside them:
+     * registers are read directly only through it, and only then). */
+    const void *env_trusted;
     const void *env_now;
     /* The stack the fast path may use without the stack choice of the
      * event path (user mode, bound in the current fork generation); NULL:
      * take the event path (events.c), which also (re)establishes it. */
     cs_stack *hot_stack;
     struct cs_guestmem *mem;  /* linux-user: pages readable directly (guestmem.h) */
+    /* The slow lane's view of the CPU-state pointer: the one last examined,
+     * the same if it is readable (copies of it teach offsets), and that
+     * while a callback in the slow lane runs. */
+    const void *env_checked;
+    const void *env_candidate;
+    const void *env_probe;
 } cs_vcpu;
 
 #include "guestio.h"   /* (needs cs_vcpu complete) */
@@ -94,7 +100,7 @@ static inline const cs_stack_id *cs_vcpu_space(cs_vcpu *v)
  * register reads rely on) and tells how the callback proceeds:
  *  - CS_LANE_NONE: the vCPU is not tracked; nothing to do.
  *  - CS_LANE_FAST: everything the fast path (fastpath.c) needs is verified:
- *    `env` is this vCPU's checked CPU-state pointer (guestio.h), the vCPU
+ *    `env` is this vCPU's trusted CPU-state pointer (guestio.h), the vCPU
  *    is on a bound stack (hot_stack), and *sp was read through env.
  *  - CS_LANE_SLOW: anything else; the event path (events.c) chooses the
  *    stack and reads each register through env where it can, through the
@@ -112,7 +118,7 @@ static inline cs_lane cs_vcpu_begin(unsigned index, const void *env, cs_vcpu **v
         return CS_LANE_NONE;
     }
     cs_lane lane = CS_LANE_SLOW;
-    if (env && env == v->env_checked && v->hot_stack && cs_fastreg_read(cs_reg_sp, env, sp)) {
+    if (env && env == v->env_trusted && v->hot_stack && cs_fastreg_read(cs_reg_sp, env, sp)) {
         v->env_now = env;
         lane = CS_LANE_FAST;
     } else {
