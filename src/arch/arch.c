@@ -104,31 +104,3 @@ bool cs_cond_holds(const cs_cond *c, uint64_t v)
         return true;
     }
 }
-
-/*
- * One handle per thread and arch: Capstone handles are not thread-safe, and
- * QEMU may translate on several vCPU threads at once in system mode. Handles
- * live as long as their thread; translation threads are few.
- */
-typedef struct cs_handle_slot {
-    const cs_arch_desc *arch;
-    csh handle;
-    bool ok;
-} cs_handle_slot;
-
-static __thread cs_handle_slot tls_slot;
-
-void *cs_arch_capstone(const cs_arch_desc *a)
-{
-    if (tls_slot.arch != a) {
-        if (tls_slot.ok) {
-            cs_close(&tls_slot.handle);
-        }
-        tls_slot.arch = a;
-        tls_slot.ok = cs_open(a->cs_arch, a->cs_mode, &tls_slot.handle) == CS_ERR_OK;
-        if (tls_slot.ok) {
-            cs_option(tls_slot.handle, CS_OPT_DETAIL, CS_OPT_ON);
-        }
-    }
-    return tls_slot.ok ? &tls_slot.handle : NULL;
-}
