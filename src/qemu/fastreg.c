@@ -30,6 +30,16 @@ bool cs_fastreg_check_env(const void *env)
     return snapshot(env, buf);
 }
 
+cs_env_verdict cs_fastreg_verify_env(const struct qemu_plugin_register *h, const void *env,
+                                     uint64_t value, unsigned size, uint64_t *direct)
+{
+    const cs_fastreg *f = cs_fastreg_of(h);
+    if (value == 0 || !f || !cs_fastreg_read(h, env, direct) || f->size != size) {
+        return CS_ENV_UNDECIDED;
+    }
+    return *direct == value ? CS_ENV_TRUSTED : CS_ENV_REJECTED;
+}
+
 static uint64_t slot_value(const uint8_t *buf, unsigned slot, unsigned size)
 {
     if (size == 8) {

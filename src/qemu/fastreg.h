@@ -117,6 +117,16 @@ typedef struct cs_learn_result {
 cs_learn_result cs_fastreg_learn_step(cs_fastreg_learner *l, const uint8_t *snapshot,
                                       uint64_t value, unsigned size);
 
+/*
+ * Is a readable CPU-state pointer the vCPU's? An API read of general
+ * register `h` on the vCPU gave `value` (`size` bytes); if h's offset is
+ * known, the same register read through env decides (*direct: that read).
+ * A zero proves little (much of the state is zero) and decides nothing.
+ */
+typedef enum { CS_ENV_UNDECIDED, CS_ENV_TRUSTED, CS_ENV_REJECTED } cs_env_verdict;
+cs_env_verdict cs_fastreg_verify_env(const struct qemu_plugin_register *h, const void *env,
+                                     uint64_t value, unsigned size, uint64_t *direct);
+
 /* Is this pointer a readable CPU state, as far as a copy can tell? */
 bool cs_fastreg_check_env(const void *env);
 

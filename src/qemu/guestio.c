@@ -94,34 +94,33 @@ void cs_reg_examine_env(cs_vcpu *v, const void *env)
 
 /*
  * An API read of a general register gave x, in a callback whose CPU-state
- * pointer is readable but not trusted yet (env_probe). If the register's
- * offset is known, the same read through the pointer decides: equal, and
- * the pointer is this vCPU's CPU state; different, and it is not (or the
- * offset is wrong for this vCPU): it is not read through again. A zero
- * proves little (much of the state is zero) and decides nothing.
+ * pointer is readable but not trusted yet (env_probe): trust it, or not
+ * (then it is not read through again, not even to learn), or wait for a
+ * read that decides (see cs_fastreg_verify_env).
  */
 static void verify_env(cs_vcpu *v, struct qemu_plugin_register *h, uint64_t x, unsigned size)
 {
-    const cs_fastreg *f = cs_fastreg_of(h);
-    uint64_t direct;
-    if (x == 0 || !f || f->size != size || !cs_fastreg_read(h, v->env_probe, &direct)) {
-        return;
-    }
-    if (direct == x) {
+    uint64_t direct = 0;
+    switch (cs_fastreg_verify_env(h, v->env_probe, x, size, &direct)) {
+    case CS_ENV_TRUSTED:
         v->env_trusted = v->env_now = v->env_probe;
         if (cs_cfg.verbose) {
             fprintf(stderr, "callstack_instr: vcpu %u: CPU-state pointer trusted: %s read through "
                     "it equals the API's 0x%" PRIx64 "; registers with a known offset read "
                     "through it\n", v->index, reg_name(h), x);
         }
-    } else {
+        break;
+    case CS_ENV_REJECTED:
         v->env_candidate = v->env_probe = NULL;
         if (cs_cfg.verbose) {
             fprintf(stderr, "callstack_instr: vcpu %u: CPU-state pointer not trusted: read "
                     "0x%" PRIx64 " through it as %s (offset 0x%x), API says 0x%" PRIx64 "; "
                     "registers via the API\n", v->index, direct, reg_name(h),
-                    (unsigned)f->offset, x);
+                    (unsigned)cs_fastreg_of(h)->offset, x);
         }
+        break;
+    case CS_ENV_UNDECIDED:
+        break;
     }
 }
 

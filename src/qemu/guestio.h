@@ -42,7 +42,7 @@ bool cs_reg_read_current(const char *name, uint64_t *out);
 
 /* A general register (whose gdbstub value is a plain copy of one field:
  * the stack pointer, a target's base and index): through the CPU state
- * while a callback runs on a checked pointer and the register's offset is
+ * while a callback runs on a trusted pointer and the register's offset is
  * known, else through the API, learning the offset. */
 bool cs_reg_read_gpr_api(cs_vcpu *v, struct qemu_plugin_register *h, uint64_t *out);
 static inline bool cs_reg_read_gpr(cs_vcpu *v, struct qemu_plugin_register *h, uint64_t *out)

@@ -187,6 +187,39 @@ done:
     g_free(state);
 }
 
+/* A CPU-state pointer is trusted only when a register read through it
+ * equals the API's read of the same register; another vCPU's state (or
+ * anything else) is rejected. */
+static void t_verify_env(void)
+{
+    uint8_t *mine = g_malloc(SCAN), *other = g_malloc(SCAN);
+    const struct qemu_plugin_register *h = (const struct qemu_plugin_register *)(uintptr_t)23;
+    const struct qemu_plugin_register *unknown = (const struct qemu_plugin_register *)(uintptr_t)24;
+    uint64_t direct = 0;
+    cs_learn_result r = { .outcome = CS_LEARN_MORE };
+    for (unsigned i = 0; i < 200 && r.outcome == CS_LEARN_MORE; i++) {
+        fill_noise(mine, i + 13);
+        put(mine, 0x48, 0x5000 + 8 * i, 8);
+        r = cs_fastreg_learn(h, mine, 0x5000 + 8 * i, 8);
+    }
+    CHECK(r.outcome == CS_LEARN_FOUND, "not learnt: %d", r.outcome);
+    fill_noise(other, 99);
+    put(mine, 0x48, 0x7000, 8);
+    put(other, 0x48, 0x9000, 8);
+    CHECK(cs_fastreg_verify_env(h, mine, 0x7000, 8, &direct) == CS_ENV_TRUSTED && direct == 0x7000,
+          "own state: direct " PX, direct);
+    CHECK(cs_fastreg_verify_env(h, other, 0x7000, 8, &direct) == CS_ENV_REJECTED && direct == 0x9000,
+          "another state: direct " PX, direct);
+    CHECK(cs_fastreg_verify_env(h, mine, 0, 8, &direct) == CS_ENV_UNDECIDED, "a zero decides nothing");
+    CHECK(cs_fastreg_verify_env(h, mine, 0x7000, 4, &direct) == CS_ENV_UNDECIDED,
+          "another width decides nothing");
+    CHECK(cs_fastreg_verify_env(unknown, mine, 0x7000, 8, &direct) == CS_ENV_UNDECIDED,
+          "nor does a register whose offset is not known");
+done:
+    g_free(mine);
+    g_free(other);
+}
+
 static void t_check_env_unmapped(void)
 {
     long page = sysconf(_SC_PAGESIZE);
@@ -307,6 +340,7 @@ static const test_case tests[] = {
     { "learn_value_moves", t_learn_value_moves },
     { "learn_bad_reads", t_learn_bad_reads },
     { "learn_through_pointer", t_learn_through_pointer },
+    { "verify_env", t_verify_env },
     { "check_env_unmapped", t_check_env_unmapped },
     { "guestmem_learn_then_read", t_guestmem_learn_then_read },
     { "guestmem_forgets_at_syscall", t_guestmem_forgets_at_syscall },
