@@ -274,7 +274,10 @@ static void t_guestmem_learn_then_read(void)
     memcpy(&want, host + 3 * PAGE + 0x40, 4);
     CHECK(x == want, "read 0x%x, memory holds 0x%x", x, want);
     /* anywhere on the same page */
-    CHECK(cs_guestmem_read(&m, GUEST + 3 * PAGE + PAGE - 8, 8, &x), "same page, other place");
+    uint64_t y = 0, want8;
+    CHECK(cs_guestmem_read(&m, GUEST + 3 * PAGE + PAGE - 8, 8, &y), "same page, other place");
+    memcpy(&want8, host + 4 * PAGE - 8, 8);
+    CHECK(y == want8, "read " PX ", memory holds " PX, y, want8);
     CHECK(!read_u32(&m, a + PAGE, &x), "the next page is not known");
     CHECK(!cs_guestmem_read(NULL, a, 4, &x), "no cache, no read");
 done:;
