@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The state the guest-memory page caches share (see guestmem.h): the
- * generation that invalidates them all, and where guest memory is.
+ * Where guest memory is (QEMU's guest_base), and the generation that
+ * invalidates every vCPU's cache of directly readable pages (guestmem.h).
  */
 #include "guestmem.h"
 
@@ -9,10 +9,15 @@ uint64_t cs_guestmem_gen = 1;
 bool cs_guestmem_enabled;
 uint64_t cs_guestmem_base;
 
-void cs_guestmem_enable(uint64_t base)
+void cs_guestmem_set_base(uint64_t base, bool direct)
 {
-    cs_guestmem_base = base;
-    __atomic_store_n(&cs_guestmem_enabled, true, __ATOMIC_RELEASE);
+    __atomic_store_n(&cs_guestmem_base, base, __ATOMIC_RELEASE);
+    __atomic_store_n(&cs_guestmem_enabled, direct, __ATOMIC_RELEASE);
+}
+
+uint64_t cs_guestmem_guest_base(void)
+{
+    return __atomic_load_n(&cs_guestmem_base, __ATOMIC_ACQUIRE);
 }
 
 void cs_guestmem_forget_all(void)

@@ -22,19 +22,14 @@
 static GHashTable *sites;   /* cs_site* (key and value), interned */
 static GMutex sites_lock;
 qemu_plugin_u64 cs_pending_flag;
-static uint64_t guest_base;
 static bool guest_base_known;
-
-uint64_t cs_translate_guest_base(void)
-{
-    return __atomic_load_n(&guest_base, __ATOMIC_ACQUIRE);
-}
 
 /*
  * In linux-user, guest memory is host memory shifted by guest_base, and an
  * instruction's host address minus its guest address is exactly that
- * shift; the plugin API has no other way to ask. Symbolisation needs it to
- * read the guest's mappings from the host's (see symbols.c). Done once, on
+ * shift; the plugin API has no other way to ask. Direct memory reads need
+ * it (guestmem.h), and so does symbolisation, to read the guest's mappings
+ * from the host's (see symbols.c). Done once, on
  * the first block: nothing is added to later translations but a load.
  */
 static void learn_guest_base(struct qemu_plugin_tb *tb)
@@ -46,12 +41,9 @@ static void learn_guest_base(struct qemu_plugin_tb *tb)
     struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, 0);
     void *haddr = qemu_plugin_insn_haddr(insn);
     if (haddr) {
-        __atomic_store_n(&guest_base, (uint64_t)(uintptr_t)haddr - qemu_plugin_insn_vaddr(insn),
-                         __ATOMIC_RELEASE);
+        cs_guestmem_set_base((uint64_t)(uintptr_t)haddr - qemu_plugin_insn_vaddr(insn),
+                             cs_cfg.direct_reads);
         __atomic_store_n(&guest_base_known, true, __ATOMIC_RELEASE);
-        if (cs_cfg.direct_reads) {
-            cs_guestmem_enable(guest_base);
-        }
     }
 }
 

@@ -3,7 +3,6 @@
 #ifndef CS_QEMU_TRANSLATE_H
 #define CS_QEMU_TRANSLATE_H
 
-#include <stdint.h>
 #include <qemu-plugin.h>
 
 /* Per-vCPU flag, non-zero while a CS_TARGET_NEXT site awaits its block
@@ -11,8 +10,5 @@
 extern qemu_plugin_u64 cs_pending_flag;
 
 void cs_translate_setup(qemu_plugin_id_t id);
-/* QEMU's guest_base (host address minus guest address), learnt from the
- * first block translated; 0 until then. */
-uint64_t cs_translate_guest_base(void);
 
 #endif

@@ -253,7 +253,7 @@ static void setup_guest(void)
         for (unsigned i = 0; i < PAGES * PAGE; i++) {
             host[i] = (uint8_t)(i * 7 + i / PAGE);
         }
-        cs_guestmem_enable((uint64_t)(uintptr_t)host - GUEST);
+        cs_guestmem_set_base((uint64_t)(uintptr_t)host - GUEST, true);
     }
 }
 
