@@ -23,7 +23,7 @@ ROOT = os.path.dirname(HERE)
 BEGIN = "<!-- BEGIN GENERATED %s by bench/bench.py: do not edit by hand -->"
 END = "<!-- END GENERATED %s -->"
 
-# Targets of issue 6.
+# The performance targets the verdicts compare against.
 TARGET_RATIO = {"threaded": 1.15, "asid": 1.15, "heuristic": 1.3}
 TARGET_CONSUMER_EXTRA = 0.05
 TARGET_RSS_MB = 10.0
@@ -551,7 +551,7 @@ def main():
                     help="do not run: re-render a past run's bench/out/raw-*.json")
     ap.add_argument("--block", help="name of the generated block of the results file "
                     "(default: main, or decompose)")
-    ap.add_argument("--out", help="results file (default bench/RESULTS.md; bench/out/quick.md "
+    ap.add_argument("--out", help="results file (default bench/results/tables.md; bench/out/quick.md "
                                   "with --quick)")
     ap.add_argument("--qemu", required=True)
     ap.add_argument("--build", required=True)
@@ -565,7 +565,7 @@ def main():
     inputs = os.path.join(outdir, "inputs")
     os.makedirs(inputs, exist_ok=True)
     if args.out is None:
-        args.out = os.path.join(outdir, "quick.md") if args.quick else os.path.join(HERE, "RESULTS.md")
+        args.out = os.path.join(outdir, "quick.md") if args.quick else os.path.join(HERE, "results", "tables.md")
 
     if not os.access("/usr/bin/time", os.X_OK):
         sys.exit("bench: /usr/bin/time is missing (Debian package time)")

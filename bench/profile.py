@@ -109,7 +109,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="the benchmark's small inputs")
     ap.add_argument("--freq", type=int, default=2000, help="samples per second (cpu-clock)")
     ap.add_argument("--top", type=int, default=25)
-    ap.add_argument("--out", help="results file (default bench/RESULTS.md; with --quick, "
+    ap.add_argument("--out", help="results file (default bench/results/tables.md; with --quick, "
                                   "bench/out/profile-quick.md)")
     ap.add_argument("--command", default="bash bench/profile.sh")
     args = ap.parse_args()
@@ -120,7 +120,7 @@ def main():
     os.makedirs(os.path.join(outdir, "inputs"), exist_ok=True)
     if args.out is None:
         args.out = (os.path.join(outdir, "profile-quick.md") if args.quick
-                    else os.path.join(HERE, "RESULTS.md"))
+                    else os.path.join(HERE, "results", "tables.md"))
     names = args.only or ["troff", "sqlite3"]
     wls = [w for w in bench.workloads(os.path.join(outdir, "inputs"), args.quick) if w.name in names]
     variants = [tuple(v.split("=", 1)) for v in args.variant]

@@ -4,7 +4,7 @@
 # Sampling profile of QEMU running benchmark workloads plain and with the
 # plugin (perf record -e cpu-clock), sorted into buckets. See bench/README.md.
 #
-#   bash bench/profile.sh                 troff and sqlite3, writes the profile block of bench/RESULTS.md
+#   bash bench/profile.sh                 troff and sqlite3, writes the profile block of bench/results/tables.md
 #   bash bench/profile.sh --quick         small inputs, writes bench/out/profile-quick.md
 #   bash bench/profile.sh --only gzip     another workload
 set -euo pipefail

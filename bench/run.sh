@@ -4,7 +4,7 @@
 # The benchmark: real Debian programs under qemu-x86_64, plain and with
 # callstack_instr in every configuration. See bench/README.md.
 #
-#   bash bench/run.sh            full run (5 rounds), writes bench/RESULTS.md
+#   bash bench/run.sh            full run (5 rounds), writes bench/results/tables.md
 #   bash bench/run.sh --quick    1 round, small inputs, writes bench/out/quick.md
 #
 # Other arguments go to bench/bench.py (--runs N, --only WORKLOAD, --configs

@@ -4,6 +4,12 @@
 # One-time set-up on a Debian 12 machine: the packages callstack_instr builds
 # and tests with, and a plugin-capable QEMU 10.0.13.
 #
+#   scripts/setup.sh              everything the tests need
+#   scripts/setup.sh qemu-x86_64  only the packages that build and run the
+#                                 plugins, and only the QEMU binaries named
+#                                 (what the demo runs); a later full run
+#                                 builds the rest from the same build tree
+#
 # Debian 12 ships QEMU 7.2 (plugin API v1, no register reads) and no package
 # ships qemu-plugin.h, so QEMU is built from Debian trixie's source package
 # and cached outside the clone (see scripts/qemu-env.sh for where). A second
@@ -22,18 +28,28 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/qemu-env.sh"
 . "$here/apt-env.sh"
 
-log() { printf 'setup: %s\n' "$*" >&2; }
+# Each step with the time since set-up started: the first run is long.
+log() { printf 'setup [%4ds]: %s\n' "$SECONDS" "$*" >&2; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
-# Packages: building the plugin, building QEMU, and the test references.
-PKGS=(build-essential g++ pkg-config ninja-build python3 python3-venv
+# QEMU binaries to build: the arguments, or all of QEMU_TARGETS.
+ONLY=("$@")
+for b in "${ONLY[@]}"; do
+    qemu_binaries | grep -qx "$b" \
+        || die "unknown QEMU binary '$b'; accepted: $(qemu_binaries | tr '\n' ' ')"
+done
+
+# Packages: building QEMU and the plugins (symbol tables through elfutils'
+# libelf), and uftrace, which replays the demo's trace.
+BASE_PKGS=(build-essential g++ pkg-config ninja-build python3 python3-venv
       libglib2.0-dev zlib1g-dev libfdt-dev flex bison dpkg-dev xz-utils
-      libcapstone-dev libprotobuf-c-dev protobuf-c-compiler
-      uftrace gdb file binutils)
-# Names: symbol tables through elfutils' libelf; libc's detached symbols
-# (libc6-dbg), which the tests name libc's static functions with.
-FORMATS_PKGS=(libelf-dev libc6-dbg)
-PKGS+=("${FORMATS_PKGS[@]}")
+      libcapstone-dev libprotobuf-c-dev protobuf-c-compiler libelf-dev
+      uftrace file binutils)
+# The test references: GDB; libc's detached symbols (libc6-dbg), which the
+# tests name libc's static functions with; Chromium, which renders the
+# flame graphs; GCC's shared TSan runtime, which the thread-sanitizer runs
+# (scripts/tsan.sh) preload into QEMU.
+PKGS=("${BASE_PKGS[@]}" gdb libc6-dbg chromium libtsan2)
 
 # Cross toolchains for the tests of the other guest architectures
 # (tests/e2e/test_arches.py): compilers, C++ runtime and C library of each
@@ -64,7 +80,13 @@ LIST
 
 install_packages() {
     [ "${CALLSTACK_SKIP_APT:-0}" = 1 ] && return 0
-    apt_install_missing "${PKGS[@]}"
+    if [ ${#ONLY[@]} -gt 0 ]; then
+        log "installing the packages that build the plugins"
+        apt_install_missing "${BASE_PKGS[@]}"
+    else
+        log "installing the packages the tests use"
+        apt_install_missing "${PKGS[@]}"
+    fi
     # QEMU 10 needs meson >= 1.5; bookworm has 1.0.1, bookworm-backports 1.7.
     if ! meson_ok; then
         private_apt
@@ -106,20 +128,26 @@ build_qemu() {
             --python=/usr/bin/python3 --target-list="$QEMU_TARGETS" >configure.log 2>&1) \
             || { tail -n 30 "$b/configure.log"; die "QEMU configure failed (log: $b/configure.log)"; }
     fi
-    local t bin
+    local bin
     mkdir -p "$QEMU_PREFIX/bin" "$QEMU_PREFIX/include"
     install -m 644 "$work/src/include/qemu/qemu-plugin.h" "$QEMU_PREFIX/include/qemu-plugin.h"
-    # x86_64 user mode first: it is what the first tests need.
-    for t in $(qemu_binaries); do
-        bin=$(basename "$t")
+    # x86_64 user mode first: it is what the demo and the first tests need.
+    for bin in ${ONLY[@]+"${ONLY[@]}"} $(qemu_binaries); do
         [ -x "$QEMU_PREFIX/bin/$bin" ] && continue
         log "building $bin"
         ninja -C "$b" "$bin" >"$b/ninja-$bin.log" 2>&1 \
             || { tail -n 30 "$b/ninja-$bin.log"; die "building $bin failed"; }
         install -m 755 "$b/$bin" "$QEMU_PREFIX/bin/$bin"
+        [ ${#ONLY[@]} -gt 0 ] && all_installed "${ONLY[@]}" && return 0
     done
     echo "$QEMU_TARGETS" > "$QEMU_PREFIX/.complete"
     rm -rf "$b"   # the objects are large; the installed binaries are the cache
+}
+
+# all_installed BIN...: whether every one is in the cache already.
+all_installed() {
+    local b
+    for b in "$@"; do [ -x "$QEMU_PREFIX/bin/$b" ] || return 1; done
 }
 
 install_packages
@@ -133,10 +161,10 @@ if [ -n "${CALLSTACK_QEMU_PREFIX:-}" ]; then
     [ -x "$QEMU_PREFIX/bin/qemu-x86_64" ] || die "CALLSTACK_QEMU_PREFIX=$QEMU_PREFIX has no bin/qemu-x86_64"
     [ -f "$QEMU_PREFIX/include/qemu-plugin.h" ] || die "CALLSTACK_QEMU_PREFIX=$QEMU_PREFIX has no include/qemu-plugin.h"
     log "using QEMU at $QEMU_PREFIX"
-elif [ -f "$QEMU_PREFIX/.complete" ]; then
+elif [ -f "$QEMU_PREFIX/.complete" ] || { [ ${#ONLY[@]} -gt 0 ] && all_installed "${ONLY[@]}"; }; then
     log "using cached QEMU at $QEMU_PREFIX"
 else
     build_qemu
-    log "QEMU $QEMU_VERSION installed at $QEMU_PREFIX"
+    log "QEMU $QEMU_VERSION (${ONLY[*]:-all of $QEMU_TARGETS}) installed at $QEMU_PREFIX"
 fi
 "$QEMU_PREFIX/bin/qemu-x86_64" --version | head -n1 >&2

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 # The test command: sets up (if needed), builds, then runs
-#   1. the unit tests (engine, symbolisation, the glue's direct reads) under
-#      AddressSanitizer and UBSan;
-#   2. the end-to-end tests (real QEMU runs against uftrace and GDB).
-# Arguments select end-to-end tests by substring. The last line is
+#   1. the unit tests (engine, symbolisation, options, the glue's direct
+#      reads) under AddressSanitizer and UBSan;
+#   2. the fuzz harnesses of tests/fuzz/, 30 s each (CALLSTACK_FUZZ_SECONDS);
+#   3. the thread-sanitizer runs (scripts/tsan.sh: the plugins built with
+#      TSan, in QEMU, with many threads and a 4-vCPU whole-system boot);
+#   4. the end-to-end tests (real QEMU runs against uftrace and GDB).
+# Arguments select thread-sanitizer and end-to-end tests by substring. The last line is
 # "N passed, N failed".
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,7 +31,7 @@ if [ ! -f "$asan/build.ninja" ]; then
     meson setup "$asan" "$root" -Dqemu_include="$QEMU_PREFIX/include" \
         -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
 fi
-for t in test_engine test_symbols test_qemu_reads; do
+for t in test_engine test_symbols test_options test_qemu_reads; do
     if ninja -C "$asan" "tests/unit/$t" >/dev/null; then
         ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
             "$asan/tests/unit/$t" 2>&1 | tee "$log" | sed "s/^/unit($t): /"
@@ -37,6 +40,14 @@ for t in test_engine test_symbols test_qemu_reads; do
         echo "FAIL unit($t): the sanitizer build failed"; failed=$((failed + 1))
     fi
 done
+
+# Fuzzing (docs/reliability.md): each harness for a while on top of its
+# corpus, one passed or failed each.
+bash "$root/scripts/fuzz.sh" "${CALLSTACK_FUZZ_SECONDS:-30}" 2>&1 | tee "$log"
+count "$log" fuzz
+
+bash "$root/scripts/tsan.sh" "$@" 2>&1 | tee "$log"
+count "$log" tsan
 
 QEMU_PREFIX=$QEMU_PREFIX python3 "$root/tests/e2e/run.py" "$@" 2>&1 | tee "$log"
 count "$log" e2e

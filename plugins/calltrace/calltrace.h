@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * calltrace's pieces beyond the tab-separated format of calltrace.c: the
- * stacks it follows, the names of functions, and the output formats
- * (uftrace, folded, chrome, pandalog). Everything here runs in calltrace's
- * event callback or at exit, never per executed block.
+ * calltrace's pieces: its arguments and the API it binds (calltrace.c), the
+ * stacks the structured formats follow (stacks.c), the names of functions
+ * (names.c) and the output formats (fmt_*.c). Everything here runs in
+ * calltrace's event callback or at exit, never per executed block.
  */
 #ifndef CALLTRACE_H
 #define CALLTRACE_H
@@ -22,8 +22,22 @@ typedef struct ct_api {
     bool (*symbolize)(uint64_t addr, callstack_symbol *out);
     Panda__CallStack *(*callstack_create_vcpu)(unsigned int vcpu_index);
     void (*callstack_free)(Panda__CallStack *cs);
+    uint32_t (*get_callers)(uint64_t *callers, uint32_t n, unsigned int vcpu_index);
+    uint64_t (*get_stack_depth)(unsigned int vcpu_index);
 } ct_api;
 extern ct_api ct_callstack;
+
+/* calltrace's arguments (calltrace.c parses them; README lists them). */
+typedef struct ct_options {
+    const char *out;          /* out=, NULL if not given */
+    bool names;               /* tsv: NAME and MODULE columns */
+    bool events;              /* tsv: call/ret lines (events=off: callers and summary only) */
+    bool per_stack;           /* tsv: a "# stack" line per stack at exit */
+    GArray *callers_at;       /* uint64_t function addresses */
+    GArray *only;             /* uint64_t pairs [lo, hi) */
+    uint64_t until;           /* stop at the first call of this address (0: never) */
+} ct_options;
+extern ct_options ct_opt;
 
 /* ---- names.c: function names, resolved once per address -------------- */
 
@@ -57,8 +71,11 @@ typedef struct ct_stack {
 } ct_stack;
 
 /*
- * An output format other than tsv. Hooks run with calltrace's lock held,
- * so a format needs no lock of its own; `ts` is CLOCK_MONOTONIC in ns.
+ * An output format. calltrace calls its on_* hooks: a format that writes
+ * events as they come (tsv) implements them itself; the others follow the
+ * guest's stacks through stacks.c (CT_FOLLOWS_STACKS), which calls their
+ * stack hooks, below, with its lock held, so such a format needs no lock of
+ * its own; `ts` is CLOCK_MONOTONIC in ns.
  */
 typedef struct ct_format {
     const char *name;
@@ -66,6 +83,14 @@ typedef struct ct_format {
     bool needs_icount;
     /* Prepares the output; prints one line and returns false on error. */
     bool (*open)(const char *out);
+    /* Every event; the calling thread's vCPU is exiting; the process is
+     * about to execve; the process is exiting. */
+    void (*on_event)(unsigned int vcpu, const callstack_event *ev);
+    void (*on_thread_exit)(void);
+    void (*on_exec)(void);
+    void (*on_exit)(void);
+
+    /* ---- formats following the stacks (stacks.c calls these) ---- */
     /* A stack's first event is next. `inherited`: its frames came from the
      * parent process (fork), they were not entered here. */
     void (*stack_begin)(ct_stack *s, uint64_t ts, bool inherited);
@@ -86,17 +111,21 @@ typedef struct ct_format {
     void (*exec)(uint64_t ts);
 } ct_format;
 
-extern const ct_format ct_format_uftrace, ct_format_folded, ct_format_chrome, ct_format_pandalog;
+extern const ct_format ct_format_tsv, ct_format_uftrace, ct_format_folded, ct_format_chrome,
+    ct_format_pandalog;
 
 /* Sets up following stacks for `fmt`. */
 void ct_stacks_init(const ct_format *fmt);
-/* calltrace's event callback, for formats other than tsv. */
-void ct_stacks_event(unsigned vcpu, const callstack_event *ev);
+/* The on_* hooks of a format that follows the stacks. */
+void ct_stacks_event(unsigned int vcpu, const callstack_event *ev);
 /* The calling thread's vCPU is exiting. */
 void ct_stacks_thread_exit(void);
 void ct_stacks_at_exit(void);
 /* The process is about to execve. */
 void ct_stacks_before_exec(void);
+#define CT_FOLLOWS_STACKS                                                     \
+    .on_event = ct_stacks_event, .on_thread_exit = ct_stacks_thread_exit,     \
+    .on_exec = ct_stacks_before_exec, .on_exit = ct_stacks_at_exit
 
 /* ---- calltrace.c ------------------------------------------------------ */
 

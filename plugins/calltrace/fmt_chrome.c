@@ -251,6 +251,7 @@ static void c_finish(uint64_t ts)
 
 const ct_format ct_format_chrome = {
     .name = "chrome",
+    CT_FOLLOWS_STACKS,
     .open = c_open,
     .stack_begin = c_stack_begin,
     .event = c_event,

@@ -184,6 +184,7 @@ static void f_exec(uint64_t ts)
 
 const ct_format ct_format_folded = {
     .name = "folded",
+    CT_FOLLOWS_STACKS,
     .open = f_open,
     .stack_begin = f_stack_begin,
     .event = f_event,

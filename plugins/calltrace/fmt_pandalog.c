@@ -366,6 +366,7 @@ static void p_finish(uint64_t ts)
 
 const ct_format ct_format_pandalog = {
     .name = "pandalog",
+    CT_FOLLOWS_STACKS,
     .needs_icount = true,
     .open = p_open,
     .stack_begin = p_stack_begin,

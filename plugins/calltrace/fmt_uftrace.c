@@ -578,6 +578,7 @@ static void u_exec(uint64_t ts)
 
 const ct_format ct_format_uftrace = {
     .name = "uftrace",
+    CT_FOLLOWS_STACKS,
     .open = u_open,
     .stack_begin = u_stack_begin,
     .event = u_event,

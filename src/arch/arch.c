@@ -45,7 +45,7 @@ static const cs_arch_desc arches[] = {
       .entry_ret = { .kind = CS_TARGET_REG, .base = "lr", .mask = UINT32_MAX },
       .sigaction_nr = 173, .clone_nr = { 120, 435 } },
     { .name = "ppc64le", .sp_reg = "r1", .pc_reg = "pc", .word_bytes = 8,
-      .call_kills_equal_sp = true, .tail_insns = 1, .classify = cs_arch_ppc_classify,
+      .call_kills_equal_sp = true, .local_entries = true, .tail_insns = 1, .classify = cs_arch_ppc_classify,
       .entry_ret = { .kind = CS_TARGET_REG, .base = "lr" }, .sigaction_nr = 173, .clone_nr = { 120, 435 } },
     { .name = "riscv64", .sp_reg = "sp", .pc_reg = "pc", .word_bytes = 8,
       .call_kills_equal_sp = true, .tail_insns = 1, .classify = cs_arch_riscv_classify,

@@ -131,6 +131,10 @@ typedef struct cs_arch_desc {
      * block (ARM: cpsr, for the Thumb bit), or NULL. Translation happens just
      * before the vCPU executes the block, so the value is the block's. */
     const char *mode_reg;
+    /* Functions may have a local entry point after their symbol (ppc64
+     * ELFv2): a direct call's target is reported as the symbol's address,
+     * so that a function has one address however it is called. */
+    bool local_entries;
     /* Decodes the instruction at code->at into *out (zeroed by the caller).
      * Called at translation time only. */
     void (*classify)(const struct cs_arch_desc *a, const cs_code *code, cs_insn_info *out);

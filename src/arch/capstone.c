@@ -30,6 +30,12 @@ void *cs_arch_capstone(const cs_arch_desc *a)
         tls_slot.ok = cs_open(a->cs_arch, a->cs_mode, &tls_slot.handle) == CS_ERR_OK;
         if (tls_slot.ok) {
             cs_option(tls_slot.handle, CS_OPT_DETAIL, CS_OPT_ON);
+            /* ARM: r9..r12 by number, as QEMU lists them, not sb, sl,
+             * fp, ip (Capstone's default): a call through one of them
+             * (`blx ip`) would otherwise have an unknown target. */
+            if (a->cs_arch == CS_ARCH_ARM) {
+                cs_option(tls_slot.handle, CS_OPT_SYNTAX, CS_OPT_SYNTAX_NOREGNAME);
+            }
         }
     }
     return tls_slot.ok ? &tls_slot.handle : NULL;

@@ -102,6 +102,17 @@ void cs_engine_drop_stack(cs_engine *e, cs_stack *s)
     g_mutex_unlock(&e->table_lock);
 }
 
+cs_stack *cs_engine_pin(cs_engine *e, cs_stack *const *slot)
+{
+    g_mutex_lock(&e->table_lock);
+    return __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+}
+
+void cs_engine_unpin(cs_engine *e)
+{
+    g_mutex_unlock(&e->table_lock);
+}
+
 void cs_engine_after_fork(cs_engine *e, cs_stack *keep, const cs_stack_id *new_id)
 {
     g_mutex_init(&e->table_lock);
@@ -165,10 +176,10 @@ void cs_engine_get_stats(cs_engine *e, cs_engine_stats *out)
     while (g_hash_table_iter_next(&it, NULL, &value)) {
         cs_stack *s = value;
         g_mutex_lock(&s->lock);
-        out->calls += s->n_calls;
-        out->returns += s->n_returns;
-        out->unwound += s->n_unwound;
-        out->unmatched_returns += s->n_unmatched;
+        out->calls += CS_SNAPSHOT(s->n_calls);
+        out->returns += CS_SNAPSHOT(s->n_returns);
+        out->unwound += CS_SNAPSHOT(s->n_unwound);
+        out->unmatched_returns += CS_SNAPSHOT(s->n_unmatched);
         g_mutex_unlock(&s->lock);
     }
     out->stacks_created = e->n_created;
@@ -299,11 +310,13 @@ void cs_engine_set_concurrent(cs_engine *e, bool concurrent)
  */
 typedef enum write_op { OP_PUSH, OP_POP, OP_ANY } write_op;
 
-/* Marks a change of s as begun / ended for seqcount readers (read_stack). */
+/* Marks a change of s as begun / ended for seqcount readers (read_stack).
+ * The change's own stores are release stores (CS_PUBLISH), which keeps them
+ * after the odd seq without a fence (fences are also invisible to
+ * ThreadSanitizer). */
 static inline void seq_open(cs_stack *s)
 {
     __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELAXED);
-    __atomic_thread_fence(__ATOMIC_RELEASE);
 }
 
 static inline void seq_close(cs_stack *s)
@@ -403,9 +416,9 @@ pop_report(cs_engine *e, cs_stack *s, bool locked, unsigned vcpu, bool unwound, 
         cs_stack_drop_top(s);
     }
     if (unwound) {
-        s->n_unwound++;
+        CS_PUBLISH(s->n_unwound, s->n_unwound + 1);
     } else {
-        s->n_returns++;
+        CS_PUBLISH(s->n_returns, s->n_returns + 1);
     }
     write_end(s, locked);
     dispatch(e, vcpu, CALLSTACK_EVENT_RET, func, evs ? &ev : NULL);
@@ -443,20 +456,16 @@ static __attribute__((noinline)) void call_general(cs_engine *e, cs_stack *s, un
 void cs_engine_call(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t func,
                     uint64_t ret_addr, uint64_t call_site, uint64_t sp)
 {
-    uint32_t n = s->count;
+    /* (the stack is read only once fast_ok says this thread is its one
+     * writer: other threads may be changing a shared stack under its lock) */
     if (!fast_ok(e, s) || cs_stack_push_moves(s) ||
-        (s->resync && n > 0 && s->frames[n - 1].sp <= sp)) {
+        (s->resync && s->count > 0 && s->frames[s->count - 1].sp <= sp)) {
         call_general(e, s, vcpu, func, ret_addr, call_site, sp);
         return;
     }
     seq_open(s);
-    cs_frame *f = &s->frames[n];
-    f->func = func;
-    f->ret_addr = ret_addr;
-    f->call_site = call_site;
-    f->sp = sp;
-    s->count = n + 1;
-    s->n_calls++;
+    cs_stack_put(s, s->count, func, ret_addr, call_site, sp);
+    CS_PUBLISH(s->n_calls, s->n_calls + 1);
     seq_close(s);
     cs_sublist *l = __atomic_load_n(&e->subs[CS_SUB_CALL], __ATOMIC_ACQUIRE);
     if (l) {
@@ -480,7 +489,7 @@ static __attribute__((noinline)) void call_general(cs_engine *e, cs_stack *s, un
     if (evs) {
         make_event(s, &ev, CALLSTACK_EVENT_CALL, cs_stack_peek(s, 0), false, func);
     }
-    s->n_calls++;
+    CS_PUBLISH(s->n_calls, s->n_calls + 1);
     write_end(s, locked);
     dispatch(e, vcpu, CALLSTACK_EVENT_CALL, func, evs ? &ev : NULL);
 }
@@ -523,9 +532,9 @@ void cs_engine_ret(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t target, ui
          * used as an indirect jump). Defined outcome: no event; with sp, the
          * frames sp has left behind are unwound. */
         if (s->count == 0 && s->forgotten > 0) {
-            s->forgotten--;
+            CS_PUBLISH(s->forgotten, s->forgotten - 1);
         }
-        s->n_unmatched++;
+        CS_PUBLISH(s->n_unmatched, s->n_unmatched + 1);
         write_end(s, locked);
         if (s->resync) {
             pop_dead(e, s, vcpu, sp, false, target);
@@ -550,16 +559,16 @@ static __attribute__((noinline)) bool ret_from_slot_general(cs_engine *e, cs_sta
 
 bool cs_engine_ret_from_slot(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t slot)
 {
-    uint32_t n = s->count;
-    if (fast_ok(e, s) && n > 0 && !cs_stack_pop_moves(s)) {
+    uint32_t n;
+    if (fast_ok(e, s) && (n = s->count) > 0 && !cs_stack_pop_moves(s)) {
         const cs_frame *top = &s->frames[n - 1];
         if (top->sp != slot) {
             return false;
         }
         uint64_t func = top->func;
         seq_open(s);
-        s->count = n - 1;
-        s->n_returns++;
+        CS_PUBLISH(s->count, n - 1);
+        CS_PUBLISH(s->n_returns, s->n_returns + 1);
         seq_close(s);
         cs_sublist *l = __atomic_load_n(&e->subs[CS_SUB_RET], __ATOMIC_ACQUIRE);
         if (l) {
@@ -609,8 +618,9 @@ static void read_stack(cs_stack *s, void (*copy)(const cs_stack *s, void *arg), 
         g_mutex_lock(&s->lock);
         uint32_t before = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
         if (!(before & 1)) {
+            /* (copy loads with acquire, CS_SNAPSHOT: the seq load below
+             * cannot move before them) */
             copy(s, arg);
-            __atomic_thread_fence(__ATOMIC_ACQUIRE);
             if (__atomic_load_n(&s->seq, __ATOMIC_RELAXED) == before) {
                 g_mutex_unlock(&s->lock);
                 return;
@@ -634,8 +644,17 @@ typedef struct list_arg {
  * the array meanwhile. (`frames` and `cap` do not change under the lock.) */
 static inline uint32_t count_once(const cs_stack *s)
 {
-    uint32_t c = __atomic_load_n(&s->count, __ATOMIC_RELAXED);
+    uint32_t c = CS_SNAPSHOT(s->count);
     return MIN(c, s->cap);
+}
+
+/* A frame as a reader on another thread copies it. */
+static inline void frame_snapshot(const cs_frame *f, cs_frame *out)
+{
+    out->func = CS_SNAPSHOT(f->func);
+    out->ret_addr = CS_SNAPSHOT(f->ret_addr);
+    out->call_site = CS_SNAPSHOT(f->call_site);
+    out->sp = CS_SNAPSHOT(f->sp);
 }
 
 static void copy_list(const cs_stack *s, void *p)
@@ -645,7 +664,7 @@ static void copy_list(const cs_stack *s, void *p)
     a->m = MIN(a->n, c);
     for (uint32_t i = 0; i < a->m; i++) {
         const cs_frame *f = &s->frames[c - 1 - i];
-        a->out[i] = a->functions ? f->func : f->ret_addr;
+        a->out[i] = a->functions ? CS_SNAPSHOT(f->func) : CS_SNAPSHOT(f->ret_addr);
     }
 }
 
@@ -667,7 +686,7 @@ uint32_t cs_engine_functions(cs_engine *e, cs_stack *s, uint64_t *out, uint32_t 
 
 static void copy_depth(const cs_stack *s, void *p)
 {
-    *(uint64_t *)p = cs_stack_depth(s);
+    *(uint64_t *)p = CS_SNAPSHOT(s->forgotten) + count_once(s);
 }
 
 uint64_t cs_engine_depth(cs_engine *e, cs_stack *s)
@@ -681,7 +700,11 @@ uint64_t cs_engine_depth(cs_engine *e, cs_stack *s)
 static void copy_where(const cs_stack *s, void *p)
 {
     uint32_t c = count_once(s);
-    fill_where_top(s, c ? &s->frames[c - 1] : NULL, p);
+    cs_frame top;
+    if (c) {
+        frame_snapshot(&s->frames[c - 1], &top);
+    }
+    fill_where_top(s, c ? &top : NULL, p);
 }
 
 void cs_engine_fill_prog_point(cs_engine *e, cs_stack *s, prog_point *p)
@@ -701,7 +724,7 @@ static void copy_top(const cs_stack *s, void *p)
     uint32_t c = count_once(s);
     a->found = c != 0;
     if (c) {
-        *a->out = s->frames[c - 1];
+        frame_snapshot(&s->frames[c - 1], a->out);
     }
 }
 

@@ -77,8 +77,18 @@ const cs_engine_config *cs_engine_get_config(const cs_engine *e);
 
 /* The stack with this id, created empty if new. Valid until dropped. */
 cs_stack *cs_engine_stack(cs_engine *e, const cs_stack_id *id);
-/* Frees a stack whose guest stack is gone (thread exit). */
+/* Frees a stack whose guest stack is gone (thread exit). Whoever publishes
+ * `s` to other threads clears that pointer first (see cs_engine_pin). */
 void cs_engine_drop_stack(cs_engine *e, cs_stack *s);
+/*
+ * Reading the stack another thread publishes in *slot (a vCPU's current
+ * stack), which that thread may drop or the heuristic may evict meanwhile:
+ * cs_engine_pin returns *slot (or NULL) and keeps it from being freed until
+ * cs_engine_unpin. It holds the table lock: short reads only, and no call
+ * that creates, drops or switches stacks in between.
+ */
+cs_stack *cs_engine_pin(cs_engine *e, cs_stack *const *slot);
+void cs_engine_unpin(cs_engine *e);
 /*
  * After fork(), in the child: gives `keep` the new id and frees every other
  * stack (their threads did not survive). Locks are re-initialised, since
@@ -98,6 +108,12 @@ void cs_engine_set_concurrent(cs_engine *e, bool concurrent);
  */
 cs_stack *cs_engine_heuristic_stack(cs_engine *e, const cs_stack_id *space, uint64_t sp,
                                     cs_stack *current);
+/* The same, for a stack pointer that readers on other threads load (the
+ * vCPU's current stack, *slot): a change of stack is stored there while the
+ * table lock is held, so a cs_engine_pin() reader never loads an evicted
+ * stack from it. */
+cs_stack *cs_engine_heuristic_switch(cs_engine *e, const cs_stack_id *space, uint64_t sp,
+                                     cs_stack **slot);
 /* The vCPU leaves `s` (thread exit): it may be evicted from now on. */
 void cs_engine_release_stack(cs_engine *e, cs_stack *s);
 void cs_engine_get_stats(cs_engine *e, cs_engine_stats *out);

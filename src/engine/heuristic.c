@@ -33,9 +33,34 @@ static inline uint64_t sat_add(uint64_t a, uint64_t b)
     return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
+/*
+ * A stack's range is updated without the table lock by the vCPU on it (the
+ * common case below) while another vCPU may scan the group under the lock:
+ * relaxed atomic accesses (plain moves on x86-64). A scan that sees a range
+ * a moment old picks the same stack or creates another, as it would a
+ * moment earlier.
+ */
+static inline uint64_t last_sp(const cs_stack *s)
+{
+    return __atomic_load_n(&s->last_sp, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t high_sp(const cs_stack *s)
+{
+    return __atomic_load_n(&s->high_sp, __ATOMIC_RELAXED);
+}
+
+static inline void set_range(cs_stack *s, uint64_t sp)
+{
+    __atomic_store_n(&s->last_sp, sp, __ATOMIC_RELAXED);
+    if (sp > high_sp(s)) {
+        __atomic_store_n(&s->high_sp, sp, __ATOMIC_RELAXED);
+    }
+}
+
 static inline bool covers(const cs_stack *s, uint64_t sp, uint64_t d)
 {
-    return sp <= sat_add(s->high_sp, d) && sat_add(sp, d) >= s->last_sp;
+    return sp <= sat_add(high_sp(s), d) && sat_add(sp, d) >= last_sp(s);
 }
 
 static inline uint64_t distance(uint64_t a, uint64_t b)
@@ -97,12 +122,17 @@ static void evict_one_locked(cs_engine *e, cs_heuristic_group *g)
 cs_stack *cs_engine_heuristic_stack(cs_engine *e, const cs_stack_id *space, uint64_t sp,
                                     cs_stack *current)
 {
+    cs_stack *slot = current;
+    return cs_engine_heuristic_switch(e, space, sp, &slot);
+}
+
+cs_stack *cs_engine_heuristic_switch(cs_engine *e, const cs_stack_id *space, uint64_t sp,
+                                     cs_stack **slot)
+{
     uint64_t d = e->cfg.stack_distance;
+    cs_stack *current = *slot;
     if (current && covers(current, sp, d)) {
-        current->last_sp = sp;
-        if (sp > current->high_sp) {
-            current->high_sp = sp;
-        }
+        set_range(current, sp);
         return current;
     }
     g_mutex_lock(&e->table_lock);
@@ -110,7 +140,7 @@ cs_stack *cs_engine_heuristic_stack(cs_engine *e, const cs_stack_id *space, uint
     cs_stack *best = NULL;
     for (guint i = 0; i < g->stacks->len; i++) {
         cs_stack *s = g_ptr_array_index(g->stacks, i);
-        if (covers(s, sp, d) && (!best || distance(s->last_sp, sp) < distance(best->last_sp, sp))) {
+        if (covers(s, sp, d) && (!best || distance(last_sp(s), sp) < distance(last_sp(best), sp))) {
             best = s;
         }
     }
@@ -131,18 +161,19 @@ cs_stack *cs_engine_heuristic_stack(cs_engine *e, const cs_stack_id *space, uint
         if (!g_ptr_array_find(g->stacks, best, NULL)) {
             g_ptr_array_add(g->stacks, best);
         }
-        best->high_sp = sp;
+        __atomic_store_n(&best->high_sp, sp, __ATOMIC_RELAXED);
     }
-    best->last_sp = sp;
-    if (sp > best->high_sp) {
-        best->high_sp = sp;
-    }
+    set_range(best, sp);
     best->last_use = ++e->lru_tick;
     if (best != current) {
         if (current) {
             current->users--;
         }
         best->users++;
+        /* Published under the lock: `current` may be evicted as soon as the
+         * lock is released, and a reader of *slot holding the lock
+         * (cs_engine_pin) must never find it there afterwards. */
+        __atomic_store_n(slot, best, __ATOMIC_RELEASE);
     }
     g_mutex_unlock(&e->table_lock);
     return best;

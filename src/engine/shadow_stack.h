@@ -54,6 +54,18 @@ typedef struct cs_stack {
     int users;            /* vCPUs currently on this stack */
 } __attribute__((aligned(64))) cs_stack;
 
+/*
+ * Stores to what a reader on another thread copies (frame fields, count,
+ * forgotten, the statistics) while the stack's single writer changes it
+ * without the lock, and the reader's loads of them (engine.c, read_stack).
+ * A release store / acquire load each: a reader that sees any store of a
+ * change also sees the odd seq written before it when it checks seq again,
+ * and C11 (and ThreadSanitizer) see no data race. On x86-64 both are plain
+ * moves, as the unsynchronised accesses were.
+ */
+#define CS_PUBLISH(field, value) __atomic_store_n(&(field), (value), __ATOMIC_RELEASE)
+#define CS_SNAPSHOT(field)       __atomic_load_n(&(field), __ATOMIC_ACQUIRE)
+
 void cs_stack_init(cs_stack *s, const cs_stack_id *id, uint32_t max_depth);
 void cs_stack_destroy(cs_stack *s);
 
@@ -75,6 +87,21 @@ static inline bool cs_stack_pop_moves(const cs_stack *s)
     return s->cap > 4 * CS_STACK_INITIAL_CAP && s->count > 0 && s->count - 1 < s->cap / 4;
 }
 
+/* Writes frame n and makes it the top (n + 1 frames); room is there. */
+static inline void cs_stack_put(cs_stack *s, uint32_t n, uint64_t func, uint64_t ret_addr,
+                                uint64_t call_site, uint64_t sp)
+{
+    /* Field by field from registers: a frame assembled on the C stack and
+     * copied as a whole costs a store-forwarding stall (two 8-byte stores
+     * read back by one 16-byte load) on every call. */
+    cs_frame *f = &s->frames[n];
+    CS_PUBLISH(f->func, func);
+    CS_PUBLISH(f->ret_addr, ret_addr);
+    CS_PUBLISH(f->call_site, call_site);
+    CS_PUBLISH(f->sp, sp);
+    CS_PUBLISH(s->count, n + 1);
+}
+
 /*
  * Pushes a frame. At max_depth the oldest half of the retained frames is
  * forgotten (amortised O(1)): depth still counts them, but they can no
@@ -86,14 +113,7 @@ static inline void cs_stack_push(cs_stack *s, uint64_t func, uint64_t ret_addr,
     if (__builtin_expect(cs_stack_push_moves(s), 0)) {
         cs_stack_make_room(s);
     }
-    /* Field by field from registers: a frame assembled on the C stack and
-     * copied as a whole costs a store-forwarding stall (two 8-byte stores
-     * read back by one 16-byte load) on every call. */
-    cs_frame *f = &s->frames[s->count++];
-    f->func = func;
-    f->ret_addr = ret_addr;
-    f->call_site = call_site;
-    f->sp = sp;
+    cs_stack_put(s, s->count, func, ret_addr, call_site, sp);
 }
 
 /* Pops the top frame, which the caller knows exists. Keeps at most 4x the
@@ -101,7 +121,7 @@ static inline void cs_stack_push(cs_stack *s, uint64_t func, uint64_t ret_addr,
 static inline void cs_stack_drop_top(cs_stack *s)
 {
     bool shrink = cs_stack_pop_moves(s);
-    s->count--;
+    CS_PUBLISH(s->count, s->count - 1);
     if (__builtin_expect(shrink, 0)) {
         cs_stack_shrink(s);
     }

@@ -17,28 +17,40 @@ CS_API int callstack_instr_api_version(void)
     return CALLSTACK_INSTR_API_VERSION;
 }
 
-static cs_stack *stack_of(unsigned int vcpu_index)
+/* The vCPU's stack, valid until cs_vcpu_stack_unpin(*pinned): another
+ * vCPU's may be freed meanwhile otherwise. */
+static cs_stack *stack_of(unsigned int vcpu_index, bool *pinned)
 {
     cs_vcpu *v = cs_eng ? cs_vcpu_get(vcpu_index) : NULL;
-    return v ? cs_vcpu_stack(v) : NULL;
+    *pinned = false;
+    return v ? cs_vcpu_stack_pin(v, pinned) : NULL;
 }
 
 CS_API uint32_t get_callers(uint64_t *callers, uint32_t n, unsigned int vcpu_index)
 {
-    cs_stack *s = stack_of(vcpu_index);
-    return s && callers ? cs_engine_callers(cs_eng, s, callers, n) : 0;
+    bool pinned;
+    cs_stack *s = stack_of(vcpu_index, &pinned);
+    uint32_t m = s && callers ? cs_engine_callers(cs_eng, s, callers, n) : 0;
+    cs_vcpu_stack_unpin(pinned);
+    return m;
 }
 
 CS_API uint32_t get_functions(uint64_t *functions, uint32_t n, unsigned int vcpu_index)
 {
-    cs_stack *s = stack_of(vcpu_index);
-    return s && functions ? cs_engine_functions(cs_eng, s, functions, n) : 0;
+    bool pinned;
+    cs_stack *s = stack_of(vcpu_index, &pinned);
+    uint32_t m = s && functions ? cs_engine_functions(cs_eng, s, functions, n) : 0;
+    cs_vcpu_stack_unpin(pinned);
+    return m;
 }
 
 CS_API uint64_t get_stack_depth(unsigned int vcpu_index)
 {
-    cs_stack *s = stack_of(vcpu_index);
-    return s ? cs_engine_depth(cs_eng, s) : 0;
+    bool pinned;
+    cs_stack *s = stack_of(vcpu_index, &pinned);
+    uint64_t d = s ? cs_engine_depth(cs_eng, s) : 0;
+    cs_vcpu_stack_unpin(pinned);
+    return d;
 }
 
 CS_API void get_prog_point(unsigned int vcpu_index, prog_point *p)
@@ -52,11 +64,13 @@ CS_API void get_prog_point(unsigned int vcpu_index, prog_point *p)
     if (!v) {
         return;
     }
-    cs_stack *s = cs_vcpu_stack(v);
+    bool pinned;
+    cs_stack *s = cs_vcpu_stack_pin(v, &pinned);
     if (s) {
         cs_engine_fill_prog_point(cs_eng, s, p);
     }
-    p->pc = v->last_site ? v->last_site->vaddr : v->last_pc;
+    cs_vcpu_stack_unpin(pinned);
+    p->pc = cs_vcpu_last_pc(v);
     uint64_t pc;
     /* Whole-system mode: one thread may run several vCPUs (single-threaded
      * TCG), so the registers are this vCPU's only inside our callbacks. */

@@ -32,8 +32,7 @@ static cs_stack *event_stack(cs_vcpu *v, uint64_t *sp, bool need_sp)
         /* the stack id depends on the registers now */
         s = cs_system_stack(v, *sp);
     } else if (cs_cfg.kind == STACK_HEURISTIC) {
-        v->stack = cs_engine_heuristic_stack(cs_eng, cs_vcpu_space(v), *sp, v->stack);
-        s = v->stack;
+        s = cs_engine_heuristic_switch(cs_eng, cs_vcpu_space(v), *sp, &v->stack);
         v->hot_stack = v->stack;
     } else {
         s = cs_vcpu_stack(v);
@@ -59,7 +58,7 @@ static cs_stack *site_event(cs_vcpu *v, unsigned int vcpu_index, const cs_site *
     if (!cs_site_taken(v, site)) {
         return NULL;
     }
-    v->last_site = site;
+    cs_vcpu_set_last(v, site, 0);
     if (site->tkind == CS_TARGET_NEXT) {
         /* The target is where execution goes next: wait for that block. */
         v->pending = site;
@@ -111,25 +110,6 @@ void cs_events_landing(unsigned int vcpu_index, void *block_vaddr, const void *e
     cs_vcpu_end(v);
 }
 
-/* How a function finds its return address at entry (arch's entry_ret). */
-static cs_site entry_site;
-static GOnce entry_site_once = G_ONCE_INIT;
-
-static gpointer init_entry_site(gpointer unused)
-{
-    (void)unused;
-    const cs_target *t = &cs_arch->entry_ret;
-    entry_site.tkind = t->kind;
-    entry_site.base = t->base[0] ? cs_reg_handle(t->base) : NULL;
-    entry_site.size = t->size;
-    entry_site.disp = t->disp;
-    entry_site.mask = t->mask ? t->mask : UINT64_MAX;
-    if (t->base[0] && !entry_site.base) {
-        entry_site.tkind = CS_TARGET_NONE;
-    }
-    return NULL;
-}
-
 /* A block starting a signal handler (signals.c): push its frame, unless a
  * direct call to it has just done so. */
 void cs_events_signal_entry(unsigned int vcpu_index, void *udata, const void *env)
@@ -138,12 +118,10 @@ void cs_events_signal_entry(unsigned int vcpu_index, void *udata, const void *en
     cs_vcpu *v;
     if (cs_vcpu_begin(vcpu_index, env, &v, &sp) != CS_LANE_NONE) {
         cs_stack *s = event_stack(v, &sp, true);
-        g_once(&entry_site_once, init_entry_site, NULL);
         cs_frame top;
         if (!cs_engine_top(cs_eng, s, &top) || top.func != pc || top.sp != sp) {
-            uint64_t ret = cs_site_target(v, &entry_site, sp);
-            v->last_site = NULL;
-            v->last_pc = pc;
+            uint64_t ret = cs_site_target(v, &cs_site_entry, sp);
+            cs_vcpu_set_last(v, NULL, pc);
             cs_engine_call(cs_eng, s, vcpu_index, pc, ret, 0, sp);
         }
     }

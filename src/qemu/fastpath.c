@@ -24,6 +24,7 @@
 #include "events.h"
 #include "fastpath.h"
 #include "site.h"
+#include "tsan.h"
 #include "vcpu.h"
 
 /* The vCPU's stack for this event (heuristic: chosen by sp, cheap while sp
@@ -32,8 +33,7 @@ static inline cs_stack *fast_stack(cs_vcpu *v, uint64_t sp)
 {
     cs_stack *s = v->hot_stack;
     if (cs_cfg.kind == STACK_HEURISTIC && s) {
-        s = cs_engine_heuristic_stack(cs_eng, &v->space, sp, s);
-        v->stack = v->hot_stack = s;
+        s = v->hot_stack = cs_engine_heuristic_switch(cs_eng, &v->space, sp, &v->stack);
     }
     return s;
 }
@@ -62,7 +62,7 @@ static __attribute__((noinline)) void fast_rest(cs_vcpu *v, unsigned vcpu_index,
         slow_lane(v, vcpu_index, site, ret);
         return;
     }
-    v->last_site = site;
+    cs_vcpu_set_last(v, site, 0);
     cs_stack *s = fast_stack(v, sp);
     if (!cs_site_taken(v, site)) {
         /* a condition not taken */
@@ -79,12 +79,13 @@ void cs_fastpath_call(unsigned int vcpu_index, void *udata, const void *env)
     const cs_site *site = udata;
     cs_vcpu *v;
     uint64_t sp;
+    CS_TSAN_RECEIVE(site);
     if (cs_vcpu_begin(vcpu_index, env, &v, &sp) != CS_LANE_FAST) {
         slow_lane(v, vcpu_index, site, false);
     } else if (!site->hot || site->cond_reg || site->tkind != CS_TARGET_DIRECT) {
         fast_rest(v, vcpu_index, site, sp, false);
     } else {
-        v->last_site = site;
+        cs_vcpu_set_last(v, site, 0);
         cs_engine_call(cs_eng, fast_stack(v, sp), vcpu_index, site->direct & site->mask,
                        site->ret_addr, site->vaddr, (sp + (uint64_t)site->sp_delta) & site->mask);
         cs_vcpu_end(v);
@@ -96,13 +97,14 @@ void cs_fastpath_ret(unsigned int vcpu_index, void *udata, const void *env)
     const cs_site *site = cs_site_of(udata);
     cs_vcpu *v;
     uint64_t sp;
+    CS_TSAN_RECEIVE(site);
     if (cs_vcpu_begin(vcpu_index, env, &v, &sp) != CS_LANE_FAST) {
         slow_lane(v, vcpu_index, site, true);
     } else if (!cs_site_is_slot_ret(udata)) {
         fast_rest(v, vcpu_index, site, sp, true);
     } else {
         /* (a slot return's site is hot and unconditional: see cs_site_udata) */
-        v->last_site = site;
+        cs_vcpu_set_last(v, site, 0);
         cs_stack *s = fast_stack(v, sp);
         if (!cs_engine_ret_from_slot(cs_eng, s, vcpu_index, sp)) {
             /* not the top frame's slot: read the target */

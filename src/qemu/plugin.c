@@ -21,16 +21,13 @@
 #include "trampoline.h"
 #include "translate.h"
 #include "vcpu.h"
+#include "options/options.h"
 
 QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
 
 cs_config cs_cfg;
 cs_engine *cs_eng;
 const cs_arch_desc *cs_arch;
-
-#define ARGS_HELP "accepted arguments: verbose=on|off, stack_type=asid|heuristic|threaded, " \
-                  "max_depth=N (2..2^31), stack_distance=BYTES, max_stacks=N, " \
-                  "fast_regs=on|off"
 
 static const char *kind_name(stack_type k)
 {
@@ -42,86 +39,32 @@ static const char *kind_name(stack_type k)
     return "?";
 }
 
-static int arg_error(const char *fmt, const char *a, const char *b)
-{
-    fprintf(stderr, "callstack_instr: ");
-    fprintf(stderr, fmt, a, b);
-    fprintf(stderr, "\n");
-    return -1;
-}
-
-/* An unsigned integer in [lo, hi], decimal or 0x-prefixed hex, nothing else. */
-static bool parse_uint(const char *val, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-    char *end;
-    if (!g_ascii_isdigit(val[0])) {
-        return false;
-    }
-    errno = 0;
-    unsigned long long v = g_ascii_strtoull(val, &end, 0);
-    if (errno || end == val || *end || v < lo || v > hi) {
-        return false;
-    }
-    *out = v;
-    return true;
-}
+/* The arguments, in the order of stack_type's values. */
+static const char *const stack_types[] = { "asid", "heuristic", "threaded", NULL };
 
 static int parse_args(int argc, char **argv, bool *kind_given)
 {
-    for (int i = 0; i < argc; i++) {
-        char *eq = strchr(argv[i], '=');
-        if (!eq) {
-            return arg_error("argument '%s' has no value; %s", argv[i], ARGS_HELP);
-        }
-        g_autofree char *key = g_strndup(argv[i], (gsize)(eq - argv[i]));
-        const char *val = eq + 1;
-        if (strcmp(key, "verbose") == 0) {
-            if (!qemu_plugin_bool_parse(key, val, &cs_cfg.verbose)) {
-                return arg_error("bad value '%s' for verbose; accepted: on, off, true, false%s",
-                                 val, "");
-            }
-        } else if (strcmp(key, "fast_regs") == 0) {
-            if (!qemu_plugin_bool_parse(key, val, &cs_cfg.direct_reads)) {
-                return arg_error("bad value '%s' for fast_regs; accepted: on, off, true, false%s",
-                                 val, "");
-            }
-        } else if (strcmp(key, "stack_type") == 0) {
-            if (strcmp(val, "asid") == 0) {
-                cs_cfg.kind = STACK_ASID;
-            } else if (strcmp(val, "threaded") == 0) {
-                cs_cfg.kind = STACK_THREADED;
-            } else if (strcmp(val, "heuristic") == 0) {
-                cs_cfg.kind = STACK_HEURISTIC;
-            } else {
-                return arg_error("bad value '%s' for stack_type; accepted: %s", val,
-                                 "asid, heuristic, threaded");
-            }
-            *kind_given = true;
-        } else if (strcmp(key, "max_depth") == 0) {
-            uint64_t v;
-            if (!parse_uint(val, 2, 1ull << 31, &v)) {
-                return arg_error("bad value '%s' for max_depth; accepted: %s", val,
-                                 "an integer from 2 to 2147483648");
-            }
-            cs_cfg.engine.max_depth = (uint32_t)v;
-        } else if (strcmp(key, "stack_distance") == 0) {
-            uint64_t v;
-            if (!parse_uint(val, 16, 1ull << 40, &v)) {
-                return arg_error("bad value '%s' for stack_distance; accepted: %s", val,
-                                 "a byte count from 16 to 2^40 (0x-prefixed hex or decimal)");
-            }
-            cs_cfg.engine.stack_distance = v;
-        } else if (strcmp(key, "max_stacks") == 0) {
-            uint64_t v;
-            if (!parse_uint(val, 1, 1u << 20, &v)) {
-                return arg_error("bad value '%s' for max_stacks; accepted: %s", val,
-                                 "an integer from 1 to 1048576");
-            }
-            cs_cfg.engine.max_heuristic_stacks = (uint32_t)v;
-        } else {
-            return arg_error("unknown argument '%s'; %s", key, ARGS_HELP);
-        }
+    int kind = cs_cfg.kind;
+    uint64_t max_depth = cs_cfg.engine.max_depth, max_stacks = cs_cfg.engine.max_heuristic_stacks;
+    const opt_spec specs[] = {
+        { .name = "verbose", .kind = OPT_BOOL, .dest = &cs_cfg.verbose },
+        { .name = "stack_type", .kind = OPT_CHOICE, .choices = stack_types, .dest = &kind,
+          .given = kind_given },
+        { .name = "max_depth", .kind = OPT_UINT, .synopsis = "N (2..2^31)", .min = 2,
+          .max = 1ull << 31, .dest = &max_depth },
+        { .name = "stack_distance", .kind = OPT_UINT, .synopsis = "BYTES", .min = 16,
+          .max = 1ull << 40, .accepted = "a byte count from 16 to 2^40 (0x-prefixed hex or decimal)",
+          .dest = &cs_cfg.engine.stack_distance },
+        { .name = "max_stacks", .kind = OPT_UINT, .min = 1, .max = 1u << 20, .dest = &max_stacks },
+        { .name = "fast_regs", .kind = OPT_BOOL, .dest = &cs_cfg.direct_reads },
+        { 0 },
+    };
+    if (!opts_parse("callstack_instr", specs, argc, argv)) {
+        return -1;
     }
+    cs_cfg.kind = (stack_type)kind;
+    cs_cfg.engine.max_depth = (uint32_t)max_depth;
+    cs_cfg.engine.max_heuristic_stacks = (uint32_t)max_stacks;
     return 0;
 }
 

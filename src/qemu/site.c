@@ -7,6 +7,21 @@
 #include "guestio.h"
 #include "site.h"
 
+cs_site cs_site_entry;
+
+void cs_site_init_entry(void)
+{
+    const cs_target *t = &cs_arch->entry_ret;
+    cs_site_entry.tkind = t->kind;
+    cs_site_entry.base = t->base[0] ? cs_reg_handle(t->base) : NULL;
+    cs_site_entry.size = t->size;
+    cs_site_entry.disp = t->disp;
+    cs_site_entry.mask = t->mask ? t->mask : UINT64_MAX;
+    if (t->base[0] && !cs_site_entry.base) {
+        cs_site_entry.tkind = CS_TARGET_NONE;
+    }
+}
+
 uint64_t cs_site_target(cs_vcpu *v, const cs_site *site, uint64_t sp)
 {
     uint64_t base = 0, index = 0, value = 0;

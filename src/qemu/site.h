@@ -69,6 +69,15 @@ static inline bool cs_site_is_slot_ret(const void *udata)
 #include "vcpu.h"
 #include "plugin.h"
 
+/* How a function finds its return address at entry (arch's entry_ret), as
+ * a site, for signal handlers (events.c). Set once the registers are known
+ * (cs_site_init_entry), in the first vcpu_init, under the vCPU table's
+ * lock, which every vCPU's init takes before its first event: a lock other
+ * threads' reads visibly follow (a GOnce's inline fast path is a
+ * synchronisation ThreadSanitizer cannot see, GLib being uninstrumented). */
+extern cs_site cs_site_entry;
+void cs_site_init_entry(void);
+
 /* Where the site's instruction is about to go; 0 if it cannot be known. */
 uint64_t cs_site_target(cs_vcpu *v, const cs_site *site, uint64_t sp);
 

@@ -64,6 +64,16 @@ void cs_symbols_setup(void)
     }
 }
 
+uint64_t cs_symbols_function_entry(uint64_t addr)
+{
+    cs_sym_result r;
+    if (symbolizer && cs_symbolizer_lookup(symbolizer, addr, &r) && r.name && r.local_entry &&
+        addr == r.sym_addr + r.local_entry) {
+        return r.sym_addr;
+    }
+    return addr;
+}
+
 CS_API bool callstack_instr_symbolize(uint64_t addr, callstack_symbol *out)
 {
     cs_sym_result r;

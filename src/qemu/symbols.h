@@ -3,6 +3,12 @@
 #ifndef CS_QEMU_SYMBOLS_H
 #define CS_QEMU_SYMBOLS_H
 
+#include <stdint.h>
+
 void cs_symbols_setup(void);
+/* ppc64 ELFv2: the function's global entry (its symbol) if addr is the
+ * local entry point of a named function, else addr. Translation time only
+ * (a symbol lookup). */
+uint64_t cs_symbols_function_entry(uint64_t addr);
 
 #endif

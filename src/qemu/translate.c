@@ -18,6 +18,8 @@
 #include "translate.h"
 #include "guestio.h"
 #include "site.h"
+#include "symbols.h"
+#include "tsan.h"
 
 static GHashTable *sites;   /* cs_site* (key and value), interned */
 static GMutex sites_lock;
@@ -92,6 +94,7 @@ static cs_site *intern_site(uint64_t vaddr, const cs_insn_info *info)
             s->tkind = CS_TARGET_NONE;
         }
         s->hot = !cs_cfg.system_mode && s->tkind != CS_TARGET_NEXT;
+        CS_TSAN_PUBLISH(s);
         g_hash_table_add(sites, s);
     }
     g_mutex_unlock(&sites_lock);
@@ -164,6 +167,12 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         cs_arch->classify(cs_arch, &code, &info);
         if (info.cls == CS_INSN_OTHER || reads_pc(&info)) {
             continue;
+        }
+        if (cs_arch->local_entries && info.cls == CS_INSN_CALL &&
+            info.target.kind == CS_TARGET_DIRECT) {
+            /* a call from code sharing the callee's TOC enters after the
+             * TOC set-up; indirect calls enter at the symbol already */
+            info.target.addr = cs_symbols_function_entry(info.target.addr & info.target.mask);
         }
         cs_site *site = intern_site(vaddr, &info);
         bool slot_ret = site->cls == CS_INSN_RET && cs_arch->ret_addr_on_stack && site->hot &&

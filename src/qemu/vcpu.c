@@ -18,6 +18,7 @@
 #include "plugin.h"
 #include "guestio.h"
 #include "guestmem.h"
+#include "site.h"
 #include "system.h"
 #include "vcpu.h"
 
@@ -60,10 +61,33 @@ cs_stack *cs_vcpu_stack(cs_vcpu *v)
     }
     if (!v->stack || v->fork_gen != cs_vcpu_fork_generation) {
         cs_stack_id id = current_id();
-        v->stack = cs_engine_stack(cs_eng, &id);
+        /* (other threads load it: cs_vcpu_stack_pin) */
+        __atomic_store_n(&v->stack, cs_engine_stack(cs_eng, &id), __ATOMIC_RELEASE);
         v->fork_gen = cs_vcpu_fork_generation;
     }
     return v->stack;
+}
+
+cs_stack *cs_vcpu_stack_pin(cs_vcpu *v, bool *pinned)
+{
+    /* Another thread's user-mode stack may be dropped (its thread exits) or
+     * evicted (heuristic) while we read it. Whole-system stacks are never
+     * freed. */
+    *pinned = !cs_cfg.system_mode && (int)v->index != cs_vcpu_tls_current;
+    return *pinned ? cs_engine_pin(cs_eng, &v->stack) : cs_vcpu_stack(v);
+}
+
+void cs_vcpu_stack_unpin(bool pinned)
+{
+    if (pinned) {
+        cs_engine_unpin(cs_eng);
+    }
+}
+
+uint64_t cs_vcpu_last_pc(const cs_vcpu *v)
+{
+    const cs_site *site = __atomic_load_n(&v->last_site, __ATOMIC_ACQUIRE);
+    return site ? site->vaddr : __atomic_load_n(&v->last_pc, __ATOMIC_RELAXED);
 }
 
 void cs_vcpu_update_space(cs_vcpu *v)
@@ -85,6 +109,7 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index)
     if (!registers_found) {
         registers_found = true;
         cs_reg_find_all();
+        cs_site_init_entry();
         if (cs_cfg.system_mode) {
             cs_system_registers_found();
         }
@@ -100,13 +125,16 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index)
     }
     g_mutex_unlock(&vcpu_table_lock);
     cs_vcpu *v = cs_vcpu_get(vcpu_index);
-    v->stack = NULL;   /* an index can be reused after a thread exits */
+    if (!v) {
+        return;   /* (cannot happen: the chunk exists; tells the compiler) */
+    }
+    /* an index can be reused after a thread exits */
+    __atomic_store_n(&v->stack, NULL, __ATOMIC_RELEASE);
     v->hot_stack = NULL;
     if (!cs_cfg.system_mode && !v->mem) {
         v->mem = g_new0(cs_guestmem, 1);
     }
-    v->last_pc = 0;
-    v->last_site = NULL;
+    cs_vcpu_set_last(v, NULL, 0);
     v->pending = NULL;
 }
 
@@ -120,13 +148,16 @@ static void vcpu_exit(qemu_plugin_id_t id, unsigned int vcpu_index)
     /* A thread's stack dies with it; a shared (asid) stack outlives it; a
      * heuristic stack may be reused by a later thread at the same place, and
      * becomes evictable. */
-    if (cs_cfg.kind == STACK_THREADED) {
-        cs_engine_drop_stack(cs_eng, v->stack);
-    } else if (cs_cfg.kind == STACK_HEURISTIC) {
-        cs_engine_release_stack(cs_eng, v->stack);
-    }
-    v->stack = NULL;
+    cs_stack *s = v->stack;
+    /* Unpublished before it is freed: a reader on another thread
+     * (cs_vcpu_stack_pin) then finds NULL, or holds the stack until done. */
+    __atomic_store_n(&v->stack, NULL, __ATOMIC_RELEASE);
     v->hot_stack = NULL;
+    if (cs_cfg.kind == STACK_THREADED) {
+        cs_engine_drop_stack(cs_eng, s);
+    } else if (cs_cfg.kind == STACK_HEURISTIC) {
+        cs_engine_release_stack(cs_eng, s);
+    }
 }
 
 /* In the child of a fork(): only the forking thread survives. */

@@ -77,6 +77,25 @@ static inline cs_vcpu *cs_vcpu_get(unsigned index)
 
 /* The vCPU's stack, binding it if this is the vCPU's own thread. */
 cs_stack *cs_vcpu_stack(cs_vcpu *v);
+/* The same for reading it from any thread (the API): the stack stays valid
+ * until cs_vcpu_stack_unpin(*pinned). */
+cs_stack *cs_vcpu_stack_pin(cs_vcpu *v, bool *pinned);
+void cs_vcpu_stack_unpin(bool pinned);
+/* The address of the vCPU's last call or return instruction (or signal
+ * handler entry), from any thread. */
+uint64_t cs_vcpu_last_pc(const cs_vcpu *v);
+/* What cs_vcpu_last_pc reports, set by the vCPU's own callbacks: the site
+ * of its last call or return, or (site NULL) the signal handler entered at
+ * pc. Another thread may read it: atomic accesses (plain moves on x86-64),
+ * release/acquire since the reader follows the site pointer, which another
+ * thread (the translating one) may have written. */
+static inline void cs_vcpu_set_last(cs_vcpu *v, const cs_site *site, uint64_t pc)
+{
+    if (!site) {
+        __atomic_store_n(&v->last_pc, pc, __ATOMIC_RELAXED);
+    }
+    __atomic_store_n(&v->last_site, site, __ATOMIC_RELEASE);
+}
 /* The vCPU this thread has run, or -1. */
 int cs_vcpu_current(void);
 /* Is this thread handling a call or return of that vCPU right now (so that

@@ -6,14 +6,23 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "elf_symbols.h"
+#include "plt_stubs.h"
+
+/* Files are mapped; the fuzz build reads them into the heap instead
+ * (ELF_C_READ), where AddressSanitizer sees every read past their end. */
+#ifndef CS_ELF_READ_CMD
+#define CS_ELF_READ_CMD ELF_C_READ_MMAP
+#endif
 
 /* A candidate before aliases at one address are merged. */
 typedef struct raw_sym {
     uint64_t addr, size;
     const char *name;
     int rank;             /* lower is a better name for the address */
+    unsigned local_entry;
 } raw_sym;
 
 /*
@@ -42,16 +51,35 @@ static gint raw_cmp(gconstpointer a, gconstpointer b)
     return strcmp(x->name, y->name);
 }
 
-static void add_raw(GArray *raw, GStringChunk *names, uint64_t addr, uint64_t size,
-                    const char *name, int rank)
+static raw_sym *add_raw(GArray *raw, GStringChunk *names, uint64_t addr, uint64_t size,
+                        const char *name, int rank)
 {
     raw_sym r = { .addr = addr, .size = size, .name = g_string_chunk_insert_const(names, name),
                   .rank = rank };
     g_array_append_val(raw, r);
+    return &g_array_index(raw, raw_sym, raw->len - 1);
+}
+
+static void add_stub_name(GArray *raw, GStringChunk *names, uint64_t addr, uint64_t size,
+                          const char *target)
+{
+    g_autofree char *plt_name = g_strconcat(target, "@plt", NULL);
+    add_raw(raw, names, addr, size, plt_name, 0);
+}
+
+/* PowerPC: ld's own symbol for a call stub it wrote (see plt_stubs.h). */
+static void add_ld_stub_symbol(const char *name, uint64_t addr, GArray *raw, GStringChunk *names)
+{
+    size_t len;
+    const char *target = name ? cs_stub_ld_symbol(name, &len) : NULL;
+    if (target) {
+        g_autofree char *t = g_strndup(target, len);
+        add_stub_name(raw, names, addr, 0, t);
+    }
 }
 
 static size_t add_symbols(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, GArray *raw,
-                          GStringChunk *names)
+                          GStringChunk *names, uint16_t machine)
 {
     Elf_Data *data = elf_getdata(scn, NULL);
     size_t n = sh->sh_entsize ? sh->sh_size / sh->sh_entsize : 0, added = 0;
@@ -61,6 +89,10 @@ static size_t add_symbols(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, GArray *r
             continue;
         }
         unsigned char type = GELF_ST_TYPE(sym.st_info);
+        if (type == STT_NOTYPE && (machine == EM_PPC || machine == EM_PPC64)) {
+            add_ld_stub_symbol(elf_strptr(elf, sh->sh_link, sym.st_name), sym.st_value, raw, names);
+            continue;
+        }
         if (type != STT_FUNC && type != STT_GNU_IFUNC) {
             continue;
         }
@@ -75,16 +107,22 @@ static size_t add_symbols(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, GArray *r
         if (bare) {
             name = bare;
         }
-        add_raw(raw, names, sym.st_value, sym.st_size, name,
-                name_rank(GELF_ST_BIND(sym.st_info), name));
+        /* ARM: bit 0 of a function's value says Thumb; its code starts
+         * at the even address (as objdump shows it) */
+        uint64_t addr = machine == EM_ARM ? sym.st_value & ~1ull : sym.st_value;
+        raw_sym *r = add_raw(raw, names, addr, sym.st_size, name,
+                             name_rank(GELF_ST_BIND(sym.st_info), name));
+        if (machine == EM_PPC64) {
+            r->local_entry = cs_ppc64_local_entry(sym.st_other);
+        }
         added++;
     }
     return added;
 }
 
 /* Relocations by the address of the slot they fill: GOT slot -> name. */
-static void collect_relocs(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, bool is64, GHashTable *slots,
-                           GStringChunk *names)
+static void collect_relocs(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, uint64_t irelative_type,
+                           GHashTable *slots, GStringChunk *names)
 {
     Elf_Scn *symscn = elf_getscn(elf, sh->sh_link);
     GElf_Shdr sym_sh;
@@ -111,7 +149,7 @@ static void collect_relocs(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, bool is6
         }
         /* gelf hands out r_info in the 64-bit layout whatever the class */
         size_t symidx = GELF_R_SYM(info);
-        bool irelative = GELF_R_TYPE(info) == (is64 ? R_X86_64_IRELATIVE : R_386_IRELATIVE);
+        bool irelative = GELF_R_TYPE(info) == irelative_type;
         GElf_Sym sym;
         const char *name = NULL;
         char abs[40];
@@ -134,13 +172,157 @@ static void collect_relocs(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, bool is6
     }
 }
 
+/* The relocation type of an IFUNC's slot (filled with the resolver's
+ * answer), or UINT64_MAX for machines not listed. */
+static uint64_t irelative_type(uint16_t machine)
+{
+    switch (machine) {
+    case EM_X86_64: return R_X86_64_IRELATIVE;
+    case EM_386: return R_386_IRELATIVE;
+    case EM_AARCH64: return R_AARCH64_IRELATIVE;
+    case EM_ARM: return R_ARM_IRELATIVE;
+    case EM_PPC: return R_PPC_IRELATIVE;
+    case EM_PPC64: return R_PPC64_IRELATIVE;
+    case EM_RISCV: return R_RISCV_IRELATIVE;
+    default: return UINT64_MAX;
+    }
+}
+
+/* Every dynamic relocation of the file by the slot it fills: address ->
+ * target name. */
+static GHashTable *plt_slots(Elf *elf, const GElf_Ehdr *eh, size_t shstrndx, GStringChunk *names)
+{
+    GHashTable *slots = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+    Elf_Scn *scn = NULL;
+    while ((scn = elf_nextscn(elf, scn))) {
+        GElf_Shdr sh;
+        const char *name;
+        if (gelf_getshdr(scn, &sh) && (sh.sh_type == SHT_RELA || sh.sh_type == SHT_REL) &&
+            (name = elf_strptr(elf, shstrndx, sh.sh_name)) &&
+            (strcmp(name, ".rela.plt") == 0 || strcmp(name, ".rel.plt") == 0 ||
+             strcmp(name, ".rela.dyn") == 0 || strcmp(name, ".rel.dyn") == 0)) {
+            collect_relocs(elf, scn, &sh, irelative_type(eh->e_machine), slots, names);
+        }
+    }
+    return slots;
+}
+
+/* The data of the first section of a type with a table of entries
+ * (*n of them), or NULL. */
+static Elf_Data *table_of_type(Elf *elf, GElf_Word type, GElf_Shdr *sh, size_t *n)
+{
+    Elf_Scn *scn = NULL;
+    while ((scn = elf_nextscn(elf, scn))) {
+        Elf_Data *d;
+        if (gelf_getshdr(scn, sh) && sh->sh_type == type && sh->sh_entsize &&
+            (d = elf_getdata(scn, NULL))) {
+            *n = sh->sh_size / sh->sh_entsize;
+            return d;
+        }
+    }
+    return NULL;
+}
+
+/* A dynamic-section entry's value, or 0. */
+static uint64_t dynamic_value(Elf *elf, int64_t tag)
+{
+    GElf_Shdr sh;
+    size_t n = 0;
+    Elf_Data *d = table_of_type(elf, SHT_DYNAMIC, &sh, &n);
+    for (size_t i = 0; d && i < n; i++) {
+        GElf_Dyn dyn;
+        if (gelf_getdyn(d, (int)i, &dyn) && dyn.d_tag == tag) {
+            return dyn.d_un.d_val;
+        }
+    }
+    return 0;
+}
+
+/*
+ * MIPS's lazy-binding stubs (.MIPS.stubs) pass the target's .dynsym index
+ * to the resolver instead of reading a slot, and the ABI gives an
+ * undefined function with such a stub the stub's address as its .dynsym
+ * value: that value names the stub.
+ */
+static void add_mips_stubs(Elf *elf, GArray *raw, GStringChunk *names)
+{
+    GElf_Shdr sh;
+    size_t n = 0;
+    Elf_Data *d = table_of_type(elf, SHT_DYNSYM, &sh, &n);
+    for (size_t i = 0; d && i < n; i++) {
+        GElf_Sym sym;
+        const char *name;
+        if (gelf_getsym(d, (int)i, &sym) && sym.st_shndx == SHN_UNDEF && sym.st_value &&
+            GELF_ST_TYPE(sym.st_info) == STT_FUNC &&
+            (name = elf_strptr(elf, sh.sh_link, sym.st_name)) && name[0]) {
+            add_stub_name(raw, names, sym.st_value, 0, name);
+        }
+    }
+}
+
+/*
+ * Other architectures' stubs, recognised by their instructions (see
+ * plt_stubs.h) in .plt, or in every executable section where ld puts its
+ * stubs among the code (PowerPC), and named by the relocation of the slot
+ * they jump through.
+ */
+static void add_stubs(Elf *elf, const GElf_Ehdr *eh, size_t shstrndx, GArray *raw,
+                      GStringChunk *names)
+{
+    cs_stub_arch a = { .machine = eh->e_machine, .big_endian = eh->e_ident[EI_DATA] == ELFDATA2MSB,
+                       .is64 = eh->e_ident[EI_CLASS] == ELFCLASS64 };
+    if (a.machine == EM_MIPS) {
+        add_mips_stubs(elf, raw, names);
+    }
+    Elf_Scn *scn = NULL;
+    while ((scn = elf_nextscn(elf, scn))) {
+        GElf_Shdr sh;
+        const char *name;
+        if (gelf_getshdr(scn, &sh) && sh.sh_type == SHT_PROGBITS &&
+            (name = elf_strptr(elf, shstrndx, sh.sh_name)) && strcmp(name, ".got") == 0) {
+            /* ELFv2: the TOC pointer is .got + 0x8000 (ld's single TOC) */
+            a.base = a.machine == EM_PPC64 ? sh.sh_addr + 0x8000 : 0;
+        }
+    }
+    if (a.machine == EM_PPC) {
+        a.base = dynamic_value(elf, DT_PPC_GOT);
+    }
+    GHashTable *slots = NULL;
+    while ((scn = elf_nextscn(elf, scn))) {
+        GElf_Shdr sh;
+        const char *name;
+        Elf_Data *d;
+        if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS || !(sh.sh_flags & SHF_EXECINSTR) ||
+            !(name = elf_strptr(elf, shstrndx, sh.sh_name)) ||
+            (!cs_stub_in_text(&a) && strcmp(name, ".plt") != 0) ||
+            !(d = elf_getdata(scn, NULL)) || !d->d_buf) {
+            continue;
+        }
+        if (!slots) {
+            slots = plt_slots(elf, eh, shstrndx, names);
+        }
+        const uint8_t *code = d->d_buf;
+        for (size_t at = 0; at + 4 <= d->d_size;) {
+            uint64_t slot;
+            size_t n = cs_stub_decode(&a, code + at, d->d_size - at, sh.sh_addr + at, &slot);
+            const char *target = n ? g_hash_table_lookup(slots, &slot) : NULL;
+            if (target) {
+                add_stub_name(raw, names, sh.sh_addr + at, n, target);
+            }
+            at += n ? n : 4;
+        }
+    }
+    if (slots) {
+        g_hash_table_destroy(slots);
+    }
+}
+
 /*
  * PLT stubs are not symbols; name them "target@plt" as objdump and GDB do.
  * Which target a stub jumps to is read from the stub itself: the first
  * indirect jmp through a GOT slot, matched with the relocation that fills
  * that slot (their order is not the relocations' order in general: libc's
- * IRELATIVE stubs come first). x86 and x86_64 only: other architectures'
- * stubs stay unnamed.
+ * IRELATIVE stubs come first). Other architectures: add_stubs.
  *   x86_64: ff 25 disp32   jmp *disp(%rip)          slot = next insn + disp
  *   i386:   ff 25 abs32    jmp *abs                 slot = abs
  *           ff a3 disp32   jmp *disp(%ebx)          slot = .got.plt + disp
@@ -152,9 +334,10 @@ static void add_plt(Elf *elf, const GElf_Ehdr *eh, size_t shstrndx, GArray *raw,
 {
     bool is64 = eh->e_machine == EM_X86_64;
     if (!is64 && eh->e_machine != EM_386) {
+        add_stubs(elf, eh, shstrndx, raw, names);
         return;
     }
-    GHashTable *slots = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+    GHashTable *slots = plt_slots(elf, eh, shstrndx, names);
     Elf_Scn *scn = NULL;
     Elf_Scn *stubs[3] = { NULL };
     GElf_Shdr stub_sh[3];
@@ -165,11 +348,7 @@ static void add_plt(Elf *elf, const GElf_Ehdr *eh, size_t shstrndx, GArray *raw,
         if (!gelf_getshdr(scn, &sh) || !(name = elf_strptr(elf, shstrndx, sh.sh_name))) {
             continue;
         }
-        if ((sh.sh_type == SHT_RELA || sh.sh_type == SHT_REL) &&
-            (strcmp(name, ".rela.plt") == 0 || strcmp(name, ".rel.plt") == 0 ||
-             strcmp(name, ".rela.dyn") == 0 || strcmp(name, ".rel.dyn") == 0)) {
-            collect_relocs(elf, scn, &sh, is64, slots, names);
-        } else if (strcmp(name, ".got.plt") == 0) {
+        if (strcmp(name, ".got.plt") == 0) {
             gotplt = sh.sh_addr;
         } else {
             int k = strcmp(name, ".plt") == 0 ? 0 : strcmp(name, ".plt.sec") == 0 ? 1
@@ -200,8 +379,7 @@ static void add_plt(Elf *elf, const GElf_Ehdr *eh, size_t shstrndx, GArray *raw,
                               : c[1] == 0x25 ? (uint32_t)disp : (uint32_t)(gotplt + (uint64_t)(int64_t)disp);
                 const char *target = g_hash_table_lookup(slots, &slot);
                 if (target) {
-                    g_autofree char *plt_name = g_strconcat(target, "@plt", NULL);
-                    add_raw(raw, names, stub, entsize, plt_name, 0);
+                    add_stub_name(raw, names, stub, entsize, target);
                 }
                 break;
             }
@@ -210,8 +388,37 @@ static void add_plt(Elf *elf, const GElf_Ehdr *eh, size_t shstrndx, GArray *raw,
     g_hash_table_destroy(slots);
 }
 
+/*
+ * Opens a regular file for reading, or returns -1 and sets *error. The path
+ * comes from what the guest mapped, and the guest can put something else
+ * there since: opening a FIFO would block until a writer appears (QEMU
+ * with it), a device could be read forever. O_NONBLOCK keeps the open from
+ * blocking; anything but a regular file is refused.
+ */
+static int open_regular(const char *path, char **error)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    struct stat st;
+    if (fd < 0) {
+        *error = g_strdup_printf("cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        *error = g_strdup_printf("%s: not a regular file", path);
+        return -1;
+    }
+    return fd;
+}
+
 /* Where Debian's -dbg packages put detached debug files (GDB's default). */
 #define DEBUG_ROOT "/usr/lib/debug"
+static const char *debug_root = DEBUG_ROOT;
+
+void cs_elf_set_debug_root(const char *dir)
+{
+    debug_root = dir ? dir : DEBUG_ROOT;
+}
 
 /* The file's GNU build-id in hex (g_malloc), or NULL. */
 static char *build_id_hex(Elf *elf)
@@ -244,24 +451,25 @@ static char *build_id_hex(Elf *elf)
  * build-id (Debian's libc6-dbg has libc's and ld.so's): every function,
  * static ones too, at the same link-time addresses.
  */
-static size_t add_debug_symbols(Elf *elf, GArray *raw, cs_elf_file *f)
+static size_t add_debug_symbols(Elf *elf, GArray *raw, cs_elf_file *f, uint16_t machine)
 {
     g_autofree char *id = build_id_hex(elf);
     if (!id) {
         return 0;
     }
-    g_autofree char *path = g_strdup_printf(DEBUG_ROOT "/.build-id/%.2s/%s.debug", id, id + 2);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    g_autofree char *path = g_strdup_printf("%s/.build-id/%.2s/%s.debug", debug_root, id, id + 2);
+    g_autofree char *err = NULL;
+    int fd = open_regular(path, &err);
     if (fd < 0) {
         return 0;
     }
     size_t n = 0;
-    Elf *dbg = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+    Elf *dbg = elf_begin(fd, CS_ELF_READ_CMD, NULL);
     Elf_Scn *scn = NULL;
     while (dbg && (scn = elf_nextscn(dbg, scn))) {
         GElf_Shdr sh;
         if (gelf_getshdr(scn, &sh) && sh.sh_type == SHT_SYMTAB) {
-            n = add_symbols(dbg, scn, &sh, raw, f->names);   /* names are copied */
+            n = add_symbols(dbg, scn, &sh, raw, f->names, machine);   /* names are copied */
             break;
         }
     }
@@ -311,12 +519,12 @@ static bool read_elf(Elf *elf, cs_elf_file *f, char **error)
     }
     /* .symtab has every function, .dynsym only exported ones: it is the
      * fallback for stripped files without a debug file. */
-    size_t n = symtab ? add_symbols(elf, symtab, &symtab_sh, raw, f->names) : 0;
+    size_t n = symtab ? add_symbols(elf, symtab, &symtab_sh, raw, f->names, eh.e_machine) : 0;
     if (n == 0) {
-        n = add_debug_symbols(elf, raw, f);
+        n = add_debug_symbols(elf, raw, f, eh.e_machine);
     }
     if (n == 0 && dynsym) {
-        add_symbols(elf, dynsym, &dynsym_sh, raw, f->names);
+        add_symbols(elf, dynsym, &dynsym_sh, raw, f->names, eh.e_machine);
         f->from_dynsym = true;
     }
     if (shstrndx) {
@@ -327,13 +535,14 @@ static bool read_elf(Elf *elf, cs_elf_file *f, char **error)
     for (guint i = 0; i < raw->len; i++) {
         raw_sym *r = &g_array_index(raw, raw_sym, i);
         if (f->n_syms && f->syms[f->n_syms - 1].addr == r->addr) {
-            /* an alias: the best-ranked name came first; keep the largest size */
-            if (r->size > f->syms[f->n_syms - 1].size) {
-                f->syms[f->n_syms - 1].size = r->size;
-            }
+            /* an alias: the best-ranked name came first; keep the largest
+             * size, and a local entry any of them declares */
+            cs_elf_sym *prev = &f->syms[f->n_syms - 1];
+            prev->size = MAX(prev->size, r->size);
+            prev->local_entry = MAX(prev->local_entry, r->local_entry);
             continue;
         }
-        f->syms[f->n_syms++] = (cs_elf_sym){ r->addr, r->size, r->name };
+        f->syms[f->n_syms++] = (cs_elf_sym){ r->addr, r->size, r->name, r->local_entry };
     }
     g_array_free(raw, TRUE);
     return true;
@@ -346,12 +555,11 @@ cs_elf_file *cs_elf_read(const char *path, char **error)
         *error = g_strdup("libelf is too old");
         return NULL;
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open_regular(path, error);
     if (fd < 0) {
-        *error = g_strdup_printf("cannot open %s: %s", path, strerror(errno));
         return NULL;
     }
-    Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+    Elf *elf = elf_begin(fd, CS_ELF_READ_CMD, NULL);
     cs_elf_file *f = g_new0(cs_elf_file, 1);
     f->loads = g_array_new(FALSE, FALSE, sizeof(cs_elf_load));
     f->names = g_string_chunk_new(4096);

@@ -17,6 +17,10 @@ typedef struct cs_elf_sym {
     uint64_t addr;        /* link-time address */
     uint64_t size;        /* 0: matches its address only */
     const char *name;
+    /* ppc64 ELFv2: bytes from the symbol (global entry) to the function's
+     * local entry point, where calls from code sharing its TOC enter; 0
+     * if the two are the same. */
+    unsigned local_entry;
 } cs_elf_sym;
 
 typedef struct cs_elf_load {
@@ -36,10 +40,14 @@ typedef struct cs_elf_file {
  * Reads the file's segments and function symbols: .symtab if it has any,
  * else the .symtab of its detached debug file
  * (/usr/lib/debug/.build-id/xx/yyyy.debug), else .dynsym (stripped files),
- * plus "name@plt" for the PLT stubs of x86 and x86_64 files. Returns NULL and sets *error (g_malloc)
- * if the file is not a readable ELF file.
+ * plus "name@plt" for the linker's call stubs (PLT entries; see
+ * plt_stubs.h for the architectures other than x86). Returns NULL and sets
+ * *error (g_malloc) if the file is not a readable ELF file.
  */
 cs_elf_file *cs_elf_read(const char *path, char **error);
+/* The directory searched for detached debug files instead of /usr/lib/debug
+ * (NULL: back to it). Set it before any cs_elf_read, from one thread. */
+void cs_elf_set_debug_root(const char *dir);
 void cs_elf_free(cs_elf_file *f);
 
 /*

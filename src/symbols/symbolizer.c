@@ -213,6 +213,7 @@ bool cs_symbolizer_lookup(cs_symbolizer *s, uint64_t addr, cs_sym_result *out)
             out->name = sym->name;
             out->sym_addr = sym->addr + m->bias;
             out->sym_size = sym->size;
+            out->local_entry = sym->local_entry;
         }
     }
     g_mutex_unlock(&s->lock);

@@ -32,6 +32,7 @@ typedef struct cs_sym_result {
     const char *name;       /* function containing the address, or NULL */
     uint64_t sym_addr;      /* run-time address of `name` (when name) */
     uint64_t sym_size;
+    unsigned local_entry;   /* ppc64 ELFv2: local entry offset of `name` (cs_elf_sym) */
 } cs_sym_result;
 
 cs_symbolizer *cs_symbolizer_new(cs_maps_reader read_maps, cs_bias_reader read_bias, void *opaque);

@@ -34,6 +34,27 @@ def test(fn):
     return fn
 
 
+def run_tests(tests, filters, label):
+    """Runs the tests whose name contains one of filters (all if none),
+    printing PASS/FAIL label/name each; returns (passed, failed)."""
+    import traceback
+    passed = failed = 0
+    for t in tests:
+        if filters and not any(f in t.__name__ for f in filters):
+            continue
+        try:
+            t()
+            print("PASS %s/%s" % (label, t.__name__), flush=True)
+            passed += 1
+        except Failure as e:
+            print("FAIL %s/%s: %s" % (label, t.__name__, e), flush=True)
+            failed += 1
+        except Exception:
+            print("FAIL %s/%s: %s" % (label, t.__name__, traceback.format_exc()), flush=True)
+            failed += 1
+    return passed, failed
+
+
 def run(cmd, timeout=300, check=True, **kw):
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                        timeout=timeout, **kw)

@@ -12,9 +12,8 @@ import glob
 import os
 import shutil
 import sys
-import traceback
 
-from harness import (CALLTRACE, PLUGIN, TESTS, WORK, Failure, check_against_uftrace,
+from harness import (CALLTRACE, PLUGIN, TESTS, WORK, Failure, check_against_uftrace, run_tests,
                      check_callers_against_gdb, guest, own_prefix, plugin_streams, qemu, run,
                      run_plugin, test, uftrace_streams, compare_streams)
 
@@ -206,20 +205,7 @@ def main(argv):
     for path in sorted(glob.glob(os.path.join(here, "test_*.py"))):
         importlib.import_module(os.path.splitext(os.path.basename(path))[0])
     filters = [a for a in argv[1:] if not a.startswith("-")]
-    passed = failed = 0
-    for t in TESTS:
-        if filters and not any(f in t.__name__ for f in filters):
-            continue
-        try:
-            t()
-            print("PASS e2e/%s" % t.__name__, flush=True)
-            passed += 1
-        except Failure as e:
-            print("FAIL e2e/%s: %s" % (t.__name__, e), flush=True)
-            failed += 1
-        except Exception:
-            print("FAIL e2e/%s: %s" % (t.__name__, traceback.format_exc()), flush=True)
-            failed += 1
+    passed, failed = run_tests(TESTS, filters, "e2e")
     if not os.environ.get("KEEP_WORK"):
         shutil.rmtree(WORK, ignore_errors=True)
     else:

@@ -315,9 +315,11 @@ def check_arch(arch, g, callers_at=None, expect_unwound=False, strict=False):
         f = g.addr(callers_at)
         if f not in ref.stacks:
             raise Failure("%s was never entered" % callers_at)
-        entry, want = ref.stacks[f]
+        # at the function's symbol: the address the plugin reports for it
+        # however it is entered (ppc64le: also at its local entry point)
+        _, want = ref.stacks[f]
         _, callers, _, _, _ = run_plugin(g, arch=arch, qemu_args=sysroot(arch),
-                                         trace_args="callers_at=0x%x" % entry, tag="-callers")
+                                         trace_args="callers_at=0x%x" % f, tag="-callers")
         if not callers:
             raise Failure("no callers line at %s" % callers_at)
         got_c, want_c = own_rets(g, callers[0][2]), own_rets(g, want)
@@ -380,7 +382,7 @@ def i386_trap_call_next_pop_vs_qemu_log():
 
 @test
 def arm_trap_arm_thumb_interworking_vs_qemu_log():
-    g, ref = check_trap("arm", "arm.S", min_calls=11)
+    g, ref = check_trap("arm", "arm.S", min_calls=12)
     dual = g.addr("dual")
     if [e[0] for e in ref.events if e[1] == dual] != ["entry", "exit", "entry", "exit"]:
         raise Failure("dual was not entered and left twice (ARM, Thumb): %s" % ref.events)

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""The hot path (issue 6) changes speed, not results: registers read from
+"""The hot path changes speed, not results: registers read from
 QEMU's CPU state at learnt offsets, guest memory read directly, lock-free
 stacks. Reference: the same guest under the same QEMU with fast_regs=off,
 where every register goes through qemu_plugin_read_register (an independent

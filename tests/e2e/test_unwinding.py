@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Stack-pointer aware tracking (issue 4): non-local exits, heuristic stacks,
+"""Stack-pointer aware tracking: non-local exits, heuristic stacks,
 coroutines, tail calls and bounded memory. References: native GDB backtraces
 at checkpoints, uftrace call sequences, plain QEMU's peak memory."""
 import os

@@ -8,14 +8,18 @@
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <elf.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <glib.h>
 #include "symbols/elf_symbols.h"
 #include "symbols/maps.h"
+#include "symbols/plt_stubs.h"
 #include "symbols/symbolizer.h"
 #include "check.h"
 
@@ -214,6 +218,17 @@ done:
     g_string_free(text, TRUE);
 }
 
+/* The file libc's qsort_r is in (the loaded libc). */
+static bool libc_file(Dl_info *info)
+{
+    void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+    void *qsort_r_addr = libc ? dlsym(libc, "qsort_r") : NULL;
+    if (libc) {
+        dlclose(libc);
+    }
+    return qsort_r_addr && dladdr(qsort_r_addr, info);
+}
+
 /* Debian's libc has no .symtab: its static functions come from libc6-dbg's
  * detached debug file, found by build-id. */
 static void t_debug_file(void)
@@ -221,12 +236,7 @@ static void t_debug_file(void)
     Dl_info info;
     char *err = NULL;
     cs_elf_file *f = NULL;
-    void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
-    void *qsort_r_addr = libc ? dlsym(libc, "qsort_r") : NULL;
-    if (libc) {
-        dlclose(libc);
-    }
-    CHECK(qsort_r_addr && dladdr(qsort_r_addr, &info), "no libc qsort_r");
+    CHECK(libc_file(&info), "no libc qsort_r");
     f = cs_elf_read(info.dli_fname, &err);
     CHECK(f, "cannot read %s: %s", info.dli_fname, err);
     CHECK(f->debug_file, "%s: no debug file used (libc6-dbg is installed by scripts/setup.sh)",
@@ -242,6 +252,53 @@ done:
     g_free(err);
 }
 
+/* The debug directory can be moved (the fuzz harness points it at a
+ * directory of its own): a file's debug file is looked up there only, at
+ * the same .build-id path. */
+static void t_debug_root(void)
+{
+    Dl_info info;
+    char *err = NULL, *root = NULL, *link = NULL, *sub = NULL;
+    cs_elf_file *f = NULL, *moved = NULL, *absent = NULL;
+    CHECK(libc_file(&info), "no libc qsort_r");
+    f = cs_elf_read(info.dli_fname, &err);
+    CHECK(f && f->debug_file && g_str_has_prefix(f->debug_file, "/usr/lib/debug/.build-id/"),
+          "%s: no debug file under /usr/lib/debug", info.dli_fname);
+    root = g_dir_make_tmp("debug_root.XXXXXX", NULL);
+    CHECK(root, "no temporary directory");
+    cs_elf_set_debug_root(root);
+    absent = cs_elf_read(info.dli_fname, &err);
+    CHECK(absent && !absent->debug_file && absent->from_dynsym,
+          "a debug file found in an empty debug directory");
+    /* the same debug file, under the new root */
+    const char *rel = f->debug_file + strlen("/usr/lib/debug");
+    link = g_strconcat(root, rel, NULL);
+    sub = g_path_get_dirname(link);
+    CHECK(g_mkdir_with_parents(sub, 0700) == 0 && symlink(f->debug_file, link) == 0,
+          "cannot link %s", link);
+    moved = cs_elf_read(info.dli_fname, &err);
+    CHECK(moved && moved->debug_file && strcmp(moved->debug_file, link) == 0 &&
+          moved->n_syms == f->n_syms, "debug file %s, %zu symbols (want %s, %zu)",
+          moved && moved->debug_file ? moved->debug_file : "none", moved ? moved->n_syms : 0,
+          link, f->n_syms);
+done:
+    cs_elf_set_debug_root(NULL);
+    if (link) {
+        unlink(link);
+        g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", root);
+        if (system(cmd) != 0) {
+            fprintf(stderr, "cannot remove %s\n", root);
+        }
+    }
+    cs_elf_free(f);
+    cs_elf_free(absent);
+    cs_elf_free(moved);
+    g_free(root);
+    g_free(link);
+    g_free(sub);
+    g_free(err);
+}
+
 static void t_unreadable_file(void)
 {
     fake fk = { .text = (char *)"10000-20000 r--p 00000000 08:01 9 /nonexistent/lib.so\n" };
@@ -254,6 +311,32 @@ done:
     cs_symbolizer_free(s);
 }
 
+/* A file the guest mapped may have been replaced by a FIFO: reading it
+ * must fail at once, not wait for a writer. */
+static void t_fifo(void)
+{
+    char *err = NULL, *dir = g_dir_make_tmp("fifo.XXXXXX", NULL), *path = NULL;
+    cs_elf_file *f = NULL;
+    CHECK(dir, "no temporary directory");
+    path = g_build_filename(dir, "lib.so", NULL);
+    CHECK(mkfifo(path, 0600) == 0, "cannot make a FIFO");
+    alarm(10);    /* a blocked open ends the test program instead of hanging */
+    f = cs_elf_read(path, &err);
+    alarm(0);
+    CHECK(!f && err && strstr(err, "not a regular file"), "a FIFO read: %s", err ? err : "no error");
+done:
+    if (path) {
+        unlink(path);
+    }
+    if (dir) {
+        rmdir(dir);
+    }
+    cs_elf_free(f);
+    g_free(err);
+    g_free(path);
+    g_free(dir);
+}
+
 static void t_not_elf(void)
 {
     char *err = NULL;
@@ -264,14 +347,121 @@ done:
     g_free(err);
 }
 
+/* Instruction words in a guest's byte order. */
+static size_t put_words(uint8_t *buf, const uint32_t *w, size_t n, bool big_endian)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (int b = 0; b < 4; b++) {
+            buf[i * 4 + (size_t)b] = (uint8_t)(w[i] >> (big_endian ? 24 - 8 * b : 8 * b));
+        }
+    }
+    return n * 4;
+}
+
+/*
+ * Stubs as GNU ld 2.40 (Debian 12's cross binutils) wrote them into small
+ * programs and libc, with the slot address readelf -r gives for the
+ * relocation of the function objdump names the stub after.
+ */
+static void t_stub_decode(void)
+{
+    static const struct {
+        const char *what;
+        cs_stub_arch arch;
+        uint64_t addr;
+        uint32_t w[6];
+        size_t n;
+        size_t len;          /* expected stub length, 0: none */
+        uint64_t slot;
+    } cases[] = {
+        { "aarch64 puts@plt", { EM_AARCH64, false, true, 0 }, 0x400570,
+          { 0x90000110, 0xf9400e11, 0x91006210, 0xd61f0220 }, 4, 16, 0x420018 },
+        { "aarch64 PLT0 is no stub", { EM_AARCH64, false, true, 0 }, 0x400520,
+          { 0xa9bf7bf0, 0xf00000f0, 0xf947fe11, 0x913fe210, 0xd61f0220 }, 5, 0, 0 },
+        { "arm puts@plt", { EM_ARM, false, false, 0 }, 0x1033c,
+          { 0xe28fc600, 0xe28cca01, 0xe5bcfcd0 }, 3, 12, 0x12014 },
+        { "arm libc realloc@plt, Thumb entry", { EM_ARM, false, false, 0 }, 0x1dee4,
+          { 0xe7fd4778, 0xe28fc600, 0xe28ccaee, 0xe5bcf120 }, 4, 16, 0x10c010 },
+        { "riscv64 puts@plt", { EM_RISCV, false, true, 0 }, 0x10490,
+          { 0x00002e17, 0xb88e3e03, 0x000e0367, 0x00000013 }, 4, 16, 0x12018 },
+        { "ppc puts@plt", { EM_PPC, true, false, 0 }, 0x10000580,
+          { 0x3d601002, 0x816b0008, 0x7d6903a6, 0x4e800420 }, 4, 16, 0x10020008 },
+        { "ppc libc realloc@plt (r30: DT_PPC_GOT)", { EM_PPC, true, false, 0x22fff4 }, 0x1acf70,
+          { 0x817e000c, 0x7d6903a6, 0x4e800420 }, 3, 12, 0x230000 },
+        { "ppc64le puts plt_call (TOC .got+0x8000)", { EM_PPC64, false, true, 0x10027f00 },
+          0x10000560, { 0xf8410018, 0xe9828120, 0x7d8903a6, 0x4e800420 }, 4, 16,
+          0x10020020 },
+        { "ppc64le without a TOC", { EM_PPC64, false, true, 0 }, 0x10000560,
+          { 0xf8410018, 0xe9828120, 0x7d8903a6, 0x4e800420 }, 4, 0, 0 },
+        { "mips non-PIC puts@plt", { EM_MIPS, true, false, 0 }, 0x400830,
+          { 0x3c0f0041, 0x8df90854, 0x03200008, 0x25f80854 }, 4, 16, 0x410854 },
+        { "ppc64le: an indirect call is no stub", { EM_PPC64, false, true, 0x10027f00 }, 0x10000000,
+          { 0xf8410018, 0xe9828120, 0x7d8903a6, 0x4e800421 }, 4, 0, 0 },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        uint8_t buf[24];
+        size_t len = put_words(buf, cases[i].w, cases[i].n, cases[i].arch.big_endian);
+        uint64_t slot = 0;
+        size_t got = cs_stub_decode(&cases[i].arch, buf, len, cases[i].addr, &slot);
+        CHECK(got == cases[i].len, "%s: length %zu, expected %zu", cases[i].what, got, cases[i].len);
+        CHECK(!got || slot == cases[i].slot, "%s: slot " PX ", expected " PX, cases[i].what, slot,
+              cases[i].slot);
+    }
+done:;
+}
+
+/* ld's names of its PowerPC stubs, as readelf -s lists them. */
+static void t_ld_stub_symbols(void)
+{
+    static const struct { const char *sym, *target; } cases[] = {
+        { "00000037.plt_call.puts@@GLIBC_2.17", "puts" },
+        { "00000025.plt_call.__gmon_start__", "__gmon_start__" },
+        { "00000000.plt_pic32.puts@@GLIBC_2.0", "puts" },
+        { "00008000.got2.plt_pic32.__cxa_finalize@@GLIBC_2.1.3", "__cxa_finalize" },
+        { "00000018.long_branch.fib", NULL },     /* a branch to a local function */
+        { "0000037.plt_call.puts", NULL },
+        { "00000037.plt_call.", NULL },
+        { "main", NULL },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        size_t len = 0;
+        const char *t = cs_stub_ld_symbol(cases[i].sym, &len);
+        if (!cases[i].target) {
+            CHECK(!t, "%s: target %s", cases[i].sym, t);
+        } else {
+            CHECK(t && len == strlen(cases[i].target) && strncmp(t, cases[i].target, len) == 0,
+                  "%s: target %.*s", cases[i].sym, t ? (int)len : 6, t ? t : "(none)");
+        }
+    }
+done:;
+}
+
+/* ELFv2 ABI table of st_other's local-entry field: 0 and 1 none, then 1,
+ * 2, 4, 8, 16 instructions (readelf prints them as [<localentry>: N]); 7
+ * is reserved, 32 instructions by glibc's PPC64_LOCAL_ENTRY_OFFSET. */
+static void t_ppc64_local_entry(void)
+{
+    static const unsigned want[8] = { 0, 0, 4, 8, 16, 32, 64, 128 };
+    for (unsigned v = 0; v < 8; v++) {
+        unsigned got = cs_ppc64_local_entry((unsigned char)(v << 5 | 3));   /* visibility bits set */
+        CHECK(got == want[v], "field %u: %u bytes, expected %u", v, got, want[v]);
+    }
+done:;
+}
+
 static const test_case tests[] = {
     { "maps_parse", t_maps_parse },
     { "self_functions", t_self_functions },
     { "libc_function", t_libc_function },
     { "qemu_layout", t_qemu_layout },
     { "debug_file", t_debug_file },
+    { "debug_root", t_debug_root },
     { "unreadable_file", t_unreadable_file },
     { "not_elf", t_not_elf },
+    { "stub_decode", t_stub_decode },
+    { "ppc64_local_entry", t_ppc64_local_entry },
+    { "ld_stub_symbols", t_ld_stub_symbols },
+    { "fifo", t_fifo },
 };
 
 int main(int argc, char **argv)

@@ -4,7 +4,7 @@
 @ - the same address (dual) executed in ARM state and in Thumb state,
 @   where it means different instructions;
 @ - interworking: blx imm (ARM -> Thumb), blx reg with an even (ARM) and
-@   an odd (Thumb) target, bx lr back to either state;
+@   an odd (Thumb) target, bx lr back to either state; blx ip (r12);
 @ - returns by bx lr, pop {..., pc} (Thumb), ldr pc, [sp], #4 (ARM);
 @ - conditional calls (ARM bleq/blne) and conditional calls and returns
 @   inside Thumb IT blocks, taken and not taken.
@@ -59,6 +59,8 @@ thumb_fn:
     bl      thumb_leaf          @ Thumb -> Thumb
     ldr     r3, =arm_leaf       @ Thumb -> ARM by register
     blx     r3
+    ldr     ip, =thumb_leaf + 1 @ through r12, which Capstone calls ip
+    blx     ip
     movs    r0, #1
     cmp     r0, #1
     it      ne
