@@ -37,8 +37,8 @@ BUCKETS = [
      r"__pthread_mutex_\w+|lll_\w+)$"),
     ("TLS access (__tls_get_addr)", r"ld-linux", r"^(__tls_get_addr|update_get_addr)$"),
     ("callstack_instr: glue (src/qemu: callbacks, targets, register reads)", r"libcallstack_instr",
-     r"^(cs_vcpu_\w+|site_target|read_reg\w*|read_gpr|read_mem|event_vcpu\w*|current_id|"
-     r"on_site_rest|site_event|handle_ret|do_call|do_ret|hot_\w+|cs_fastreg_\w+)$"),
+     r"^(cs_vcpu_\w+|cs_fastpath_\w+|cs_events_\w+|cs_site_\w+|cs_reg_\w+|cs_mem_read|cs_on_\w+|"
+     r"site_rest|site_event|event_stack|read_api|current_id|cs_fastreg_\w+)(\.\w+)*$"),
     ("callstack_instr: engine (src/engine: stacks, rules, dispatch)", r"libcallstack_instr",
      r"^(cs_engine_\w+|cs_stack_\w+|pop_dead|dispatch\w*|find_returnee|make_event|top_is_dead|"
      r"fill_where\w*|subs_get|call_general|ret_from_slot_general|pop_report|write_\w+)$"),

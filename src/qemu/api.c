@@ -5,7 +5,10 @@
  */
 #include <string.h>
 #include "callstack_instr/callstack_instr.h"
-#include "state.h"
+#include "plugin.h"
+#include "guestio.h"
+#include "site.h"
+#include "vcpu.h"
 
 #define CS_API __attribute__((visibility("default")))
 
@@ -73,7 +76,7 @@ CS_API void get_prog_point(unsigned int vcpu_index, prog_point *p)
      * TCG), so the registers are this vCPU's only inside our callbacks. */
     bool own = cs_cfg.system_mode ? cs_vcpu_in_callback(vcpu_index)
                                   : cs_vcpu_current() == (int)vcpu_index;
-    if (own && cs_vcpu_read_pc(v, &pc)) {
+    if (own && cs_reg_read_pc(v, &pc)) {
         p->pc = pc;
     }
 }

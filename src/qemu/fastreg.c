@@ -8,51 +8,36 @@
 #include <glib.h>
 #include "fastreg.h"
 
-/* The part of the CPU state searched: every target QEMU has puts its
- * general registers first (x86 regs[], Arm regs[]/xregs[], RISC-V and
- * PowerPC gpr[], MIPS active_tc.gpr[]). */
-#define SCAN_BYTES 512
-#define SLOTS_PER_SCAN (SCAN_BYTES / 4)
-/* Trust an offset after this many agreeing reads, at least MIN_DISTINCT of
- * them with different values (a register that keeps one value could sit
- * next to a copy of it). Give up after MAX_LEARN reads. */
-#define MIN_AGREE 64
-#define MIN_DISTINCT 8
-#define MAX_LEARN 4096
-
-typedef struct learning {
-    bool started;
-    uint32_t reads, distinct;
-    uint64_t last;
-    uint64_t cand[SLOTS_PER_SCAN / 64];   /* candidate offsets, in units of size */
-} learning;
+#define SLOTS_PER_SCAN (CS_FASTREG_SCAN_BYTES / 4)
 
 cs_fastreg cs_fastregs[CS_FASTREG_SLOTS];
 bool cs_fastreg_enabled;
-static learning learn_state[CS_FASTREG_SLOTS];
+static cs_fastreg_learner learners[CS_FASTREG_SLOTS];
 static GMutex learn_lock;
 
-bool cs_fastreg_host_supported(void)
-{
-#if defined(__x86_64__) || defined(__aarch64__)
-    return true;
-#else
-    return false;
-#endif
-}
-
-/* A copy of the first SCAN_BYTES of the state; false if unreadable. */
+/* A copy of the first CS_FASTREG_SCAN_BYTES of the state; false if
+ * unreadable. */
 static bool snapshot(const void *env, uint8_t *buf)
 {
-    struct iovec local = { .iov_base = buf, .iov_len = SCAN_BYTES };
-    struct iovec remote = { .iov_base = (void *)env, .iov_len = SCAN_BYTES };
-    return env && process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == SCAN_BYTES;
+    struct iovec local = { .iov_base = buf, .iov_len = CS_FASTREG_SCAN_BYTES };
+    struct iovec remote = { .iov_base = (void *)env, .iov_len = CS_FASTREG_SCAN_BYTES };
+    return env && process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == CS_FASTREG_SCAN_BYTES;
 }
 
 bool cs_fastreg_check_env(const void *env)
 {
-    uint8_t buf[SCAN_BYTES];
+    uint8_t buf[CS_FASTREG_SCAN_BYTES];
     return snapshot(env, buf);
+}
+
+cs_env_verdict cs_fastreg_verify_env(const struct qemu_plugin_register *h, const void *env,
+                                     uint64_t value, unsigned size, uint64_t *direct)
+{
+    const cs_fastreg *f = cs_fastreg_of(h);
+    if (value == 0 || !f || !cs_fastreg_read(h, env, direct) || f->size != size) {
+        return CS_ENV_UNDECIDED;
+    }
+    return *direct == value ? CS_ENV_TRUSTED : CS_ENV_REJECTED;
 }
 
 static uint64_t slot_value(const uint8_t *buf, unsigned slot, unsigned size)
@@ -67,34 +52,29 @@ static uint64_t slot_value(const uint8_t *buf, unsigned slot, unsigned size)
     return x;
 }
 
-static void give_up(cs_fastreg *f)
+static cs_learn_result failed(const cs_fastreg_learner *l, const char *why)
 {
-    __atomic_store_n(&f->state, CS_FASTREG_SLOW, __ATOMIC_RELEASE);
+    return (cs_learn_result){ .outcome = CS_LEARN_FAILED, .why = why, .reads = l->reads };
 }
 
-void cs_fastreg_learn(const struct qemu_plugin_register *h, const void *env, uint64_t value,
-                      unsigned size)
+cs_learn_result cs_fastreg_learn_step(cs_fastreg_learner *l, const uint8_t *snap, uint64_t value,
+                                      unsigned size)
 {
-    cs_fastreg *f = cs_fastreg_of(h);
-    if (!f || !env || __atomic_load_n(&f->state, __ATOMIC_ACQUIRE) != CS_FASTREG_LEARNING) {
-        return;
+    if (size != 4 && size != 8) {
+        return failed(l, "not 4 or 8 bytes wide");
     }
-    uint8_t buf[SCAN_BYTES];
-    g_mutex_lock(&learn_lock);
-    learning *l = &learn_state[f - cs_fastregs];
-    if (f->state != CS_FASTREG_LEARNING) {
-        goto out;
+    if (l->started && size != l->size) {
+        return failed(l, "its width changed between reads");
     }
-    if ((size != 4 && size != 8) || (l->started && size != f->size) || !snapshot(env, buf)) {
-        give_up(f);
-        goto out;
+    if (!snap) {
+        return failed(l, "the CPU state could not be copied");
     }
-    unsigned slots = SCAN_BYTES / size;
+    unsigned slots = CS_FASTREG_SCAN_BYTES / size;
     unsigned live = 0, last_slot = 0;
     for (unsigned s = 0; s < slots; s++) {
         uint64_t bit = 1ull << (s % 64);
         bool was = !l->started || (l->cand[s / 64] & bit);
-        if (was && slot_value(buf, s, size) == value) {
+        if (was && slot_value(snap, s, size) == value) {
             l->cand[s / 64] |= bit;
             live++;
             last_slot = s;
@@ -106,26 +86,73 @@ void cs_fastreg_learn(const struct qemu_plugin_register *h, const void *env, uin
         l->distinct++;
     }
     l->started = true;
-    f->size = size;
+    l->size = size;
     l->last = value;
     l->reads++;
     if (live == 0) {
-        give_up(f);
-    } else if (live == 1 && l->reads >= MIN_AGREE && l->distinct >= MIN_DISTINCT) {
-        f->offset = (int32_t)(last_slot * size);
-        __atomic_store_n(&f->state, CS_FASTREG_FAST, __ATOMIC_RELEASE);
-    } else if (l->reads >= MAX_LEARN) {
-        give_up(f);
+        return failed(l, "no offset in the CPU state's first 512 bytes held every value read");
     }
-out:
+    if (live == 1 && l->reads >= CS_FASTREG_MIN_AGREE && l->distinct >= CS_FASTREG_MIN_DISTINCT) {
+        return (cs_learn_result){ .outcome = CS_LEARN_FOUND, .offset = (int32_t)(last_slot * size),
+                                  .candidates = 1, .reads = l->reads };
+    }
+    if (l->reads >= CS_FASTREG_MAX_LEARN) {
+        return failed(l, live > 1 ? "several offsets still held every value read"
+                                  : "too few different values read");
+    }
+    return (cs_learn_result){ .outcome = CS_LEARN_MORE, .candidates = live, .reads = l->reads };
+}
+
+cs_learn_result cs_fastreg_learn(const struct qemu_plugin_register *h, const void *env,
+                                 uint64_t value, unsigned size)
+{
+    cs_learn_result r = { .outcome = CS_LEARN_MORE };
+    cs_fastreg *f = cs_fastreg_of(h);
+    if (!f || !env || __atomic_load_n(&f->state, __ATOMIC_ACQUIRE) != CS_FASTREG_LEARNING) {
+        return r;
+    }
+    uint8_t buf[CS_FASTREG_SCAN_BYTES];
+    bool copied = snapshot(env, buf);
+    g_mutex_lock(&learn_lock);
+    if (f->state == CS_FASTREG_LEARNING) {
+        cs_fastreg_learner *l = &learners[f - cs_fastregs];
+        r = cs_fastreg_learn_step(l, copied ? buf : NULL, value, size);
+        f->size = l->size;
+        if (r.outcome == CS_LEARN_FOUND) {
+            f->offset = r.offset;
+            __atomic_store_n(&f->state, CS_FASTREG_FAST, __ATOMIC_RELEASE);
+        } else if (r.outcome == CS_LEARN_FAILED) {
+            __atomic_store_n(&f->state, CS_FASTREG_SLOW, __ATOMIC_RELEASE);
+        }
+    }
     g_mutex_unlock(&learn_lock);
+    return r;
 }
 
 unsigned cs_fastreg_count(int state)
 {
     unsigned n = 0;
     for (unsigned i = 0; i < CS_FASTREG_SLOTS; i++) {
-        n += learn_state[i].started && __atomic_load_n(&cs_fastregs[i].state, __ATOMIC_ACQUIRE) == state;
+        n += learners[i].started && __atomic_load_n(&cs_fastregs[i].state, __ATOMIC_ACQUIRE) == state;
     }
     return n;
+}
+
+bool cs_fastreg_progress(const struct qemu_plugin_register *h, unsigned *reads,
+                         unsigned *candidates)
+{
+    cs_fastreg *f = cs_fastreg_of(h);
+    bool learning = false;
+    g_mutex_lock(&learn_lock);
+    if (f && f->state == CS_FASTREG_LEARNING && learners[f - cs_fastregs].started) {
+        const cs_fastreg_learner *l = &learners[f - cs_fastregs];
+        learning = true;
+        *reads = l->reads;
+        *candidates = 0;
+        for (size_t i = 0; i < G_N_ELEMENTS(l->cand); i++) {
+            *candidates += (unsigned)__builtin_popcountll(l->cand[i]);
+        }
+    }
+    g_mutex_unlock(&learn_lock);
+    return learning;
 }

@@ -7,19 +7,27 @@
  * everything else a call or return costs us. Yet inside a callback from
  * translated code the guest registers sit in QEMU's CPU state (the callbacks
  * ask for QEMU_PLUGIN_CB_R_REGS, so TCG has stored them there), and TCG
- * keeps the address of that state in a fixed host register (TCG_AREG0: rbp
- * on x86_64 hosts, x19 on aarch64 hosts) that the C calling convention
- * preserves. A two-instruction trampoline (trampoline.c) hands it to our
- * callbacks as a third argument.
+ * keeps the address of that state in a fixed host register (TCG_AREG0) that
+ * the C calling convention preserves. A two-instruction trampoline
+ * (trampoline.c, which names that register per host) hands it to our
+ * callbacks as a third argument, `env`.
  *
- * Where each register lives in that state is learnt, not assumed: for its
- * first reads a register is read through the API as before and its value
- * searched for in a copy of the state taken with process_vm_readv (which
- * cannot fault); once a single offset has agreed with the API on enough
- * reads of different values, later reads are one load. A register whose
- * offset cannot be established stays on the API, and so does everything on
- * hosts without a trampoline. The vCPU's state pointer is checked the same
- * way once per vCPU (QEMU never moves it), and compared on every event.
+ * Two things are learnt, not assumed, and each falls back to the API on its
+ * own:
+ *  - Where each register lives in that state (this file). For its first
+ *    reads a register is read through the API as before and its value
+ *    searched for in a copy of the state taken with process_vm_readv (which
+ *    cannot fault); once a single offset has agreed with the API on enough
+ *    reads of different values, later reads are one load. A register whose
+ *    offset cannot be established stays on the API, and so does everything
+ *    on hosts without a trampoline.
+ *  - Whether a vCPU's `env` is its CPU state (guestio.c): the pointer is
+ *    first checked to be readable (so that copies of it can teach offsets),
+ *    and read through only once a register read through it at a learnt
+ *    offset has equalled an API read of the same register on that vCPU.
+ *    QEMU never moves a vCPU's state; a pointer that changes is checked
+ *    again.
+ * verbose=on says, per register and per vCPU, which way it went and why.
  */
 #ifndef CS_QEMU_FASTREG_H
 #define CS_QEMU_FASTREG_H
@@ -27,9 +35,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
-#include <qemu-plugin.h>
 
-#define CS_FASTREG_SLOTS 512   /* QEMU's handles are gdb register numbers + 1 */
+struct qemu_plugin_register;   /* QEMU's handle: a gdb register number + 1 */
+
+#define CS_FASTREG_SLOTS 512   /* handles below this have a slot */
+/* The part of the CPU state searched: every target QEMU has puts its
+ * general registers first (x86 regs[], Arm regs[]/xregs[], RISC-V and
+ * PowerPC gpr[], MIPS active_tc.gpr[]). */
+#define CS_FASTREG_SCAN_BYTES 512
 
 enum { CS_FASTREG_LEARNING, CS_FASTREG_FAST, CS_FASTREG_SLOW };
 
@@ -49,7 +62,7 @@ static inline cs_fastreg *cs_fastreg_of(const struct qemu_plugin_register *h)
 }
 
 /* Fast read: true and *out set if the register's offset is known and env is
- * a checked CPU state pointer (non-NULL). */
+ * a trusted CPU state pointer (non-NULL). */
 static inline bool cs_fastreg_read(const struct qemu_plugin_register *h, const void *env,
                                    uint64_t *out)
 {
@@ -67,18 +80,67 @@ static inline bool cs_fastreg_read(const struct qemu_plugin_register *h, const v
     return true;
 }
 
-/* Is this pointer a readable CPU state, as far as a copy can tell? Called
- * once per vCPU (and whenever the pointer changes). */
+/*
+ * Learning one register's offset: a pure function of the API reads and the
+ * copies of the CPU state taken with them.
+ */
+typedef struct cs_fastreg_learner {
+    bool started;
+    uint32_t size;       /* bytes per read, from the first */
+    uint32_t reads, distinct;
+    uint64_t last;
+    /* offsets (in units of size) that have held every value so far */
+    uint64_t cand[CS_FASTREG_SCAN_BYTES / 4 / 64];
+} cs_fastreg_learner;
+
+typedef enum { CS_LEARN_MORE, CS_LEARN_FOUND, CS_LEARN_FAILED } cs_learn_outcome;
+
+typedef struct cs_learn_result {
+    cs_learn_outcome outcome;
+    int32_t offset;         /* FOUND: byte offset in the CPU state */
+    const char *why;        /* FAILED: why the register stays on the API */
+    unsigned candidates;    /* offsets still agreeing after this read */
+    uint32_t reads;         /* reads so far, this one included */
+} cs_learn_result;
+
+/* Trust an offset after this many agreeing reads, at least MIN_DISTINCT of
+ * them with different values (a register that keeps one value could sit
+ * next to a copy of it). Give up after MAX_LEARN reads. */
+#define CS_FASTREG_MIN_AGREE 64
+#define CS_FASTREG_MIN_DISTINCT 8
+#define CS_FASTREG_MAX_LEARN 4096
+
+/* One API read of the register (`value`, `size` bytes) against `snapshot`,
+ * the first CS_FASTREG_SCAN_BYTES of the CPU state copied at the same time
+ * (NULL: the state could not be copied). A learner starts zeroed; once it
+ * has returned FOUND or FAILED it must not be fed again. */
+cs_learn_result cs_fastreg_learn_step(cs_fastreg_learner *l, const uint8_t *snapshot,
+                                      uint64_t value, unsigned size);
+
+/*
+ * Is a readable CPU-state pointer the vCPU's? An API read of general
+ * register `h` on the vCPU gave `value` (`size` bytes); if h's offset is
+ * known, the same register read through env decides (*direct: that read).
+ * A zero proves little (much of the state is zero) and decides nothing.
+ */
+typedef enum { CS_ENV_UNDECIDED, CS_ENV_TRUSTED, CS_ENV_REJECTED } cs_env_verdict;
+cs_env_verdict cs_fastreg_verify_env(const struct qemu_plugin_register *h, const void *env,
+                                     uint64_t value, unsigned size, uint64_t *direct);
+
+/* Is this pointer a readable CPU state, as far as a copy can tell? */
 bool cs_fastreg_check_env(const void *env);
 
-/* After an API read of `h` gave `value` (`size` bytes), learn from it. */
-void cs_fastreg_learn(const struct qemu_plugin_register *h, const void *env, uint64_t value,
-                      unsigned size);
+/* After an API read of `h` gave `value` (`size` bytes) with `env` a
+ * readable CPU-state pointer: learn from it. The result is this read's
+ * (MORE if the register was not being learnt any more). */
+cs_learn_result cs_fastreg_learn(const struct qemu_plugin_register *h, const void *env,
+                                 uint64_t value, unsigned size);
 
 /* How many registers read so far are in this state (for verbose=on). */
 unsigned cs_fastreg_count(int state);
-
-/* Does this host pass the CPU state pointer to our callbacks? */
-bool cs_fastreg_host_supported(void);
+/* Is `h` still being learnt, after how many reads, with how many offsets
+ * still agreeing (for verbose=on)? */
+bool cs_fastreg_progress(const struct qemu_plugin_register *h, unsigned *reads,
+                         unsigned *candidates);
 
 #endif

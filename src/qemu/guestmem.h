@@ -39,9 +39,19 @@ struct cs_guestmem {
 };
 typedef struct cs_guestmem cs_guestmem;
 
+/* (guestmem.c) */
 extern uint64_t cs_guestmem_gen;      /* bumped before every system call */
-extern bool cs_guestmem_enabled;      /* linux-user, guest_base known */
-extern uint64_t cs_guestmem_base;
+extern bool cs_guestmem_enabled;      /* linux-user, guest_base known, fast_regs=on */
+extern uint64_t cs_guestmem_base;     /* QEMU's guest_base */
+
+/* In linux-user, guest memory is host memory at guest_base + address;
+ * translate.c learns guest_base from the first block translated. direct:
+ * pages may be read there directly from now on (fast_regs=on). */
+void cs_guestmem_set_base(uint64_t base, bool direct);
+/* guest_base; 0 until known (and in whole-system mode). */
+uint64_t cs_guestmem_guest_base(void);
+/* Before any system call: every page must be read through the API again. */
+void cs_guestmem_forget_all(void);
 
 static inline uint64_t cs_guestmem_now(void)
 {

@@ -6,7 +6,7 @@
 #include "callstack.pb-c.h"
 #include <string.h>
 #include "callstack_instr/callstack_instr.h"
-#include "state.h"
+#include "vcpu.h"
 
 #define CS_API __attribute__((visibility("default")))
 #define PANDALOG_MAX_CALLERS 16

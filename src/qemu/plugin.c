@@ -11,8 +11,16 @@
 #include <string.h>
 #include <unistd.h>
 #include <glib.h>
-#include "state.h"
+#include "plugin.h"
 #include "fastreg.h"
+#include "guestio.h"
+#include "signals.h"
+#include "symbols.h"
+#include "syscalls.h"
+#include "system.h"
+#include "trampoline.h"
+#include "translate.h"
+#include "vcpu.h"
 #include "options/options.h"
 
 QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
@@ -71,6 +79,7 @@ static void at_exit(qemu_plugin_id_t id, void *udata)
                 PRIu64 " unwound, %" PRIu64 " unmatched returns, %" PRIu64 " stacks created, %u live\n",
                 (int)getpid(), st.calls, st.returns, st.unwound, st.unmatched_returns,
                 st.stacks_created, cs_engine_stack_count(cs_eng));
+        cs_reg_report_learning();
         fprintf(stderr, "callstack_instr: registers read directly: %u, through QEMU: %u, "
                 "still being checked: %u\n", cs_fastreg_count(CS_FASTREG_FAST),
                 cs_fastreg_count(CS_FASTREG_SLOW), cs_fastreg_count(CS_FASTREG_LEARNING));
@@ -113,7 +122,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
      * vCPUs on several threads from the start. */
     cs_cfg.engine.threaded_owned = !cs_cfg.system_mode;
     cs_cfg.engine.starts_single_threaded = !cs_cfg.system_mode && cs_arch->clone_nr[0] != 0;
-    cs_fastreg_enabled = cs_cfg.direct_reads && cs_fastreg_host_supported();
+    cs_fastreg_enabled = cs_cfg.direct_reads && cs_trampoline_env_register();
     cs_eng = cs_engine_new(&cs_cfg.engine);
 
     cs_vcpu_setup(id);
@@ -130,6 +139,10 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
                 c->max_depth, c->sp_resync ? "on" : c->sp_resync_kernel ? "on kernel stacks" : "off",
                 c->stack_distance, c->max_heuristic_stacks,
                 cs_fastreg_enabled ? "on" : cs_cfg.direct_reads ? "memory only (host)" : "off");
+        if (cs_cfg.direct_reads && !cs_trampoline_env_register()) {
+            fprintf(stderr, "callstack_instr: this host's callbacks get no CPU-state pointer "
+                    "(no trampoline for it): registers via the API\n");
+        }
     }
     return 0;
 }

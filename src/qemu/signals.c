@@ -16,7 +16,10 @@
  * run directly first) keeps no hook: see the README's limitations.
  */
 #include <stdio.h>
-#include "state.h"
+#include <glib.h>
+#include <qemu-plugin.h>
+#include "plugin.h"
+#include "signals.h"
 
 static GHashTable *handlers;   /* guest addresses (as pointers' worth of uint64) */
 static GMutex handlers_lock;

@@ -25,7 +25,9 @@
 #include <glib.h>
 #include "callstack_instr/callstack_instr.h"
 #include "symbols/symbolizer.h"
-#include "state.h"
+#include "plugin.h"
+#include "guestmem.h"
+#include "symbols.h"
 
 #define CS_API __attribute__((visibility("default")))
 
@@ -44,7 +46,7 @@ static char *read_host_maps(void *opaque)
 static uint64_t read_guest_base(void *opaque)
 {
     (void)opaque;
-    return cs_translate_guest_base();
+    return cs_guestmem_guest_base();
 }
 
 static void after_fork_child(void)

@@ -10,12 +10,10 @@
  *   happens here, while that thread is in the system call (so outside the
  *   engine) and before the new thread exists.
  */
-#include "state.h"
+#include "plugin.h"
 #include "guestmem.h"
-
-uint64_t cs_guestmem_gen = 1;
-bool cs_guestmem_enabled;
-uint64_t cs_guestmem_base;
+#include "signals.h"
+#include "syscalls.h"
 
 #define CLONE_VM 0x00000100ull
 
@@ -26,7 +24,7 @@ static void on_syscall(qemu_plugin_id_t id, unsigned int vcpu_index, int64_t num
     (void)id; (void)vcpu_index; (void)a3; (void)a4; (void)a5; (void)a6; (void)a7; (void)a8;
     /* Any system call may change the mappings: forget which pages are
      * known readable (guestmem.h). */
-    __atomic_add_fetch(&cs_guestmem_gen, 1, __ATOMIC_ACQ_REL);
+    cs_guestmem_forget_all();
     if (num == cs_arch->clone_nr[0] || num == cs_arch->clone_nr[1]) {
         /* clone's first argument is its flags everywhere; clone3 passes a
          * structure: assume a thread. A plain fork makes a process with

@@ -33,7 +33,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "state.h"
+#include "plugin.h"
+#include "system.h"
+#include "guestio.h"
+#include "vcpu.h"
 
 /* Linux's THREAD_SIZE on x86_64 and arm64 (without KASAN). */
 #define KERNEL_STACK_REGION (16u * 1024)
@@ -50,7 +53,7 @@ static const sys_arch *sys;
 
 static bool rd(cs_vcpu *v, unsigned i, uint64_t *out)
 {
-    return cs_vcpu_read_reg(v, handle[i], out);
+    return cs_reg_read(v, handle[i], out);
 }
 
 /*
@@ -169,7 +172,7 @@ void cs_system_registers_found(void)
 {
     for (unsigned i = 0; i < G_N_ELEMENTS(handle); i++) {
         const char *n = sys->regs[i];
-        if (n && !(handle[i] = cs_vcpu_register(n))) {
+        if (n && !(handle[i] = cs_reg_handle(n))) {
             /* Register names are QEMU's; another QEMU version may differ. */
             fprintf(stderr, "callstack_instr: QEMU lists no register '%s' on %s; whole-system "
                     "stack ids cannot be computed\n", n, sys->name);
@@ -199,12 +202,12 @@ static void drop_dead_frames(cs_vcpu *v, cs_stack *s)
     bool read_pc = false;
     while (cs_engine_top(cs_eng, s, &f)) {
         uint64_t slot;
-        if (cs_vcpu_read_mem(v, f.sp, word, &slot) &&
+        if (cs_mem_read(v, f.sp, word, &slot) &&
             (slot == f.ret_addr || (f.ret_addr <= UINT32_MAX && (uint32_t)slot == f.ret_addr))) {
             return;   /* (the second case: a 32-bit process pushed 4 bytes) */
         }
         if (!read_pc) {
-            cs_vcpu_read_pc(v, &pc);
+            cs_reg_read_pc(v, &pc);
             read_pc = true;
         }
         if (!cs_engine_unwind_top(cs_eng, s, v->index, &f, pc)) {

@@ -1,34 +1,42 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The callbacks QEMU calls from translated code, as trampolines that add
- * TCG's CPU state pointer (TCG_AREG0, preserved across calls by the host's
- * C convention, so still intact at our entry) as a third argument and jump
- * to the real callback. Nothing trusts the pointer before fastreg.c has
- * checked it. Other hosts get plain wrappers passing NULL.
+ * TCG's CPU-state pointer (TCG_AREG0, a host register the C convention
+ * preserves, so still intact at our entry) as a third argument and jump to
+ * the real callback. Nothing reads through the pointer before guestio.c has
+ * checked it. This is the one list of hosts that have such a register;
+ * other hosts get plain wrappers passing NULL, and read registers through
+ * the API.
  */
-#include "state.h"
+#include <stddef.h>
+#include "events.h"
+#include "fastpath.h"
+#include "trampoline.h"
 
 #if defined(__x86_64__)
+#define ENV_REGISTER "rbp"
 #define TRAMPOLINE(name, target)                                                \
     __asm__(".text\n"                                                           \
             ".globl " #name "\n"                                                \
             ".hidden " #name "\n"                                               \
             ".type " #name ", @function\n"                                      \
             #name ":\n"                                                         \
-            "\tmovq %rbp, %rdx\n"                                               \
+            "\tmovq %" ENV_REGISTER ", %rdx\n"                                  \
             "\tjmp " #target "\n"                                               \
             ".size " #name ", .-" #name "\n");
 #elif defined(__aarch64__)
+#define ENV_REGISTER "x19"
 #define TRAMPOLINE(name, target)                                                \
     __asm__(".text\n"                                                           \
             ".globl " #name "\n"                                                \
             ".hidden " #name "\n"                                               \
             ".type " #name ", %function\n"                                      \
             #name ":\n"                                                         \
-            "\tmov x2, x19\n"                                                   \
+            "\tmov x2, " ENV_REGISTER "\n"                                      \
             "\tb " #target "\n"                                                 \
             ".size " #name ", .-" #name "\n");
 #else
+#define ENV_REGISTER NULL
 #define TRAMPOLINE(name, target)                                                \
     void name(unsigned int vcpu_index, void *udata)                             \
     {                                                                           \
@@ -36,7 +44,12 @@
     }
 #endif
 
-TRAMPOLINE(cs_vcpu_on_call, cs_vcpu_on_call_env)
-TRAMPOLINE(cs_vcpu_on_ret, cs_vcpu_on_ret_env)
-TRAMPOLINE(cs_vcpu_on_landing, cs_vcpu_on_landing_env)
-TRAMPOLINE(cs_vcpu_on_signal_entry, cs_vcpu_on_signal_entry_env)
+TRAMPOLINE(cs_on_call, cs_fastpath_call)
+TRAMPOLINE(cs_on_ret, cs_fastpath_ret)
+TRAMPOLINE(cs_on_landing, cs_events_landing)
+TRAMPOLINE(cs_on_signal_entry, cs_events_signal_entry)
+
+const char *cs_trampoline_env_register(void)
+{
+    return ENV_REGISTER;
+}

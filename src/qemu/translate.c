@@ -11,25 +11,27 @@
  * target would otherwise make the handler look like the return target.
  */
 #include <string.h>
-#include "state.h"
+#include "plugin.h"
 #include "guestmem.h"
+#include "signals.h"
+#include "trampoline.h"
+#include "translate.h"
+#include "guestio.h"
+#include "site.h"
+#include "symbols.h"
 #include "tsan.h"
 
 static GHashTable *sites;   /* cs_site* (key and value), interned */
 static GMutex sites_lock;
-static uint64_t guest_base;
+qemu_plugin_u64 cs_pending_flag;
 static bool guest_base_known;
-
-uint64_t cs_translate_guest_base(void)
-{
-    return __atomic_load_n(&guest_base, __ATOMIC_ACQUIRE);
-}
 
 /*
  * In linux-user, guest memory is host memory shifted by guest_base, and an
  * instruction's host address minus its guest address is exactly that
- * shift; the plugin API has no other way to ask. Symbolisation needs it to
- * read the guest's mappings from the host's (see symbols.c). Done once, on
+ * shift; the plugin API has no other way to ask. Direct memory reads need
+ * it (guestmem.h), and so does symbolisation, to read the guest's mappings
+ * from the host's (see symbols.c). Done once, on
  * the first block: nothing is added to later translations but a load.
  */
 static void learn_guest_base(struct qemu_plugin_tb *tb)
@@ -41,11 +43,9 @@ static void learn_guest_base(struct qemu_plugin_tb *tb)
     struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, 0);
     void *haddr = qemu_plugin_insn_haddr(insn);
     if (haddr) {
-        __atomic_store_n(&guest_base, (uint64_t)(uintptr_t)haddr - qemu_plugin_insn_vaddr(insn),
-                         __ATOMIC_RELEASE);
+        cs_guestmem_set_base((uint64_t)(uintptr_t)haddr - qemu_plugin_insn_vaddr(insn),
+                             cs_cfg.direct_reads);
         __atomic_store_n(&guest_base_known, true, __ATOMIC_RELEASE);
-        cs_guestmem_base = guest_base;
-        __atomic_store_n(&cs_guestmem_enabled, cs_cfg.direct_reads, __ATOMIC_RELEASE);
     }
 }
 
@@ -64,7 +64,7 @@ static gboolean site_equal(gconstpointer a, gconstpointer b)
 
 static struct qemu_plugin_register *reg_or_null(const char *name)
 {
-    return name[0] ? cs_vcpu_register(name) : NULL;
+    return name[0] ? cs_reg_handle(name) : NULL;
 }
 
 static cs_site *intern_site(uint64_t vaddr, const cs_insn_info *info)
@@ -122,13 +122,13 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     size_t n = qemu_plugin_tb_n_insns(tb);
     uint64_t pc = qemu_plugin_tb_vaddr(tb);
     if (cs_signals_is_handler(pc)) {
-        qemu_plugin_register_vcpu_tb_exec_cb(tb, cs_vcpu_on_signal_entry, QEMU_PLUGIN_CB_R_REGS,
+        qemu_plugin_register_vcpu_tb_exec_cb(tb, cs_on_signal_entry, QEMU_PLUGIN_CB_R_REGS,
                                              (void *)(uintptr_t)pc);
     }
     if (cs_arch->targets_observed && n > 0) {
         /* Cheap unless a CS_TARGET_NEXT site has just run on this vCPU. */
         qemu_plugin_register_vcpu_tb_exec_cond_cb(
-            tb, cs_vcpu_on_landing, QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_COND_NE,
+            tb, cs_on_landing, QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_COND_NE,
             cs_pending_flag, 0, (void *)(uintptr_t)qemu_plugin_tb_vaddr(tb));
     }
     /* Calls and returns end a block (or sit just before a delay slot), so
@@ -140,7 +140,7 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     size_t offs[CODE_MAX];
     cs_code code = { .bytes = buf, .block_start = ctx == 0 };
     if (cs_arch->mode_reg) {
-        cs_vcpu_read_named(cs_arch->mode_reg, &code.mode);
+        cs_reg_read_current(cs_arch->mode_reg, &code.mode);
     }
     for (size_t i = ctx; i < n; i++) {
         struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
@@ -177,9 +177,9 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         cs_site *site = intern_site(vaddr, &info);
         bool slot_ret = site->cls == CS_INSN_RET && cs_arch->ret_addr_on_stack && site->hot &&
                         !site->cond_reg && site->tkind == CS_TARGET_MEM && !site->index &&
-                        site->disp == 0 && site->base && site->base == cs_vcpu_register(cs_arch->sp_reg);
+                        site->disp == 0 && site->base && site->base == cs_reg_handle(cs_arch->sp_reg);
         qemu_plugin_register_vcpu_insn_exec_cb(
-            insn, info.cls == CS_INSN_CALL ? cs_vcpu_on_call : cs_vcpu_on_ret,
+            insn, info.cls == CS_INSN_CALL ? cs_on_call : cs_on_ret,
             QEMU_PLUGIN_CB_R_REGS, cs_site_udata(site, slot_ret));
     }
 }

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Where guest memory is (QEMU's guest_base), and the generation that
+ * invalidates every vCPU's cache of directly readable pages (guestmem.h).
+ */
+#include "guestmem.h"
+
+uint64_t cs_guestmem_gen = 1;
+bool cs_guestmem_enabled;
+uint64_t cs_guestmem_base;
+
+void cs_guestmem_set_base(uint64_t base, bool direct)
+{
+    __atomic_store_n(&cs_guestmem_base, base, __ATOMIC_RELEASE);
+    __atomic_store_n(&cs_guestmem_enabled, direct, __ATOMIC_RELEASE);
+}
+
+uint64_t cs_guestmem_guest_base(void)
+{
+    return __atomic_load_n(&cs_guestmem_base, __ATOMIC_ACQUIRE);
+}
+
+void cs_guestmem_forget_all(void)
+{
+    __atomic_add_fetch(&cs_guestmem_gen, 1, __ATOMIC_ACQ_REL);
+}
