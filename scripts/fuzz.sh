@@ -41,7 +41,7 @@ sources() {
     fuzz_elf) echo src/symbols/elf_symbols.c src/symbols/maps.c src/symbols/symbolizer.c src/symbols/plt_stubs.c ;;
     fuzz_arch) echo src/arch/arch.c src/arch/capstone.c src/arch/x86.c src/arch/arm.c src/arch/aarch64.c \
                     src/arch/mips.c src/arch/ppc.c src/arch/riscv.c ;;
-    fuzz_engine) echo src/engine/engine.c src/engine/heuristic.c src/engine/shadow_stack.c ;;
+    fuzz_engine) echo src/engine/engine.c src/engine/heuristic.c src/engine/shadow_stack.c src/engine/stack_table.c ;;
     esac
 }
 libs() {

@@ -41,6 +41,10 @@ for t in test_engine test_symbols test_options test_qemu_reads; do
     fi
 done
 
+# Layering: no two files of src/ call each other, directly or in a circle.
+python3 "$root/tests/layering/check_circles.py" "$root/build" 2>&1 | tee "$log" | sed 's/^/layering: /'
+count "$log" layering
+
 # Fuzzing (docs/reliability.md): each harness for a while on top of its
 # corpus, one passed or failed each.
 bash "$root/scripts/fuzz.sh" "${CALLSTACK_FUZZ_SECONDS:-30}" 2>&1 | tee "$log"

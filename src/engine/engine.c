@@ -10,9 +10,6 @@
  */
 #include "engine_internal.h"
 
-guint id_hash(gconstpointer k) { return cs_stack_id_hash(k); }
-gboolean id_equal(gconstpointer a, gconstpointer b) { return cs_stack_id_equal(a, b); }
-
 static void stack_free(gpointer p)
 {
     cs_stack *s = p;
@@ -69,17 +66,6 @@ void cs_engine_free(cs_engine *e)
 const cs_engine_config *cs_engine_get_config(const cs_engine *e)
 {
     return &e->cfg;
-}
-
-cs_stack *cs_engine_new_stack_locked(cs_engine *e, const cs_stack_id *id)
-{
-    cs_stack *s = g_aligned_alloc(1, sizeof *s, _Alignof(cs_stack));
-    cs_stack_init(s, id, e->cfg.max_depth);
-    s->owned = e->cfg.threaded_owned && id->kind == STACK_THREADED;
-    s->resync = e->cfg.sp_resync || (e->cfg.sp_resync_kernel && id->kernel);
-    g_hash_table_insert(e->stacks, &s->id, s);
-    e->n_created++;
-    return s;
 }
 
 cs_stack *cs_engine_stack(cs_engine *e, const cs_stack_id *id)
@@ -152,14 +138,6 @@ unsigned cs_engine_stack_count(cs_engine *e)
 }
 
 /* Adds a stack's counters to the engine's, before the stack is freed. */
-void cs_engine_retire_stats_locked(cs_engine *e, const cs_stack *s)
-{
-    e->n_calls += s->n_calls;
-    e->n_returns += s->n_returns;
-    e->n_unwound += s->n_unwound;
-    e->n_unmatched += s->n_unmatched;
-}
-
 void cs_engine_get_stats(cs_engine *e, cs_engine_stats *out)
 {
     /* Counters live in the stacks, updated under their locks (no atomic

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The engine's private state, shared by engine.c and heuristic.c. */
+/* The engine's private state, shared by engine.c, heuristic.c and stack_table.c. */
 #ifndef CS_ENGINE_INTERNAL_H
 #define CS_ENGINE_INTERNAL_H
 
@@ -35,11 +35,14 @@ struct cs_engine {
     uint64_t n_calls, n_returns, n_unwound, n_unmatched, n_created;
 };
 
+/* stack_table.c; *_locked functions need table_lock held. */
 guint id_hash(gconstpointer k);
-/* A new stack (cs_stack_init plus the engine's per-stack settings). */
-cs_stack *cs_engine_new_stack_locked(cs_engine *e, const cs_stack_id *id);
-void cs_engine_retire_stats_locked(cs_engine *e, const cs_stack *s);
 gboolean id_equal(gconstpointer a, gconstpointer b);
+/* A new stack (cs_stack_init plus the engine's per-stack settings), in the
+ * table. */
+cs_stack *cs_engine_new_stack_locked(cs_engine *e, const cs_stack_id *id);
+/* A stack's statistics, added to the engine's before the stack is freed. */
+void cs_engine_retire_stats_locked(cs_engine *e, const cs_stack *s);
 
 /* heuristic.c; *_locked functions need table_lock held. */
 void cs_heuristic_group_free(gpointer group);

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The engine's table of stacks, as both engine.c (stacks by id) and
+ * heuristic.c (stacks by address space and stack pointer) fill and empty
+ * it. It calls neither of them, so neither depends on the other through it.
+ */
+#include "engine_internal.h"
+
+guint id_hash(gconstpointer k) { return cs_stack_id_hash(k); }
+gboolean id_equal(gconstpointer a, gconstpointer b) { return cs_stack_id_equal(a, b); }
+
+cs_stack *cs_engine_new_stack_locked(cs_engine *e, const cs_stack_id *id)
+{
+    cs_stack *s = g_aligned_alloc(1, sizeof *s, _Alignof(cs_stack));
+    cs_stack_init(s, id, e->cfg.max_depth);
+    s->owned = e->cfg.threaded_owned && id->kind == STACK_THREADED;
+    s->resync = e->cfg.sp_resync || (e->cfg.sp_resync_kernel && id->kernel);
+    g_hash_table_insert(e->stacks, &s->id, s);
+    e->n_created++;
+    return s;
+}
+
+void cs_engine_retire_stats_locked(cs_engine *e, const cs_stack *s)
+{
+    e->n_calls += s->n_calls;
+    e->n_returns += s->n_returns;
+    e->n_unwound += s->n_unwound;
+    e->n_unmatched += s->n_unmatched;
+}
