@@ -5,7 +5,8 @@
 # Debian packages: a Debian 12 kernel and a busybox-static initramfs whose
 # init runs two waves of copies of tests/guests/sysprog.c, each wave's
 # copies at once (N, from the kernel command line's sysprog=N, default 4),
-# then powers off.
+# then powers off. With spawn=N on the kernel command line, init instead
+# runs N short-lived processes one after another (sysprog spawn N).
 #
 #   scripts/make-system-guest.sh ARCH
 #
@@ -120,6 +121,11 @@ export PATH=/bin
 mount -t devtmpfs dev /dev
 mount -t proc proc /proc
 echo "SYSPROG-CPUS $(nproc)"
+if [ -n "${spawn:-}" ]; then
+    /sysprog spawn "$spawn"
+    echo SYSPROG-DONE
+    poweroff -f
+fi
 n=${sysprog:-4}
 id=1
 for wave in w1 w2; do

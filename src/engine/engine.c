@@ -40,6 +40,8 @@ cs_engine *cs_engine_new(const cs_engine_config *cfg)
     if (e->cfg.max_heuristic_stacks == 0) {
         e->cfg.max_heuristic_stacks = CS_DEFAULT_MAX_HEURISTIC_STACKS;
     }
+    /* (max_spaces 0 stays 0: unbounded, for hosts that never call
+     * cs_engine_bounded_switch.) */
     e->retired = g_ptr_array_new_with_free_func(g_free);
     e->concurrent = !e->cfg.starts_single_threaded;
     e->ret_addr_on_stack = e->cfg.ret_addr_on_stack;

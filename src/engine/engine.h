@@ -46,6 +46,11 @@ typedef struct cs_engine_config {
     /* stack_type=heuristic: stacks kept per address space; beyond it the
      * least recently used stack no vCPU is on is freed. */
     uint32_t max_heuristic_stacks;
+    /* Stacks made by cs_engine_bounded_switch (whole-system mode): at most
+     * this many user stacks and this many kernel stacks (id.kernel) are
+     * kept; beyond it the least recently used one no vCPU is on is freed
+     * with its frames (no event). 0: unbounded. */
+    uint32_t max_spaces;
     /* Threaded stacks are changed only by their own thread (a host that
      * calls the engine for a thread on that thread): no lock per event. */
     bool threaded_owned;
@@ -62,6 +67,7 @@ typedef struct cs_engine_config {
 #define CS_DEFAULT_SEARCH_LIMIT  4096u
 #define CS_DEFAULT_STACK_DISTANCE (64ull << 10)
 #define CS_DEFAULT_MAX_HEURISTIC_STACKS 256u
+#define CS_DEFAULT_MAX_SPACES 1024u
 
 typedef struct cs_engine cs_engine;
 
@@ -114,6 +120,14 @@ cs_stack *cs_engine_heuristic_stack(cs_engine *e, const cs_stack_id *space, uint
  * stack from it. */
 cs_stack *cs_engine_heuristic_switch(cs_engine *e, const cs_stack_id *space, uint64_t sp,
                                      cs_stack **slot);
+/*
+ * The stack with this id, created if new, made the vCPU's current stack
+ * (*slot, stored there under the table lock as cs_engine_heuristic_switch
+ * does). Creating one beyond max_spaces of its class (user or kernel) first
+ * frees the least recently used stack of that class that no vCPU is on.
+ * Takes the table lock: call it when the id changes, not per event.
+ */
+cs_stack *cs_engine_bounded_switch(cs_engine *e, const cs_stack_id *id, cs_stack **slot);
 /* The vCPU leaves `s` (thread exit): it may be evicted from now on. */
 void cs_engine_release_stack(cs_engine *e, cs_stack *s);
 void cs_engine_get_stats(cs_engine *e, cs_engine_stats *out);

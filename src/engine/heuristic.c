@@ -13,6 +13,11 @@
  * Stacks are looked up only when the sp leaves the current one, so the
  * common case costs two comparisons. The number of stacks per address space
  * is bounded: the least recently used one no vCPU is on is freed.
+ *
+ * The same groups bound whole-system stacks (cs_engine_bounded_switch): one
+ * group of user stacks and one of kernel stacks, max_spaces each. There is
+ * no operating-system view of which address spaces and kernel stacks are
+ * dead, so the least recently used ones go.
  */
 #include "engine_internal.h"
 
@@ -74,9 +79,15 @@ static cs_stack_id group_key(const cs_stack_id *space)
     return k;
 }
 
-static cs_heuristic_group *group_of(cs_engine *e, const cs_stack_id *space, bool create)
+/* Whole-system stacks: one group per class (user, kernel). */
+static cs_stack_id class_key(const cs_stack_id *id)
 {
-    cs_stack_id k = group_key(space);
+    cs_stack_id k = { .kind = id->kind, .kernel = id->kernel };
+    return k;
+}
+
+static cs_heuristic_group *group_by_key(cs_engine *e, cs_stack_id k, bool create)
+{
     cs_heuristic_group *g = g_hash_table_lookup(e->groups, &k);
     if (!g && create) {
         g = g_new0(cs_heuristic_group, 1);
@@ -86,12 +97,21 @@ static cs_heuristic_group *group_of(cs_engine *e, const cs_stack_id *space, bool
     return g;
 }
 
+static cs_heuristic_group *group_of(cs_engine *e, const cs_stack_id *space, bool create)
+{
+    return group_by_key(e, group_key(space), create);
+}
+
 void cs_heuristic_forget_locked(cs_engine *e, cs_stack *s)
 {
-    if (s->id.kind != STACK_HEURISTIC) {
+    cs_heuristic_group *g;
+    if (s->id.kind == STACK_HEURISTIC) {
+        g = group_of(e, &s->id, false);
+    } else if (e->cfg.max_spaces) {
+        g = group_by_key(e, class_key(&s->id), false);
+    } else {
         return;
     }
-    cs_heuristic_group *g = group_of(e, &s->id, false);
     if (g) {
         g_ptr_array_remove_fast(g->stacks, s);
     }
@@ -116,6 +136,19 @@ static void evict_one_locked(cs_engine *e, cs_heuristic_group *g)
         g_ptr_array_remove_fast(g->stacks, victim);
         cs_engine_retire_stats_locked(e, victim);
         g_hash_table_remove(e->stacks, &victim->id);
+    }
+}
+
+/* Evicts until the group has room for one more stack, or every stack left
+ * has a vCPU on it (then the bound is the vCPU count). */
+static void make_room_locked(cs_engine *e, cs_heuristic_group *g, uint32_t max)
+{
+    while (g->stacks->len >= max) {
+        guint before = g->stacks->len;
+        evict_one_locked(e, g);
+        if (g->stacks->len == before) {
+            break;
+        }
     }
 }
 
@@ -145,13 +178,7 @@ cs_stack *cs_engine_heuristic_switch(cs_engine *e, const cs_stack_id *space, uin
         }
     }
     if (!best) {
-        while (g->stacks->len >= e->cfg.max_heuristic_stacks) {
-            guint before = g->stacks->len;
-            evict_one_locked(e, g);
-            if (g->stacks->len == before) {
-                break;   /* every stack has a vCPU on it: the bound is the vCPU count */
-            }
-        }
+        make_room_locked(e, g, e->cfg.max_heuristic_stacks);
         cs_stack_id id = { .first = space->first, .second = sp, .kind = STACK_HEURISTIC,
                            .kernel = space->kernel };
         best = g_hash_table_lookup(e->stacks, &id);
@@ -177,6 +204,38 @@ cs_stack *cs_engine_heuristic_switch(cs_engine *e, const cs_stack_id *space, uin
     }
     g_mutex_unlock(&e->table_lock);
     return best;
+}
+
+cs_stack *cs_engine_bounded_switch(cs_engine *e, const cs_stack_id *id, cs_stack **slot)
+{
+    g_mutex_lock(&e->table_lock);
+    cs_stack *s = g_hash_table_lookup(e->stacks, id);
+    if (!s) {
+        cs_heuristic_group *g = NULL;
+        if (e->cfg.max_spaces) {
+            g = group_by_key(e, class_key(id), true);
+            make_room_locked(e, g, e->cfg.max_spaces);
+        }
+        s = cs_engine_new_stack_locked(e, id);
+        if (g) {
+            g_ptr_array_add(g->stacks, s);
+        }
+    }
+    uint64_t now = ++e->lru_tick;
+    s->last_use = now;
+    cs_stack *current = *slot;
+    if (s != current) {
+        if (current) {
+            /* A stack a vCPU stayed on for long was in use until now. */
+            current->last_use = now;
+            current->users--;
+        }
+        s->users++;
+        /* Published under the lock, as in cs_engine_heuristic_switch. */
+        __atomic_store_n(slot, s, __ATOMIC_RELEASE);
+    }
+    g_mutex_unlock(&e->table_lock);
+    return s;
 }
 
 void cs_engine_release_stack(cs_engine *e, cs_stack *s)

@@ -3,7 +3,8 @@
  * callstack_instr as a QEMU TCG plugin: arguments and installation.
  *
  *   -plugin libcallstack_instr.so[,verbose=on][,stack_type=asid|heuristic|threaded]
- *           [,max_depth=N][,stack_distance=BYTES][,max_stacks=N][,fast_regs=on|off]
+ *           [,max_depth=N][,stack_distance=BYTES][,max_stacks=N][,max_spaces=N]
+ *           [,fast_regs=on|off]
  */
 #include <errno.h>
 #include <stdio.h>
@@ -46,6 +47,7 @@ static int parse_args(int argc, char **argv, bool *kind_given)
 {
     int kind = cs_cfg.kind;
     uint64_t max_depth = cs_cfg.engine.max_depth, max_stacks = cs_cfg.engine.max_heuristic_stacks;
+    uint64_t max_spaces = cs_cfg.engine.max_spaces;
     const opt_spec specs[] = {
         { .name = "verbose", .kind = OPT_BOOL, .dest = &cs_cfg.verbose },
         { .name = "stack_type", .kind = OPT_CHOICE, .choices = stack_types, .dest = &kind,
@@ -56,6 +58,7 @@ static int parse_args(int argc, char **argv, bool *kind_given)
           .max = 1ull << 40, .accepted = "a byte count from 16 to 2^40 (0x-prefixed hex or decimal)",
           .dest = &cs_cfg.engine.stack_distance },
         { .name = "max_stacks", .kind = OPT_UINT, .min = 1, .max = 1u << 20, .dest = &max_stacks },
+        { .name = "max_spaces", .kind = OPT_UINT, .min = 1, .max = 1u << 20, .dest = &max_spaces },
         { .name = "fast_regs", .kind = OPT_BOOL, .dest = &cs_cfg.direct_reads },
         { 0 },
     };
@@ -65,6 +68,7 @@ static int parse_args(int argc, char **argv, bool *kind_given)
     cs_cfg.kind = (stack_type)kind;
     cs_cfg.engine.max_depth = (uint32_t)max_depth;
     cs_cfg.engine.max_heuristic_stacks = (uint32_t)max_stacks;
+    cs_cfg.engine.max_spaces = (uint32_t)max_spaces;
     return 0;
 }
 
@@ -95,6 +99,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
      * apart by default; in system mode there is no introspection yet. */
     cs_cfg.kind = info->system_emulation ? STACK_ASID : STACK_THREADED;
     cs_cfg.engine.max_depth = CS_DEFAULT_MAX_DEPTH;
+    cs_cfg.engine.max_spaces = CS_DEFAULT_MAX_SPACES;
     cs_cfg.direct_reads = true;
     if (parse_args(argc, argv, &kind_given) < 0) {
         return -1;
@@ -134,10 +139,11 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     if (cs_cfg.verbose) {
         const cs_engine_config *c = cs_engine_get_config(cs_eng);
         fprintf(stderr, "callstack_instr: target %s, stack_type=%s%s, max_depth=%u, "
-                "sp resync %s, stack_distance=%" PRIu64 ", max_stacks=%u, fast_regs=%s\n",
+                "sp resync %s, stack_distance=%" PRIu64 ", max_stacks=%u, max_spaces=%u, "
+                "fast_regs=%s\n",
                 cs_arch->name, kind_name(cs_cfg.kind), kind_given ? "" : " (default)",
                 c->max_depth, c->sp_resync ? "on" : c->sp_resync_kernel ? "on kernel stacks" : "off",
-                c->stack_distance, c->max_heuristic_stacks,
+                c->stack_distance, c->max_heuristic_stacks, c->max_spaces,
                 cs_fastreg_enabled ? "on" : cs_cfg.direct_reads ? "memory only (host)" : "off");
         if (cs_cfg.direct_reads && !cs_trampoline_env_register()) {
             fprintf(stderr, "callstack_instr: this host's callbacks get no CPU-state pointer "

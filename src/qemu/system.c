@@ -25,6 +25,14 @@
  * that exited are unwound when a new task reuses its stack. User stacks are
  * shared by a process's threads, so the stack pointer is not trusted there.
  *
+ * Neither kind of stack can be known to be dead (no operating-system view),
+ * so their number is bounded instead: at most max_spaces user stacks and
+ * max_spaces kernel stacks; creating one more frees the least recently used
+ * one no vCPU is on, with its frames, without events (as a thread that
+ * exits in user mode gets none). A process or task evicted while alive
+ * (asleep behind max_spaces more recent ones) later starts on an empty
+ * stack: its returns to the lost frames match nothing.
+ *
  * Entering the kernel (interrupt, exception, system call) changes the
  * privilege level, hence the stack: nothing is pushed on the interrupted
  * user stack, and the return to user mode (iretq, sysretq, eret) is not a
@@ -231,11 +239,11 @@ cs_stack *cs_system_stack(cs_vcpu *v, uint64_t sp)
     if (cur && cs_stack_id_equal(&id, &v->sys_id)) {
         return cur;
     }
-    cs_stack *s = cs_engine_stack(cs_eng, &id);
+    /* Made current (and so never evicted) before its dead frames go. */
+    cs_stack *s = cs_engine_bounded_switch(cs_eng, &id, &v->stack);
+    v->sys_id = id;
     if (!id.kernel && cs_arch->ret_addr_on_stack) {
         drop_dead_frames(v, s);
     }
-    v->sys_id = id;
-    __atomic_store_n(&v->stack, s, __ATOMIC_RELEASE);
     return s;
 }

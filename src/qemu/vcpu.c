@@ -70,10 +70,9 @@ cs_stack *cs_vcpu_stack(cs_vcpu *v)
 
 cs_stack *cs_vcpu_stack_pin(cs_vcpu *v, bool *pinned)
 {
-    /* Another thread's user-mode stack may be dropped (its thread exits) or
-     * evicted (heuristic) while we read it. Whole-system stacks are never
-     * freed. */
-    *pinned = !cs_cfg.system_mode && (int)v->index != cs_vcpu_tls_current;
+    /* Another thread's stack may be dropped (its thread exits) or evicted
+     * (heuristic, whole-system mode) while we read it. */
+    *pinned = (int)v->index != cs_vcpu_tls_current;
     return *pinned ? cs_engine_pin(cs_eng, &v->stack) : cs_vcpu_stack(v);
 }
 
@@ -147,7 +146,7 @@ static void vcpu_exit(qemu_plugin_id_t id, unsigned int vcpu_index)
     }
     /* A thread's stack dies with it; a shared (asid) stack outlives it; a
      * heuristic stack may be reused by a later thread at the same place, and
-     * becomes evictable. */
+     * becomes evictable, as does a whole-system stack. */
     cs_stack *s = v->stack;
     /* Unpublished before it is freed: a reader on another thread
      * (cs_vcpu_stack_pin) then finds NULL, or holds the stack until done. */
@@ -155,7 +154,7 @@ static void vcpu_exit(qemu_plugin_id_t id, unsigned int vcpu_index)
     v->hot_stack = NULL;
     if (cs_cfg.kind == STACK_THREADED) {
         cs_engine_drop_stack(cs_eng, s);
-    } else if (cs_cfg.kind == STACK_HEURISTIC) {
+    } else if (cs_cfg.kind == STACK_HEURISTIC || cs_cfg.system_mode) {
         cs_engine_release_stack(cs_eng, s);
     }
 }

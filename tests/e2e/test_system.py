@@ -13,7 +13,9 @@ static binary's symbols (nm), and the program's source-level call pattern.
 """
 import os
 import re
+import signal
 import subprocess
+import threading
 
 from harness import QEMU_PREFIX, ROOT, WORK, PLUGIN, CALLTRACE, Failure, guest, nm_defined_text, \
     parse_trace, qemu, run, test
@@ -289,3 +291,102 @@ def calltrace_system_arguments_are_checked():
     stacks = [l for l in summaries if l.startswith("# stack")]
     if len(stacks) != 1 or "returns=0" in stacks[0]:
         raise Failure("per_stack: expected one stack, with the returns before deep's: %r" % stacks)
+
+
+SPAWN_SMALL, SPAWN_LARGE = 200, 2000   # short-lived processes per boot
+SPAWN_BOUND = 64                       # max_spaces for the spawn test
+KiB = 1024
+
+
+def spawn_boot(n, tag, plugins=True, smp=2):
+    """Boots the x86_64 guest with spawn=n (init runs n short-lived
+    processes one after another) and returns (console, peak RSS in KiB,
+    calltrace summary fields, the plugin's stack counts). The peak RSS is
+    QEMU's own (wait4), so the run is spawned directly, not through run()."""
+    d, _, args = system_guest("x86_64")
+    args = list(args)
+    i = args.index("-append")
+    args[i + 1] += " spawn=%d" % n
+    trace = os.path.join(WORK, "system-spawn-%s.tsv" % tag)
+    cmd = [os.path.join(QEMU_PREFIX, "bin", "qemu-system-x86_64")] + args + ["-smp", str(smp)]
+    if plugins:
+        cmd += ["-plugin", "%s,verbose=on,max_spaces=%d" % (PLUGIN, SPAWN_BOUND),
+                "-plugin", "%s,out=%s,events=off" % (CALLTRACE, trace)]
+    log = os.path.join(WORK, "system-spawn-%s.log" % tag)
+    with open(log, "w") as out:
+        pid = os.posix_spawn(cmd[0], cmd, os.environ, file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_DUP2, out.fileno(), 1), (os.POSIX_SPAWN_DUP2, out.fileno(), 2)])
+        timer = threading.Timer(1800, os.kill, (pid, signal.SIGKILL))
+        timer.start()
+        try:
+            _, status, usage = os.wait4(pid, 0)
+        finally:
+            timer.cancel()
+    with open(log, errors="replace") as f:
+        console = f.read()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise Failure("%s: QEMU exited with status %d:\n%s" % (tag, os.waitstatus_to_exitcode(status),
+                                                             console[-3000:]))
+    if "SPAWN n=%d ok=%d" % (n, n) not in console or "SYSPROG-DONE" not in console:
+        raise Failure("%s: the guest did not run its %d processes:\n%s" % (tag, n, console[-3000:]))
+    summary, counts = None, None
+    if plugins:
+        _, _, _, summaries = parse_trace(trace)
+        summary = dict(kv.split("=", 1) for kv in summaries[-1].split("\t")[1:])
+        m = re.search(r"(\d+) stacks created, (\d+) live", console)
+        if not m:
+            raise Failure("%s: no stack counts in the plugin's verbose output" % tag)
+        counts = int(m.group(1)), int(m.group(2))
+    return console, usage.ru_maxrss, summary, counts
+
+
+@test
+def system_x86_64_many_processes_memory_flat():
+    """Short-lived processes in whole-system mode: every process gets an
+    address space (user stack) and a kernel stack of its own, which no
+    operating-system view tells dead, so at most max_spaces of each are
+    kept (least recently used evicted). Two boots with the plugins, of
+    SPAWN_SMALL and SPAWN_LARGE processes at -smp 2 (MTTCG), and two without:
+    every process runs (the guest counts their exit statuses), QEMU exits
+    0, calls and returns balance (calltrace's counts of the events: what is
+    neither returned nor unwound is the frames open at power-off and those
+    of evicted stacks, a sliver), at most 2 * max_spaces + vCPUs stacks are
+    live at the end after many more were made, and QEMU's peak RSS grows by
+    under 4 MiB more than plain QEMU's from SPAWN_SMALL to SPAWN_LARGE
+    processes and stays within 64 MiB of plain QEMU's.
+
+    The issue's figure is 20,000 processes; under TCG on this 2-core
+    machine 2,000 take about 80 s with the plugins (20,000 would take some
+    15 minutes), hence 2,000. A process's stacks are a few hundred bytes,
+    so the RSS alone could not tell an unbounded table at this scale: the
+    live count is the sharp check, the RSS the independent one."""
+    plain = {n: spawn_boot(n, "plain%d" % n, plugins=False)[1] for n in (SPAWN_SMALL, SPAWN_LARGE)}
+    plain_rss = plain[SPAWN_LARGE]
+    results = {}
+    for n in (SPAWN_SMALL, SPAWN_LARGE):
+        _, rss, s, (created, live) = spawn_boot(n, "n%d" % n)
+        calls, rets, unwound = int(s["calls"]), int(s["returns"]), int(s["unwound"])
+        open_frames = calls - rets - unwound
+        if calls < 100000 or not 0 <= open_frames <= calls // 100:
+            raise Failure("%d processes: %d calls, %d returns, %d unwound: unbalanced" % (
+                n, calls, rets, unwound))
+        if live > 2 * SPAWN_BOUND + 2:
+            raise Failure("%d processes: %d stacks live, bound %d" % (n, live, 2 * SPAWN_BOUND + 2))
+        results[n] = (rss, created, live)
+    created = results[SPAWN_LARGE][1]
+    if created <= 2 * SPAWN_BOUND + 2:
+        raise Failure("only %d stacks were made for %d processes: the bound was not exercised" % (
+            created, SPAWN_LARGE))
+    # (QEMU's own growth, e.g. its translation cache, is not the plugins')
+    growth = results[SPAWN_LARGE][0] - results[SPAWN_SMALL][0] - max(0, plain_rss - plain[SPAWN_SMALL])
+    print("  peak RSS: plain %d KiB (%d processes), %d KiB (%d); plugins %d KiB, %d KiB; "
+          "stacks made %d, live %d" % (plain[SPAWN_SMALL], SPAWN_SMALL, plain_rss, SPAWN_LARGE,
+                                       results[SPAWN_SMALL][0], results[SPAWN_LARGE][0], created,
+                                       results[SPAWN_LARGE][2]))
+    if growth > 4 * KiB:
+        raise Failure("peak RSS grew by %d KiB more than plain QEMU's from %d to %d processes" % (
+            growth, SPAWN_SMALL, SPAWN_LARGE))
+    if results[SPAWN_LARGE][0] > plain_rss + 64 * KiB:
+        raise Failure("peak RSS %d KiB with the plugins, %d KiB without" % (
+            results[SPAWN_LARGE][0], plain_rss))

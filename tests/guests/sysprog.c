@@ -5,6 +5,7 @@
  *
  *   sysprog ID DIR
  *   sysprog end
+ *   sysprog spawn N
  *
  * Each copy waits at a barrier (it creates DIR/ready.ID, then waits for
  * DIR/go, which init creates once every copy is ready), so all copies are
@@ -22,6 +23,10 @@
  * exited, as a mark in the event stream (a record/replay comparison stops
  * there, before the power-off, whose last instructions only the recording
  * executes).
+ *
+ * `sysprog spawn N` runs N short-lived processes, one after another (fork,
+ * exec of `sysprog end`, wait), each with its own address space and kernel
+ * stack, and prints how many exited with status 0: SPAWN n=N ok=K.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -29,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MAX_REC 64
@@ -81,14 +87,36 @@ __attribute__((noinline)) void the_end(void)
     __asm__ volatile("" ::: "memory");
 }
 
+static int spawn(const char *self, int n)
+{
+    int ok = 0;
+    for (int i = 0; i < n; i++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            execl(self, self, "end", (char *)NULL);
+            _exit(127);
+        }
+        int status;
+        if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+            WEXITSTATUS(status) == 0) {
+            ok++;
+        }
+    }
+    printf("SPAWN n=%d ok=%d\n", n, ok);
+    return ok == n ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "spawn") == 0) {
+        return spawn(argv[0], atoi(argv[2]));
+    }
     if (argc == 2 && strcmp(argv[1], "end") == 0) {
         the_end();
         return 0;
     }
     if (argc != 3) {
-        fprintf(stderr, "usage: sysprog ID DIR | sysprog end\n");
+        fprintf(stderr, "usage: sysprog ID DIR | sysprog end | sysprog spawn N\n");
         return 2;
     }
     int id = atoi(argv[1]);

@@ -1654,6 +1654,147 @@ done:
     cs_engine_free(e);
 }
 
+/* ---- whole-system stacks: bounded per class ------------------------------ */
+
+static cs_engine *mk_bounded_engine(uint32_t max_spaces)
+{
+    cs_engine_config cfg = { .sp_resync_kernel = true, .ret_addr_on_stack = true,
+                             .max_spaces = max_spaces };
+    set_lock_mode(&cfg);
+    return cs_engine_new(&cfg);
+}
+
+static cs_stack_id user_space(uint64_t asid)
+{
+    cs_stack_id id = { .first = asid, .kind = STACK_ASID };
+    return id;
+}
+
+static cs_stack_id kernel_stack(uint64_t region)
+{
+    cs_stack_id id = { .second = region, .kind = STACK_ASID, .kernel = true };
+    return id;
+}
+
+/* At most max_spaces user and max_spaces kernel stacks; the least recently
+ * used one no vCPU is on goes; a vCPU's current stack (frames and all) is
+ * never evicted; one class never evicts the other. */
+static void t_bounded_spaces(void)
+{
+    cs_engine *e = mk_bounded_engine(4);
+    cs_stack *vcpu0 = NULL, *vcpu1 = NULL;
+    cs_stack_id id = user_space(0x1000);
+    cs_stack *held = cs_engine_bounded_switch(e, &id, &vcpu0);
+    CHECK(held && vcpu0 == held, "switch did not publish the stack");
+    cs_engine_call(e, held, 0, 0x10, 0x20, 0x1c, 0x7000);
+    id = kernel_stack(0xffff0000);
+    cs_stack *kheld = cs_engine_bounded_switch(e, &id, &vcpu1);
+    cs_engine_call(e, kheld, 1, 0x30, 0x40, 0x3c, 0xffff3000);
+    /* vCPU 1 leaves its kernel stack for ever newer processes */
+    for (uint64_t i = 1; i <= 50; i++) {
+        id = user_space(0x1000 + i * 0x1000);
+        cs_engine_bounded_switch(e, &id, &vcpu1);
+        CHECK(cs_engine_stack_count(e) <= 4 + 1, "%u stacks after %" PRIu64 " processes",
+              cs_engine_stack_count(e), i);
+    }
+    CHECK(vcpu0 == held && cs_engine_depth(e, held) == 1, "vCPU 0's stack was evicted");
+    /* the kernel stack vCPU 1 left was not evicted by user stacks */
+    id = kernel_stack(0xffff0000);
+    CHECK(cs_engine_bounded_switch(e, &id, &vcpu1) == kheld && cs_engine_depth(e, kheld) == 1,
+          "a user stack evicted a kernel stack");
+    for (uint64_t i = 1; i <= 50; i++) {
+        id = kernel_stack(0xffff0000 + i * 0x4000);
+        cs_engine_bounded_switch(e, &id, &vcpu1);
+    }
+    CHECK(cs_engine_stack_count(e) <= 4 + 4, "%u stacks", cs_engine_stack_count(e));
+    CHECK(vcpu0 == held && cs_engine_depth(e, held) == 1, "vCPU 0's stack was evicted");
+
+    /* Least recently used first: user stacks a, b, c (with held: 4); touch a,
+     * then a new one evicts b, the least recently used. */
+    cs_stack *abc[3];
+    for (int i = 0; i < 3; i++) {
+        id = user_space(0x100000 + (uint64_t)i * 0x1000);
+        abc[i] = cs_engine_bounded_switch(e, &id, &vcpu1);
+        cs_engine_call(e, abc[i], 1, 0x50, 0x60, 0x5c, 0x7000);
+    }
+    id = user_space(0x100000);
+    CHECK(cs_engine_bounded_switch(e, &id, &vcpu1) == abc[0], "a was not kept");
+    id = user_space(0x200000);
+    cs_engine_bounded_switch(e, &id, &vcpu1);
+    for (int i = 0; i < 3; i++) {
+        id = user_space(0x100000 + (uint64_t)i * 0x1000);
+        cs_stack *s = cs_engine_bounded_switch(e, &id, &vcpu1);
+        /* (each switch here creates at most one, evicting another) */
+        if (i == 0) {
+            CHECK(cs_engine_depth(e, s) == 1, "a, used recently, lost its frame");
+        } else if (i == 1) {
+            CHECK(cs_engine_depth(e, s) == 0, "b, the least recently used, kept its frame");
+        }
+    }
+    /* with every stack of a class in use, the bound is the vCPU count */
+    cs_engine_release_stack(e, vcpu1);
+    vcpu1 = NULL;
+    cs_engine_stats st;
+    cs_engine_get_stats(e, &st);
+    CHECK(st.calls == 2 + 3, "%" PRIu64 " calls counted (evicted stacks' included)", st.calls);
+done:
+    cs_engine_free(e);
+}
+
+/* A reader pinning a vCPU's current stack (the API from another thread)
+ * while that vCPU goes through new processes, evicting old ones: the stack
+ * it reads is never freed under it (run under a sanitizer or valgrind to
+ * see a use after free; here: the depth read is the one pushed). */
+typedef struct pin_reader {
+    cs_engine *e;
+    cs_stack **slot;
+    volatile bool stop;
+    uint64_t reads, bad;
+} pin_reader;
+
+static gpointer pin_reader_main(gpointer p)
+{
+    pin_reader *r = p;
+    while (!r->stop) {
+        cs_stack *s = cs_engine_pin(r->e, r->slot);
+        if (s) {
+            uint64_t d = cs_engine_depth(r->e, s);
+            uint64_t callers[4];
+            uint32_t n = cs_engine_callers(r->e, s, callers, 4);
+            if (d > 1 || n > 1 || (n == 1 && callers[0] != 0x20)) {
+                r->bad++;
+            }
+            r->reads++;
+        }
+        cs_engine_unpin(r->e);
+    }
+    return NULL;
+}
+
+static void t_bounded_pinned_reader(void)
+{
+    cs_engine *e = mk_bounded_engine(3);
+    cs_engine_set_concurrent(e, true);
+    cs_stack *slot = NULL;
+    pin_reader r = { .e = e, .slot = &slot };
+    GThread *t = g_thread_new("reader", pin_reader_main, &r);
+    for (uint64_t i = 0; i < 20000; i++) {
+        cs_stack_id id = i & 1 ? kernel_stack(0xffff0000 + i * 0x4000) : user_space(0x1000 * i);
+        cs_stack *s = cs_engine_bounded_switch(e, &id, &slot);
+        cs_engine_call(e, s, 0, 0x10, 0x20, 0x1c, 0x7000);
+    }
+    r.stop = true;
+    g_thread_join(t);
+    CHECK(r.bad == 0, "%" PRIu64 " of %" PRIu64 " pinned reads saw a wrong stack", r.bad, r.reads);
+    CHECK(cs_engine_stack_count(e) <= 3 + 3, "%u stacks", cs_engine_stack_count(e));
+    cs_engine_stats st;
+    cs_engine_get_stats(e, &st);
+    CHECK(st.calls == 20000 && st.stacks_created == 20000, "%" PRIu64 " calls, %" PRIu64
+          " stacks created", st.calls, st.stacks_created);
+done:
+    cs_engine_free(e);
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 static const test_case tests[] = {
@@ -1682,6 +1823,8 @@ static const test_case tests[] = {
     { "heuristic_switching", t_heuristic_switching },
     { "heuristic_edges", t_heuristic_edges },
     { "heuristic_bound", t_heuristic_bound },
+    { "bounded_spaces", t_bounded_spaces },
+    { "bounded_pinned_reader", t_bounded_pinned_reader },
 #ifdef G_OS_UNIX
     { "after_fork_keep_lock_held", t_after_fork_keep_locked },
     { "after_fork_other_lock_held", t_after_fork_other_locked },
