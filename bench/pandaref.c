@@ -81,8 +81,8 @@ static GMutex lock;               /* vCPU init and the block table */
 static GHashTable *blocks;        /* blk_info* interned */
 static uint64_t asid;             /* getpid(), cached */
 static char *out_path;
-static __thread csh cs_handle;
-static __thread bool cs_ok;
+static __thread csh csi_handle;
+static __thread bool csi_ok;
 
 static inline vcpu_state *vcpu_of(unsigned i)
 {
@@ -138,19 +138,19 @@ static void block_exec(unsigned int vcpu_index, void *udata)
 
 static blk_type classify(const uint8_t *code, size_t len, uint64_t addr)
 {
-    if (!cs_ok) {
-        cs_ok = cs_open(CS_ARCH_X86, CS_MODE_64, &cs_handle) == CS_ERR_OK;
-        if (!cs_ok) {
+    if (!csi_ok) {
+        csi_ok = cs_open(CS_ARCH_X86, CS_MODE_64, &csi_handle) == CS_ERR_OK;
+        if (!csi_ok) {
             return BLK_OTHER;
         }
-        cs_option(cs_handle, CS_OPT_DETAIL, CS_OPT_ON);
+        cs_option(csi_handle, CS_OPT_DETAIL, CS_OPT_ON);
     }
     cs_insn *insn = NULL;
     blk_type t = BLK_OTHER;
-    if (cs_disasm(cs_handle, code, len, addr, 1, &insn) == 1) {
-        if (cs_insn_group(cs_handle, insn, CS_GRP_CALL)) {
+    if (cs_disasm(csi_handle, code, len, addr, 1, &insn) == 1) {
+        if (cs_insn_group(csi_handle, insn, CS_GRP_CALL)) {
             t = BLK_CALL;
-        } else if (cs_insn_group(cs_handle, insn, CS_GRP_RET)) {
+        } else if (cs_insn_group(csi_handle, insn, CS_GRP_RET)) {
             t = BLK_RET;
         }
         cs_free(insn, 1);

@@ -63,8 +63,8 @@ static struct qemu_plugin_register *sp_reg;
 static GHashTable *ret_sites;      /* retsite: addresses after call instructions */
 static struct qemu_plugin_scoreboard *score;
 static qemu_plugin_u64 score_events;
-static __thread csh cs_handle;
-static __thread bool cs_ok;
+static __thread csh csi_handle;
+static __thread bool csi_ok;
 
 static inline vcpu_state *vcpu_of(unsigned i)
 {
@@ -129,16 +129,16 @@ static void on_retsite_block(unsigned int vcpu_index, void *udata)
 /* 0: neither, 1: call, 2: return. */
 static int classify(const uint8_t *code, size_t len, uint64_t addr)
 {
-    if (!cs_ok) {
-        cs_ok = cs_open(CS_ARCH_X86, CS_MODE_64, &cs_handle) == CS_ERR_OK;
-        if (!cs_ok) {
+    if (!csi_ok) {
+        csi_ok = cs_open(CS_ARCH_X86, CS_MODE_64, &csi_handle) == CS_ERR_OK;
+        if (!csi_ok) {
             return 0;
         }
-        cs_option(cs_handle, CS_OPT_DETAIL, CS_OPT_ON);
+        cs_option(csi_handle, CS_OPT_DETAIL, CS_OPT_ON);
     }
     cs_insn *insn = NULL;
     int t = 0;
-    if (cs_disasm(cs_handle, code, len, addr, 1, &insn) == 1) {
+    if (cs_disasm(csi_handle, code, len, addr, 1, &insn) == 1) {
         if (insn->id == X86_INS_CALL) {
             t = 1;
         } else if (insn->id == X86_INS_RET) {

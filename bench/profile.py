@@ -37,10 +37,10 @@ BUCKETS = [
      r"__pthread_mutex_\w+|lll_\w+)$"),
     ("TLS access (__tls_get_addr)", r"ld-linux", r"^(__tls_get_addr|update_get_addr)$"),
     ("callstack_instr: glue (src/qemu: callbacks, targets, register reads)", r"libcallstack_instr",
-     r"^(cs_vcpu_\w+|cs_fastpath_\w+|cs_events_\w+|cs_site_\w+|cs_reg_\w+|cs_mem_read|cs_on_\w+|"
-     r"site_rest|site_event|event_stack|read_api|current_id|cs_fastreg_\w+)(\.\w+)*$"),
+     r"^(csi_vcpu_\w+|csi_fastpath_\w+|csi_events_\w+|csi_site_\w+|csi_reg_\w+|csi_mem_read|csi_on_\w+|"
+     r"site_rest|site_event|event_stack|read_api|current_id|csi_fastreg_\w+)(\.\w+)*$"),
     ("callstack_instr: engine (src/engine: stacks, rules, dispatch)", r"libcallstack_instr",
-     r"^(cs_engine_\w+|cs_stack_\w+|pop_dead|dispatch\w*|find_returnee|make_event|top_is_dead|"
+     r"^(csi_engine_\w+|csi_stack_\w+|pop_dead|dispatch\w*|find_returnee|make_event|top_is_dead|"
      r"fill_where\w*|subs_get|call_general|ret_from_slot_general|pop_report|write_\w+)$"),
     ("callstack_instr: translation (decode, sites)", r"libcallstack_instr|libcapstone",
      r""),

@@ -31,7 +31,7 @@ out="$root/build-fuzz"
 mkdir -p "$out"
 cflags=(-std=gnu11 -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Werror
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-        -I"$root/src" -I"$root/include" -DCS_ELF_READ_CMD=ELF_C_READ)
+        -I"$root/src" -I"$root/include" -DCSI_ELF_READ_CMD=ELF_C_READ)
 read -r -a glib <<<"$(pkg-config --cflags --libs glib-2.0)"
 read -r -a capstone <<<"$(pkg-config --cflags --libs capstone)"
 

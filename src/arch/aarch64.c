@@ -18,40 +18,40 @@
 /* Pointer authentication codes sit above the 48-bit user address. */
 #define VA_MASK ((1ull << 48) - 1)
 
-static void xreg(cs_target *t, unsigned n)
+static void xreg(csi_target *t, unsigned n)
 {
-    t->kind = CS_TARGET_REG;
-    snprintf(t->base, CS_REG_NAME_MAX, "x%u", n);
+    t->kind = CSI_TARGET_REG;
+    snprintf(t->base, CSI_REG_NAME_MAX, "x%u", n);
 }
 
-void cs_arch_aarch64_classify(const cs_arch_desc *a, const cs_code *c, cs_insn_info *out)
+void csi_arch_aarch64_classify(const csi_arch_desc *a, const csi_code *c, csi_insn_info *out)
 {
-    out->cls = CS_INSN_OTHER;
+    out->cls = CSI_INSN_OTHER;
     if (c->len - c->at < 4) {
         return;
     }
     uint64_t addr = c->addr + c->at;
-    uint32_t w = cs_arch_word32(a, c->bytes + c->at);
+    uint32_t w = csi_arch_word32(a, c->bytes + c->at);
     unsigned rn = (w >> 5) & 31;
     out->target.mask = VA_MASK;
     if ((w & 0xfc000000u) == 0x94000000u) {                 /* bl */
-        out->cls = CS_INSN_CALL;
-        out->target.kind = CS_TARGET_DIRECT;
-        out->target.addr = addr + (uint64_t)(cs_sext(w & 0x03ffffffu, 26) * 4);
+        out->cls = CSI_INSN_CALL;
+        out->target.kind = CSI_TARGET_DIRECT;
+        out->target.addr = addr + (uint64_t)(csi_sext(w & 0x03ffffffu, 26) * 4);
     } else if ((w & 0xfffffc1fu) == 0xd63f0000u && rn != 31) {  /* blr xN */
-        out->cls = CS_INSN_CALL;
+        out->cls = CSI_INSN_CALL;
         xreg(&out->target, rn);
     } else if ((w & 0xfffffc1fu) == 0xd65f0000u && rn != 31) {  /* ret xN */
-        out->cls = CS_INSN_RET;
+        out->cls = CSI_INSN_RET;
         xreg(&out->target, rn);
     } else if (w == 0xd65f0bffu || w == 0xd65f0fffu) {      /* retaa, retab */
-        out->cls = CS_INSN_RET;
+        out->cls = CSI_INSN_RET;
         xreg(&out->target, 30);
     } else if (w == (0xd61f0000u | 30u << 5)) {             /* br x30 */
-        out->cls = CS_INSN_RET;
+        out->cls = CSI_INSN_RET;
         xreg(&out->target, 30);
     }
-    if (out->cls == CS_INSN_CALL) {
+    if (out->cls == CSI_INSN_CALL) {
         out->ret_addr = addr + 4;
     }
 }

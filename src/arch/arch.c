@@ -9,50 +9,50 @@
  * (sp_delta 0): the callee's entry sp, which is also the sp once it has
  * returned. See docs/architectures.md.
  */
-static const cs_arch_desc arches[] = {
+static const csi_arch_desc arches[] = {
     { .name = "x86_64", .sp_reg = "rsp", .pc_reg = "rip", .word_bytes = 8,
       .ret_addr_on_stack = true, .call_kills_equal_sp = true, .tail_insns = 1,
-      .classify = cs_arch_x86_classify, .cs_arch = CS_ARCH_X86, .cs_mode = CS_MODE_64,
-      .entry_ret = { .kind = CS_TARGET_MEM, .base = "rsp", .size = 8 },
+      .classify = csi_arch_x86_classify, .capstone_arch = CS_ARCH_X86, .capstone_mode = CS_MODE_64,
+      .entry_ret = { .kind = CSI_TARGET_MEM, .base = "rsp", .size = 8 },
       .sigaction_nr = 13, .clone_nr = { 56, 435 } },
     { .name = "i386", .sp_reg = "esp", .pc_reg = "eip", .word_bytes = 4,
       .ret_addr_on_stack = true, .call_kills_equal_sp = true, .tail_insns = 1,
-      .classify = cs_arch_x86_classify, .cs_arch = CS_ARCH_X86, .cs_mode = CS_MODE_32,
-      .entry_ret = { .kind = CS_TARGET_MEM, .base = "esp", .size = 4, .mask = UINT32_MAX },
+      .classify = csi_arch_x86_classify, .capstone_arch = CS_ARCH_X86, .capstone_mode = CS_MODE_32,
+      .entry_ret = { .kind = CSI_TARGET_MEM, .base = "esp", .size = 4, .mask = UINT32_MAX },
       .sigaction_nr = 174, .clone_nr = { 120, 435 } },
     /* cpsr bit 5 (T) chooses ARM or Thumb; an IT instruction up to 4
      * instructions back makes a Thumb instruction conditional. */
     { .name = "arm", .sp_reg = "sp", .pc_reg = "pc", .word_bytes = 4,
       .call_kills_equal_sp = true, .tail_insns = 1, .context_insns = 4, .mode_reg = "cpsr",
-      .classify = cs_arch_arm_classify, .cs_arch = CS_ARCH_ARM, .cs_mode = CS_MODE_ARM,
-      .entry_ret = { .kind = CS_TARGET_REG, .base = "lr", .mask = ~1ull & UINT32_MAX },
+      .classify = csi_arch_arm_classify, .capstone_arch = CS_ARCH_ARM, .capstone_mode = CS_MODE_ARM,
+      .entry_ret = { .kind = CSI_TARGET_REG, .base = "lr", .mask = ~1ull & UINT32_MAX },
       .sigaction_nr = 174, .clone_nr = { 120, 435 } },
     { .name = "aarch64", .sp_reg = "sp", .pc_reg = "pc", .word_bytes = 8,
-      .call_kills_equal_sp = true, .tail_insns = 1, .classify = cs_arch_aarch64_classify,
-      .entry_ret = { .kind = CS_TARGET_REG, .base = "x30" }, .sigaction_nr = 134, .clone_nr = { 220, 435 } },
+      .call_kills_equal_sp = true, .tail_insns = 1, .classify = csi_arch_aarch64_classify,
+      .entry_ret = { .kind = CSI_TARGET_REG, .base = "x30" }, .sigaction_nr = 134, .clone_nr = { 220, 435 } },
     /* MIPS: the branch and its delay slot end the block together. */
     { .name = "mips", .word_bytes = 4, .big_endian = true, .targets_observed = true,
-      .call_kills_equal_sp = true, .tail_insns = 2, .classify = cs_arch_mips_classify,
+      .call_kills_equal_sp = true, .tail_insns = 2, .classify = csi_arch_mips_classify,
       .clone_nr = { 4120, 4435 } },
     { .name = "mipsel", .word_bytes = 4, .targets_observed = true,
-      .call_kills_equal_sp = true, .tail_insns = 2, .classify = cs_arch_mips_classify,
+      .call_kills_equal_sp = true, .tail_insns = 2, .classify = csi_arch_mips_classify,
       .clone_nr = { 4120, 4435 } },
     { .name = "mips64el", .word_bytes = 8, .targets_observed = true,
-      .call_kills_equal_sp = true, .tail_insns = 2, .classify = cs_arch_mips_classify,
+      .call_kills_equal_sp = true, .tail_insns = 2, .classify = csi_arch_mips_classify,
       .clone_nr = { 5055, 5435 } },
     { .name = "ppc", .sp_reg = "r1", .pc_reg = "pc", .word_bytes = 4, .big_endian = true,
-      .call_kills_equal_sp = true, .tail_insns = 1, .classify = cs_arch_ppc_classify,
-      .entry_ret = { .kind = CS_TARGET_REG, .base = "lr", .mask = UINT32_MAX },
+      .call_kills_equal_sp = true, .tail_insns = 1, .classify = csi_arch_ppc_classify,
+      .entry_ret = { .kind = CSI_TARGET_REG, .base = "lr", .mask = UINT32_MAX },
       .sigaction_nr = 173, .clone_nr = { 120, 435 } },
     { .name = "ppc64le", .sp_reg = "r1", .pc_reg = "pc", .word_bytes = 8,
-      .call_kills_equal_sp = true, .local_entries = true, .tail_insns = 1, .classify = cs_arch_ppc_classify,
-      .entry_ret = { .kind = CS_TARGET_REG, .base = "lr" }, .sigaction_nr = 173, .clone_nr = { 120, 435 } },
+      .call_kills_equal_sp = true, .local_entries = true, .tail_insns = 1, .classify = csi_arch_ppc_classify,
+      .entry_ret = { .kind = CSI_TARGET_REG, .base = "lr" }, .sigaction_nr = 173, .clone_nr = { 120, 435 } },
     { .name = "riscv64", .sp_reg = "sp", .pc_reg = "pc", .word_bytes = 8,
-      .call_kills_equal_sp = true, .tail_insns = 1, .classify = cs_arch_riscv_classify,
-      .entry_ret = { .kind = CS_TARGET_REG, .base = "ra" }, .sigaction_nr = 134, .clone_nr = { 220, 435 } },
+      .call_kills_equal_sp = true, .tail_insns = 1, .classify = csi_arch_riscv_classify,
+      .entry_ret = { .kind = CSI_TARGET_REG, .base = "ra" }, .sigaction_nr = 134, .clone_nr = { 220, 435 } },
 };
 
-const cs_arch_desc *cs_arch_find(const char *target_name)
+const csi_arch_desc *csi_arch_find(const char *target_name)
 {
     for (size_t i = 0; i < G_N_ELEMENTS(arches); i++) {
         if (strcmp(arches[i].name, target_name) == 0) {
@@ -62,7 +62,7 @@ const cs_arch_desc *cs_arch_find(const char *target_name)
     return NULL;
 }
 
-const char *cs_arch_supported(void)
+const char *csi_arch_supported(void)
 {
     static char buf[256];
     if (!buf[0]) {
@@ -92,14 +92,14 @@ static bool arm_cond(unsigned code, uint64_t cpsr)
     return (code & 1) ? !r : r;
 }
 
-bool cs_cond_holds(const cs_cond *c, uint64_t v)
+bool csi_cond_holds(const csi_cond *c, uint64_t v)
 {
     switch (c->kind) {
-    case CS_COND_ARM:
+    case CSI_COND_ARM:
         return arm_cond(c->code, v);
-    case CS_COND_PPC_CR:
+    case CSI_COND_PPC_CR:
         return ((v >> (31 - c->code)) & 1) == (uint64_t)c->want;
-    case CS_COND_ALWAYS:
+    case CSI_COND_ALWAYS:
     default:
         return true;
     }

@@ -7,83 +7,83 @@
  * slots, conditional execution). One file per family; the table is in
  * arch.c. docs/architectures.md explains the choices.
  */
-#ifndef CS_ARCH_H
-#define CS_ARCH_H
+#ifndef CSI_ARCH_H
+#define CSI_ARCH_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum cs_insn_class {
-    CS_INSN_OTHER = 0,
-    CS_INSN_CALL,     /* pushes a frame; ret_addr says where it returns */
-    CS_INSN_RET,      /* returns from the top frame */
+typedef enum csi_insn_class {
+    CSI_INSN_OTHER = 0,
+    CSI_INSN_CALL,     /* pushes a frame; ret_addr says where it returns */
+    CSI_INSN_RET,      /* returns from the top frame */
     /* Returns, and calls the place it returns to (RISC-V `jalr ra, t0`:
      * a coroutine switch per the ISA's return-address-stack hints). */
-    CS_INSN_RET_CALL,
-} cs_insn_class;
+    CSI_INSN_RET_CALL,
+} csi_insn_class;
 
 /*
  * Where a control transfer goes, computed when the instruction executes
  * (just before it does): a constant, a register plus an offset, or a value
  * loaded from memory at [base + index * scale + disp].
  */
-typedef enum cs_target_kind {
-    CS_TARGET_NONE = 0,   /* unknown: the event is recorded with target 0 */
-    CS_TARGET_DIRECT,
-    CS_TARGET_REG,        /* value of `base` + disp */
-    CS_TARGET_MEM,        /* load of `size` bytes at base + index*scale + disp */
+typedef enum csi_target_kind {
+    CSI_TARGET_NONE = 0,   /* unknown: the event is recorded with target 0 */
+    CSI_TARGET_DIRECT,
+    CSI_TARGET_REG,        /* value of `base` + disp */
+    CSI_TARGET_MEM,        /* load of `size` bytes at base + index*scale + disp */
     /* Where the next executed block starts: for guests whose registers QEMU
      * does not expose to plugins (MIPS), the target is observed instead of
      * computed. The event is then emitted at the start of that block. */
-    CS_TARGET_NEXT,
-} cs_target_kind;
+    CSI_TARGET_NEXT,
+} csi_target_kind;
 
-#define CS_REG_NAME_MAX 16
+#define CSI_REG_NAME_MAX 16
 
-typedef struct cs_target {
-    cs_target_kind kind;
-    uint64_t addr;                  /* CS_TARGET_DIRECT */
-    char base[CS_REG_NAME_MAX];     /* register names as QEMU lists them; "" = none */
-    char index[CS_REG_NAME_MAX];
+typedef struct csi_target {
+    csi_target_kind kind;
+    uint64_t addr;                  /* CSI_TARGET_DIRECT */
+    char base[CSI_REG_NAME_MAX];     /* register names as QEMU lists them; "" = none */
+    char index[CSI_REG_NAME_MAX];
     unsigned scale;
     int64_t disp;                   /* pc-relative operands are folded in here */
-    unsigned size;                  /* CS_TARGET_MEM */
+    unsigned size;                  /* CSI_TARGET_MEM */
     uint64_t mask;                  /* applied to the result (ARM: clears the Thumb bit) */
-} cs_target;
+} csi_target;
 
 /*
  * A condition the instruction executes under, evaluated from a register just
  * before it executes: a conditional call or return that is not taken is no
  * event.
  */
-typedef enum cs_cond_kind {
-    CS_COND_ALWAYS = 0,
-    CS_COND_ARM,      /* ARM condition code `code` (0 EQ .. 14 AL) on reg's NZCV (cpsr) */
-    CS_COND_PPC_CR,   /* bit `code` of reg (cr, bit 0 = most significant) equals `want` */
-} cs_cond_kind;
+typedef enum csi_cond_kind {
+    CSI_COND_ALWAYS = 0,
+    CSI_COND_ARM,      /* ARM condition code `code` (0 EQ .. 14 AL) on reg's NZCV (cpsr) */
+    CSI_COND_PPC_CR,   /* bit `code` of reg (cr, bit 0 = most significant) equals `want` */
+} csi_cond_kind;
 
-typedef struct cs_cond {
-    cs_cond_kind kind;
-    char reg[CS_REG_NAME_MAX];
+typedef struct csi_cond {
+    csi_cond_kind kind;
+    char reg[CSI_REG_NAME_MAX];
     unsigned code;
     bool want;
-} cs_cond;
+} csi_cond;
 
 /* Does the condition hold, given the value of its register? */
-bool cs_cond_holds(const cs_cond *c, uint64_t reg_value);
+bool csi_cond_holds(const csi_cond *c, uint64_t reg_value);
 
-typedef struct cs_insn_info {
-    cs_insn_class cls;
-    uint64_t ret_addr;   /* CS_INSN_CALL: where a normal return lands */
-    cs_target target;    /* the function called, or where the return lands */
+typedef struct csi_insn_info {
+    csi_insn_class cls;
+    uint64_t ret_addr;   /* CSI_INSN_CALL: where a normal return lands */
+    csi_target target;    /* the function called, or where the return lands */
     /* The stack pointer a frame is recorded with, relative to sp before the
      * instruction: for a call, sp at the callee's entry (x86: -word, the
      * return address slot); for a return, sp once it has returned (x86:
      * +word + the ret immediate). */
     int64_t sp_delta;
-    cs_cond cond;
-} cs_insn_info;
+    csi_cond cond;
+} csi_insn_info;
 
 /*
  * The code a classifier sees: contiguous instructions of one translation
@@ -92,16 +92,16 @@ typedef struct cs_insn_info {
  * the next ones conditional), bytes after it follow it (MIPS: the delay
  * slot).
  */
-typedef struct cs_code {
+typedef struct csi_code {
     const uint8_t *bytes;
     size_t len;
     uint64_t addr;       /* address of bytes[0] */
     size_t at;
     bool block_start;    /* bytes[0] is the block's first instruction */
     uint64_t mode;       /* mode_reg at translation time (the block's start), or 0 */
-} cs_code;
+} csi_code;
 
-typedef struct cs_arch_desc {
+typedef struct csi_arch_desc {
     const char *name;          /* QEMU's target_name */
     /* Register names as QEMU's plugin API lists them. sp_reg NULL: QEMU
      * exposes no registers for this target, the stack pointer is unknown. */
@@ -118,7 +118,7 @@ typedef struct cs_arch_desc {
      * from the frame's caller, after a longjmp or an exception. */
     bool call_kills_equal_sp;
     /* QEMU exposes no registers of this target to plugins (MIPS in QEMU
-     * 10.0): targets that depend on registers are CS_TARGET_NEXT, observed
+     * 10.0): targets that depend on registers are CSI_TARGET_NEXT, observed
      * at the start of the next executed block. */
     bool targets_observed;
     /* Instructions before the tail that the classifier also sees (Thumb:
@@ -137,13 +137,13 @@ typedef struct cs_arch_desc {
     bool local_entries;
     /* Decodes the instruction at code->at into *out (zeroed by the caller).
      * Called at translation time only. */
-    void (*classify)(const struct cs_arch_desc *a, const cs_code *code, cs_insn_info *out);
-    int cs_arch;               /* Capstone arch and mode */
-    int cs_mode;
+    void (*classify)(const struct csi_arch_desc *a, const csi_code *code, csi_insn_info *out);
+    int capstone_arch;               /* Capstone arch and mode */
+    int capstone_mode;
     /* Where the return address is at a function's first instruction (x86:
      * [sp]; elsewhere the link register): signal handlers are entered
      * without a call, and get their frame from this. */
-    cs_target entry_ret;
+    csi_target entry_ret;
     /* linux-user: the rt_sigaction system call number (0: unknown) and the
      * offset of sa_handler in the kernel's struct sigaction. */
     int64_t sigaction_nr;
@@ -152,33 +152,33 @@ typedef struct cs_arch_desc {
      * thread (0: unknown, and the plugin then assumes threads from the
      * start). */
     int64_t clone_nr[2];
-} cs_arch_desc;
+} csi_arch_desc;
 
 /* The description for QEMU's target_name, or NULL if unsupported. */
-const cs_arch_desc *cs_arch_find(const char *target_name);
+const csi_arch_desc *csi_arch_find(const char *target_name);
 /* Comma-separated names of the supported targets, for error messages. */
-const char *cs_arch_supported(void);
+const char *csi_arch_supported(void);
 
 /* Shared by the decoders: a per-thread Capstone handle for this arch
  * (translation may run on several threads). NULL on failure. */
-void *cs_arch_capstone(const cs_arch_desc *a);
+void *csi_arch_capstone(const csi_arch_desc *a);
 
 /* Per family: src/arch/<family>.c */
-void cs_arch_x86_classify(const cs_arch_desc *a, const cs_code *code, cs_insn_info *out);
-void cs_arch_arm_classify(const cs_arch_desc *a, const cs_code *code, cs_insn_info *out);
-void cs_arch_aarch64_classify(const cs_arch_desc *a, const cs_code *code, cs_insn_info *out);
-void cs_arch_mips_classify(const cs_arch_desc *a, const cs_code *code, cs_insn_info *out);
-void cs_arch_ppc_classify(const cs_arch_desc *a, const cs_code *code, cs_insn_info *out);
-void cs_arch_riscv_classify(const cs_arch_desc *a, const cs_code *code, cs_insn_info *out);
+void csi_arch_x86_classify(const csi_arch_desc *a, const csi_code *code, csi_insn_info *out);
+void csi_arch_arm_classify(const csi_arch_desc *a, const csi_code *code, csi_insn_info *out);
+void csi_arch_aarch64_classify(const csi_arch_desc *a, const csi_code *code, csi_insn_info *out);
+void csi_arch_mips_classify(const csi_arch_desc *a, const csi_code *code, csi_insn_info *out);
+void csi_arch_ppc_classify(const csi_arch_desc *a, const csi_code *code, csi_insn_info *out);
+void csi_arch_riscv_classify(const csi_arch_desc *a, const csi_code *code, csi_insn_info *out);
 
 /* Fixed-size instruction words, in the guest's byte order. */
-static inline uint32_t cs_arch_word32(const cs_arch_desc *a, const uint8_t *p)
+static inline uint32_t csi_arch_word32(const csi_arch_desc *a, const uint8_t *p)
 {
     return a->big_endian ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]
                          : (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
 }
 
-static inline int64_t cs_sext(uint64_t v, unsigned bits)
+static inline int64_t csi_sext(uint64_t v, unsigned bits)
 {
     uint64_t m = 1ull << (bits - 1);
     v &= (bits == 64) ? UINT64_MAX : (1ull << bits) - 1;

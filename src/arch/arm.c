@@ -44,29 +44,29 @@ static int reg_index_in(const cs_arm *x, unsigned first, arm_reg r)
     return -1;
 }
 
-static void set_reg(cs_target *t, const char *name)
+static void set_reg(csi_target *t, const char *name)
 {
-    t->kind = CS_TARGET_REG;
-    g_strlcpy(t->base, name, CS_REG_NAME_MAX);
+    t->kind = CSI_TARGET_REG;
+    g_strlcpy(t->base, name, CSI_REG_NAME_MAX);
 }
 
 /* A pop of `n` words (registers operands from `first`) whose one is pc. */
-static bool pop_pc(const cs_arm *x, unsigned first, cs_insn_info *out)
+static bool pop_pc(const cs_arm *x, unsigned first, csi_insn_info *out)
 {
     int pc = reg_index_in(x, first, ARM_REG_PC);
     if (pc < 0) {
         return false;
     }
-    out->cls = CS_INSN_RET;
-    out->target.kind = CS_TARGET_MEM;
-    g_strlcpy(out->target.base, "sp", CS_REG_NAME_MAX);
+    out->cls = CSI_INSN_RET;
+    out->target.kind = CSI_TARGET_MEM;
+    g_strlcpy(out->target.base, "sp", CSI_REG_NAME_MAX);
     out->target.disp = 4 * pc;    /* registers load in ascending order */
     out->target.size = 4;
     out->sp_delta = 4 * (int64_t)(x->op_count - first);
     return true;
 }
 
-static void classify_one(csh h, const cs_insn *in, cs_insn_info *out)
+static void classify_one(csh h, const cs_insn *in, csi_insn_info *out)
 {
     const cs_arm *x = &in->detail->arm;
     const cs_arm_op *op0 = x->op_count > 0 ? &x->operands[0] : NULL;
@@ -77,10 +77,10 @@ static void classify_one(csh h, const cs_insn *in, cs_insn_info *out)
         if (!op0) {
             break;
         }
-        out->cls = CS_INSN_CALL;
+        out->cls = CSI_INSN_CALL;
         out->ret_addr = next;
         if (op0->type == ARM_OP_IMM) {
-            out->target.kind = CS_TARGET_DIRECT;
+            out->target.kind = CSI_TARGET_DIRECT;
             out->target.addr = (uint32_t)op0->imm;
         } else if (op0->type == ARM_OP_REG) {
             set_reg(&out->target, cs_reg_name(h, op0->reg));
@@ -88,14 +88,14 @@ static void classify_one(csh h, const cs_insn *in, cs_insn_info *out)
         break;
     case ARM_INS_BX:
         if (op0 && op0->type == ARM_OP_REG && op0->reg == (int)ARM_REG_LR) {
-            out->cls = CS_INSN_RET;
+            out->cls = CSI_INSN_RET;
             set_reg(&out->target, "lr");
         }
         break;
     case ARM_INS_MOV:
         if (x->op_count == 2 && op0->type == ARM_OP_REG && op0->reg == (int)ARM_REG_PC &&
             x->operands[1].type == ARM_OP_REG && x->operands[1].reg == (int)ARM_REG_LR) {
-            out->cls = CS_INSN_RET;
+            out->cls = CSI_INSN_RET;
             set_reg(&out->target, "lr");
         }
         break;
@@ -114,9 +114,9 @@ static void classify_one(csh h, const cs_insn *in, cs_insn_info *out)
         if (x->op_count >= 2 && op0->type == ARM_OP_REG && op0->reg == (int)ARM_REG_PC &&
             x->operands[1].type == ARM_OP_MEM && x->operands[1].mem.base == (int)ARM_REG_SP &&
             x->operands[1].mem.index == (int)ARM_REG_INVALID && x->writeback) {
-            out->cls = CS_INSN_RET;
-            out->target.kind = CS_TARGET_MEM;
-            g_strlcpy(out->target.base, "sp", CS_REG_NAME_MAX);
+            out->cls = CSI_INSN_RET;
+            out->target.kind = CSI_TARGET_MEM;
+            g_strlcpy(out->target.base, "sp", CSI_REG_NAME_MAX);
             out->target.size = 4;
             if (x->op_count == 3 && x->operands[2].type == ARM_OP_IMM) {
                 out->sp_delta = x->operands[2].subtracted ? -x->operands[2].imm : x->operands[2].imm;
@@ -132,11 +132,11 @@ static void classify_one(csh h, const cs_insn *in, cs_insn_info *out)
     out->target.mask = ARM_MASK;
 }
 
-void cs_arch_arm_classify(const cs_arch_desc *a, const cs_code *c, cs_insn_info *out)
+void csi_arch_arm_classify(const csi_arch_desc *a, const csi_code *c, csi_insn_info *out)
 {
-    csh *h = cs_arch_capstone(a);
+    csh *h = csi_arch_capstone(a);
     bool thumb = (c->mode >> 5) & 1;
-    out->cls = CS_INSN_OTHER;
+    out->cls = CSI_INSN_OTHER;
     if (!h) {
         return;
     }
@@ -155,10 +155,10 @@ void cs_arch_arm_classify(const cs_arch_desc *a, const cs_code *c, cs_insn_info 
             unsigned code = thumb ? (it ? it >> 4 : 14)
                                   : (insn[i].detail->arm.cc == ARM_CC_INVALID
                                          ? 14 : (unsigned)insn[i].detail->arm.cc - 1);
-            if (out->cls != CS_INSN_OTHER && code < 14) {
-                out->cond.kind = CS_COND_ARM;
+            if (out->cls != CSI_INSN_OTHER && code < 14) {
+                out->cond.kind = CSI_COND_ARM;
                 out->cond.code = code;
-                g_strlcpy(out->cond.reg, "cpsr", CS_REG_NAME_MAX);
+                g_strlcpy(out->cond.reg, "cpsr", CSI_REG_NAME_MAX);
             }
             break;
         }

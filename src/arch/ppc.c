@@ -24,58 +24,58 @@
 
 /* BO: bit 4 (16) "ignore the CR bit", bit 3 (8) the value wanted, bit 2
  * (4) "do not decrement CTR". Returns false for CTR-decrementing forms. */
-static bool bo_cond(unsigned bo, unsigned bi, cs_cond *cond)
+static bool bo_cond(unsigned bo, unsigned bi, csi_cond *cond)
 {
     if (!(bo & 4)) {
         return false;
     }
     if (!(bo & 16)) {
-        cond->kind = CS_COND_PPC_CR;
+        cond->kind = CSI_COND_PPC_CR;
         cond->code = bi;
         cond->want = (bo & 8) != 0;
-        g_strlcpy(cond->reg, "cr", CS_REG_NAME_MAX);
+        g_strlcpy(cond->reg, "cr", CSI_REG_NAME_MAX);
     }
     return true;
 }
 
-void cs_arch_ppc_classify(const cs_arch_desc *a, const cs_code *c, cs_insn_info *out)
+void csi_arch_ppc_classify(const csi_arch_desc *a, const csi_code *c, csi_insn_info *out)
 {
-    out->cls = CS_INSN_OTHER;
+    out->cls = CSI_INSN_OTHER;
     if (c->len - c->at < 4) {
         return;
     }
     uint64_t addr = c->addr + c->at;
     uint64_t mask = (a->word_bytes == 8 ? UINT64_MAX : UINT32_MAX) & ~3ull;
-    uint32_t w = cs_arch_word32(a, c->bytes + c->at);
+    uint32_t w = csi_arch_word32(a, c->bytes + c->at);
     unsigned op = w >> 26, bo = (w >> 21) & 31, bi = (w >> 16) & 31, xo = (w >> 1) & 0x3ff;
     bool lk = w & 1, aa = (w >> 1) & 1;
     out->target.mask = mask;
     if (op == 18 && lk) {                                   /* bl, bla */
-        int64_t li = cs_sext(w & 0x03fffffcu, 26);
-        out->cls = CS_INSN_CALL;
-        out->target.kind = CS_TARGET_DIRECT;
+        int64_t li = csi_sext(w & 0x03fffffcu, 26);
+        out->cls = CSI_INSN_CALL;
+        out->target.kind = CSI_TARGET_DIRECT;
         out->target.addr = (aa ? 0 : addr) + (uint64_t)li;
     } else if (op == 16 && lk) {                            /* bcl */
-        int64_t bd = cs_sext(w & 0xfffcu, 16);
+        int64_t bd = csi_sext(w & 0xfffcu, 16);
         if (bo_cond(bo, bi, &out->cond)) {
-            out->cls = CS_INSN_CALL;
-            out->target.kind = CS_TARGET_DIRECT;
+            out->cls = CSI_INSN_CALL;
+            out->target.kind = CSI_TARGET_DIRECT;
             out->target.addr = (aa ? 0 : addr) + (uint64_t)bd;
         }
     } else if (op == 19 && xo == 528 && lk) {               /* bcctrl */
         if (bo_cond(bo, bi, &out->cond)) {
-            out->cls = CS_INSN_CALL;
-            out->target.kind = CS_TARGET_REG;
-            g_strlcpy(out->target.base, "ctr", CS_REG_NAME_MAX);
+            out->cls = CSI_INSN_CALL;
+            out->target.kind = CSI_TARGET_REG;
+            g_strlcpy(out->target.base, "ctr", CSI_REG_NAME_MAX);
         }
     } else if (op == 19 && xo == 16) {                      /* bclr, bclrl */
         if (bo_cond(bo, bi, &out->cond)) {
-            out->cls = CS_INSN_RET;
-            out->target.kind = CS_TARGET_REG;
-            g_strlcpy(out->target.base, "lr", CS_REG_NAME_MAX);
+            out->cls = CSI_INSN_RET;
+            out->target.kind = CSI_TARGET_REG;
+            g_strlcpy(out->target.base, "lr", CSI_REG_NAME_MAX);
         }
     }
-    if (out->cls == CS_INSN_CALL) {
+    if (out->cls == CSI_INSN_CALL) {
         out->ret_addr = (addr + 4) & mask;
     }
 }

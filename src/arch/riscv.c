@@ -34,15 +34,15 @@ static bool is_link(unsigned r)
 
 /* jalr rd, imm(rs1), of `size` bytes at addr. */
 static void jalr(unsigned rd, unsigned rs1, int64_t imm, uint64_t addr, unsigned size,
-                 cs_insn_info *out)
+                 csi_insn_info *out)
 {
     bool push = is_link(rd), pop = is_link(rs1) && (!push || rd != rs1);
     if (!push && !pop) {
         return;
     }
-    out->cls = push && pop ? CS_INSN_RET_CALL : push ? CS_INSN_CALL : CS_INSN_RET;
-    out->target.kind = CS_TARGET_REG;
-    g_strlcpy(out->target.base, xname[rs1], CS_REG_NAME_MAX);
+    out->cls = push && pop ? CSI_INSN_RET_CALL : push ? CSI_INSN_CALL : CSI_INSN_RET;
+    out->target.kind = CSI_TARGET_REG;
+    g_strlcpy(out->target.base, xname[rs1], CSI_REG_NAME_MAX);
     out->target.disp = imm;
     out->target.mask = ~1ull;   /* jalr clears bit 0 */
     if (push) {
@@ -50,9 +50,9 @@ static void jalr(unsigned rd, unsigned rs1, int64_t imm, uint64_t addr, unsigned
     }
 }
 
-void cs_arch_riscv_classify(const cs_arch_desc *a, const cs_code *c, cs_insn_info *out)
+void csi_arch_riscv_classify(const csi_arch_desc *a, const csi_code *c, csi_insn_info *out)
 {
-    out->cls = CS_INSN_OTHER;
+    out->cls = CSI_INSN_OTHER;
     size_t avail = c->len - c->at;
     const uint8_t *p = c->bytes + c->at;
     uint64_t addr = c->addr + c->at;
@@ -71,16 +71,16 @@ void cs_arch_riscv_classify(const cs_arch_desc *a, const cs_code *c, cs_insn_inf
     if (avail < 4) {
         return;
     }
-    uint32_t w = cs_arch_word32(a, p);
+    uint32_t w = csi_arch_word32(a, p);
     unsigned opcode = w & 0x7f, rd = (w >> 7) & 31, rs1 = (w >> 15) & 31;
     if (opcode == 0x6f && is_link(rd)) {                       /* jal */
         uint32_t imm = ((w >> 31) & 1) << 20 | ((w >> 21) & 0x3ff) << 1 |
                        ((w >> 20) & 1) << 11 | ((w >> 12) & 0xff) << 12;
-        out->cls = CS_INSN_CALL;
+        out->cls = CSI_INSN_CALL;
         out->ret_addr = addr + 4;
-        out->target.kind = CS_TARGET_DIRECT;
-        out->target.addr = addr + (uint64_t)cs_sext(imm, 21);
+        out->target.kind = CSI_TARGET_DIRECT;
+        out->target.addr = addr + (uint64_t)csi_sext(imm, 21);
     } else if (opcode == 0x67 && ((w >> 12) & 7) == 0) {      /* jalr */
-        jalr(rd, rs1, cs_sext(w >> 20, 12), addr, 4, out);
+        jalr(rd, rs1, csi_sext(w >> 20, 12), addr, 4, out);
     }
 }

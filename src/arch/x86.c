@@ -12,20 +12,20 @@
 static void reg_name(csh h, x86_reg r, char *out)
 {
     const char *n = r == X86_REG_INVALID ? NULL : cs_reg_name(h, r);
-    g_strlcpy(out, n ? n : "", CS_REG_NAME_MAX);
+    g_strlcpy(out, n ? n : "", CSI_REG_NAME_MAX);
 }
 
 /* The operand of an indirect call as a target to evaluate at run time. */
 static void operand_target(csh h, const cs_x86_op *op, uint64_t next, unsigned word,
-                           cs_target *t)
+                           csi_target *t)
 {
     switch (op->type) {
     case X86_OP_IMM:
-        t->kind = CS_TARGET_DIRECT;
+        t->kind = CSI_TARGET_DIRECT;
         t->addr = (uint64_t)op->imm;
         break;
     case X86_OP_REG:
-        t->kind = CS_TARGET_REG;
+        t->kind = CSI_TARGET_REG;
         reg_name(h, op->reg, t->base);
         break;
     case X86_OP_MEM:
@@ -34,7 +34,7 @@ static void operand_target(csh h, const cs_x86_op *op, uint64_t next, unsigned w
             op->mem.segment != X86_REG_DS && op->mem.segment != X86_REG_SS) {
             break;
         }
-        t->kind = CS_TARGET_MEM;
+        t->kind = CSI_TARGET_MEM;
         t->size = op->size ? op->size : word;
         t->disp = op->mem.disp;
         t->scale = (unsigned)op->mem.scale;
@@ -50,15 +50,15 @@ static void operand_target(csh h, const cs_x86_op *op, uint64_t next, unsigned w
     }
 }
 
-void cs_arch_x86_classify(const cs_arch_desc *a, const cs_code *c, cs_insn_info *out)
+void csi_arch_x86_classify(const csi_arch_desc *a, const csi_code *c, csi_insn_info *out)
 {
     const uint8_t *code = c->bytes + c->at;
     size_t len = c->len - c->at;
     uint64_t addr = c->addr + c->at;
-    csh *h = cs_arch_capstone(a);
+    csh *h = csi_arch_capstone(a);
     cs_insn *insn = NULL;
     uint64_t mask = a->word_bytes == 8 ? UINT64_MAX : UINT32_MAX;
-    out->cls = CS_INSN_OTHER;
+    out->cls = CSI_INSN_OTHER;
     if (!h || cs_disasm(*h, code, len, addr, 1, &insn) != 1) {
         return;
     }
@@ -74,16 +74,16 @@ void cs_arch_x86_classify(const cs_arch_desc *a, const cs_code *c, cs_insn_info 
         if (x->operands[0].type == X86_OP_IMM && ((uint64_t)x->operands[0].imm & mask) == next) {
             break;
         }
-        out->cls = CS_INSN_CALL;
+        out->cls = CSI_INSN_CALL;
         out->ret_addr = next;
         out->sp_delta = -(int64_t)a->word_bytes;
         operand_target(*h, &x->operands[0], next, a->word_bytes, &out->target);
         out->target.mask = mask;
         break;
     case X86_INS_RET:
-        out->cls = CS_INSN_RET;
-        out->target.kind = CS_TARGET_MEM;
-        g_strlcpy(out->target.base, a->sp_reg, CS_REG_NAME_MAX);
+        out->cls = CSI_INSN_RET;
+        out->target.kind = CSI_TARGET_MEM;
+        g_strlcpy(out->target.base, a->sp_reg, CSI_REG_NAME_MAX);
         out->target.size = a->word_bytes;
         out->target.mask = mask;
         out->sp_delta = (int64_t)a->word_bytes;

@@ -12,36 +12,36 @@
 
 static void stack_free(gpointer p)
 {
-    cs_stack *s = p;
-    cs_stack_destroy(s);
+    csi_stack *s = p;
+    csi_stack_destroy(s);
     g_aligned_free(s);
 }
 
-cs_engine *cs_engine_new(const cs_engine_config *cfg)
+csi_engine *csi_engine_new(const csi_engine_config *cfg)
 {
-    cs_engine *e = g_new0(cs_engine, 1);
+    csi_engine *e = g_new0(csi_engine, 1);
     e->cfg = *cfg;
     if (e->cfg.max_depth < 2) {
-        e->cfg.max_depth = CS_DEFAULT_MAX_DEPTH;
+        e->cfg.max_depth = CSI_DEFAULT_MAX_DEPTH;
     }
     if (e->cfg.search_limit == 0) {
-        e->cfg.search_limit = CS_DEFAULT_SEARCH_LIMIT;
+        e->cfg.search_limit = CSI_DEFAULT_SEARCH_LIMIT;
     }
     if (e->cfg.resync_window == 0) {
-        e->cfg.resync_window = CS_DEFAULT_RESYNC_WINDOW;
+        e->cfg.resync_window = CSI_DEFAULT_RESYNC_WINDOW;
     }
     g_mutex_init(&e->table_lock);
     g_mutex_init(&e->sub_lock);
     e->stacks = g_hash_table_new_full(id_hash, id_equal, NULL, stack_free);
-    e->groups = g_hash_table_new_full(id_hash, id_equal, g_free, cs_heuristic_group_free);
+    e->groups = g_hash_table_new_full(id_hash, id_equal, g_free, csi_heuristic_group_free);
     if (e->cfg.stack_distance == 0) {
-        e->cfg.stack_distance = CS_DEFAULT_STACK_DISTANCE;
+        e->cfg.stack_distance = CSI_DEFAULT_STACK_DISTANCE;
     }
     if (e->cfg.max_heuristic_stacks == 0) {
-        e->cfg.max_heuristic_stacks = CS_DEFAULT_MAX_HEURISTIC_STACKS;
+        e->cfg.max_heuristic_stacks = CSI_DEFAULT_MAX_HEURISTIC_STACKS;
     }
     /* (max_spaces 0 stays 0: unbounded, for hosts that never call
-     * cs_engine_bounded_switch.) */
+     * csi_engine_bounded_switch.) */
     e->retired = g_ptr_array_new_with_free_func(g_free);
     e->concurrent = !e->cfg.starts_single_threaded;
     e->ret_addr_on_stack = e->cfg.ret_addr_on_stack;
@@ -49,14 +49,14 @@ cs_engine *cs_engine_new(const cs_engine_config *cfg)
     return e;
 }
 
-void cs_engine_free(cs_engine *e)
+void csi_engine_free(csi_engine *e)
 {
     if (!e) {
         return;
     }
     g_hash_table_destroy(e->groups);
     g_hash_table_destroy(e->stacks);
-    for (int k = 0; k < CS_SUB_KINDS; k++) {
+    for (int k = 0; k < CSI_SUB_KINDS; k++) {
         g_free(e->subs[k]);
     }
     g_ptr_array_free(e->retired, TRUE);
@@ -65,43 +65,43 @@ void cs_engine_free(cs_engine *e)
     g_free(e);
 }
 
-const cs_engine_config *cs_engine_get_config(const cs_engine *e)
+const csi_engine_config *csi_engine_get_config(const csi_engine *e)
 {
     return &e->cfg;
 }
 
-cs_stack *cs_engine_stack(cs_engine *e, const cs_stack_id *id)
+csi_stack *csi_engine_stack(csi_engine *e, const csi_stack_id *id)
 {
     g_mutex_lock(&e->table_lock);
-    cs_stack *s = g_hash_table_lookup(e->stacks, id);
+    csi_stack *s = g_hash_table_lookup(e->stacks, id);
     if (!s) {
-        s = cs_engine_new_stack_locked(e, id);
+        s = csi_engine_new_stack_locked(e, id);
     }
     g_mutex_unlock(&e->table_lock);
     return s;
 }
 
-void cs_engine_drop_stack(cs_engine *e, cs_stack *s)
+void csi_engine_drop_stack(csi_engine *e, csi_stack *s)
 {
     g_mutex_lock(&e->table_lock);
-    cs_heuristic_forget_locked(e, s);
-    cs_engine_retire_stats_locked(e, s);
+    csi_heuristic_forget_locked(e, s);
+    csi_engine_retire_stats_locked(e, s);
     g_hash_table_remove(e->stacks, &s->id);
     g_mutex_unlock(&e->table_lock);
 }
 
-cs_stack *cs_engine_pin(cs_engine *e, cs_stack *const *slot)
+csi_stack *csi_engine_pin(csi_engine *e, csi_stack *const *slot)
 {
     g_mutex_lock(&e->table_lock);
     return __atomic_load_n(slot, __ATOMIC_ACQUIRE);
 }
 
-void cs_engine_unpin(cs_engine *e)
+void csi_engine_unpin(csi_engine *e)
 {
     g_mutex_unlock(&e->table_lock);
 }
 
-void cs_engine_after_fork(cs_engine *e, cs_stack *keep, const cs_stack_id *new_id)
+void csi_engine_after_fork(csi_engine *e, csi_stack *keep, const csi_stack_id *new_id)
 {
     g_mutex_init(&e->table_lock);
     g_mutex_init(&e->sub_lock);
@@ -114,7 +114,7 @@ void cs_engine_after_fork(cs_engine *e, cs_stack *keep, const cs_stack_id *new_i
     gpointer value;
     g_hash_table_iter_init(&it, e->stacks);
     while (g_hash_table_iter_next(&it, NULL, &value)) {
-        g_mutex_init(&((cs_stack *)value)->lock);
+        g_mutex_init(&((csi_stack *)value)->lock);
     }
     g_hash_table_remove_all(e->groups);
     g_hash_table_remove_all(e->stacks);
@@ -126,12 +126,12 @@ void cs_engine_after_fork(cs_engine *e, cs_stack *keep, const cs_stack_id *new_i
          * is replaced. */
         g_hash_table_replace(e->stacks, &keep->id, keep);
         if (keep->id.kind == STACK_HEURISTIC) {
-            cs_heuristic_adopt_locked(e, keep);
+            csi_heuristic_adopt_locked(e, keep);
         }
     }
 }
 
-unsigned cs_engine_stack_count(cs_engine *e)
+unsigned csi_engine_stack_count(csi_engine *e)
 {
     g_mutex_lock(&e->table_lock);
     unsigned n = g_hash_table_size(e->stacks);
@@ -140,7 +140,7 @@ unsigned cs_engine_stack_count(cs_engine *e)
 }
 
 /* Adds a stack's counters to the engine's, before the stack is freed. */
-void cs_engine_get_stats(cs_engine *e, cs_engine_stats *out)
+void csi_engine_get_stats(csi_engine *e, csi_engine_stats *out)
 {
     /* Counters live in the stacks, updated under their locks (no atomic
      * operation per event); freed stacks' counts were added to the
@@ -154,12 +154,12 @@ void cs_engine_get_stats(cs_engine *e, cs_engine_stats *out)
     gpointer value;
     g_hash_table_iter_init(&it, e->stacks);
     while (g_hash_table_iter_next(&it, NULL, &value)) {
-        cs_stack *s = value;
+        csi_stack *s = value;
         g_mutex_lock(&s->lock);
-        out->calls += CS_SNAPSHOT(s->n_calls);
-        out->returns += CS_SNAPSHOT(s->n_returns);
-        out->unwound += CS_SNAPSHOT(s->n_unwound);
-        out->unmatched_returns += CS_SNAPSHOT(s->n_unmatched);
+        out->calls += CSI_SNAPSHOT(s->n_calls);
+        out->returns += CSI_SNAPSHOT(s->n_returns);
+        out->unwound += CSI_SNAPSHOT(s->n_unwound);
+        out->unmatched_returns += CSI_SNAPSHOT(s->n_unmatched);
         g_mutex_unlock(&s->lock);
     }
     out->stacks_created = e->n_created;
@@ -168,15 +168,15 @@ void cs_engine_get_stats(cs_engine *e, cs_engine_stats *out)
 
 /* ---- dispatch ---------------------------------------------------------- */
 
-static inline cs_sublist *subs_get(cs_engine *e, cs_sub_kind k)
+static inline csi_sublist *subs_get(csi_engine *e, csi_sub_kind k)
 {
     return __atomic_load_n(&e->subs[k], __ATOMIC_ACQUIRE);
 }
 
-bool cs_engine_has_subscribers(cs_engine *e)
+bool csi_engine_has_subscribers(csi_engine *e)
 {
-    for (int k = 0; k < CS_SUB_KINDS; k++) {
-        cs_sublist *l = subs_get(e, k);
+    for (int k = 0; k < CSI_SUB_KINDS; k++) {
+        csi_sublist *l = subs_get(e, k);
         if (l && l->n) {
             return true;
         }
@@ -184,13 +184,13 @@ bool cs_engine_has_subscribers(cs_engine *e)
     return false;
 }
 
-static bool subs_change(cs_engine *e, cs_sub_kind kind, void (*fn)(void), bool add)
+static bool subs_change(csi_engine *e, csi_sub_kind kind, void (*fn)(void), bool add)
 {
-    if (!fn || kind >= CS_SUB_KINDS) {
+    if (!fn || kind >= CSI_SUB_KINDS) {
         return false;
     }
     g_mutex_lock(&e->sub_lock);
-    cs_sublist *old = e->subs[kind];
+    csi_sublist *old = e->subs[kind];
     unsigned n = old ? old->n : 0, pos = n;
     for (unsigned i = 0; i < n; i++) {
         if (old->fns[i] == fn) {
@@ -204,7 +204,7 @@ static bool subs_change(cs_engine *e, cs_sub_kind kind, void (*fn)(void), bool a
         return !add ? false : true;   /* add: already there; remove: absent */
     }
     unsigned m = add ? n + 1 : n - 1;
-    cs_sublist *l = g_malloc(sizeof *l + m * sizeof l->fns[0]);
+    csi_sublist *l = g_malloc(sizeof *l + m * sizeof l->fns[0]);
     l->n = 0;
     for (unsigned i = 0; i < n; i++) {
         if (i != pos) {
@@ -226,12 +226,12 @@ static bool subs_change(cs_engine *e, cs_sub_kind kind, void (*fn)(void), bool a
     return true;
 }
 
-bool cs_engine_subscribe(cs_engine *e, cs_sub_kind kind, void (*fn)(void))
+bool csi_engine_subscribe(csi_engine *e, csi_sub_kind kind, void (*fn)(void))
 {
     return subs_change(e, kind, fn, true);
 }
 
-bool cs_engine_unsubscribe(cs_engine *e, cs_sub_kind kind, void (*fn)(void))
+bool csi_engine_unsubscribe(csi_engine *e, csi_sub_kind kind, void (*fn)(void))
 {
     return subs_change(e, kind, fn, false);
 }
@@ -240,14 +240,14 @@ bool cs_engine_unsubscribe(cs_engine *e, cs_sub_kind kind, void (*fn)(void))
  * callstack_event is built (under the stack's lock, so it is consistent)
  * only when on_event subscribers exist: `ev` is NULL otherwise.
  */
-static inline cs_sublist *event_subs(cs_engine *e)
+static inline csi_sublist *event_subs(csi_engine *e)
 {
-    cs_sublist *l = subs_get(e, CS_SUB_EVENT);
+    csi_sublist *l = subs_get(e, CSI_SUB_EVENT);
     return l && l->n ? l : NULL;
 }
 
 /* on_call/on_ret subscribers, out of line (the hot paths end with it). */
-static __attribute__((noinline)) void dispatch_funcs(const cs_sublist *l, unsigned vcpu,
+static __attribute__((noinline)) void dispatch_funcs(const csi_sublist *l, unsigned vcpu,
                                                      uint64_t func)
 {
     for (unsigned i = 0; i < l->n; i++) {
@@ -255,15 +255,15 @@ static __attribute__((noinline)) void dispatch_funcs(const cs_sublist *l, unsign
     }
 }
 
-static inline __attribute__((always_inline)) void dispatch(cs_engine *e, unsigned vcpu,
+static inline __attribute__((always_inline)) void dispatch(csi_engine *e, unsigned vcpu,
                                                          callstack_event_kind kind, uint64_t func,
                      const callstack_event *ev)
 {
-    cs_sublist *l = subs_get(e, kind == CALLSTACK_EVENT_CALL ? CS_SUB_CALL : CS_SUB_RET);
+    csi_sublist *l = subs_get(e, kind == CALLSTACK_EVENT_CALL ? CSI_SUB_CALL : CSI_SUB_RET);
     if (l) {
         dispatch_funcs(l, vcpu, func);
     }
-    l = ev ? subs_get(e, CS_SUB_EVENT) : NULL;
+    l = ev ? subs_get(e, CSI_SUB_EVENT) : NULL;
     if (l) {
         for (unsigned i = 0; i < l->n; i++) {
             ((on_event_t)l->fns[i])(vcpu, ev);
@@ -273,7 +273,7 @@ static inline __attribute__((always_inline)) void dispatch(cs_engine *e, unsigne
 
 /* ---- changing a stack -------------------------------------------------- */
 
-void cs_engine_set_concurrent(cs_engine *e, bool concurrent)
+void csi_engine_set_concurrent(csi_engine *e, bool concurrent)
 {
     __atomic_store_n(&e->concurrent, concurrent, __ATOMIC_RELEASE);
 }
@@ -291,25 +291,25 @@ void cs_engine_set_concurrent(cs_engine *e, bool concurrent)
 typedef enum write_op { OP_PUSH, OP_POP, OP_ANY } write_op;
 
 /* Marks a change of s as begun / ended for seqcount readers (read_stack).
- * The change's own stores are release stores (CS_PUBLISH), which keeps them
+ * The change's own stores are release stores (CSI_PUBLISH), which keeps them
  * after the odd seq without a fence (fences are also invisible to
  * ThreadSanitizer). */
-static inline void seq_open(cs_stack *s)
+static inline void seq_open(csi_stack *s)
 {
     __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELAXED);
 }
 
-static inline void seq_close(cs_stack *s)
+static inline void seq_close(csi_stack *s)
 {
     __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELEASE);
 }
 
-static inline bool write_begin(cs_engine *e, cs_stack *s, write_op op)
+static inline bool write_begin(csi_engine *e, csi_stack *s, write_op op)
 {
     bool lock_free = s->owned || !__atomic_load_n(&e->concurrent, __ATOMIC_ACQUIRE);
     /* (a lock-free writer is the only writer: it may look before locking) */
     bool locked = !lock_free || op == OP_ANY ||
-                  (op == OP_PUSH ? cs_stack_push_moves(s) : cs_stack_pop_moves(s));
+                  (op == OP_PUSH ? csi_stack_push_moves(s) : csi_stack_pop_moves(s));
     if (locked) {
         g_mutex_lock(&s->lock);
     }
@@ -317,7 +317,7 @@ static inline bool write_begin(cs_engine *e, cs_stack *s, write_op op)
     return locked;
 }
 
-static inline void write_end(cs_stack *s, bool locked)
+static inline void write_end(csi_stack *s, bool locked)
 {
     seq_close(s);
     if (locked) {
@@ -328,7 +328,7 @@ static inline void write_end(cs_stack *s, bool locked)
 
 /* ---- the rules --------------------------------------------------------- */
 
-static void fill_where_top(const cs_stack *s, const cs_frame *top, prog_point *p)
+static void fill_where_top(const csi_stack *s, const csi_frame *top, prog_point *p)
 {
     p->caller = top ? top->ret_addr : 0;
     p->sidFirst = s->id.first;
@@ -337,13 +337,13 @@ static void fill_where_top(const cs_stack *s, const cs_frame *top, prog_point *p
     p->stackKind = s->id.kind;
 }
 
-static void fill_where(const cs_stack *s, prog_point *p)
+static void fill_where(const csi_stack *s, prog_point *p)
 {
-    fill_where_top(s, cs_stack_peek(s, 0), p);
+    fill_where_top(s, csi_stack_peek(s, 0), p);
 }
 
-static void make_event(const cs_stack *s, callstack_event *ev, callstack_event_kind kind,
-                       const cs_frame *f, bool unwound, uint64_t pc)
+static void make_event(const csi_stack *s, callstack_event *ev, callstack_event_kind kind,
+                       const csi_frame *f, bool unwound, uint64_t pc)
 {
     ev->kind = kind;
     ev->unwound = unwound;
@@ -351,7 +351,7 @@ static void make_event(const cs_stack *s, callstack_event *ev, callstack_event_k
     ev->ret_addr = f->ret_addr;
     ev->call_site = f->call_site;
     ev->sp = f->sp;
-    ev->depth = cs_stack_depth(s);
+    ev->depth = csi_stack_depth(s);
     fill_where(s, &ev->where);
     ev->where.pc = pc;
 }
@@ -362,9 +362,9 @@ static void make_event(const cs_stack *s, callstack_event *ev, callstack_event_k
  * equals it: the new return address overwrote it). Frames far below sp are
  * on another stack region and left alone.
  */
-static bool top_is_dead(const cs_engine *e, const cs_stack *s, uint64_t sp, bool at_call)
+static bool top_is_dead(const csi_engine *e, const csi_stack *s, uint64_t sp, bool at_call)
 {
-    const cs_frame *top = cs_stack_peek(s, 0);
+    const csi_frame *top = csi_stack_peek(s, 0);
     if (!top || top->sp > sp) {
         return false;
     }
@@ -379,9 +379,9 @@ static bool top_is_dead(const cs_engine *e, const cs_stack *s, uint64_t sp, bool
  * reports it: one event, no lock held while subscribers run.
  */
 static inline __attribute__((always_inline)) void
-pop_report(cs_engine *e, cs_stack *s, bool locked, unsigned vcpu, bool unwound, uint64_t pc)
+pop_report(csi_engine *e, csi_stack *s, bool locked, unsigned vcpu, bool unwound, uint64_t pc)
 {
-    cs_sublist *evs = event_subs(e);
+    csi_sublist *evs = event_subs(e);
     callstack_event ev;
     if (s->count == 0) {
         write_end(s, locked);
@@ -389,23 +389,23 @@ pop_report(cs_engine *e, cs_stack *s, bool locked, unsigned vcpu, bool unwound, 
     }
     uint64_t func = s->frames[s->count - 1].func;
     if (evs) {
-        cs_frame f = s->frames[s->count - 1];
-        cs_stack_drop_top(s);
+        csi_frame f = s->frames[s->count - 1];
+        csi_stack_drop_top(s);
         make_event(s, &ev, CALLSTACK_EVENT_RET, &f, unwound, pc);
     } else {
-        cs_stack_drop_top(s);
+        csi_stack_drop_top(s);
     }
     if (unwound) {
-        CS_PUBLISH(s->n_unwound, s->n_unwound + 1);
+        CSI_PUBLISH(s->n_unwound, s->n_unwound + 1);
     } else {
-        CS_PUBLISH(s->n_returns, s->n_returns + 1);
+        CSI_PUBLISH(s->n_returns, s->n_returns + 1);
     }
     write_end(s, locked);
     dispatch(e, vcpu, CALLSTACK_EVENT_RET, func, evs ? &ev : NULL);
 }
 
 /* Pops frames while `dead` holds, one event each. */
-static void pop_dead(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t sp, bool at_call,
+static void pop_dead(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t sp, bool at_call,
                      uint64_t pc)
 {
     for (;;) {
@@ -424,39 +424,39 @@ static void pop_dead(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t sp, bool
  * no frame to unwind, no on_event subscriber. Everything else goes through
  * the general code below them, which gives the same result.
  */
-static inline bool fast_ok(const cs_engine *e, const cs_stack *s)
+static inline bool fast_ok(const csi_engine *e, const csi_stack *s)
 {
     return (s->owned || !__atomic_load_n(&e->concurrent, __ATOMIC_RELAXED)) &&
-           !__atomic_load_n(&e->subs[CS_SUB_EVENT], __ATOMIC_RELAXED);
+           !__atomic_load_n(&e->subs[CSI_SUB_EVENT], __ATOMIC_RELAXED);
 }
 
-static __attribute__((noinline)) void call_general(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t func,
+static __attribute__((noinline)) void call_general(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t func,
                          uint64_t ret_addr, uint64_t call_site, uint64_t sp);
 
-void cs_engine_call(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t func,
+void csi_engine_call(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t func,
                     uint64_t ret_addr, uint64_t call_site, uint64_t sp)
 {
     /* (the stack is read only once fast_ok says this thread is its one
      * writer: other threads may be changing a shared stack under its lock) */
-    if (!fast_ok(e, s) || cs_stack_push_moves(s) ||
+    if (!fast_ok(e, s) || csi_stack_push_moves(s) ||
         (s->resync && s->count > 0 && s->frames[s->count - 1].sp <= sp)) {
         call_general(e, s, vcpu, func, ret_addr, call_site, sp);
         return;
     }
     seq_open(s);
-    cs_stack_put(s, s->count, func, ret_addr, call_site, sp);
-    CS_PUBLISH(s->n_calls, s->n_calls + 1);
+    csi_stack_put(s, s->count, func, ret_addr, call_site, sp);
+    CSI_PUBLISH(s->n_calls, s->n_calls + 1);
     seq_close(s);
-    cs_sublist *l = __atomic_load_n(&e->subs[CS_SUB_CALL], __ATOMIC_ACQUIRE);
+    csi_sublist *l = __atomic_load_n(&e->subs[CSI_SUB_CALL], __ATOMIC_ACQUIRE);
     if (l) {
         dispatch_funcs(l, vcpu, func);
     }
 }
 
-static __attribute__((noinline)) void call_general(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t func,
+static __attribute__((noinline)) void call_general(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t func,
                          uint64_t ret_addr, uint64_t call_site, uint64_t sp)
 {
-    cs_sublist *evs = event_subs(e);
+    csi_sublist *evs = event_subs(e);
     callstack_event ev;
     bool locked = write_begin(e, s, OP_PUSH);
     if (s->resync && top_is_dead(e, s, sp, true)) {
@@ -465,11 +465,11 @@ static __attribute__((noinline)) void call_general(cs_engine *e, cs_stack *s, un
         pop_dead(e, s, vcpu, sp, true, func);
         locked = write_begin(e, s, OP_ANY);
     }
-    cs_stack_push(s, func, ret_addr, call_site, sp);
+    csi_stack_push(s, func, ret_addr, call_site, sp);
     if (evs) {
-        make_event(s, &ev, CALLSTACK_EVENT_CALL, cs_stack_peek(s, 0), false, func);
+        make_event(s, &ev, CALLSTACK_EVENT_CALL, csi_stack_peek(s, 0), false, func);
     }
-    CS_PUBLISH(s->n_calls, s->n_calls + 1);
+    CSI_PUBLISH(s->n_calls, s->n_calls + 1);
     write_end(s, locked);
     dispatch(e, vcpu, CALLSTACK_EVENT_CALL, func, evs ? &ev : NULL);
 }
@@ -481,12 +481,12 @@ static __attribute__((noinline)) void call_general(cs_engine *e, cs_stack *s, un
  * first frame above sp (deeper frames are higher still). Returns its index
  * from the top, or -1.
  */
-static int64_t find_returnee(const cs_engine *e, const cs_stack *s, uint64_t target, uint64_t sp)
+static int64_t find_returnee(const csi_engine *e, const csi_stack *s, uint64_t target, uint64_t sp)
 {
     bool use_sp = s->resync;
     uint32_t limit = use_sp ? s->count : MIN(s->count, e->cfg.search_limit);
     for (uint32_t i = 0; i < limit; i++) {
-        const cs_frame *f = cs_stack_peek(s, i);
+        const csi_frame *f = csi_stack_peek(s, i);
         if (use_sp && f->sp > sp) {
             return -1;
         }
@@ -497,7 +497,7 @@ static int64_t find_returnee(const cs_engine *e, const cs_stack *s, uint64_t tar
     return -1;
 }
 
-void cs_engine_ret(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t target, uint64_t sp)
+void csi_engine_ret(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t target, uint64_t sp)
 {
     bool locked = write_begin(e, s, OP_POP);
     int64_t idx = find_returnee(e, s, target, sp);
@@ -512,9 +512,9 @@ void cs_engine_ret(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t target, ui
          * used as an indirect jump). Defined outcome: no event; with sp, the
          * frames sp has left behind are unwound. */
         if (s->count == 0 && s->forgotten > 0) {
-            CS_PUBLISH(s->forgotten, s->forgotten - 1);
+            CSI_PUBLISH(s->forgotten, s->forgotten - 1);
         }
-        CS_PUBLISH(s->n_unmatched, s->n_unmatched + 1);
+        CSI_PUBLISH(s->n_unmatched, s->n_unmatched + 1);
         write_end(s, locked);
         if (s->resync) {
             pop_dead(e, s, vcpu, sp, false, target);
@@ -534,23 +534,23 @@ void cs_engine_ret(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t target, ui
     }
 }
 
-static __attribute__((noinline)) bool ret_from_slot_general(cs_engine *e, cs_stack *s,
+static __attribute__((noinline)) bool ret_from_slot_general(csi_engine *e, csi_stack *s,
                                                             unsigned vcpu, uint64_t slot);
 
-bool cs_engine_ret_from_slot(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t slot)
+bool csi_engine_ret_from_slot(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t slot)
 {
     uint32_t n;
-    if (fast_ok(e, s) && (n = s->count) > 0 && !cs_stack_pop_moves(s)) {
-        const cs_frame *top = &s->frames[n - 1];
+    if (fast_ok(e, s) && (n = s->count) > 0 && !csi_stack_pop_moves(s)) {
+        const csi_frame *top = &s->frames[n - 1];
         if (top->sp != slot) {
             return false;
         }
         uint64_t func = top->func;
         seq_open(s);
-        CS_PUBLISH(s->count, n - 1);
-        CS_PUBLISH(s->n_returns, s->n_returns + 1);
+        CSI_PUBLISH(s->count, n - 1);
+        CSI_PUBLISH(s->n_returns, s->n_returns + 1);
         seq_close(s);
-        cs_sublist *l = __atomic_load_n(&e->subs[CS_SUB_RET], __ATOMIC_ACQUIRE);
+        csi_sublist *l = __atomic_load_n(&e->subs[CSI_SUB_RET], __ATOMIC_ACQUIRE);
         if (l) {
             dispatch_funcs(l, vcpu, func);
         }
@@ -559,10 +559,10 @@ bool cs_engine_ret_from_slot(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t 
     return ret_from_slot_general(e, s, vcpu, slot);
 }
 
-static bool ret_from_slot_general(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t slot)
+static bool ret_from_slot_general(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t slot)
 {
     bool locked = write_begin(e, s, OP_POP);
-    const cs_frame *top = cs_stack_peek(s, 0);
+    const csi_frame *top = csi_stack_peek(s, 0);
     if (!top || top->sp != slot) {
         write_end(s, locked);
         return false;
@@ -571,11 +571,11 @@ static bool ret_from_slot_general(cs_engine *e, cs_stack *s, unsigned vcpu, uint
     return true;
 }
 
-bool cs_engine_unwind_top(cs_engine *e, cs_stack *s, unsigned vcpu, const cs_frame *expected,
+bool csi_engine_unwind_top(csi_engine *e, csi_stack *s, unsigned vcpu, const csi_frame *expected,
                           uint64_t pc)
 {
     bool locked = write_begin(e, s, OP_ANY);
-    const cs_frame *top = cs_stack_peek(s, 0);
+    const csi_frame *top = csi_stack_peek(s, 0);
     if (!top || memcmp(top, expected, sizeof *top) != 0) {
         write_end(s, locked);
         return false;
@@ -592,13 +592,13 @@ bool cs_engine_unwind_top(cs_engine *e, cs_stack *s, unsigned vcpu, const cs_fra
  * or changed seq tells: then copy again. The lock is released while waiting
  * for a change to end, since the writer may need it to reallocate.
  */
-static void read_stack(cs_stack *s, void (*copy)(const cs_stack *s, void *arg), void *arg)
+static void read_stack(csi_stack *s, void (*copy)(const csi_stack *s, void *arg), void *arg)
 {
     for (unsigned spins = 0;; spins++) {
         g_mutex_lock(&s->lock);
         uint32_t before = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
         if (!(before & 1)) {
-            /* (copy loads with acquire, CS_SNAPSHOT: the seq load below
+            /* (copy loads with acquire, CSI_SNAPSHOT: the seq load below
              * cannot move before them) */
             copy(s, arg);
             if (__atomic_load_n(&s->seq, __ATOMIC_RELAXED) == before) {
@@ -622,33 +622,33 @@ typedef struct list_arg {
 /* The frame count, read once: a lock-free writer may change it during the
  * copy (seq then makes the reader copy again), but indexes must stay within
  * the array meanwhile. (`frames` and `cap` do not change under the lock.) */
-static inline uint32_t count_once(const cs_stack *s)
+static inline uint32_t count_once(const csi_stack *s)
 {
-    uint32_t c = CS_SNAPSHOT(s->count);
+    uint32_t c = CSI_SNAPSHOT(s->count);
     return MIN(c, s->cap);
 }
 
 /* A frame as a reader on another thread copies it. */
-static inline void frame_snapshot(const cs_frame *f, cs_frame *out)
+static inline void frame_snapshot(const csi_frame *f, csi_frame *out)
 {
-    out->func = CS_SNAPSHOT(f->func);
-    out->ret_addr = CS_SNAPSHOT(f->ret_addr);
-    out->call_site = CS_SNAPSHOT(f->call_site);
-    out->sp = CS_SNAPSHOT(f->sp);
+    out->func = CSI_SNAPSHOT(f->func);
+    out->ret_addr = CSI_SNAPSHOT(f->ret_addr);
+    out->call_site = CSI_SNAPSHOT(f->call_site);
+    out->sp = CSI_SNAPSHOT(f->sp);
 }
 
-static void copy_list(const cs_stack *s, void *p)
+static void copy_list(const csi_stack *s, void *p)
 {
     list_arg *a = p;
     uint32_t c = count_once(s);
     a->m = MIN(a->n, c);
     for (uint32_t i = 0; i < a->m; i++) {
-        const cs_frame *f = &s->frames[c - 1 - i];
-        a->out[i] = a->functions ? CS_SNAPSHOT(f->func) : CS_SNAPSHOT(f->ret_addr);
+        const csi_frame *f = &s->frames[c - 1 - i];
+        a->out[i] = a->functions ? CSI_SNAPSHOT(f->func) : CSI_SNAPSHOT(f->ret_addr);
     }
 }
 
-uint32_t cs_engine_callers(cs_engine *e, cs_stack *s, uint64_t *out, uint32_t n)
+uint32_t csi_engine_callers(csi_engine *e, csi_stack *s, uint64_t *out, uint32_t n)
 {
     (void)e;
     list_arg a = { .out = out, .n = n };
@@ -656,7 +656,7 @@ uint32_t cs_engine_callers(cs_engine *e, cs_stack *s, uint64_t *out, uint32_t n)
     return a.m;
 }
 
-uint32_t cs_engine_functions(cs_engine *e, cs_stack *s, uint64_t *out, uint32_t n)
+uint32_t csi_engine_functions(csi_engine *e, csi_stack *s, uint64_t *out, uint32_t n)
 {
     (void)e;
     list_arg a = { .out = out, .n = n, .functions = true };
@@ -664,12 +664,12 @@ uint32_t cs_engine_functions(cs_engine *e, cs_stack *s, uint64_t *out, uint32_t 
     return a.m;
 }
 
-static void copy_depth(const cs_stack *s, void *p)
+static void copy_depth(const csi_stack *s, void *p)
 {
-    *(uint64_t *)p = CS_SNAPSHOT(s->forgotten) + count_once(s);
+    *(uint64_t *)p = CSI_SNAPSHOT(s->forgotten) + count_once(s);
 }
 
-uint64_t cs_engine_depth(cs_engine *e, cs_stack *s)
+uint64_t csi_engine_depth(csi_engine *e, csi_stack *s)
 {
     (void)e;
     uint64_t d;
@@ -677,28 +677,28 @@ uint64_t cs_engine_depth(cs_engine *e, cs_stack *s)
     return d;
 }
 
-static void copy_where(const cs_stack *s, void *p)
+static void copy_where(const csi_stack *s, void *p)
 {
     uint32_t c = count_once(s);
-    cs_frame top;
+    csi_frame top;
     if (c) {
         frame_snapshot(&s->frames[c - 1], &top);
     }
     fill_where_top(s, c ? &top : NULL, p);
 }
 
-void cs_engine_fill_prog_point(cs_engine *e, cs_stack *s, prog_point *p)
+void csi_engine_fill_prog_point(csi_engine *e, csi_stack *s, prog_point *p)
 {
     (void)e;
     read_stack(s, copy_where, p);
 }
 
 typedef struct top_arg {
-    cs_frame *out;
+    csi_frame *out;
     bool found;
 } top_arg;
 
-static void copy_top(const cs_stack *s, void *p)
+static void copy_top(const csi_stack *s, void *p)
 {
     top_arg *a = p;
     uint32_t c = count_once(s);
@@ -708,7 +708,7 @@ static void copy_top(const cs_stack *s, void *p)
     }
 }
 
-bool cs_engine_top(cs_engine *e, cs_stack *s, cs_frame *out)
+bool csi_engine_top(csi_engine *e, csi_stack *s, csi_frame *out)
 {
     (void)e;
     top_arg a = { .out = out };

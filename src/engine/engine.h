@@ -12,13 +12,13 @@
  * lock held, after each single push or pop, so a subscriber may call back
  * into the engine (get_callers from on_ret sees the stack after the pop).
  */
-#ifndef CS_ENGINE_H
-#define CS_ENGINE_H
+#ifndef CSI_ENGINE_H
+#define CSI_ENGINE_H
 
 #include "shadow_stack.h"
 #include "callstack_instr/callstack_instr_types.h"
 
-typedef struct cs_engine_config {
+typedef struct csi_engine_config {
     uint32_t max_depth;        /* retained frames per stack */
     /*
      * Use the stack pointer: frames whose stack memory has been released
@@ -46,7 +46,7 @@ typedef struct cs_engine_config {
     /* stack_type=heuristic: stacks kept per address space; beyond it the
      * least recently used stack no vCPU is on is freed. */
     uint32_t max_heuristic_stacks;
-    /* Stacks made by cs_engine_bounded_switch (whole-system mode): at most
+    /* Stacks made by csi_engine_bounded_switch (whole-system mode): at most
      * this many user stacks and this many kernel stacks (id.kernel) are
      * kept; beyond it the least recently used one no vCPU is on is freed
      * with its frames (no event). 0: unbounded. */
@@ -55,56 +55,56 @@ typedef struct cs_engine_config {
      * calls the engine for a thread on that thread): no lock per event. */
     bool threaded_owned;
     /* The guest starts with one thread, so nothing changes a stack
-     * concurrently until the host calls cs_engine_set_concurrent(e, true),
+     * concurrently until the host calls csi_engine_set_concurrent(e, true),
      * before a second thread can reach the engine: no lock per event until
      * then. False (the safe default): any thread, any time. */
     bool starts_single_threaded;
-} cs_engine_config;
+} csi_engine_config;
 
 /* Defaults documented in the README. */
-#define CS_DEFAULT_MAX_DEPTH     65536u
-#define CS_DEFAULT_RESYNC_WINDOW (64ull << 20)
-#define CS_DEFAULT_SEARCH_LIMIT  4096u
-#define CS_DEFAULT_STACK_DISTANCE (64ull << 10)
-#define CS_DEFAULT_MAX_HEURISTIC_STACKS 256u
-#define CS_DEFAULT_MAX_SPACES 1024u
+#define CSI_DEFAULT_MAX_DEPTH     65536u
+#define CSI_DEFAULT_RESYNC_WINDOW (64ull << 20)
+#define CSI_DEFAULT_SEARCH_LIMIT  4096u
+#define CSI_DEFAULT_STACK_DISTANCE (64ull << 10)
+#define CSI_DEFAULT_MAX_HEURISTIC_STACKS 256u
+#define CSI_DEFAULT_MAX_SPACES 1024u
 
-typedef struct cs_engine cs_engine;
+typedef struct csi_engine csi_engine;
 
-typedef enum cs_sub_kind { CS_SUB_CALL, CS_SUB_RET, CS_SUB_EVENT, CS_SUB_KINDS } cs_sub_kind;
+typedef enum csi_sub_kind { CSI_SUB_CALL, CSI_SUB_RET, CSI_SUB_EVENT, CSI_SUB_KINDS } csi_sub_kind;
 
-typedef struct cs_engine_stats {
+typedef struct csi_engine_stats {
     uint64_t calls, returns, unwound, unmatched_returns, stacks_created;
-} cs_engine_stats;
+} csi_engine_stats;
 
-cs_engine *cs_engine_new(const cs_engine_config *cfg);
-void cs_engine_free(cs_engine *e);
-const cs_engine_config *cs_engine_get_config(const cs_engine *e);
+csi_engine *csi_engine_new(const csi_engine_config *cfg);
+void csi_engine_free(csi_engine *e);
+const csi_engine_config *csi_engine_get_config(const csi_engine *e);
 
 /* The stack with this id, created empty if new. Valid until dropped. */
-cs_stack *cs_engine_stack(cs_engine *e, const cs_stack_id *id);
+csi_stack *csi_engine_stack(csi_engine *e, const csi_stack_id *id);
 /* Frees a stack whose guest stack is gone (thread exit). Whoever publishes
- * `s` to other threads clears that pointer first (see cs_engine_pin). */
-void cs_engine_drop_stack(cs_engine *e, cs_stack *s);
+ * `s` to other threads clears that pointer first (see csi_engine_pin). */
+void csi_engine_drop_stack(csi_engine *e, csi_stack *s);
 /*
  * Reading the stack another thread publishes in *slot (a vCPU's current
  * stack), which that thread may drop or the heuristic may evict meanwhile:
- * cs_engine_pin returns *slot (or NULL) and keeps it from being freed until
- * cs_engine_unpin. It holds the table lock: short reads only, and no call
+ * csi_engine_pin returns *slot (or NULL) and keeps it from being freed until
+ * csi_engine_unpin. It holds the table lock: short reads only, and no call
  * that creates, drops or switches stacks in between.
  */
-cs_stack *cs_engine_pin(cs_engine *e, cs_stack *const *slot);
-void cs_engine_unpin(cs_engine *e);
+csi_stack *csi_engine_pin(csi_engine *e, csi_stack *const *slot);
+void csi_engine_unpin(csi_engine *e);
 /*
  * After fork(), in the child: gives `keep` the new id and frees every other
  * stack (their threads did not survive). Locks are re-initialised, since
  * another thread may have held one at the fork.
  */
-void cs_engine_after_fork(cs_engine *e, cs_stack *keep, const cs_stack_id *new_id);
-unsigned cs_engine_stack_count(cs_engine *e);
+void csi_engine_after_fork(csi_engine *e, csi_stack *keep, const csi_stack_id *new_id);
+unsigned csi_engine_stack_count(csi_engine *e);
 /* From now on several threads may change one stack at once (see
  * starts_single_threaded). Call it while no other thread is in the engine. */
-void cs_engine_set_concurrent(cs_engine *e, bool concurrent);
+void csi_engine_set_concurrent(csi_engine *e, bool concurrent);
 
 /*
  * stack_type=heuristic: the stack of address space `space` (its first and
@@ -112,58 +112,58 @@ void cs_engine_set_concurrent(cs_engine *e, bool concurrent);
  * vCPU's stack so far (or NULL); checking it first keeps the common case to
  * two comparisons. A stack's id is (space, the sp it was created at).
  */
-cs_stack *cs_engine_heuristic_stack(cs_engine *e, const cs_stack_id *space, uint64_t sp,
-                                    cs_stack *current);
+csi_stack *csi_engine_heuristic_stack(csi_engine *e, const csi_stack_id *space, uint64_t sp,
+                                    csi_stack *current);
 /* The same, for a stack pointer that readers on other threads load (the
  * vCPU's current stack, *slot): a change of stack is stored there while the
- * table lock is held, so a cs_engine_pin() reader never loads an evicted
+ * table lock is held, so a csi_engine_pin() reader never loads an evicted
  * stack from it. */
-cs_stack *cs_engine_heuristic_switch(cs_engine *e, const cs_stack_id *space, uint64_t sp,
-                                     cs_stack **slot);
+csi_stack *csi_engine_heuristic_switch(csi_engine *e, const csi_stack_id *space, uint64_t sp,
+                                     csi_stack **slot);
 /*
  * The stack with this id, created if new, made the vCPU's current stack
- * (*slot, stored there under the table lock as cs_engine_heuristic_switch
+ * (*slot, stored there under the table lock as csi_engine_heuristic_switch
  * does). Creating one beyond max_spaces of its class (user or kernel) first
  * frees the least recently used stack of that class that no vCPU is on.
  * Takes the table lock: call it when the id changes, not per event.
  */
-cs_stack *cs_engine_bounded_switch(cs_engine *e, const cs_stack_id *id, cs_stack **slot);
+csi_stack *csi_engine_bounded_switch(csi_engine *e, const csi_stack_id *id, csi_stack **slot);
 /* The vCPU leaves `s` (thread exit): it may be evicted from now on. */
-void cs_engine_release_stack(cs_engine *e, cs_stack *s);
-void cs_engine_get_stats(cs_engine *e, cs_engine_stats *out);
+void csi_engine_release_stack(csi_engine *e, csi_stack *s);
+void csi_engine_get_stats(csi_engine *e, csi_engine_stats *out);
 
 /* A call entered `func` with stack pointer `sp`; a normal return lands at
  * ret_addr. */
-void cs_engine_call(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t func,
+void csi_engine_call(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t func,
                     uint64_t ret_addr, uint64_t call_site, uint64_t sp);
 /* A return instruction landed at `target` with stack pointer `sp`. */
-void cs_engine_ret(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t target, uint64_t sp);
+void csi_engine_ret(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t target, uint64_t sp);
 
 /*
  * A return that takes its target from the stack slot at `slot` (x86 `ret`,
  * before it executes): if the top frame's sp is that slot, the top frame
  * returns (to its ret_addr: the slot holds it, or a rewritten copy) and this
  * is true, without reading guest memory. Otherwise false and nothing
- * happens: the caller reads the target and calls cs_engine_ret.
+ * happens: the caller reads the target and calls csi_engine_ret.
  */
-bool cs_engine_ret_from_slot(cs_engine *e, cs_stack *s, unsigned vcpu, uint64_t slot);
+bool csi_engine_ret_from_slot(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t slot);
 /* The top frame of s into *out; false if s holds no frame. */
-bool cs_engine_top(cs_engine *e, cs_stack *s, cs_frame *out);
+bool csi_engine_top(csi_engine *e, csi_stack *s, csi_frame *out);
 /* Pops the top frame as unwound (one event) if it is still *expected: a
- * stack shared by threads may have changed since cs_engine_top. */
-bool cs_engine_unwind_top(cs_engine *e, cs_stack *s, unsigned vcpu, const cs_frame *expected,
+ * stack shared by threads may have changed since csi_engine_top. */
+bool csi_engine_unwind_top(csi_engine *e, csi_stack *s, unsigned vcpu, const csi_frame *expected,
                           uint64_t pc);
 
 /* Reading a stack: most recent first, up to n entries; returns the count. */
-uint32_t cs_engine_callers(cs_engine *e, cs_stack *s, uint64_t *out, uint32_t n);
-uint32_t cs_engine_functions(cs_engine *e, cs_stack *s, uint64_t *out, uint32_t n);
-uint64_t cs_engine_depth(cs_engine *e, cs_stack *s);
+uint32_t csi_engine_callers(csi_engine *e, csi_stack *s, uint64_t *out, uint32_t n);
+uint32_t csi_engine_functions(csi_engine *e, csi_stack *s, uint64_t *out, uint32_t n);
+uint64_t csi_engine_depth(csi_engine *e, csi_stack *s);
 /* caller and stack id of a prog_point; pc is left to the host. */
-void cs_engine_fill_prog_point(cs_engine *e, cs_stack *s, prog_point *p);
+void csi_engine_fill_prog_point(csi_engine *e, csi_stack *s, prog_point *p);
 
 /* Subscribers: fn is an on_call_t, on_ret_t or on_event_t per kind. */
-bool cs_engine_subscribe(cs_engine *e, cs_sub_kind kind, void (*fn)(void));
-bool cs_engine_unsubscribe(cs_engine *e, cs_sub_kind kind, void (*fn)(void));
-bool cs_engine_has_subscribers(cs_engine *e);
+bool csi_engine_subscribe(csi_engine *e, csi_sub_kind kind, void (*fn)(void));
+bool csi_engine_unsubscribe(csi_engine *e, csi_sub_kind kind, void (*fn)(void));
+bool csi_engine_has_subscribers(csi_engine *e);
 
 #endif

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The engine's private state, shared by engine.c, heuristic.c and stack_table.c. */
-#ifndef CS_ENGINE_INTERNAL_H
-#define CS_ENGINE_INTERNAL_H
+#ifndef CSI_ENGINE_INTERNAL_H
+#define CSI_ENGINE_INTERNAL_H
 
 #include "engine.h"
 
@@ -11,22 +11,22 @@
  * may still be in use by a dispatching thread, so they are retired and freed
  * with the engine; registrations are rare, so this stays small.
  */
-typedef struct cs_sublist {
+typedef struct csi_sublist {
     unsigned n;
     void (*fns[])(void);
-} cs_sublist;
+} csi_sublist;
 
-struct cs_engine {
+struct csi_engine {
     /* What every event reads, in the first cache line. */
-    cs_sublist *subs[CS_SUB_KINDS];
-    bool concurrent;             /* see cs_engine_config.starts_single_threaded */
+    csi_sublist *subs[CSI_SUB_KINDS];
+    bool concurrent;             /* see csi_engine_config.starts_single_threaded */
     bool ret_addr_on_stack;      /* = cfg.ret_addr_on_stack */
     uint64_t resync_window;      /* = cfg.resync_window */
 
-    cs_engine_config cfg;
+    csi_engine_config cfg;
     GMutex table_lock;           /* guards stacks, groups, lru_tick */
-    GHashTable *stacks;          /* cs_stack_id* -> cs_stack* (key inside value) */
-    GHashTable *groups;          /* heuristic: address space id -> cs_heuristic_group* */
+    GHashTable *stacks;          /* csi_stack_id* -> csi_stack* (key inside value) */
+    GHashTable *groups;          /* heuristic: address space id -> csi_heuristic_group* */
     uint64_t lru_tick;
     GMutex sub_lock;
     GPtrArray *retired;
@@ -38,15 +38,15 @@ struct cs_engine {
 /* stack_table.c; *_locked functions need table_lock held. */
 guint id_hash(gconstpointer k);
 gboolean id_equal(gconstpointer a, gconstpointer b);
-/* A new stack (cs_stack_init plus the engine's per-stack settings), in the
+/* A new stack (csi_stack_init plus the engine's per-stack settings), in the
  * table. */
-cs_stack *cs_engine_new_stack_locked(cs_engine *e, const cs_stack_id *id);
+csi_stack *csi_engine_new_stack_locked(csi_engine *e, const csi_stack_id *id);
 /* A stack's statistics, added to the engine's before the stack is freed. */
-void cs_engine_retire_stats_locked(cs_engine *e, const cs_stack *s);
+void csi_engine_retire_stats_locked(csi_engine *e, const csi_stack *s);
 
 /* heuristic.c; *_locked functions need table_lock held. */
-void cs_heuristic_group_free(gpointer group);
-void cs_heuristic_forget_locked(cs_engine *e, cs_stack *s);
-void cs_heuristic_adopt_locked(cs_engine *e, cs_stack *s);
+void csi_heuristic_group_free(gpointer group);
+void csi_heuristic_forget_locked(csi_engine *e, csi_stack *s);
+void csi_heuristic_adopt_locked(csi_engine *e, csi_stack *s);
 
 #endif

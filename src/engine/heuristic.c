@@ -14,20 +14,20 @@
  * common case costs two comparisons. The number of stacks per address space
  * is bounded: the least recently used one no vCPU is on is freed.
  *
- * The same groups bound whole-system stacks (cs_engine_bounded_switch): one
+ * The same groups bound whole-system stacks (csi_engine_bounded_switch): one
  * group of user stacks and one of kernel stacks, max_spaces each. There is
  * no operating-system view of which address spaces and kernel stacks are
  * dead, so the least recently used ones go.
  */
 #include "engine_internal.h"
 
-typedef struct cs_heuristic_group {
-    GPtrArray *stacks;   /* cs_stack*, owned by e->stacks */
-} cs_heuristic_group;
+typedef struct csi_heuristic_group {
+    GPtrArray *stacks;   /* csi_stack*, owned by e->stacks */
+} csi_heuristic_group;
 
-void cs_heuristic_group_free(gpointer p)
+void csi_heuristic_group_free(gpointer p)
 {
-    cs_heuristic_group *g = p;
+    csi_heuristic_group *g = p;
     g_ptr_array_free(g->stacks, TRUE);
     g_free(g);
 }
@@ -45,17 +45,17 @@ static inline uint64_t sat_add(uint64_t a, uint64_t b)
  * a moment old picks the same stack or creates another, as it would a
  * moment earlier.
  */
-static inline uint64_t last_sp(const cs_stack *s)
+static inline uint64_t last_sp(const csi_stack *s)
 {
     return __atomic_load_n(&s->last_sp, __ATOMIC_RELAXED);
 }
 
-static inline uint64_t high_sp(const cs_stack *s)
+static inline uint64_t high_sp(const csi_stack *s)
 {
     return __atomic_load_n(&s->high_sp, __ATOMIC_RELAXED);
 }
 
-static inline void set_range(cs_stack *s, uint64_t sp)
+static inline void set_range(csi_stack *s, uint64_t sp)
 {
     __atomic_store_n(&s->last_sp, sp, __ATOMIC_RELAXED);
     if (sp > high_sp(s)) {
@@ -63,7 +63,7 @@ static inline void set_range(cs_stack *s, uint64_t sp)
     }
 }
 
-static inline bool covers(const cs_stack *s, uint64_t sp, uint64_t d)
+static inline bool covers(const csi_stack *s, uint64_t sp, uint64_t d)
 {
     return sp <= sat_add(high_sp(s), d) && sat_add(sp, d) >= last_sp(s);
 }
@@ -73,38 +73,38 @@ static inline uint64_t distance(uint64_t a, uint64_t b)
     return a > b ? a - b : b - a;
 }
 
-static cs_stack_id group_key(const cs_stack_id *space)
+static csi_stack_id group_key(const csi_stack_id *space)
 {
-    cs_stack_id k = { .first = space->first, .kind = STACK_HEURISTIC, .kernel = space->kernel };
+    csi_stack_id k = { .first = space->first, .kind = STACK_HEURISTIC, .kernel = space->kernel };
     return k;
 }
 
 /* Whole-system stacks: one group per class (user, kernel). */
-static cs_stack_id class_key(const cs_stack_id *id)
+static csi_stack_id class_key(const csi_stack_id *id)
 {
-    cs_stack_id k = { .kind = id->kind, .kernel = id->kernel };
+    csi_stack_id k = { .kind = id->kind, .kernel = id->kernel };
     return k;
 }
 
-static cs_heuristic_group *group_by_key(cs_engine *e, cs_stack_id k, bool create)
+static csi_heuristic_group *group_by_key(csi_engine *e, csi_stack_id k, bool create)
 {
-    cs_heuristic_group *g = g_hash_table_lookup(e->groups, &k);
+    csi_heuristic_group *g = g_hash_table_lookup(e->groups, &k);
     if (!g && create) {
-        g = g_new0(cs_heuristic_group, 1);
+        g = g_new0(csi_heuristic_group, 1);
         g->stacks = g_ptr_array_new();
         g_hash_table_insert(e->groups, g_memdup2(&k, sizeof k), g);
     }
     return g;
 }
 
-static cs_heuristic_group *group_of(cs_engine *e, const cs_stack_id *space, bool create)
+static csi_heuristic_group *group_of(csi_engine *e, const csi_stack_id *space, bool create)
 {
     return group_by_key(e, group_key(space), create);
 }
 
-void cs_heuristic_forget_locked(cs_engine *e, cs_stack *s)
+void csi_heuristic_forget_locked(csi_engine *e, csi_stack *s)
 {
-    cs_heuristic_group *g;
+    csi_heuristic_group *g;
     if (s->id.kind == STACK_HEURISTIC) {
         g = group_of(e, &s->id, false);
     } else if (e->cfg.max_spaces) {
@@ -117,31 +117,31 @@ void cs_heuristic_forget_locked(cs_engine *e, cs_stack *s)
     }
 }
 
-void cs_heuristic_adopt_locked(cs_engine *e, cs_stack *s)
+void csi_heuristic_adopt_locked(csi_engine *e, csi_stack *s)
 {
     g_ptr_array_add(group_of(e, &s->id, true)->stacks, s);
 }
 
 /* Frees the least recently used stack of the group that no vCPU is on. */
-static void evict_one_locked(cs_engine *e, cs_heuristic_group *g)
+static void evict_one_locked(csi_engine *e, csi_heuristic_group *g)
 {
-    cs_stack *victim = NULL;
+    csi_stack *victim = NULL;
     for (guint i = 0; i < g->stacks->len; i++) {
-        cs_stack *s = g_ptr_array_index(g->stacks, i);
+        csi_stack *s = g_ptr_array_index(g->stacks, i);
         if (s->users == 0 && (!victim || s->last_use < victim->last_use)) {
             victim = s;
         }
     }
     if (victim) {
         g_ptr_array_remove_fast(g->stacks, victim);
-        cs_engine_retire_stats_locked(e, victim);
+        csi_engine_retire_stats_locked(e, victim);
         g_hash_table_remove(e->stacks, &victim->id);
     }
 }
 
 /* Evicts until the group has room for one more stack, or every stack left
  * has a vCPU on it (then the bound is the vCPU count). */
-static void make_room_locked(cs_engine *e, cs_heuristic_group *g, uint32_t max)
+static void make_room_locked(csi_engine *e, csi_heuristic_group *g, uint32_t max)
 {
     while (g->stacks->len >= max) {
         guint before = g->stacks->len;
@@ -152,38 +152,38 @@ static void make_room_locked(cs_engine *e, cs_heuristic_group *g, uint32_t max)
     }
 }
 
-cs_stack *cs_engine_heuristic_stack(cs_engine *e, const cs_stack_id *space, uint64_t sp,
-                                    cs_stack *current)
+csi_stack *csi_engine_heuristic_stack(csi_engine *e, const csi_stack_id *space, uint64_t sp,
+                                    csi_stack *current)
 {
-    cs_stack *slot = current;
-    return cs_engine_heuristic_switch(e, space, sp, &slot);
+    csi_stack *slot = current;
+    return csi_engine_heuristic_switch(e, space, sp, &slot);
 }
 
-cs_stack *cs_engine_heuristic_switch(cs_engine *e, const cs_stack_id *space, uint64_t sp,
-                                     cs_stack **slot)
+csi_stack *csi_engine_heuristic_switch(csi_engine *e, const csi_stack_id *space, uint64_t sp,
+                                     csi_stack **slot)
 {
     uint64_t d = e->cfg.stack_distance;
-    cs_stack *current = *slot;
+    csi_stack *current = *slot;
     if (current && covers(current, sp, d)) {
         set_range(current, sp);
         return current;
     }
     g_mutex_lock(&e->table_lock);
-    cs_heuristic_group *g = group_of(e, space, true);
-    cs_stack *best = NULL;
+    csi_heuristic_group *g = group_of(e, space, true);
+    csi_stack *best = NULL;
     for (guint i = 0; i < g->stacks->len; i++) {
-        cs_stack *s = g_ptr_array_index(g->stacks, i);
+        csi_stack *s = g_ptr_array_index(g->stacks, i);
         if (covers(s, sp, d) && (!best || distance(last_sp(s), sp) < distance(last_sp(best), sp))) {
             best = s;
         }
     }
     if (!best) {
         make_room_locked(e, g, e->cfg.max_heuristic_stacks);
-        cs_stack_id id = { .first = space->first, .second = sp, .kind = STACK_HEURISTIC,
+        csi_stack_id id = { .first = space->first, .second = sp, .kind = STACK_HEURISTIC,
                            .kernel = space->kernel };
         best = g_hash_table_lookup(e->stacks, &id);
         if (!best) {
-            best = cs_engine_new_stack_locked(e, &id);
+            best = csi_engine_new_stack_locked(e, &id);
         }
         if (!g_ptr_array_find(g->stacks, best, NULL)) {
             g_ptr_array_add(g->stacks, best);
@@ -199,31 +199,31 @@ cs_stack *cs_engine_heuristic_switch(cs_engine *e, const cs_stack_id *space, uin
         best->users++;
         /* Published under the lock: `current` may be evicted as soon as the
          * lock is released, and a reader of *slot holding the lock
-         * (cs_engine_pin) must never find it there afterwards. */
+         * (csi_engine_pin) must never find it there afterwards. */
         __atomic_store_n(slot, best, __ATOMIC_RELEASE);
     }
     g_mutex_unlock(&e->table_lock);
     return best;
 }
 
-cs_stack *cs_engine_bounded_switch(cs_engine *e, const cs_stack_id *id, cs_stack **slot)
+csi_stack *csi_engine_bounded_switch(csi_engine *e, const csi_stack_id *id, csi_stack **slot)
 {
     g_mutex_lock(&e->table_lock);
-    cs_stack *s = g_hash_table_lookup(e->stacks, id);
+    csi_stack *s = g_hash_table_lookup(e->stacks, id);
     if (!s) {
-        cs_heuristic_group *g = NULL;
+        csi_heuristic_group *g = NULL;
         if (e->cfg.max_spaces) {
             g = group_by_key(e, class_key(id), true);
             make_room_locked(e, g, e->cfg.max_spaces);
         }
-        s = cs_engine_new_stack_locked(e, id);
+        s = csi_engine_new_stack_locked(e, id);
         if (g) {
             g_ptr_array_add(g->stacks, s);
         }
     }
     uint64_t now = ++e->lru_tick;
     s->last_use = now;
-    cs_stack *current = *slot;
+    csi_stack *current = *slot;
     if (s != current) {
         if (current) {
             /* A stack a vCPU stayed on for long was in use until now. */
@@ -231,14 +231,14 @@ cs_stack *cs_engine_bounded_switch(cs_engine *e, const cs_stack_id *id, cs_stack
             current->users--;
         }
         s->users++;
-        /* Published under the lock, as in cs_engine_heuristic_switch. */
+        /* Published under the lock, as in csi_engine_heuristic_switch. */
         __atomic_store_n(slot, s, __ATOMIC_RELEASE);
     }
     g_mutex_unlock(&e->table_lock);
     return s;
 }
 
-void cs_engine_release_stack(cs_engine *e, cs_stack *s)
+void csi_engine_release_stack(csi_engine *e, csi_stack *s)
 {
     g_mutex_lock(&e->table_lock);
     if (s->users > 0) {

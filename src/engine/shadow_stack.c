@@ -2,10 +2,10 @@
 #include <string.h>
 #include "shadow_stack.h"
 
-/* CS_STACK_INITIAL_CAP is small: most stacks stay shallow, and there may
+/* CSI_STACK_INITIAL_CAP is small: most stacks stay shallow, and there may
  * be many. */
 
-void cs_stack_init(cs_stack *s, const cs_stack_id *id, uint32_t max_depth)
+void csi_stack_init(csi_stack *s, const csi_stack_id *id, uint32_t max_depth)
 {
     memset(s, 0, sizeof *s);
     s->id = *id;
@@ -13,7 +13,7 @@ void cs_stack_init(cs_stack *s, const cs_stack_id *id, uint32_t max_depth)
     g_mutex_init(&s->lock);
 }
 
-void cs_stack_destroy(cs_stack *s)
+void csi_stack_destroy(csi_stack *s)
 {
     g_free(s->frames);
     s->frames = NULL;
@@ -21,7 +21,7 @@ void cs_stack_destroy(cs_stack *s)
     g_mutex_clear(&s->lock);
 }
 
-void cs_stack_make_room(cs_stack *s)
+void csi_stack_make_room(csi_stack *s)
 {
     if (s->count == s->max_depth) {
         /* Forget the oldest half rather than one frame at a time, so deep
@@ -32,28 +32,28 @@ void cs_stack_make_room(cs_stack *s)
         s->forgotten += drop;
     }
     if (s->count == s->cap) {
-        uint32_t cap = s->cap ? s->cap * 2 : CS_STACK_INITIAL_CAP;
+        uint32_t cap = s->cap ? s->cap * 2 : CSI_STACK_INITIAL_CAP;
         if (cap > s->max_depth) {
             cap = s->max_depth;
         }
-        s->frames = g_renew(cs_frame, s->frames, cap);
+        s->frames = g_renew(csi_frame, s->frames, cap);
         s->cap = cap;
     }
 }
 
-void cs_stack_shrink(cs_stack *s)
+void csi_stack_shrink(csi_stack *s)
 {
     s->cap /= 2;
-    s->frames = g_renew(cs_frame, s->frames, s->cap);
+    s->frames = g_renew(csi_frame, s->frames, s->cap);
 }
 
-bool cs_stack_id_equal(const cs_stack_id *a, const cs_stack_id *b)
+bool csi_stack_id_equal(const csi_stack_id *a, const csi_stack_id *b)
 {
     return a->first == b->first && a->second == b->second &&
            a->kind == b->kind && a->kernel == b->kernel;
 }
 
-guint cs_stack_id_hash(const cs_stack_id *id)
+guint csi_stack_id_hash(const csi_stack_id *id)
 {
     uint64_t h = id->first * 0x9e3779b97f4a7c15ull;
     h ^= id->second + 0x632be59bd9b4e019ull + (h << 6) + (h >> 2);

@@ -3,8 +3,8 @@
  * A shadow call stack: the frames a guest stack holds, as seen by calls and
  * returns. Plain data; the caller (engine.c) does the locking.
  */
-#ifndef CS_SHADOW_STACK_H
-#define CS_SHADOW_STACK_H
+#ifndef CSI_SHADOW_STACK_H
+#define CSI_SHADOW_STACK_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -12,23 +12,23 @@
 #include "callstack_instr/prog_point.h"
 
 /* What tells stacks apart; see prog_point for the meaning of each field. */
-typedef struct cs_stack_id {
+typedef struct csi_stack_id {
     uint64_t first;
     uint64_t second;
     stack_type kind;
     bool kernel;
-} cs_stack_id;
+} csi_stack_id;
 
-typedef struct cs_frame {
+typedef struct csi_frame {
     uint64_t func;       /* entry of the called function */
     uint64_t ret_addr;   /* where a normal return lands */
     uint64_t call_site;  /* the call instruction */
     uint64_t sp;         /* stack pointer at the callee's entry */
-} cs_frame;
+} csi_frame;
 
-typedef struct cs_stack {
+typedef struct csi_stack {
     /* What every call and return touches, in the first cache line. */
-    cs_frame *frames;     /* frames[0] is the oldest retained frame */
+    csi_frame *frames;     /* frames[0] is the oldest retained frame */
     uint32_t count;       /* retained frames */
     uint32_t cap;         /* allocated frames */
     uint32_t max_depth;   /* retained frames never exceed this */
@@ -46,13 +46,13 @@ typedef struct cs_stack {
     uint64_t last_sp;
     uint64_t high_sp;
 
-    cs_stack_id id;
+    csi_stack_id id;
     uint64_t forgotten;   /* older frames dropped to respect max_depth */
     uint64_t n_unwound, n_unmatched;
     GMutex lock;
     uint64_t last_use;    /* LRU tick, for evicting stacks beyond the bound */
     int users;            /* vCPUs currently on this stack */
-} __attribute__((aligned(64))) cs_stack;
+} __attribute__((aligned(64))) csi_stack;
 
 /*
  * Stores to what a reader on another thread copies (frame fields, count,
@@ -63,43 +63,43 @@ typedef struct cs_stack {
  * and C11 (and ThreadSanitizer) see no data race. On x86-64 both are plain
  * moves, as the unsynchronised accesses were.
  */
-#define CS_PUBLISH(field, value) __atomic_store_n(&(field), (value), __ATOMIC_RELEASE)
-#define CS_SNAPSHOT(field)       __atomic_load_n(&(field), __ATOMIC_ACQUIRE)
+#define CSI_PUBLISH(field, value) __atomic_store_n(&(field), (value), __ATOMIC_RELEASE)
+#define CSI_SNAPSHOT(field)       __atomic_load_n(&(field), __ATOMIC_ACQUIRE)
 
-void cs_stack_init(cs_stack *s, const cs_stack_id *id, uint32_t max_depth);
-void cs_stack_destroy(cs_stack *s);
+void csi_stack_init(csi_stack *s, const csi_stack_id *id, uint32_t max_depth);
+void csi_stack_destroy(csi_stack *s);
 
-/* Out of line: make room for one more frame (see cs_stack_push). */
-void cs_stack_make_room(cs_stack *s);
+/* Out of line: make room for one more frame (see csi_stack_push). */
+void csi_stack_make_room(csi_stack *s);
 /* Out of line: give memory back after a deep excursion. */
-void cs_stack_shrink(cs_stack *s);
+void csi_stack_shrink(csi_stack *s);
 
 /* Would this push or pop reallocate `frames` (or move them)? */
-static inline bool cs_stack_push_moves(const cs_stack *s)
+static inline bool csi_stack_push_moves(const csi_stack *s)
 {
     return s->count == s->cap || s->count == s->max_depth;
 }
 
-#define CS_STACK_INITIAL_CAP 64
+#define CSI_STACK_INITIAL_CAP 64
 
-static inline bool cs_stack_pop_moves(const cs_stack *s)
+static inline bool csi_stack_pop_moves(const csi_stack *s)
 {
-    return s->cap > 4 * CS_STACK_INITIAL_CAP && s->count > 0 && s->count - 1 < s->cap / 4;
+    return s->cap > 4 * CSI_STACK_INITIAL_CAP && s->count > 0 && s->count - 1 < s->cap / 4;
 }
 
 /* Writes frame n and makes it the top (n + 1 frames); room is there. */
-static inline void cs_stack_put(cs_stack *s, uint32_t n, uint64_t func, uint64_t ret_addr,
+static inline void csi_stack_put(csi_stack *s, uint32_t n, uint64_t func, uint64_t ret_addr,
                                 uint64_t call_site, uint64_t sp)
 {
     /* Field by field from registers: a frame assembled on the C stack and
      * copied as a whole costs a store-forwarding stall (two 8-byte stores
      * read back by one 16-byte load) on every call. */
-    cs_frame *f = &s->frames[n];
-    CS_PUBLISH(f->func, func);
-    CS_PUBLISH(f->ret_addr, ret_addr);
-    CS_PUBLISH(f->call_site, call_site);
-    CS_PUBLISH(f->sp, sp);
-    CS_PUBLISH(s->count, n + 1);
+    csi_frame *f = &s->frames[n];
+    CSI_PUBLISH(f->func, func);
+    CSI_PUBLISH(f->ret_addr, ret_addr);
+    CSI_PUBLISH(f->call_site, call_site);
+    CSI_PUBLISH(f->sp, sp);
+    CSI_PUBLISH(s->count, n + 1);
 }
 
 /*
@@ -107,38 +107,38 @@ static inline void cs_stack_put(cs_stack *s, uint32_t n, uint64_t func, uint64_t
  * forgotten (amortised O(1)): depth still counts them, but they can no
  * longer be matched by a return or listed by get_callers.
  */
-static inline void cs_stack_push(cs_stack *s, uint64_t func, uint64_t ret_addr,
+static inline void csi_stack_push(csi_stack *s, uint64_t func, uint64_t ret_addr,
                                  uint64_t call_site, uint64_t sp)
 {
-    if (__builtin_expect(cs_stack_push_moves(s), 0)) {
-        cs_stack_make_room(s);
+    if (__builtin_expect(csi_stack_push_moves(s), 0)) {
+        csi_stack_make_room(s);
     }
-    cs_stack_put(s, s->count, func, ret_addr, call_site, sp);
+    csi_stack_put(s, s->count, func, ret_addr, call_site, sp);
 }
 
 /* Pops the top frame, which the caller knows exists. Keeps at most 4x the
  * frames in use allocated. */
-static inline void cs_stack_drop_top(cs_stack *s)
+static inline void csi_stack_drop_top(csi_stack *s)
 {
-    bool shrink = cs_stack_pop_moves(s);
-    CS_PUBLISH(s->count, s->count - 1);
+    bool shrink = csi_stack_pop_moves(s);
+    CSI_PUBLISH(s->count, s->count - 1);
     if (__builtin_expect(shrink, 0)) {
-        cs_stack_shrink(s);
+        csi_stack_shrink(s);
     }
 }
 
 /* The i-th frame from the top (0 = top), or NULL. */
-static inline const cs_frame *cs_stack_peek(const cs_stack *s, uint32_t i)
+static inline const csi_frame *csi_stack_peek(const csi_stack *s, uint32_t i)
 {
     return i < s->count ? &s->frames[s->count - 1 - i] : NULL;
 }
 
-static inline uint64_t cs_stack_depth(const cs_stack *s)
+static inline uint64_t csi_stack_depth(const csi_stack *s)
 {
     return s->forgotten + s->count;
 }
 
-bool cs_stack_id_equal(const cs_stack_id *a, const cs_stack_id *b);
-guint cs_stack_id_hash(const cs_stack_id *id);
+bool csi_stack_id_equal(const csi_stack_id *a, const csi_stack_id *b);
+guint csi_stack_id_hash(const csi_stack_id *id);
 
 #endif

@@ -6,13 +6,13 @@
  */
 #include "engine_internal.h"
 
-guint id_hash(gconstpointer k) { return cs_stack_id_hash(k); }
-gboolean id_equal(gconstpointer a, gconstpointer b) { return cs_stack_id_equal(a, b); }
+guint id_hash(gconstpointer k) { return csi_stack_id_hash(k); }
+gboolean id_equal(gconstpointer a, gconstpointer b) { return csi_stack_id_equal(a, b); }
 
-cs_stack *cs_engine_new_stack_locked(cs_engine *e, const cs_stack_id *id)
+csi_stack *csi_engine_new_stack_locked(csi_engine *e, const csi_stack_id *id)
 {
-    cs_stack *s = g_aligned_alloc(1, sizeof *s, _Alignof(cs_stack));
-    cs_stack_init(s, id, e->cfg.max_depth);
+    csi_stack *s = g_aligned_alloc(1, sizeof *s, _Alignof(csi_stack));
+    csi_stack_init(s, id, e->cfg.max_depth);
     s->owned = e->cfg.threaded_owned && id->kind == STACK_THREADED;
     s->resync = e->cfg.sp_resync || (e->cfg.sp_resync_kernel && id->kernel);
     g_hash_table_insert(e->stacks, &s->id, s);
@@ -20,7 +20,7 @@ cs_stack *cs_engine_new_stack_locked(cs_engine *e, const cs_stack_id *id)
     return s;
 }
 
-void cs_engine_retire_stats_locked(cs_engine *e, const cs_stack *s)
+void csi_engine_retire_stats_locked(csi_engine *e, const csi_stack *s)
 {
     e->n_calls += s->n_calls;
     e->n_returns += s->n_returns;

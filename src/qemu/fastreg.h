@@ -29,8 +29,8 @@
  *    again.
  * verbose=on says, per register and per vCPU, which way it went and why.
  */
-#ifndef CS_QEMU_FASTREG_H
-#define CS_QEMU_FASTREG_H
+#ifndef CSI_QEMU_FASTREG_H
+#define CSI_QEMU_FASTREG_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -38,36 +38,36 @@
 
 struct qemu_plugin_register;   /* QEMU's handle: a gdb register number + 1 */
 
-#define CS_FASTREG_SLOTS 512   /* handles below this have a slot */
+#define CSI_FASTREG_SLOTS 512   /* handles below this have a slot */
 /* The part of the CPU state searched: every target QEMU has puts its
  * general registers first (x86 regs[], Arm regs[]/xregs[], RISC-V and
  * PowerPC gpr[], MIPS active_tc.gpr[]). */
-#define CS_FASTREG_SCAN_BYTES 512
+#define CSI_FASTREG_SCAN_BYTES 512
 
-enum { CS_FASTREG_LEARNING, CS_FASTREG_FAST, CS_FASTREG_SLOW };
+enum { CSI_FASTREG_LEARNING, CSI_FASTREG_FAST, CSI_FASTREG_SLOW };
 
-typedef struct cs_fastreg {
-    int state;          /* CS_FASTREG_*; read without lock */
+typedef struct csi_fastreg {
+    int state;          /* CSI_FASTREG_*; read without lock */
     int32_t offset;     /* FAST: byte offset in the CPU state */
     uint32_t size;      /* bytes, as the API returns them */
-} cs_fastreg;
+} csi_fastreg;
 
-extern cs_fastreg cs_fastregs[CS_FASTREG_SLOTS];
-extern bool cs_fastreg_enabled;
+extern csi_fastreg csi_fastregs[CSI_FASTREG_SLOTS];
+extern bool csi_fastreg_enabled;
 
-static inline cs_fastreg *cs_fastreg_of(const struct qemu_plugin_register *h)
+static inline csi_fastreg *csi_fastreg_of(const struct qemu_plugin_register *h)
 {
     uintptr_t i = (uintptr_t)h;
-    return i < CS_FASTREG_SLOTS ? &cs_fastregs[i] : NULL;
+    return i < CSI_FASTREG_SLOTS ? &csi_fastregs[i] : NULL;
 }
 
 /* Fast read: true and *out set if the register's offset is known and env is
  * a trusted CPU state pointer (non-NULL). */
-static inline bool cs_fastreg_read(const struct qemu_plugin_register *h, const void *env,
+static inline bool csi_fastreg_read(const struct qemu_plugin_register *h, const void *env,
                                    uint64_t *out)
 {
-    cs_fastreg *f = cs_fastreg_of(h);
-    if (!env || !f || __atomic_load_n(&f->state, __ATOMIC_ACQUIRE) != CS_FASTREG_FAST) {
+    csi_fastreg *f = csi_fastreg_of(h);
+    if (!env || !f || __atomic_load_n(&f->state, __ATOMIC_ACQUIRE) != CSI_FASTREG_FAST) {
         return false;
     }
     if (f->size == 8) {
@@ -84,37 +84,37 @@ static inline bool cs_fastreg_read(const struct qemu_plugin_register *h, const v
  * Learning one register's offset: a pure function of the API reads and the
  * copies of the CPU state taken with them.
  */
-typedef struct cs_fastreg_learner {
+typedef struct csi_fastreg_learner {
     bool started;
     uint32_t size;       /* bytes per read, from the first */
     uint32_t reads, distinct;
     uint64_t last;
     /* offsets (in units of size) that have held every value so far */
-    uint64_t cand[CS_FASTREG_SCAN_BYTES / 4 / 64];
-} cs_fastreg_learner;
+    uint64_t cand[CSI_FASTREG_SCAN_BYTES / 4 / 64];
+} csi_fastreg_learner;
 
-typedef enum { CS_LEARN_MORE, CS_LEARN_FOUND, CS_LEARN_FAILED } cs_learn_outcome;
+typedef enum { CSI_LEARN_MORE, CSI_LEARN_FOUND, CSI_LEARN_FAILED } csi_learn_outcome;
 
-typedef struct cs_learn_result {
-    cs_learn_outcome outcome;
+typedef struct csi_learn_result {
+    csi_learn_outcome outcome;
     int32_t offset;         /* FOUND: byte offset in the CPU state */
     const char *why;        /* FAILED: why the register stays on the API */
     unsigned candidates;    /* offsets still agreeing after this read */
     uint32_t reads;         /* reads so far, this one included */
-} cs_learn_result;
+} csi_learn_result;
 
 /* Trust an offset after this many agreeing reads, at least MIN_DISTINCT of
  * them with different values (a register that keeps one value could sit
  * next to a copy of it). Give up after MAX_LEARN reads. */
-#define CS_FASTREG_MIN_AGREE 64
-#define CS_FASTREG_MIN_DISTINCT 8
-#define CS_FASTREG_MAX_LEARN 4096
+#define CSI_FASTREG_MIN_AGREE 64
+#define CSI_FASTREG_MIN_DISTINCT 8
+#define CSI_FASTREG_MAX_LEARN 4096
 
 /* One API read of the register (`value`, `size` bytes) against `snapshot`,
- * the first CS_FASTREG_SCAN_BYTES of the CPU state copied at the same time
+ * the first CSI_FASTREG_SCAN_BYTES of the CPU state copied at the same time
  * (NULL: the state could not be copied). A learner starts zeroed; once it
  * has returned FOUND or FAILED it must not be fed again. */
-cs_learn_result cs_fastreg_learn_step(cs_fastreg_learner *l, const uint8_t *snapshot,
+csi_learn_result csi_fastreg_learn_step(csi_fastreg_learner *l, const uint8_t *snapshot,
                                       uint64_t value, unsigned size);
 
 /*
@@ -123,24 +123,24 @@ cs_learn_result cs_fastreg_learn_step(cs_fastreg_learner *l, const uint8_t *snap
  * known, the same register read through env decides (*direct: that read).
  * A zero proves little (much of the state is zero) and decides nothing.
  */
-typedef enum { CS_ENV_UNDECIDED, CS_ENV_TRUSTED, CS_ENV_REJECTED } cs_env_verdict;
-cs_env_verdict cs_fastreg_verify_env(const struct qemu_plugin_register *h, const void *env,
+typedef enum { CSI_ENV_UNDECIDED, CSI_ENV_TRUSTED, CSI_ENV_REJECTED } csi_env_verdict;
+csi_env_verdict csi_fastreg_verify_env(const struct qemu_plugin_register *h, const void *env,
                                      uint64_t value, unsigned size, uint64_t *direct);
 
 /* Is this pointer a readable CPU state, as far as a copy can tell? */
-bool cs_fastreg_check_env(const void *env);
+bool csi_fastreg_check_env(const void *env);
 
 /* After an API read of `h` gave `value` (`size` bytes) with `env` a
  * readable CPU-state pointer: learn from it. The result is this read's
  * (MORE if the register was not being learnt any more). */
-cs_learn_result cs_fastreg_learn(const struct qemu_plugin_register *h, const void *env,
+csi_learn_result csi_fastreg_learn(const struct qemu_plugin_register *h, const void *env,
                                  uint64_t value, unsigned size);
 
 /* How many registers read so far are in this state (for verbose=on). */
-unsigned cs_fastreg_count(int state);
+unsigned csi_fastreg_count(int state);
 /* Is `h` still being learnt, after how many reads, with how many offsets
  * still agreeing (for verbose=on)? */
-bool cs_fastreg_progress(const struct qemu_plugin_register *h, unsigned *reads,
+bool csi_fastreg_progress(const struct qemu_plugin_register *h, unsigned *reads,
                          unsigned *candidates);
 
 #endif

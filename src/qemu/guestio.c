@@ -13,15 +13,15 @@
 #include "guestio.h"
 #include "guestmem.h"
 
-struct qemu_plugin_register *cs_reg_sp, *cs_reg_pc;
+struct qemu_plugin_register *csi_reg_sp, *csi_reg_pc;
 static GHashTable *reg_by_name;   /* register name -> handle */
 
-struct qemu_plugin_register *cs_reg_handle(const char *name)
+struct qemu_plugin_register *csi_reg_handle(const char *name)
 {
     return reg_by_name ? g_hash_table_lookup(reg_by_name, name) : NULL;
 }
 
-void cs_reg_find_all(void)
+void csi_reg_find_all(void)
 {
     GArray *regs = qemu_plugin_get_registers();
     reg_by_name = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
@@ -34,12 +34,12 @@ void cs_reg_find_all(void)
     if (regs) {
         g_array_free(regs, TRUE);
     }
-    cs_reg_sp = cs_arch->sp_reg ? cs_reg_handle(cs_arch->sp_reg) : NULL;
-    cs_reg_pc = cs_arch->pc_reg ? cs_reg_handle(cs_arch->pc_reg) : NULL;
-    if (!cs_reg_sp && cs_arch->sp_reg) {
+    csi_reg_sp = csi_arch->sp_reg ? csi_reg_handle(csi_arch->sp_reg) : NULL;
+    csi_reg_pc = csi_arch->pc_reg ? csi_reg_handle(csi_arch->pc_reg) : NULL;
+    if (!csi_reg_sp && csi_arch->sp_reg) {
         fprintf(stderr, "callstack_instr: warning: QEMU lists no register '%s' on %s; "
-                "the stack pointer is unknown\n", cs_arch->sp_reg, cs_arch->name);
-        cs_cfg.engine.sp_resync = false;
+                "the stack pointer is unknown\n", csi_arch->sp_reg, csi_arch->name);
+        csi_cfg.engine.sp_resync = false;
     }
 }
 
@@ -57,7 +57,7 @@ static const char *reg_name(const struct qemu_plugin_register *h)
     return "?";
 }
 
-void cs_reg_report_learning(void)
+void csi_reg_report_learning(void)
 {
     GHashTableIter it;
     gpointer name, handle;
@@ -67,23 +67,23 @@ void cs_reg_report_learning(void)
     }
     g_hash_table_iter_init(&it, reg_by_name);
     while (g_hash_table_iter_next(&it, &name, &handle)) {
-        if (cs_fastreg_progress(handle, &reads, &candidates)) {
+        if (csi_fastreg_progress(handle, &reads, &candidates)) {
             fprintf(stderr, "callstack_instr: %s via the API so far: its offset is still being "
                     "learnt (%u reads, %u offsets agree)\n", (const char *)name, reads, candidates);
         }
     }
 }
 
-void cs_reg_examine_env(cs_vcpu *v, const void *env)
+void csi_reg_examine_env(csi_vcpu *v, const void *env)
 {
     v->env_checked = env;
     v->env_candidate = NULL;
     v->env_trusted = NULL;
-    if (!cs_fastreg_enabled) {
+    if (!csi_fastreg_enabled) {
         return;
     }
-    if (!cs_fastreg_check_env(env)) {
-        if (cs_cfg.verbose) {
+    if (!csi_fastreg_check_env(env)) {
+        if (csi_cfg.verbose) {
             fprintf(stderr, "callstack_instr: vcpu %u: CPU-state pointer %p is not readable; "
                     "registers via the API\n", v->index, env);
         }
@@ -96,37 +96,37 @@ void cs_reg_examine_env(cs_vcpu *v, const void *env)
  * An API read of a general register gave x, in a callback whose CPU-state
  * pointer is readable but not trusted yet (env_probe): trust it, or not
  * (then it is not read through again, not even to learn), or wait for a
- * read that decides (see cs_fastreg_verify_env).
+ * read that decides (see csi_fastreg_verify_env).
  */
-static void verify_env(cs_vcpu *v, struct qemu_plugin_register *h, uint64_t x, unsigned size)
+static void verify_env(csi_vcpu *v, struct qemu_plugin_register *h, uint64_t x, unsigned size)
 {
     uint64_t direct = 0;
-    switch (cs_fastreg_verify_env(h, v->env_probe, x, size, &direct)) {
-    case CS_ENV_TRUSTED:
+    switch (csi_fastreg_verify_env(h, v->env_probe, x, size, &direct)) {
+    case CSI_ENV_TRUSTED:
         v->env_trusted = v->env_now = v->env_probe;
-        if (cs_cfg.verbose) {
+        if (csi_cfg.verbose) {
             fprintf(stderr, "callstack_instr: vcpu %u: CPU-state pointer trusted: %s read through "
                     "it equals the API's 0x%" PRIx64 "; registers with a known offset read "
                     "through it\n", v->index, reg_name(h), x);
         }
         break;
-    case CS_ENV_REJECTED:
+    case CSI_ENV_REJECTED:
         v->env_candidate = v->env_probe = NULL;
-        if (cs_cfg.verbose) {
+        if (csi_cfg.verbose) {
             fprintf(stderr, "callstack_instr: vcpu %u: CPU-state pointer not trusted: read "
                     "0x%" PRIx64 " through it as %s (offset 0x%x), API says 0x%" PRIx64 "; "
                     "registers via the API\n", v->index, direct, reg_name(h),
-                    (unsigned)cs_fastreg_of(h)->offset, x);
+                    (unsigned)csi_fastreg_of(h)->offset, x);
         }
         break;
-    case CS_ENV_UNDECIDED:
+    case CSI_ENV_UNDECIDED:
         break;
     }
 }
 
 /* Through the API; learn: also verify the callback's CPU-state pointer and
  * teach fastreg.c where the register lives. */
-static bool read_api(cs_vcpu *v, struct qemu_plugin_register *h, bool learn, uint64_t *out)
+static bool read_api(csi_vcpu *v, struct qemu_plugin_register *h, bool learn, uint64_t *out)
 {
     if (!h) {
         return false;
@@ -137,7 +137,7 @@ static bool read_api(cs_vcpu *v, struct qemu_plugin_register *h, bool learn, uin
         return false;
     }
     uint64_t x = 0;
-    if (!cs_arch->big_endian) {
+    if (!csi_arch->big_endian) {
         memcpy(&x, v->regbuf->data, (size_t)n);   /* host and guest are little-endian */
     } else {
         for (int i = 0; i < n; i++) {
@@ -150,11 +150,11 @@ static bool read_api(cs_vcpu *v, struct qemu_plugin_register *h, bool learn, uin
     }
     const void *env = v->env_now ? v->env_now : v->env_probe;
     if (learn && env) {
-        cs_learn_result r = cs_fastreg_learn(h, env, x, (unsigned)n);
-        if (r.outcome == CS_LEARN_FOUND && cs_cfg.verbose) {
+        csi_learn_result r = csi_fastreg_learn(h, env, x, (unsigned)n);
+        if (r.outcome == CSI_LEARN_FOUND && csi_cfg.verbose) {
             fprintf(stderr, "callstack_instr: vcpu %u: %s fast (offset 0x%x in the CPU state: "
                     "%u reads agreed)\n", v->index, reg_name(h), (unsigned)r.offset, r.reads);
-        } else if (r.outcome == CS_LEARN_FAILED && cs_cfg.verbose) {
+        } else if (r.outcome == CSI_LEARN_FAILED && csi_cfg.verbose) {
             fprintf(stderr, "callstack_instr: vcpu %u: %s via the API: %s (after %u reads)\n",
                     v->index, reg_name(h), r.why, r.reads);
         }
@@ -162,50 +162,50 @@ static bool read_api(cs_vcpu *v, struct qemu_plugin_register *h, bool learn, uin
     return true;
 }
 
-bool cs_reg_read(cs_vcpu *v, struct qemu_plugin_register *h, uint64_t *out)
+bool csi_reg_read(csi_vcpu *v, struct qemu_plugin_register *h, uint64_t *out)
 {
     return read_api(v, h, false, out);
 }
 
-bool cs_reg_read_gpr_api(cs_vcpu *v, struct qemu_plugin_register *h, uint64_t *out)
+bool csi_reg_read_gpr_api(csi_vcpu *v, struct qemu_plugin_register *h, uint64_t *out)
 {
     return read_api(v, h, true, out);
 }
 
-bool cs_reg_read_pc(cs_vcpu *v, uint64_t *out)
+bool csi_reg_read_pc(csi_vcpu *v, uint64_t *out)
 {
-    return read_api(v, cs_reg_pc, false, out);
+    return read_api(v, csi_reg_pc, false, out);
 }
 
-bool cs_reg_read_current(const char *name, uint64_t *out)
+bool csi_reg_read_current(const char *name, uint64_t *out)
 {
-    static __thread cs_vcpu scratch;   /* only its register buffer is used */
+    static __thread csi_vcpu scratch;   /* only its register buffer is used */
     if (!scratch.regbuf) {
         scratch.regbuf = g_byte_array_sized_new(16);
     }
-    return read_api(&scratch, cs_reg_handle(name), false, out);
+    return read_api(&scratch, csi_reg_handle(name), false, out);
 }
 
-bool cs_mem_read(cs_vcpu *v, uint64_t addr, unsigned size, uint64_t *out)
+bool csi_mem_read(csi_vcpu *v, uint64_t addr, unsigned size, uint64_t *out)
 {
     uint8_t bytes[8];
     if (size == 0 || size > 8) {
         return false;
     }
-    if (!cs_guestmem_read(v->mem, addr, size, bytes)) {
-        uint64_t gen = cs_guestmem_now();
+    if (!csi_guestmem_read(v->mem, addr, size, bytes)) {
+        uint64_t gen = csi_guestmem_now();
         /* (the API sizes the array itself) */
         if (!qemu_plugin_read_memory_vaddr(addr, v->membuf, size) || v->membuf->len < size) {
             return false;
         }
         memcpy(bytes, v->membuf->data, size);
-        if (__atomic_load_n(&cs_guestmem_enabled, __ATOMIC_ACQUIRE)) {
-            cs_guestmem_learn(v->mem, addr, size, gen);
+        if (__atomic_load_n(&csi_guestmem_enabled, __ATOMIC_ACQUIRE)) {
+            csi_guestmem_learn(v->mem, addr, size, gen);
         }
     }
     uint64_t x = 0;
     for (unsigned i = 0; i < size; i++) {
-        unsigned shift = cs_arch->big_endian ? 8u * (size - 1 - i) : 8u * i;
+        unsigned shift = csi_arch->big_endian ? 8u * (size - 1 - i) : 8u * i;
         x |= (uint64_t)bytes[i] << shift;
     }
     *out = x;

@@ -5,12 +5,12 @@
  * fastreg.h; memory: guestmem.h) and through the plugin API otherwise;
  * an API read is what teaches the direct one.
  */
-/* cs_vcpu's fields, for cs_reg_read_gpr; vcpu.h includes this header in
+/* csi_vcpu's fields, for csi_reg_read_gpr; vcpu.h includes this header in
  * turn once they are defined (hence outside the guard). */
 #include "vcpu.h"
 
-#ifndef CS_QEMU_GUESTIO_H
-#define CS_QEMU_GUESTIO_H
+#ifndef CSI_QEMU_GUESTIO_H
+#define CSI_QEMU_GUESTIO_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -18,57 +18,57 @@
 #include "fastreg.h"
 
 /* The handles of the stack pointer and the pc (NULL if QEMU does not list
- * them), valid after cs_reg_find_all. (hidden: read at every event, by
+ * them), valid after csi_reg_find_all. (hidden: read at every event, by
  * address, not through the GOT) */
-extern struct qemu_plugin_register *cs_reg_sp __attribute__((visibility("hidden")));
-extern struct qemu_plugin_register *cs_reg_pc;
+extern struct qemu_plugin_register *csi_reg_sp __attribute__((visibility("hidden")));
+extern struct qemu_plugin_register *csi_reg_pc;
 
 /* Learns QEMU's register names (at the first vCPU's init). */
-void cs_reg_find_all(void);
-/* A QEMU register handle by name, or NULL (valid after cs_reg_find_all). */
-struct qemu_plugin_register *cs_reg_handle(const char *name);
+void csi_reg_find_all(void);
+/* A QEMU register handle by name, or NULL (valid after csi_reg_find_all). */
+struct qemu_plugin_register *csi_reg_handle(const char *name);
 /* verbose=on, at exit: the registers whose offset is still being learnt,
  * hence read through the API so far. */
-void cs_reg_report_learning(void);
+void csi_reg_report_learning(void);
 
 /* Any register of this vCPU (on its thread, from a callback), through the
  * API: flags and system registers, which the gdbstub may compose from
  * several fields. */
-bool cs_reg_read(cs_vcpu *v, struct qemu_plugin_register *h, uint64_t *out);
-bool cs_reg_read_pc(cs_vcpu *v, uint64_t *out);
+bool csi_reg_read(csi_vcpu *v, struct qemu_plugin_register *h, uint64_t *out);
+bool csi_reg_read_pc(csi_vcpu *v, uint64_t *out);
 /* A register of the vCPU this thread is running, by name (translation
  * time). */
-bool cs_reg_read_current(const char *name, uint64_t *out);
+bool csi_reg_read_current(const char *name, uint64_t *out);
 
 /* A general register (whose gdbstub value is a plain copy of one field:
  * the stack pointer, a target's base and index): through the CPU state
  * while a callback runs on a trusted pointer and the register's offset is
  * known, else through the API, learning the offset. */
-bool cs_reg_read_gpr_api(cs_vcpu *v, struct qemu_plugin_register *h, uint64_t *out);
-static inline bool cs_reg_read_gpr(cs_vcpu *v, struct qemu_plugin_register *h, uint64_t *out)
+bool csi_reg_read_gpr_api(csi_vcpu *v, struct qemu_plugin_register *h, uint64_t *out);
+static inline bool csi_reg_read_gpr(csi_vcpu *v, struct qemu_plugin_register *h, uint64_t *out)
 {
-    return cs_fastreg_read(h, v->env_now, out) || cs_reg_read_gpr_api(v, h, out);
+    return csi_fastreg_read(h, v->env_now, out) || csi_reg_read_gpr_api(v, h, out);
 }
 
 /*
  * The CPU-state pointer `env` of a callback (fastreg.h), per vCPU:
- * examined once per pointer value (cs_reg_examine_env: readable?), a
+ * examined once per pointer value (csi_reg_examine_env: readable?), a
  * candidate while readable (copies of it teach offsets; env_probe during a
  * callback), trusted once a read through it equalled an API read
  * (env_trusted; env_now during a callback, and direct reads use only that).
- * At the entry of a callback in the slow lane (cs_vcpu_begin):
+ * At the entry of a callback in the slow lane (csi_vcpu_begin):
  */
-void cs_reg_examine_env(cs_vcpu *v, const void *env);
-static inline void cs_reg_accept_env(cs_vcpu *v, const void *env)
+void csi_reg_examine_env(csi_vcpu *v, const void *env);
+static inline void csi_reg_accept_env(csi_vcpu *v, const void *env)
 {
     if (env && env != v->env_checked) {
-        cs_reg_examine_env(v, env);
+        csi_reg_examine_env(v, env);
     }
     v->env_probe = env && env == v->env_candidate ? env : NULL;
     v->env_now = env && env == v->env_trusted ? env : NULL;
 }
 
 /* `size` bytes of guest virtual memory at addr, as a number. */
-bool cs_mem_read(cs_vcpu *v, uint64_t addr, unsigned size, uint64_t *out);
+bool csi_mem_read(csi_vcpu *v, uint64_t addr, unsigned size, uint64_t *out);
 
 #endif

@@ -5,22 +5,22 @@
  */
 #include "guestmem.h"
 
-uint64_t cs_guestmem_gen = 1;
-bool cs_guestmem_enabled;
-uint64_t cs_guestmem_base;
+uint64_t csi_guestmem_gen = 1;
+bool csi_guestmem_enabled;
+uint64_t csi_guestmem_base;
 
-void cs_guestmem_set_base(uint64_t base, bool direct)
+void csi_guestmem_set_base(uint64_t base, bool direct)
 {
-    __atomic_store_n(&cs_guestmem_base, base, __ATOMIC_RELEASE);
-    __atomic_store_n(&cs_guestmem_enabled, direct, __ATOMIC_RELEASE);
+    __atomic_store_n(&csi_guestmem_base, base, __ATOMIC_RELEASE);
+    __atomic_store_n(&csi_guestmem_enabled, direct, __ATOMIC_RELEASE);
 }
 
-uint64_t cs_guestmem_guest_base(void)
+uint64_t csi_guestmem_guest_base(void)
 {
-    return __atomic_load_n(&cs_guestmem_base, __ATOMIC_ACQUIRE);
+    return __atomic_load_n(&csi_guestmem_base, __ATOMIC_ACQUIRE);
 }
 
-void cs_guestmem_forget_all(void)
+void csi_guestmem_forget_all(void)
 {
-    __atomic_add_fetch(&cs_guestmem_gen, 1, __ATOMIC_ACQ_REL);
+    __atomic_add_fetch(&csi_guestmem_gen, 1, __ATOMIC_ACQ_REL);
 }

@@ -19,73 +19,73 @@
  * fault there too, but QEMU dies of the fault (outside translated code it
  * is a host bug to QEMU) instead of delivering SIGSEGV to the guest.
  */
-#ifndef CS_QEMU_GUESTMEM_H
-#define CS_QEMU_GUESTMEM_H
+#ifndef CSI_QEMU_GUESTMEM_H
+#define CSI_QEMU_GUESTMEM_H
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
-#define CS_GUESTMEM_SLOTS 16
-#define CS_GUESTMEM_PAGE_BITS 12   /* host pages; guest pages are no smaller here */
+#define CSI_GUESTMEM_SLOTS 16
+#define CSI_GUESTMEM_PAGE_BITS 12   /* host pages; guest pages are no smaller here */
 
-typedef struct cs_guestmem_slot {
-    uint64_t page;   /* guest address >> CS_GUESTMEM_PAGE_BITS, + 1 (0: empty) */
-    uint64_t gen;    /* cs_guestmem_gen when it was read through the API */
-} cs_guestmem_slot;
+typedef struct csi_guestmem_slot {
+    uint64_t page;   /* guest address >> CSI_GUESTMEM_PAGE_BITS, + 1 (0: empty) */
+    uint64_t gen;    /* csi_guestmem_gen when it was read through the API */
+} csi_guestmem_slot;
 
-struct cs_guestmem {
-    cs_guestmem_slot slot[CS_GUESTMEM_SLOTS];
+struct csi_guestmem {
+    csi_guestmem_slot slot[CSI_GUESTMEM_SLOTS];
 };
-typedef struct cs_guestmem cs_guestmem;
+typedef struct csi_guestmem csi_guestmem;
 
 /* (guestmem.c) */
-extern uint64_t cs_guestmem_gen;      /* bumped before every system call */
-extern bool cs_guestmem_enabled;      /* linux-user, guest_base known, fast_regs=on */
-extern uint64_t cs_guestmem_base;     /* QEMU's guest_base */
+extern uint64_t csi_guestmem_gen;      /* bumped before every system call */
+extern bool csi_guestmem_enabled;      /* linux-user, guest_base known, fast_regs=on */
+extern uint64_t csi_guestmem_base;     /* QEMU's guest_base */
 
 /* In linux-user, guest memory is host memory at guest_base + address;
  * translate.c learns guest_base from the first block translated. direct:
  * pages may be read there directly from now on (fast_regs=on). */
-void cs_guestmem_set_base(uint64_t base, bool direct);
+void csi_guestmem_set_base(uint64_t base, bool direct);
 /* guest_base; 0 until known (and in whole-system mode). */
-uint64_t cs_guestmem_guest_base(void);
+uint64_t csi_guestmem_guest_base(void);
 /* Before any system call: every page must be read through the API again. */
-void cs_guestmem_forget_all(void);
+void csi_guestmem_forget_all(void);
 
-static inline uint64_t cs_guestmem_now(void)
+static inline uint64_t csi_guestmem_now(void)
 {
-    return __atomic_load_n(&cs_guestmem_gen, __ATOMIC_ACQUIRE);
+    return __atomic_load_n(&csi_guestmem_gen, __ATOMIC_ACQUIRE);
 }
 
-static inline cs_guestmem_slot *cs_guestmem_slot_of(cs_guestmem *m, uint64_t addr)
+static inline csi_guestmem_slot *csi_guestmem_slot_of(csi_guestmem *m, uint64_t addr)
 {
-    return &m->slot[(addr >> CS_GUESTMEM_PAGE_BITS) % CS_GUESTMEM_SLOTS];
+    return &m->slot[(addr >> CSI_GUESTMEM_PAGE_BITS) % CSI_GUESTMEM_SLOTS];
 }
 
 /* `size` bytes at guest address addr, in host order, if its page is known
  * readable; false otherwise (the caller then asks the API). */
-static inline bool cs_guestmem_read(const cs_guestmem *m, uint64_t addr, unsigned size, void *out)
+static inline bool csi_guestmem_read(const csi_guestmem *m, uint64_t addr, unsigned size, void *out)
 {
-    uint64_t page = (addr >> CS_GUESTMEM_PAGE_BITS) + 1;
-    if (!m || ((addr + size - 1) >> CS_GUESTMEM_PAGE_BITS) + 1 != page) {
+    uint64_t page = (addr >> CSI_GUESTMEM_PAGE_BITS) + 1;
+    if (!m || ((addr + size - 1) >> CSI_GUESTMEM_PAGE_BITS) + 1 != page) {
         return false;
     }
-    const cs_guestmem_slot *s = &m->slot[(page - 1) % CS_GUESTMEM_SLOTS];
-    if (s->page != page || s->gen != cs_guestmem_now()) {
+    const csi_guestmem_slot *s = &m->slot[(page - 1) % CSI_GUESTMEM_SLOTS];
+    if (s->page != page || s->gen != csi_guestmem_now()) {
         return false;
     }
-    memcpy(out, (const void *)(uintptr_t)(cs_guestmem_base + addr), size);
+    memcpy(out, (const void *)(uintptr_t)(csi_guestmem_base + addr), size);
     return true;
 }
 
-/* The API read [addr, addr+size) successfully; gen is cs_guestmem_now()
+/* The API read [addr, addr+size) successfully; gen is csi_guestmem_now()
  * from before that read. */
-static inline void cs_guestmem_learn(cs_guestmem *m, uint64_t addr, unsigned size, uint64_t gen)
+static inline void csi_guestmem_learn(csi_guestmem *m, uint64_t addr, unsigned size, uint64_t gen)
 {
-    uint64_t page = (addr >> CS_GUESTMEM_PAGE_BITS) + 1;
-    if (m && ((addr + size - 1) >> CS_GUESTMEM_PAGE_BITS) + 1 == page) {
-        cs_guestmem_slot *s = &m->slot[(page - 1) % CS_GUESTMEM_SLOTS];
+    uint64_t page = (addr >> CSI_GUESTMEM_PAGE_BITS) + 1;
+    if (m && ((addr + size - 1) >> CSI_GUESTMEM_PAGE_BITS) + 1 == page) {
+        csi_guestmem_slot *s = &m->slot[(page - 1) % CSI_GUESTMEM_SLOTS];
         s->page = page;
         s->gen = gen;
     }

@@ -8,10 +8,10 @@
 #include "callstack_instr/callstack_instr.h"
 #include "vcpu.h"
 
-#define CS_API __attribute__((visibility("default")))
+#define CSI_API __attribute__((visibility("default")))
 #define PANDALOG_MAX_CALLERS 16
 
-CS_API Panda__CallStack *pandalog_callstack_create_vcpu(unsigned int vcpu_index)
+CSI_API Panda__CallStack *pandalog_callstack_create_vcpu(unsigned int vcpu_index)
 {
     uint64_t callers[PANDALOG_MAX_CALLERS];
     uint32_t n = get_callers(callers, PANDALOG_MAX_CALLERS, vcpu_index);
@@ -23,13 +23,13 @@ CS_API Panda__CallStack *pandalog_callstack_create_vcpu(unsigned int vcpu_index)
     return cs;
 }
 
-CS_API Panda__CallStack *pandalog_callstack_create(void)
+CSI_API Panda__CallStack *pandalog_callstack_create(void)
 {
-    int vcpu = cs_vcpu_current();
+    int vcpu = csi_vcpu_current();
     return vcpu < 0 ? NULL : pandalog_callstack_create_vcpu((unsigned)vcpu);
 }
 
-CS_API void pandalog_callstack_free(Panda__CallStack *cs)
+CSI_API void pandalog_callstack_free(Panda__CallStack *cs)
 {
     if (cs) {
         g_free(cs->addr);

@@ -26,9 +26,9 @@
 
 QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
 
-cs_config cs_cfg;
-cs_engine *cs_eng;
-const cs_arch_desc *cs_arch;
+csi_config csi_cfg;
+csi_engine *csi_eng;
+const csi_arch_desc *csi_arch;
 
 static const char *kind_name(stack_type k)
 {
@@ -45,30 +45,30 @@ static const char *const stack_types[] = { "asid", "heuristic", "threaded", NULL
 
 static int parse_args(int argc, char **argv, bool *kind_given)
 {
-    int kind = cs_cfg.kind;
-    uint64_t max_depth = cs_cfg.engine.max_depth, max_stacks = cs_cfg.engine.max_heuristic_stacks;
-    uint64_t max_spaces = cs_cfg.engine.max_spaces;
+    int kind = csi_cfg.kind;
+    uint64_t max_depth = csi_cfg.engine.max_depth, max_stacks = csi_cfg.engine.max_heuristic_stacks;
+    uint64_t max_spaces = csi_cfg.engine.max_spaces;
     const opt_spec specs[] = {
-        { .name = "verbose", .kind = OPT_BOOL, .dest = &cs_cfg.verbose },
+        { .name = "verbose", .kind = OPT_BOOL, .dest = &csi_cfg.verbose },
         { .name = "stack_type", .kind = OPT_CHOICE, .choices = stack_types, .dest = &kind,
           .given = kind_given },
         { .name = "max_depth", .kind = OPT_UINT, .synopsis = "N (2..2^31)", .min = 2,
           .max = 1ull << 31, .dest = &max_depth },
         { .name = "stack_distance", .kind = OPT_UINT, .synopsis = "BYTES", .min = 16,
           .max = 1ull << 40, .accepted = "a byte count from 16 to 2^40 (0x-prefixed hex or decimal)",
-          .dest = &cs_cfg.engine.stack_distance },
+          .dest = &csi_cfg.engine.stack_distance },
         { .name = "max_stacks", .kind = OPT_UINT, .min = 1, .max = 1u << 20, .dest = &max_stacks },
         { .name = "max_spaces", .kind = OPT_UINT, .min = 1, .max = 1u << 20, .dest = &max_spaces },
-        { .name = "fast_regs", .kind = OPT_BOOL, .dest = &cs_cfg.direct_reads },
+        { .name = "fast_regs", .kind = OPT_BOOL, .dest = &csi_cfg.direct_reads },
         { 0 },
     };
     if (!opts_parse("callstack_instr", specs, argc, argv)) {
         return -1;
     }
-    cs_cfg.kind = (stack_type)kind;
-    cs_cfg.engine.max_depth = (uint32_t)max_depth;
-    cs_cfg.engine.max_heuristic_stacks = (uint32_t)max_stacks;
-    cs_cfg.engine.max_spaces = (uint32_t)max_spaces;
+    csi_cfg.kind = (stack_type)kind;
+    csi_cfg.engine.max_depth = (uint32_t)max_depth;
+    csi_cfg.engine.max_heuristic_stacks = (uint32_t)max_stacks;
+    csi_cfg.engine.max_spaces = (uint32_t)max_spaces;
     return 0;
 }
 
@@ -76,17 +76,17 @@ static void at_exit(qemu_plugin_id_t id, void *udata)
 {
     (void)id;
     (void)udata;
-    if (cs_cfg.verbose) {
-        cs_engine_stats st;
-        cs_engine_get_stats(cs_eng, &st);
+    if (csi_cfg.verbose) {
+        csi_engine_stats st;
+        csi_engine_get_stats(csi_eng, &st);
         fprintf(stderr, "callstack_instr: pid %d: %" PRIu64 " calls, %" PRIu64 " returns, %"
                 PRIu64 " unwound, %" PRIu64 " unmatched returns, %" PRIu64 " stacks created, %u live\n",
                 (int)getpid(), st.calls, st.returns, st.unwound, st.unmatched_returns,
-                st.stacks_created, cs_engine_stack_count(cs_eng));
-        cs_reg_report_learning();
+                st.stacks_created, csi_engine_stack_count(csi_eng));
+        csi_reg_report_learning();
         fprintf(stderr, "callstack_instr: registers read directly: %u, through QEMU: %u, "
-                "still being checked: %u\n", cs_fastreg_count(CS_FASTREG_FAST),
-                cs_fastreg_count(CS_FASTREG_SLOW), cs_fastreg_count(CS_FASTREG_LEARNING));
+                "still being checked: %u\n", csi_fastreg_count(CSI_FASTREG_FAST),
+                csi_fastreg_count(CSI_FASTREG_SLOW), csi_fastreg_count(CSI_FASTREG_LEARNING));
     }
 }
 
@@ -94,58 +94,58 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
                                            int argc, char **argv)
 {
     bool kind_given = false;
-    cs_cfg.system_mode = info->system_emulation;
+    csi_cfg.system_mode = info->system_emulation;
     /* User mode has the operating-system view built in, so threads are told
      * apart by default; in system mode there is no introspection yet. */
-    cs_cfg.kind = info->system_emulation ? STACK_ASID : STACK_THREADED;
-    cs_cfg.engine.max_depth = CS_DEFAULT_MAX_DEPTH;
-    cs_cfg.engine.max_spaces = CS_DEFAULT_MAX_SPACES;
-    cs_cfg.direct_reads = true;
+    csi_cfg.kind = info->system_emulation ? STACK_ASID : STACK_THREADED;
+    csi_cfg.engine.max_depth = CSI_DEFAULT_MAX_DEPTH;
+    csi_cfg.engine.max_spaces = CSI_DEFAULT_MAX_SPACES;
+    csi_cfg.direct_reads = true;
     if (parse_args(argc, argv, &kind_given) < 0) {
         return -1;
     }
-    cs_arch = cs_arch_find(info->target_name);
-    if (!cs_arch) {
+    csi_arch = csi_arch_find(info->target_name);
+    if (!csi_arch) {
         fprintf(stderr, "callstack_instr: guest architecture '%s' is not supported; supported: %s\n",
-                info->target_name, cs_arch_supported());
+                info->target_name, csi_arch_supported());
         return -1;
     }
-    if (cs_cfg.kind == STACK_HEURISTIC && !cs_arch->sp_reg) {
+    if (csi_cfg.kind == STACK_HEURISTIC && !csi_arch->sp_reg) {
         fprintf(stderr, "callstack_instr: stack_type=heuristic needs the stack pointer, which QEMU "
-                "does not expose on %s; accepted there: asid, threaded\n", cs_arch->name);
+                "does not expose on %s; accepted there: asid, threaded\n", csi_arch->name);
         return -1;
     }
-    if (info->system_emulation && cs_system_setup(info->target_name) < 0) {
+    if (info->system_emulation && csi_system_setup(info->target_name) < 0) {
         return -1;
     }
     /* A stack that follows one guest stack can trust the stack pointer;
      * one shared by a process's threads (asid) cannot. */
-    cs_cfg.engine.sp_resync = cs_cfg.kind != STACK_ASID && cs_arch->sp_reg;
-    cs_cfg.engine.ret_addr_on_stack = cs_arch->call_kills_equal_sp;
+    csi_cfg.engine.sp_resync = csi_cfg.kind != STACK_ASID && csi_arch->sp_reg;
+    csi_cfg.engine.ret_addr_on_stack = csi_arch->call_kills_equal_sp;
     /* linux-user calls the engine for a thread on that thread, and sees
      * every thread being created (syscalls.c); whole-system mode may run
      * vCPUs on several threads from the start. */
-    cs_cfg.engine.threaded_owned = !cs_cfg.system_mode;
-    cs_cfg.engine.starts_single_threaded = !cs_cfg.system_mode && cs_arch->clone_nr[0] != 0;
-    cs_fastreg_enabled = cs_cfg.direct_reads && cs_trampoline_env_register();
-    cs_eng = cs_engine_new(&cs_cfg.engine);
+    csi_cfg.engine.threaded_owned = !csi_cfg.system_mode;
+    csi_cfg.engine.starts_single_threaded = !csi_cfg.system_mode && csi_arch->clone_nr[0] != 0;
+    csi_fastreg_enabled = csi_cfg.direct_reads && csi_trampoline_env_register();
+    csi_eng = csi_engine_new(&csi_cfg.engine);
 
-    cs_vcpu_setup(id);
-    cs_translate_setup(id);
-    cs_signals_setup();
-    cs_syscalls_setup(id);
-    cs_symbols_setup();
+    csi_vcpu_setup(id);
+    csi_translate_setup(id);
+    csi_signals_setup();
+    csi_syscalls_setup(id);
+    csi_symbols_setup();
     qemu_plugin_register_atexit_cb(id, at_exit, NULL);
-    if (cs_cfg.verbose) {
-        const cs_engine_config *c = cs_engine_get_config(cs_eng);
+    if (csi_cfg.verbose) {
+        const csi_engine_config *c = csi_engine_get_config(csi_eng);
         fprintf(stderr, "callstack_instr: target %s, stack_type=%s%s, max_depth=%u, "
                 "sp resync %s, stack_distance=%" PRIu64 ", max_stacks=%u, max_spaces=%u, "
                 "fast_regs=%s\n",
-                cs_arch->name, kind_name(cs_cfg.kind), kind_given ? "" : " (default)",
+                csi_arch->name, kind_name(csi_cfg.kind), kind_given ? "" : " (default)",
                 c->max_depth, c->sp_resync ? "on" : c->sp_resync_kernel ? "on kernel stacks" : "off",
                 c->stack_distance, c->max_heuristic_stacks, c->max_spaces,
-                cs_fastreg_enabled ? "on" : cs_cfg.direct_reads ? "memory only (host)" : "off");
-        if (cs_cfg.direct_reads && !cs_trampoline_env_register()) {
+                csi_fastreg_enabled ? "on" : csi_cfg.direct_reads ? "memory only (host)" : "off");
+        if (csi_cfg.direct_reads && !csi_trampoline_env_register()) {
             fprintf(stderr, "callstack_instr: this host's callbacks get no CPU-state pointer "
                     "(no trampoline for it): registers via the API\n");
         }

@@ -25,18 +25,18 @@ static GHashTable *handlers;   /* guest addresses (as pointers' worth of uint64)
 static GMutex handlers_lock;
 static unsigned n_handlers;    /* read without the lock as a quick "any?" */
 
-void cs_signals_on_syscall(int64_t num, uint64_t a2)
+void csi_signals_on_syscall(int64_t num, uint64_t a2)
 {
-    if (!handlers || num != cs_arch->sigaction_nr || a2 == 0) {
+    if (!handlers || num != csi_arch->sigaction_nr || a2 == 0) {
         return;
     }
     GByteArray *buf = g_byte_array_new();
-    unsigned w = cs_arch->word_bytes;
-    if (qemu_plugin_read_memory_vaddr(a2 + cs_arch->sigaction_handler_offset, buf, w) &&
+    unsigned w = csi_arch->word_bytes;
+    if (qemu_plugin_read_memory_vaddr(a2 + csi_arch->sigaction_handler_offset, buf, w) &&
         buf->len >= w) {
         uint64_t h = 0;
         for (unsigned i = 0; i < w; i++) {
-            h |= (uint64_t)buf->data[i] << (cs_arch->big_endian ? 8 * (w - 1 - i) : 8 * i);
+            h |= (uint64_t)buf->data[i] << (csi_arch->big_endian ? 8 * (w - 1 - i) : 8 * i);
         }
         if (h > 1) {   /* not SIG_DFL (0) or SIG_IGN (1) */
             g_mutex_lock(&handlers_lock);
@@ -49,7 +49,7 @@ void cs_signals_on_syscall(int64_t num, uint64_t a2)
     g_byte_array_free(buf, TRUE);
 }
 
-bool cs_signals_is_handler(uint64_t pc)
+bool csi_signals_is_handler(uint64_t pc)
 {
     if (!handlers || __atomic_load_n(&n_handlers, __ATOMIC_ACQUIRE) == 0) {
         return false;
@@ -60,9 +60,9 @@ bool cs_signals_is_handler(uint64_t pc)
     return r;
 }
 
-void cs_signals_setup(void)
+void csi_signals_setup(void)
 {
-    if (cs_cfg.system_mode || cs_arch->sigaction_nr == 0 || cs_arch->entry_ret.kind == CS_TARGET_NONE) {
+    if (csi_cfg.system_mode || csi_arch->sigaction_nr == 0 || csi_arch->entry_ret.kind == CSI_TARGET_NONE) {
         return;
     }
     g_mutex_init(&handlers_lock);

@@ -1,15 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Signal handlers as frames (signals.c). */
-#ifndef CS_QEMU_SIGNALS_H
-#define CS_QEMU_SIGNALS_H
+#ifndef CSI_QEMU_SIGNALS_H
+#define CSI_QEMU_SIGNALS_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-void cs_signals_setup(void);
+void csi_signals_setup(void);
 /* Before a system call (syscalls.c): learns handlers from rt_sigaction. */
-void cs_signals_on_syscall(int64_t num, uint64_t a2);
+void csi_signals_on_syscall(int64_t num, uint64_t a2);
 /* Is pc a known handler's address (translation time)? */
-bool cs_signals_is_handler(uint64_t pc);
+bool csi_signals_is_handler(uint64_t pc);
 
 #endif

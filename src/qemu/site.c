@@ -7,60 +7,60 @@
 #include "guestio.h"
 #include "site.h"
 
-cs_site cs_site_entry;
+csi_site csi_site_entry;
 
-void cs_site_init_entry(void)
+void csi_site_init_entry(void)
 {
-    const cs_target *t = &cs_arch->entry_ret;
-    cs_site_entry.tkind = t->kind;
-    cs_site_entry.base = t->base[0] ? cs_reg_handle(t->base) : NULL;
-    cs_site_entry.size = t->size;
-    cs_site_entry.disp = t->disp;
-    cs_site_entry.mask = t->mask ? t->mask : UINT64_MAX;
-    if (t->base[0] && !cs_site_entry.base) {
-        cs_site_entry.tkind = CS_TARGET_NONE;
+    const csi_target *t = &csi_arch->entry_ret;
+    csi_site_entry.tkind = t->kind;
+    csi_site_entry.base = t->base[0] ? csi_reg_handle(t->base) : NULL;
+    csi_site_entry.size = t->size;
+    csi_site_entry.disp = t->disp;
+    csi_site_entry.mask = t->mask ? t->mask : UINT64_MAX;
+    if (t->base[0] && !csi_site_entry.base) {
+        csi_site_entry.tkind = CSI_TARGET_NONE;
     }
 }
 
-uint64_t cs_site_target(cs_vcpu *v, const cs_site *site, uint64_t sp)
+uint64_t csi_site_target(csi_vcpu *v, const csi_site *site, uint64_t sp)
 {
     uint64_t base = 0, index = 0, value = 0;
     switch (site->tkind) {
-    case CS_TARGET_DIRECT:
+    case CSI_TARGET_DIRECT:
         return site->direct & site->mask;
-    case CS_TARGET_REG:
-        if (site->base == cs_reg_sp) {
+    case CSI_TARGET_REG:
+        if (site->base == csi_reg_sp) {
             base = sp;
-        } else if (!cs_reg_read_gpr(v, site->base, &base)) {
+        } else if (!csi_reg_read_gpr(v, site->base, &base)) {
             return 0;
         }
         return (base + (uint64_t)site->disp) & site->mask;
-    case CS_TARGET_MEM:
-        if (site->base == cs_reg_sp) {
+    case CSI_TARGET_MEM:
+        if (site->base == csi_reg_sp) {
             base = sp;
-        } else if (site->base && !cs_reg_read_gpr(v, site->base, &base)) {
+        } else if (site->base && !csi_reg_read_gpr(v, site->base, &base)) {
             return 0;
         }
-        if (site->index && !cs_reg_read_gpr(v, site->index, &index)) {
+        if (site->index && !csi_reg_read_gpr(v, site->index, &index)) {
             return 0;
         }
-        if (!cs_mem_read(v, (base + index * site->scale + (uint64_t)site->disp) & site->mask,
+        if (!csi_mem_read(v, (base + index * site->scale + (uint64_t)site->disp) & site->mask,
                          site->size, &value)) {
             return 0;
         }
         return value & site->mask;
-    case CS_TARGET_NONE:
+    case CSI_TARGET_NONE:
     default:
         return 0;
     }
 }
 
-void cs_site_ret(cs_stack *s, unsigned vcpu_index, const cs_site *site, uint64_t target,
+void csi_site_ret(csi_stack *s, unsigned vcpu_index, const csi_site *site, uint64_t target,
                  uint64_t sp)
 {
-    cs_engine_ret(cs_eng, s, vcpu_index, target, (sp + (uint64_t)site->sp_delta) & site->mask);
-    if (site->cls == CS_INSN_RET_CALL) {
-        cs_site_call(s, vcpu_index, site, target, sp);
+    csi_engine_ret(csi_eng, s, vcpu_index, target, (sp + (uint64_t)site->sp_delta) & site->mask);
+    if (site->cls == CSI_INSN_RET_CALL) {
+        csi_site_call(s, vcpu_index, site, target, sp);
     }
 }
 
@@ -72,12 +72,12 @@ void cs_site_ret(cs_stack *s, unsigned vcpu_index, const cs_site *site, uint64_t
  * Whole-system mode reads the target: a stack there may be another
  * process's (see system.c).
  */
-void cs_site_ret_event(cs_vcpu *v, cs_stack *s, unsigned vcpu_index, const cs_site *site,
+void csi_site_ret_event(csi_vcpu *v, csi_stack *s, unsigned vcpu_index, const csi_site *site,
                        uint64_t sp)
 {
-    if (cs_arch->ret_addr_on_stack && !cs_cfg.system_mode && site->cls == CS_INSN_RET &&
-        cs_engine_ret_from_slot(cs_eng, s, vcpu_index, sp & site->mask)) {
+    if (csi_arch->ret_addr_on_stack && !csi_cfg.system_mode && site->cls == CSI_INSN_RET &&
+        csi_engine_ret_from_slot(csi_eng, s, vcpu_index, sp & site->mask)) {
         return;
     }
-    cs_site_ret(s, vcpu_index, site, cs_site_target(v, site, sp), sp);
+    csi_site_ret(s, vcpu_index, site, csi_site_target(v, site, sp), sp);
 }

@@ -6,8 +6,8 @@
  * push or pop. Shared by the fast path (fastpath.c) and the event path
  * (events.c).
  */
-#ifndef CS_QEMU_SITE_H
-#define CS_QEMU_SITE_H
+#ifndef CSI_QEMU_SITE_H
+#define CSI_QEMU_SITE_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -22,7 +22,7 @@
  * state, inside an IT block or not), so retranslating code allocates
  * nothing new.
  */
-typedef struct cs_site {
+typedef struct csi_site {
     /* What every event reads, in the first cache line: the sites of a
      * program are many, and an event should miss at most one line. */
     uint64_t vaddr;
@@ -32,17 +32,17 @@ typedef struct cs_site {
     int64_t sp_delta;
     struct qemu_plugin_register *base;
     struct qemu_plugin_register *cond_reg;   /* NULL: unconditional */
-    uint8_t cls;              /* cs_insn_class */
-    uint8_t tkind;            /* cs_target_kind */
+    uint8_t cls;              /* csi_insn_class */
+    uint8_t tkind;            /* csi_target_kind */
     bool hot;                 /* may take the fast path (fastpath.c) */
     uint8_t size;
     uint8_t scale;
     /* Targets in memory, conditions, and the interning key. */
     struct qemu_plugin_register *index;
     int64_t disp;
-    cs_cond cond;
-    cs_insn_info info;        /* as decoded: the interning key */
-} __attribute__((aligned(64))) cs_site;
+    csi_cond cond;
+    csi_insn_info info;        /* as decoded: the interning key */
+} __attribute__((aligned(64))) csi_site;
 
 /*
  * The udata of a return's callback: the site, tagged (sites are 64-byte
@@ -51,17 +51,17 @@ typedef struct cs_site {
  * whose sp is that slot without reading the site at all (cache misses on
  * sites are a measurable part of an event's cost).
  */
-static inline void *cs_site_udata(cs_site *site, bool slot_ret)
+static inline void *csi_site_udata(csi_site *site, bool slot_ret)
 {
     return (void *)((uintptr_t)site | (slot_ret ? 1u : 0u));
 }
 
-static inline const cs_site *cs_site_of(const void *udata)
+static inline const csi_site *csi_site_of(const void *udata)
 {
-    return (const cs_site *)((uintptr_t)udata & ~(uintptr_t)1);
+    return (const csi_site *)((uintptr_t)udata & ~(uintptr_t)1);
 }
 
-static inline bool cs_site_is_slot_ret(const void *udata)
+static inline bool csi_site_is_slot_ret(const void *udata)
 {
     return (uintptr_t)udata & 1;
 }
@@ -71,42 +71,42 @@ static inline bool cs_site_is_slot_ret(const void *udata)
 
 /* How a function finds its return address at entry (arch's entry_ret), as
  * a site, for signal handlers (events.c). Set once the registers are known
- * (cs_site_init_entry), in the first vcpu_init, under the vCPU table's
+ * (csi_site_init_entry), in the first vcpu_init, under the vCPU table's
  * lock, which every vCPU's init takes before its first event: a lock other
  * threads' reads visibly follow (a GOnce's inline fast path is a
  * synchronisation ThreadSanitizer cannot see, GLib being uninstrumented). */
-extern cs_site cs_site_entry;
-void cs_site_init_entry(void);
+extern csi_site csi_site_entry;
+void csi_site_init_entry(void);
 
 /* Where the site's instruction is about to go; 0 if it cannot be known. */
-uint64_t cs_site_target(cs_vcpu *v, const cs_site *site, uint64_t sp);
+uint64_t csi_site_target(csi_vcpu *v, const csi_site *site, uint64_t sp);
 
 /* Is a conditional site taken? Unreadable conditions count as taken. */
-static inline bool cs_site_taken(cs_vcpu *v, const cs_site *site)
+static inline bool csi_site_taken(csi_vcpu *v, const csi_site *site)
 {
     uint64_t value;
-    if (!site->cond_reg || !cs_reg_read(v, site->cond_reg, &value)) {
+    if (!site->cond_reg || !csi_reg_read(v, site->cond_reg, &value)) {
         return true;
     }
-    return cs_cond_holds(&site->cond, value);
+    return csi_cond_holds(&site->cond, value);
 }
 
 /* The engine's push for a call at `site` to func. */
-static inline void cs_site_call(cs_stack *s, unsigned vcpu_index, const cs_site *site,
+static inline void csi_site_call(csi_stack *s, unsigned vcpu_index, const csi_site *site,
                                 uint64_t func, uint64_t sp)
 {
-    cs_engine_call(cs_eng, s, vcpu_index, func, site->ret_addr, site->vaddr,
+    csi_engine_call(csi_eng, s, vcpu_index, func, site->ret_addr, site->vaddr,
                    (sp + (uint64_t)site->sp_delta) & site->mask);
 }
 
 /* The engine's pop for a return at `site` to target (and the push of a
- * CS_INSN_RET_CALL). */
-void cs_site_ret(cs_stack *s, unsigned vcpu_index, const cs_site *site, uint64_t target,
+ * CSI_INSN_RET_CALL). */
+void csi_site_ret(csi_stack *s, unsigned vcpu_index, const csi_site *site, uint64_t target,
                  uint64_t sp);
 
 /* A return at `site`: pops by slot where it can (see site.c), else reads
  * the target and pops to it. */
-void cs_site_ret_event(cs_vcpu *v, cs_stack *s, unsigned vcpu_index, const cs_site *site,
+void csi_site_ret_event(csi_vcpu *v, csi_stack *s, unsigned vcpu_index, const csi_site *site,
                        uint64_t sp);
 
 #endif

@@ -29,9 +29,9 @@
 #include "guestmem.h"
 #include "symbols.h"
 
-#define CS_API __attribute__((visibility("default")))
+#define CSI_API __attribute__((visibility("default")))
 
-static cs_symbolizer *symbolizer;
+static csi_symbolizer *symbolizer;
 
 static char *read_host_maps(void *opaque)
 {
@@ -46,42 +46,42 @@ static char *read_host_maps(void *opaque)
 static uint64_t read_guest_base(void *opaque)
 {
     (void)opaque;
-    return cs_guestmem_guest_base();
+    return csi_guestmem_guest_base();
 }
 
 static void after_fork_child(void)
 {
-    cs_symbolizer_after_fork(symbolizer);
+    csi_symbolizer_after_fork(symbolizer);
 }
 
-void cs_symbols_setup(void)
+void csi_symbols_setup(void)
 {
-    if (!cs_cfg.system_mode) {
-        symbolizer = cs_symbolizer_new(read_host_maps, read_guest_base, NULL);
+    if (!csi_cfg.system_mode) {
+        symbolizer = csi_symbolizer_new(read_host_maps, read_guest_base, NULL);
         /* A thread holding the symbolizer's lock at fork() is not in the
          * child: the child re-initialises it. */
         pthread_atfork(NULL, NULL, after_fork_child);
     }
 }
 
-uint64_t cs_symbols_function_entry(uint64_t addr)
+uint64_t csi_symbols_function_entry(uint64_t addr)
 {
-    cs_sym_result r;
-    if (symbolizer && cs_symbolizer_lookup(symbolizer, addr, &r) && r.name && r.local_entry &&
+    csi_sym_result r;
+    if (symbolizer && csi_symbolizer_lookup(symbolizer, addr, &r) && r.name && r.local_entry &&
         addr == r.sym_addr + r.local_entry) {
         return r.sym_addr;
     }
     return addr;
 }
 
-CS_API bool callstack_instr_symbolize(uint64_t addr, callstack_symbol *out)
+CSI_API bool callstack_instr_symbolize(uint64_t addr, callstack_symbol *out)
 {
-    cs_sym_result r;
+    csi_sym_result r;
     if (!out) {
         return false;
     }
     memset(out, 0, sizeof *out);
-    if (!symbolizer || !cs_symbolizer_lookup(symbolizer, addr, &r)) {
+    if (!symbolizer || !csi_symbolizer_lookup(symbolizer, addr, &r)) {
         return false;
     }
     out->module = r.module;

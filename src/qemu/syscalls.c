@@ -24,22 +24,22 @@ static void on_syscall(qemu_plugin_id_t id, unsigned int vcpu_index, int64_t num
     (void)id; (void)vcpu_index; (void)a3; (void)a4; (void)a5; (void)a6; (void)a7; (void)a8;
     /* Any system call may change the mappings: forget which pages are
      * known readable (guestmem.h). */
-    cs_guestmem_forget_all();
-    if (num == cs_arch->clone_nr[0] || num == cs_arch->clone_nr[1]) {
+    csi_guestmem_forget_all();
+    if (num == csi_arch->clone_nr[0] || num == csi_arch->clone_nr[1]) {
         /* clone's first argument is its flags everywhere; clone3 passes a
          * structure: assume a thread. A plain fork makes a process with
          * one thread. */
-        bool thread = num == cs_arch->clone_nr[1] || (a1 & CLONE_VM);
+        bool thread = num == csi_arch->clone_nr[1] || (a1 & CLONE_VM);
         if (thread) {
-            cs_engine_set_concurrent(cs_eng, true);
+            csi_engine_set_concurrent(csi_eng, true);
         }
     }
-    cs_signals_on_syscall(num, a2);
+    csi_signals_on_syscall(num, a2);
 }
 
-void cs_syscalls_setup(qemu_plugin_id_t id)
+void csi_syscalls_setup(qemu_plugin_id_t id)
 {
-    if (!cs_cfg.system_mode) {
+    if (!csi_cfg.system_mode) {
         qemu_plugin_register_vcpu_syscall_cb(id, on_syscall);
     }
 }

@@ -52,16 +52,16 @@
 typedef struct sys_arch {
     const char *name;                       /* QEMU's target_name */
     const char *regs[4];                    /* registers read, by QEMU's names */
-    bool (*kernel)(cs_vcpu *v);             /* privileged? */
-    bool (*asid)(cs_vcpu *v, uint64_t *out);
+    bool (*kernel)(csi_vcpu *v);             /* privileged? */
+    bool (*asid)(csi_vcpu *v, uint64_t *out);
 } sys_arch;
 
 static struct qemu_plugin_register *handle[4];
 static const sys_arch *sys;
 
-static bool rd(cs_vcpu *v, unsigned i, uint64_t *out)
+static bool rd(csi_vcpu *v, unsigned i, uint64_t *out)
 {
-    return cs_reg_read(v, handle[i], out);
+    return csi_reg_read(v, handle[i], out);
 }
 
 /*
@@ -72,7 +72,7 @@ static bool rd(cs_vcpu *v, unsigned i, uint64_t *out)
  * says nothing for 32-bit guests. (In real mode, where the selector is a
  * plain segment, everything runs at CPL 0; firmware only.)
  */
-static bool x86_kernel(cs_vcpu *v)
+static bool x86_kernel(csi_vcpu *v)
 {
     uint64_t cs = 0;
     return rd(v, 0, &cs) && (cs & 3) != 3;
@@ -86,7 +86,7 @@ static bool x86_kernel(cs_vcpu *v)
  * bits 5-11 are the PDPT address with 32-bit PAE). Bits 52-63 are not
  * address bits (bit 63 is the "no flush" hint of a CR3 write).
  */
-static bool x86_asid(cs_vcpu *v, uint64_t *out)
+static bool x86_asid(csi_vcpu *v, uint64_t *out)
 {
     uint64_t cr3, cr4 = 0;
     if (!rd(v, 1, &cr3)) {
@@ -102,7 +102,7 @@ static bool x86_asid(cs_vcpu *v, uint64_t *out)
  * AArch64: the exception level is PSTATE bits 3:2 (QEMU's cpsr); an AArch32
  * EL0 process shows mode 0x10 (usr) there instead.
  */
-static bool a64_kernel(cs_vcpu *v)
+static bool a64_kernel(csi_vcpu *v)
 {
     uint64_t cpsr = 0;
     if (!rd(v, 0, &cpsr)) {
@@ -125,7 +125,7 @@ static bool a64_kernel(cs_vcpu *v)
  * a new stack, without its predecessor's frames. (Only user-mode events use
  * it, so the KPTI user/kernel ASID pair never mixes.)
  */
-static bool a64_asid(cs_vcpu *v, uint64_t *out)
+static bool a64_asid(csi_vcpu *v, uint64_t *out)
 {
     uint64_t ttbr0, ttbr1 = 0, tcr = 0;
     if (!rd(v, 1, &ttbr0)) {
@@ -149,14 +149,14 @@ static const sys_arch sys_arches[] = {
     { "aarch64", { "cpsr", "TTBR0_EL1", "TTBR1_EL1", "TCR_EL1" }, a64_kernel, a64_asid },
 };
 
-int cs_system_setup(const char *target_name)
+int csi_system_setup(const char *target_name)
 {
-    if (cs_cfg.kind == STACK_HEURISTIC) {
+    if (csi_cfg.kind == STACK_HEURISTIC) {
         fprintf(stderr, "callstack_instr: stack_type=heuristic is not supported in whole-system "
                 "mode yet; accepted there: asid (the default)\n");
         return -1;
     }
-    if (cs_cfg.kind == STACK_THREADED) {
+    if (csi_cfg.kind == STACK_THREADED) {
         fprintf(stderr, "callstack_instr: stack_type=threaded needs operating-system "
                 "introspection (process and thread ids), which whole-system mode does not "
                 "have; use stack_type=asid (the default in whole-system mode)\n");
@@ -172,15 +172,15 @@ int cs_system_setup(const char *target_name)
                 "supported: x86_64, aarch64\n", target_name);
         return -1;
     }
-    cs_cfg.engine.sp_resync_kernel = true;
+    csi_cfg.engine.sp_resync_kernel = true;
     return 0;
 }
 
-void cs_system_registers_found(void)
+void csi_system_registers_found(void)
 {
     for (unsigned i = 0; i < G_N_ELEMENTS(handle); i++) {
         const char *n = sys->regs[i];
-        if (n && !(handle[i] = cs_reg_handle(n))) {
+        if (n && !(handle[i] = csi_reg_handle(n))) {
             /* Register names are QEMU's; another QEMU version may differ. */
             fprintf(stderr, "callstack_instr: QEMU lists no register '%s' on %s; whole-system "
                     "stack ids cannot be computed\n", n, sys->name);
@@ -202,31 +202,31 @@ void cs_system_registers_found(void)
  * per return to user mode, not per call. A frame of another thread sharing
  * the stack stays: its slot is intact on that thread's stack.
  */
-static void drop_dead_frames(cs_vcpu *v, cs_stack *s)
+static void drop_dead_frames(csi_vcpu *v, csi_stack *s)
 {
-    cs_frame f;
+    csi_frame f;
     uint64_t pc = 0;
-    unsigned word = cs_arch->word_bytes;
+    unsigned word = csi_arch->word_bytes;
     bool read_pc = false;
-    while (cs_engine_top(cs_eng, s, &f)) {
+    while (csi_engine_top(csi_eng, s, &f)) {
         uint64_t slot;
-        if (cs_mem_read(v, f.sp, word, &slot) &&
+        if (csi_mem_read(v, f.sp, word, &slot) &&
             (slot == f.ret_addr || (f.ret_addr <= UINT32_MAX && (uint32_t)slot == f.ret_addr))) {
             return;   /* (the second case: a 32-bit process pushed 4 bytes) */
         }
         if (!read_pc) {
-            cs_reg_read_pc(v, &pc);
+            csi_reg_read_pc(v, &pc);
             read_pc = true;
         }
-        if (!cs_engine_unwind_top(cs_eng, s, v->index, &f, pc)) {
+        if (!csi_engine_unwind_top(csi_eng, s, v->index, &f, pc)) {
             return;   /* another vCPU changed the stack meanwhile */
         }
     }
 }
 
-cs_stack *cs_system_stack(cs_vcpu *v, uint64_t sp)
+csi_stack *csi_system_stack(csi_vcpu *v, uint64_t sp)
 {
-    cs_stack_id id = { .kind = cs_cfg.kind };
+    csi_stack_id id = { .kind = csi_cfg.kind };
     if (sys->kernel(v)) {
         id.kernel = true;
         id.second = sp & ~(uint64_t)(KERNEL_STACK_REGION - 1);
@@ -235,14 +235,14 @@ cs_stack *cs_system_stack(cs_vcpu *v, uint64_t sp)
     }
     /* The id changes at privilege changes, context switches and interrupt
      * stack switches, not at most calls: look the table up only then. */
-    cs_stack *cur = v->stack;
-    if (cur && cs_stack_id_equal(&id, &v->sys_id)) {
+    csi_stack *cur = v->stack;
+    if (cur && csi_stack_id_equal(&id, &v->sys_id)) {
         return cur;
     }
     /* Made current (and so never evicted) before its dead frames go. */
-    cs_stack *s = cs_engine_bounded_switch(cs_eng, &id, &v->stack);
+    csi_stack *s = csi_engine_bounded_switch(csi_eng, &id, &v->stack);
     v->sys_id = id;
-    if (!id.kernel && cs_arch->ret_addr_on_stack) {
+    if (!id.kernel && csi_arch->ret_addr_on_stack) {
         drop_dead_frames(v, s);
     }
     return s;

@@ -1,15 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Stack ids in whole-system mode (system.c). */
-#ifndef CS_QEMU_SYSTEM_H
-#define CS_QEMU_SYSTEM_H
+#ifndef CSI_QEMU_SYSTEM_H
+#define CSI_QEMU_SYSTEM_H
 
 #include "vcpu.h"
 
-int cs_system_setup(const char *target_name);   /* at install; -1 after a message */
-void cs_system_registers_found(void);            /* once QEMU's registers are known */
+int csi_system_setup(const char *target_name);   /* at install; -1 after a message */
+void csi_system_registers_found(void);            /* once QEMU's registers are known */
 /* At a call or return: the vCPU's stack for its registers and stack
  * pointer now, made its current stack (after dropping frames that died
  * while the vCPU was elsewhere). */
-cs_stack *cs_system_stack(cs_vcpu *v, uint64_t sp);
+csi_stack *csi_system_stack(csi_vcpu *v, uint64_t sp);
 
 #endif

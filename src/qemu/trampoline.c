@@ -44,12 +44,12 @@
     }
 #endif
 
-TRAMPOLINE(cs_on_call, cs_fastpath_call)
-TRAMPOLINE(cs_on_ret, cs_fastpath_ret)
-TRAMPOLINE(cs_on_landing, cs_events_landing)
-TRAMPOLINE(cs_on_signal_entry, cs_events_signal_entry)
+TRAMPOLINE(csi_on_call, csi_fastpath_call)
+TRAMPOLINE(csi_on_ret, csi_fastpath_ret)
+TRAMPOLINE(csi_on_landing, csi_events_landing)
+TRAMPOLINE(csi_on_signal_entry, csi_events_signal_entry)
 
-const char *cs_trampoline_env_register(void)
+const char *csi_trampoline_env_register(void)
 {
     return ENV_REGISTER;
 }

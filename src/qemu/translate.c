@@ -4,7 +4,7 @@
  * block: a block that does not end in a call or return gets no
  * instrumentation at all, so executing it costs nothing. A call or return
  * gets one callback, run just before the instruction executes, which reads
- * the stack pointer and the target (see cs_site) and feeds the engine.
+ * the stack pointer and the target (see csi_site) and feeds the engine.
  *
  * Handling the event at the instruction itself, rather than at the first
  * block after it, matters: a signal delivered between a return and its
@@ -21,9 +21,9 @@
 #include "symbols.h"
 #include "tsan.h"
 
-static GHashTable *sites;   /* cs_site* (key and value), interned */
+static GHashTable *sites;   /* csi_site* (key and value), interned */
 static GMutex sites_lock;
-qemu_plugin_u64 cs_pending_flag;
+qemu_plugin_u64 csi_pending_flag;
 static bool guest_base_known;
 
 /*
@@ -36,44 +36,44 @@ static bool guest_base_known;
  */
 static void learn_guest_base(struct qemu_plugin_tb *tb)
 {
-    if (__atomic_load_n(&guest_base_known, __ATOMIC_ACQUIRE) || cs_cfg.system_mode ||
+    if (__atomic_load_n(&guest_base_known, __ATOMIC_ACQUIRE) || csi_cfg.system_mode ||
         qemu_plugin_tb_n_insns(tb) == 0) {
         return;
     }
     struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, 0);
     void *haddr = qemu_plugin_insn_haddr(insn);
     if (haddr) {
-        cs_guestmem_set_base((uint64_t)(uintptr_t)haddr - qemu_plugin_insn_vaddr(insn),
-                             cs_cfg.direct_reads);
+        csi_guestmem_set_base((uint64_t)(uintptr_t)haddr - qemu_plugin_insn_vaddr(insn),
+                             csi_cfg.direct_reads);
         __atomic_store_n(&guest_base_known, true, __ATOMIC_RELEASE);
     }
 }
 
 static guint site_hash(gconstpointer p)
 {
-    const cs_site *s = p;
+    const csi_site *s = p;
     return (guint)(s->vaddr ^ (s->vaddr >> 32)) ^ ((guint)s->info.cls << 24);
 }
 
-/* cs_insn_info is zeroed before decoding, padding included: memcmp is exact. */
+/* csi_insn_info is zeroed before decoding, padding included: memcmp is exact. */
 static gboolean site_equal(gconstpointer a, gconstpointer b)
 {
-    const cs_site *x = a, *y = b;
+    const csi_site *x = a, *y = b;
     return x->vaddr == y->vaddr && memcmp(&x->info, &y->info, sizeof x->info) == 0;
 }
 
 static struct qemu_plugin_register *reg_or_null(const char *name)
 {
-    return name[0] ? cs_reg_handle(name) : NULL;
+    return name[0] ? csi_reg_handle(name) : NULL;
 }
 
-static cs_site *intern_site(uint64_t vaddr, const cs_insn_info *info)
+static csi_site *intern_site(uint64_t vaddr, const csi_insn_info *info)
 {
-    cs_site key = { .vaddr = vaddr, .info = *info };
+    csi_site key = { .vaddr = vaddr, .info = *info };
     g_mutex_lock(&sites_lock);
-    cs_site *s = g_hash_table_lookup(sites, &key);
+    csi_site *s = g_hash_table_lookup(sites, &key);
     if (!s) {
-        s = g_aligned_alloc(1, sizeof *s, _Alignof(cs_site));
+        s = g_aligned_alloc(1, sizeof *s, _Alignof(csi_site));
         *s = key;
         s->cls = info->cls;
         s->ret_addr = info->ret_addr;
@@ -87,14 +87,14 @@ static cs_site *intern_site(uint64_t vaddr, const cs_insn_info *info)
         s->mask = info->target.mask ? info->target.mask : UINT64_MAX;
         s->sp_delta = info->sp_delta;
         s->cond = info->cond;
-        s->cond_reg = info->cond.kind != CS_COND_ALWAYS ? reg_or_null(info->cond.reg) : NULL;
+        s->cond_reg = info->cond.kind != CSI_COND_ALWAYS ? reg_or_null(info->cond.reg) : NULL;
         /* A register QEMU does not list leaves the target unknown rather
          * than wrong (and a condition it cannot read, taken). */
         if ((info->target.base[0] && !s->base) || (info->target.index[0] && !s->index)) {
-            s->tkind = CS_TARGET_NONE;
+            s->tkind = CSI_TARGET_NONE;
         }
-        s->hot = !cs_cfg.system_mode && s->tkind != CS_TARGET_NEXT;
-        CS_TSAN_PUBLISH(s);
+        s->hot = !csi_cfg.system_mode && s->tkind != CSI_TARGET_NEXT;
+        CSI_TSAN_PUBLISH(s);
         g_hash_table_add(sites, s);
     }
     g_mutex_unlock(&sites_lock);
@@ -106,10 +106,10 @@ static cs_site *intern_site(uint64_t vaddr, const cs_insn_info *info)
  * pop`, PowerPC `bcl 20,31,$+4`, MIPS `bal` over its delay slot): control
  * falls through and nothing ever returns, so it is no call.
  */
-static bool reads_pc(const cs_insn_info *info)
+static bool reads_pc(const csi_insn_info *info)
 {
     uint64_t mask = info->target.mask ? info->target.mask : UINT64_MAX;
-    return info->cls == CS_INSN_CALL && info->target.kind == CS_TARGET_DIRECT &&
+    return info->cls == CSI_INSN_CALL && info->target.kind == CSI_TARGET_DIRECT &&
            (info->target.addr & mask) == (info->ret_addr & mask);
 }
 
@@ -121,26 +121,26 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     learn_guest_base(tb);
     size_t n = qemu_plugin_tb_n_insns(tb);
     uint64_t pc = qemu_plugin_tb_vaddr(tb);
-    if (cs_signals_is_handler(pc)) {
-        qemu_plugin_register_vcpu_tb_exec_cb(tb, cs_on_signal_entry, QEMU_PLUGIN_CB_R_REGS,
+    if (csi_signals_is_handler(pc)) {
+        qemu_plugin_register_vcpu_tb_exec_cb(tb, csi_on_signal_entry, QEMU_PLUGIN_CB_R_REGS,
                                              (void *)(uintptr_t)pc);
     }
-    if (cs_arch->targets_observed && n > 0) {
-        /* Cheap unless a CS_TARGET_NEXT site has just run on this vCPU. */
+    if (csi_arch->targets_observed && n > 0) {
+        /* Cheap unless a CSI_TARGET_NEXT site has just run on this vCPU. */
         qemu_plugin_register_vcpu_tb_exec_cond_cb(
-            tb, cs_on_landing, QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_COND_NE,
-            cs_pending_flag, 0, (void *)(uintptr_t)qemu_plugin_tb_vaddr(tb));
+            tb, csi_on_landing, QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_COND_NE,
+            csi_pending_flag, 0, (void *)(uintptr_t)qemu_plugin_tb_vaddr(tb));
     }
     /* Calls and returns end a block (or sit just before a delay slot), so
      * only the tail needs decoding, with a few instructions before it as
      * context. */
-    size_t first = n > cs_arch->tail_insns ? n - cs_arch->tail_insns : 0;
-    size_t ctx = first > cs_arch->context_insns ? first - cs_arch->context_insns : 0;
+    size_t first = n > csi_arch->tail_insns ? n - csi_arch->tail_insns : 0;
+    size_t ctx = first > csi_arch->context_insns ? first - csi_arch->context_insns : 0;
     uint8_t buf[CODE_MAX];
     size_t offs[CODE_MAX];
-    cs_code code = { .bytes = buf, .block_start = ctx == 0 };
-    if (cs_arch->mode_reg) {
-        cs_reg_read_current(cs_arch->mode_reg, &code.mode);
+    csi_code code = { .bytes = buf, .block_start = ctx == 0 };
+    if (csi_arch->mode_reg) {
+        csi_reg_read_current(csi_arch->mode_reg, &code.mode);
     }
     for (size_t i = ctx; i < n; i++) {
         struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
@@ -161,35 +161,35 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         if (vaddr < code.addr || vaddr - code.addr != offs[i - ctx]) {
             continue;   /* fell out of the buffer (never in practice) */
         }
-        cs_insn_info info;
+        csi_insn_info info;
         memset(&info, 0, sizeof info);
         code.at = offs[i - ctx];
-        cs_arch->classify(cs_arch, &code, &info);
-        if (info.cls == CS_INSN_OTHER || reads_pc(&info)) {
+        csi_arch->classify(csi_arch, &code, &info);
+        if (info.cls == CSI_INSN_OTHER || reads_pc(&info)) {
             continue;
         }
-        if (cs_arch->local_entries && info.cls == CS_INSN_CALL &&
-            info.target.kind == CS_TARGET_DIRECT) {
+        if (csi_arch->local_entries && info.cls == CSI_INSN_CALL &&
+            info.target.kind == CSI_TARGET_DIRECT) {
             /* a call from code sharing the callee's TOC enters after the
              * TOC set-up; indirect calls enter at the symbol already */
-            info.target.addr = cs_symbols_function_entry(info.target.addr & info.target.mask);
+            info.target.addr = csi_symbols_function_entry(info.target.addr & info.target.mask);
         }
-        cs_site *site = intern_site(vaddr, &info);
-        bool slot_ret = site->cls == CS_INSN_RET && cs_arch->ret_addr_on_stack && site->hot &&
-                        !site->cond_reg && site->tkind == CS_TARGET_MEM && !site->index &&
-                        site->disp == 0 && site->base && site->base == cs_reg_handle(cs_arch->sp_reg);
+        csi_site *site = intern_site(vaddr, &info);
+        bool slot_ret = site->cls == CSI_INSN_RET && csi_arch->ret_addr_on_stack && site->hot &&
+                        !site->cond_reg && site->tkind == CSI_TARGET_MEM && !site->index &&
+                        site->disp == 0 && site->base && site->base == csi_reg_handle(csi_arch->sp_reg);
         qemu_plugin_register_vcpu_insn_exec_cb(
-            insn, info.cls == CS_INSN_CALL ? cs_on_call : cs_on_ret,
-            QEMU_PLUGIN_CB_R_REGS, cs_site_udata(site, slot_ret));
+            insn, info.cls == CSI_INSN_CALL ? csi_on_call : csi_on_ret,
+            QEMU_PLUGIN_CB_R_REGS, csi_site_udata(site, slot_ret));
     }
 }
 
-void cs_translate_setup(qemu_plugin_id_t id)
+void csi_translate_setup(qemu_plugin_id_t id)
 {
     g_mutex_init(&sites_lock);
     sites = g_hash_table_new_full(site_hash, site_equal, NULL, g_aligned_free);
-    if (cs_arch->targets_observed) {
-        cs_pending_flag = qemu_plugin_scoreboard_u64(qemu_plugin_scoreboard_new(sizeof(uint64_t)));
+    if (csi_arch->targets_observed) {
+        csi_pending_flag = qemu_plugin_scoreboard_u64(qemu_plugin_scoreboard_new(sizeof(uint64_t)));
     }
     qemu_plugin_register_vcpu_tb_trans_cb(id, tb_trans);
 }

@@ -2,31 +2,31 @@
 /*
  * Per-vCPU state (vcpu.c): the table of vCPUs, their lifecycle, the stack
  * each is bound to (and rebinding after fork), and the gate every callback
- * of translated code passes: cs_vcpu_begin at entry, cs_vcpu_end at exit.
+ * of translated code passes: csi_vcpu_begin at entry, csi_vcpu_end at exit.
  */
-#ifndef CS_QEMU_VCPU_H
-#define CS_QEMU_VCPU_H
+#ifndef CSI_QEMU_VCPU_H
+#define CSI_QEMU_VCPU_H
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <glib.h>
 #include <qemu-plugin.h>
 #include "engine/engine.h"
-typedef struct cs_site cs_site;   /* site.h */
+typedef struct csi_site csi_site;   /* site.h */
 
-typedef struct cs_vcpu {
+typedef struct csi_vcpu {
     unsigned index;
-    cs_stack *stack;          /* NULL until the vCPU's first event binds it */
+    csi_stack *stack;          /* NULL until the vCPU's first event binds it */
     unsigned fork_gen;        /* fork generation `stack` was bound in */
-    cs_stack_id space;        /* heuristic: the address space (process), cached */
+    csi_stack_id space;        /* heuristic: the address space (process), cached */
     unsigned space_gen;       /* fork generation + 1 `space` was computed in; 0: never */
-    const cs_site *last_site; /* the last call or return instruction seen, */
+    const csi_site *last_site; /* the last call or return instruction seen, */
     uint64_t last_pc;         /* or, if NULL, the last signal handler entered */
     GByteArray *regbuf;
     GByteArray *membuf;
-    const cs_site *pending;   /* CS_TARGET_NEXT: the site whose target is the next block */
-    cs_stack_id sys_id;       /* whole-system mode: the id `stack` was bound for */
-    /* QEMU's CPU state for this vCPU once verified (see cs_reg_accept_env),
+    const csi_site *pending;   /* CSI_TARGET_NEXT: the site whose target is the next block */
+    csi_stack_id sys_id;       /* whole-system mode: the id `stack` was bound for */
+    /* QEMU's CPU state for this vCPU once verified (see csi_reg_accept_env),
      * and the same while one of our callbacks runs (NULL outside them:
      * registers are read directly only through it, and only then). */
     const void *env_trusted;
@@ -34,62 +34,62 @@ typedef struct cs_vcpu {
     /* The stack the fast path may use without the stack choice of the
      * event path (user mode, bound in the current fork generation); NULL:
      * take the event path (events.c), which also (re)establishes it. */
-    cs_stack *hot_stack;
-    struct cs_guestmem *mem;  /* linux-user: pages readable directly (guestmem.h) */
+    csi_stack *hot_stack;
+    struct csi_guestmem *mem;  /* linux-user: pages readable directly (guestmem.h) */
     /* The slow lane's view of the CPU-state pointer: the one last examined,
      * the same if it is readable (copies of it teach offsets), and that
      * while a callback in the slow lane runs. */
     const void *env_checked;
     const void *env_candidate;
     const void *env_probe;
-} cs_vcpu;
+} csi_vcpu;
 
-#include "guestio.h"   /* (needs cs_vcpu complete) */
+#include "guestio.h"   /* (needs csi_vcpu complete) */
 
 /* The table: vCPU indexes are small and dense but their number is not
  * known in advance (one per guest thread): two levels whose chunks are
  * never moved, so readers need no lock. */
-#define CS_VCPU_CHUNK_BITS 8
-#define CS_VCPU_CHUNK_SIZE (1u << CS_VCPU_CHUNK_BITS)
-#define CS_VCPU_MAX_CHUNKS 1024
-extern cs_vcpu *cs_vcpu_chunks[CS_VCPU_MAX_CHUNKS];
+#define CSI_VCPU_CHUNK_BITS 8
+#define CSI_VCPU_CHUNK_SIZE (1u << CSI_VCPU_CHUNK_BITS)
+#define CSI_VCPU_MAX_CHUNKS 1024
+extern csi_vcpu *csi_vcpu_chunks[CSI_VCPU_MAX_CHUNKS];
 
 /* The vCPU this thread has run, and the one whose callback it is running
  * (-1 outside our callbacks). initial-exec: a plain %fs-relative access, no
  * __tls_get_addr call per event. */
-extern __thread int cs_vcpu_tls_current __attribute__((tls_model("initial-exec")));
-extern __thread int cs_vcpu_tls_in_callback __attribute__((tls_model("initial-exec")));
+extern __thread int csi_vcpu_tls_current __attribute__((tls_model("initial-exec")));
+extern __thread int csi_vcpu_tls_in_callback __attribute__((tls_model("initial-exec")));
 /* Bumped in the child of every fork (user mode). */
-extern unsigned cs_vcpu_fork_generation;
+extern unsigned csi_vcpu_fork_generation;
 
-void cs_vcpu_setup(qemu_plugin_id_t id);
+void csi_vcpu_setup(qemu_plugin_id_t id);
 
 /* NULL if never initialised */
-static inline cs_vcpu *cs_vcpu_get(unsigned index)
+static inline csi_vcpu *csi_vcpu_get(unsigned index)
 {
-    unsigned c = index >> CS_VCPU_CHUNK_BITS;
-    if (c >= CS_VCPU_MAX_CHUNKS) {
+    unsigned c = index >> CSI_VCPU_CHUNK_BITS;
+    if (c >= CSI_VCPU_MAX_CHUNKS) {
         return NULL;
     }
-    cs_vcpu *chunk = __atomic_load_n(&cs_vcpu_chunks[c], __ATOMIC_ACQUIRE);
-    return chunk ? &chunk[index & (CS_VCPU_CHUNK_SIZE - 1)] : NULL;
+    csi_vcpu *chunk = __atomic_load_n(&csi_vcpu_chunks[c], __ATOMIC_ACQUIRE);
+    return chunk ? &chunk[index & (CSI_VCPU_CHUNK_SIZE - 1)] : NULL;
 }
 
 /* The vCPU's stack, binding it if this is the vCPU's own thread. */
-cs_stack *cs_vcpu_stack(cs_vcpu *v);
+csi_stack *csi_vcpu_stack(csi_vcpu *v);
 /* The same for reading it from any thread (the API): the stack stays valid
- * until cs_vcpu_stack_unpin(*pinned). */
-cs_stack *cs_vcpu_stack_pin(cs_vcpu *v, bool *pinned);
-void cs_vcpu_stack_unpin(bool pinned);
+ * until csi_vcpu_stack_unpin(*pinned). */
+csi_stack *csi_vcpu_stack_pin(csi_vcpu *v, bool *pinned);
+void csi_vcpu_stack_unpin(bool pinned);
 /* The address of the vCPU's last call or return instruction (or signal
  * handler entry), from any thread. */
-uint64_t cs_vcpu_last_pc(const cs_vcpu *v);
-/* What cs_vcpu_last_pc reports, set by the vCPU's own callbacks: the site
+uint64_t csi_vcpu_last_pc(const csi_vcpu *v);
+/* What csi_vcpu_last_pc reports, set by the vCPU's own callbacks: the site
  * of its last call or return, or (site NULL) the signal handler entered at
  * pc. Another thread may read it: atomic accesses (plain moves on x86-64),
  * release/acquire since the reader follows the site pointer, which another
  * thread (the translating one) may have written. */
-static inline void cs_vcpu_set_last(cs_vcpu *v, const cs_site *site, uint64_t pc)
+static inline void csi_vcpu_set_last(csi_vcpu *v, const csi_site *site, uint64_t pc)
 {
     if (!site) {
         __atomic_store_n(&v->last_pc, pc, __ATOMIC_RELAXED);
@@ -97,64 +97,64 @@ static inline void cs_vcpu_set_last(cs_vcpu *v, const cs_site *site, uint64_t pc
     __atomic_store_n(&v->last_site, site, __ATOMIC_RELEASE);
 }
 /* The vCPU this thread has run, or -1. */
-int cs_vcpu_current(void);
+int csi_vcpu_current(void);
 /* Is this thread handling a call or return of that vCPU right now (so that
  * its registers are the ones QEMU reads)? */
-bool cs_vcpu_in_callback(unsigned index);
+bool csi_vcpu_in_callback(unsigned index);
 
 /* heuristic stacks: the vCPU's address space (the process), recomputed only
  * after a fork (no getpid() system call per event). */
-void cs_vcpu_update_space(cs_vcpu *v);
-static inline const cs_stack_id *cs_vcpu_space(cs_vcpu *v)
+void csi_vcpu_update_space(csi_vcpu *v);
+static inline const csi_stack_id *csi_vcpu_space(csi_vcpu *v)
 {
-    if (v->space_gen != cs_vcpu_fork_generation + 1) {
-        cs_vcpu_update_space(v);
+    if (v->space_gen != csi_vcpu_fork_generation + 1) {
+        csi_vcpu_update_space(v);
     }
     return &v->space;
 }
 
 /*
- * The gate of a callback from translated code. cs_vcpu_begin marks this
+ * The gate of a callback from translated code. csi_vcpu_begin marks this
  * thread as running vCPU `index`'s callback (what get_prog_point and direct
  * register reads rely on) and tells how the callback proceeds:
- *  - CS_LANE_NONE: the vCPU is not tracked; nothing to do.
- *  - CS_LANE_FAST: everything the fast path (fastpath.c) needs is verified:
+ *  - CSI_LANE_NONE: the vCPU is not tracked; nothing to do.
+ *  - CSI_LANE_FAST: everything the fast path (fastpath.c) needs is verified:
  *    `env` is this vCPU's trusted CPU-state pointer (guestio.h), the vCPU
  *    is on a bound stack (hot_stack), and *sp was read through env.
- *  - CS_LANE_SLOW: anything else; the event path (events.c) chooses the
+ *  - CSI_LANE_SLOW: anything else; the event path (events.c) chooses the
  *    stack and reads each register through env where it can, through the
  *    API otherwise.
- * Every callback that called cs_vcpu_begin calls cs_vcpu_end before it
+ * Every callback that called csi_vcpu_begin calls csi_vcpu_end before it
  * returns.
  */
-typedef enum { CS_LANE_NONE, CS_LANE_SLOW, CS_LANE_FAST } cs_lane;
+typedef enum { CSI_LANE_NONE, CSI_LANE_SLOW, CSI_LANE_FAST } csi_lane;
 
-static inline cs_lane cs_vcpu_begin(unsigned index, const void *env, cs_vcpu **vp, uint64_t *sp)
+static inline csi_lane csi_vcpu_begin(unsigned index, const void *env, csi_vcpu **vp, uint64_t *sp)
 {
-    cs_vcpu *v = cs_vcpu_get(index);
+    csi_vcpu *v = csi_vcpu_get(index);
     *vp = v;
     if (!v) {
-        return CS_LANE_NONE;
+        return CSI_LANE_NONE;
     }
-    cs_lane lane = CS_LANE_SLOW;
-    if (env && env == v->env_trusted && v->hot_stack && cs_fastreg_read(cs_reg_sp, env, sp)) {
+    csi_lane lane = CSI_LANE_SLOW;
+    if (env && env == v->env_trusted && v->hot_stack && csi_fastreg_read(csi_reg_sp, env, sp)) {
         v->env_now = env;
-        lane = CS_LANE_FAST;
+        lane = CSI_LANE_FAST;
     } else {
-        cs_reg_accept_env(v, env);
+        csi_reg_accept_env(v, env);
     }
-    cs_vcpu_tls_current = (int)index;
-    cs_vcpu_tls_in_callback = (int)index;
+    csi_vcpu_tls_current = (int)index;
+    csi_vcpu_tls_in_callback = (int)index;
     return lane;
 }
 
-/* (v may be NULL: CS_LANE_NONE) */
-static inline void cs_vcpu_end(cs_vcpu *v)
+/* (v may be NULL: CSI_LANE_NONE) */
+static inline void csi_vcpu_end(csi_vcpu *v)
 {
     if (v) {
         v->env_now = NULL;
     }
-    cs_vcpu_tls_in_callback = -1;
+    csi_vcpu_tls_in_callback = -1;
 }
 
 #endif

@@ -13,8 +13,8 @@
 
 /* Files are mapped; the fuzz build reads them into the heap instead
  * (ELF_C_READ), where AddressSanitizer sees every read past their end. */
-#ifndef CS_ELF_READ_CMD
-#define CS_ELF_READ_CMD ELF_C_READ_MMAP
+#ifndef CSI_ELF_READ_CMD
+#define CSI_ELF_READ_CMD ELF_C_READ_MMAP
 #endif
 
 /* A candidate before aliases at one address are merged. */
@@ -71,7 +71,7 @@ static void add_stub_name(GArray *raw, GStringChunk *names, uint64_t addr, uint6
 static void add_ld_stub_symbol(const char *name, uint64_t addr, GArray *raw, GStringChunk *names)
 {
     size_t len;
-    const char *target = name ? cs_stub_ld_symbol(name, &len) : NULL;
+    const char *target = name ? csi_stub_ld_symbol(name, &len) : NULL;
     if (target) {
         g_autofree char *t = g_strndup(target, len);
         add_stub_name(raw, names, addr, 0, t);
@@ -113,7 +113,7 @@ static size_t add_symbols(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, GArray *r
         raw_sym *r = add_raw(raw, names, addr, sym.st_size, name,
                              name_rank(GELF_ST_BIND(sym.st_info), name));
         if (machine == EM_PPC64) {
-            r->local_entry = cs_ppc64_local_entry(sym.st_other);
+            r->local_entry = csi_ppc64_local_entry(sym.st_other);
         }
         added++;
     }
@@ -269,7 +269,7 @@ static void add_mips_stubs(Elf *elf, GArray *raw, GStringChunk *names)
 static void add_stubs(Elf *elf, const GElf_Ehdr *eh, size_t shstrndx, GArray *raw,
                       GStringChunk *names)
 {
-    cs_stub_arch a = { .machine = eh->e_machine, .big_endian = eh->e_ident[EI_DATA] == ELFDATA2MSB,
+    csi_stub_arch a = { .machine = eh->e_machine, .big_endian = eh->e_ident[EI_DATA] == ELFDATA2MSB,
                        .is64 = eh->e_ident[EI_CLASS] == ELFCLASS64 };
     if (a.machine == EM_MIPS) {
         add_mips_stubs(elf, raw, names);
@@ -294,7 +294,7 @@ static void add_stubs(Elf *elf, const GElf_Ehdr *eh, size_t shstrndx, GArray *ra
         Elf_Data *d;
         if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS || !(sh.sh_flags & SHF_EXECINSTR) ||
             !(name = elf_strptr(elf, shstrndx, sh.sh_name)) ||
-            (!cs_stub_in_text(&a) && strcmp(name, ".plt") != 0) ||
+            (!csi_stub_in_text(&a) && strcmp(name, ".plt") != 0) ||
             !(d = elf_getdata(scn, NULL)) || !d->d_buf) {
             continue;
         }
@@ -304,7 +304,7 @@ static void add_stubs(Elf *elf, const GElf_Ehdr *eh, size_t shstrndx, GArray *ra
         const uint8_t *code = d->d_buf;
         for (size_t at = 0; at + 4 <= d->d_size;) {
             uint64_t slot;
-            size_t n = cs_stub_decode(&a, code + at, d->d_size - at, sh.sh_addr + at, &slot);
+            size_t n = csi_stub_decode(&a, code + at, d->d_size - at, sh.sh_addr + at, &slot);
             const char *target = n ? g_hash_table_lookup(slots, &slot) : NULL;
             if (target) {
                 add_stub_name(raw, names, sh.sh_addr + at, n, target);
@@ -415,7 +415,7 @@ static int open_regular(const char *path, char **error)
 #define DEBUG_ROOT "/usr/lib/debug"
 static const char *debug_root = DEBUG_ROOT;
 
-void cs_elf_set_debug_root(const char *dir)
+void csi_elf_set_debug_root(const char *dir)
 {
     debug_root = dir ? dir : DEBUG_ROOT;
 }
@@ -451,7 +451,7 @@ static char *build_id_hex(Elf *elf)
  * build-id (Debian's libc6-dbg has libc's and ld.so's): every function,
  * static ones too, at the same link-time addresses.
  */
-static size_t add_debug_symbols(Elf *elf, GArray *raw, cs_elf_file *f, uint16_t machine)
+static size_t add_debug_symbols(Elf *elf, GArray *raw, csi_elf_file *f, uint16_t machine)
 {
     g_autofree char *id = build_id_hex(elf);
     if (!id) {
@@ -464,7 +464,7 @@ static size_t add_debug_symbols(Elf *elf, GArray *raw, cs_elf_file *f, uint16_t 
         return 0;
     }
     size_t n = 0;
-    Elf *dbg = elf_begin(fd, CS_ELF_READ_CMD, NULL);
+    Elf *dbg = elf_begin(fd, CSI_ELF_READ_CMD, NULL);
     Elf_Scn *scn = NULL;
     while (dbg && (scn = elf_nextscn(dbg, scn))) {
         GElf_Shdr sh;
@@ -483,7 +483,7 @@ static size_t add_debug_symbols(Elf *elf, GArray *raw, cs_elf_file *f, uint16_t 
     return n;
 }
 
-static bool read_elf(Elf *elf, cs_elf_file *f, char **error)
+static bool read_elf(Elf *elf, csi_elf_file *f, char **error)
 {
     GElf_Ehdr eh;
     size_t phnum, shstrndx;
@@ -494,7 +494,7 @@ static bool read_elf(Elf *elf, cs_elf_file *f, char **error)
     for (size_t i = 0; i < phnum; i++) {
         GElf_Phdr ph;
         if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_LOAD) {
-            cs_elf_load l = { ph.p_vaddr, ph.p_offset, ph.p_filesz, ph.p_memsz };
+            csi_elf_load l = { ph.p_vaddr, ph.p_offset, ph.p_filesz, ph.p_memsz };
             g_array_append_val(f->loads, l);
         }
     }
@@ -531,24 +531,24 @@ static bool read_elf(Elf *elf, cs_elf_file *f, char **error)
         add_plt(elf, &eh, shstrndx, raw, f->names);
     }
     g_array_sort(raw, raw_cmp);
-    f->syms = g_new(cs_elf_sym, raw->len ? raw->len : 1);
+    f->syms = g_new(csi_elf_sym, raw->len ? raw->len : 1);
     for (guint i = 0; i < raw->len; i++) {
         raw_sym *r = &g_array_index(raw, raw_sym, i);
         if (f->n_syms && f->syms[f->n_syms - 1].addr == r->addr) {
             /* an alias: the best-ranked name came first; keep the largest
              * size, and a local entry any of them declares */
-            cs_elf_sym *prev = &f->syms[f->n_syms - 1];
+            csi_elf_sym *prev = &f->syms[f->n_syms - 1];
             prev->size = MAX(prev->size, r->size);
             prev->local_entry = MAX(prev->local_entry, r->local_entry);
             continue;
         }
-        f->syms[f->n_syms++] = (cs_elf_sym){ r->addr, r->size, r->name, r->local_entry };
+        f->syms[f->n_syms++] = (csi_elf_sym){ r->addr, r->size, r->name, r->local_entry };
     }
     g_array_free(raw, TRUE);
     return true;
 }
 
-cs_elf_file *cs_elf_read(const char *path, char **error)
+csi_elf_file *csi_elf_read(const char *path, char **error)
 {
     *error = NULL;
     if (elf_version(EV_CURRENT) == EV_NONE) {
@@ -559,9 +559,9 @@ cs_elf_file *cs_elf_read(const char *path, char **error)
     if (fd < 0) {
         return NULL;
     }
-    Elf *elf = elf_begin(fd, CS_ELF_READ_CMD, NULL);
-    cs_elf_file *f = g_new0(cs_elf_file, 1);
-    f->loads = g_array_new(FALSE, FALSE, sizeof(cs_elf_load));
+    Elf *elf = elf_begin(fd, CSI_ELF_READ_CMD, NULL);
+    csi_elf_file *f = g_new0(csi_elf_file, 1);
+    f->loads = g_array_new(FALSE, FALSE, sizeof(csi_elf_load));
     f->names = g_string_chunk_new(4096);
     bool ok = elf && read_elf(elf, f, error);
     if (!elf) {
@@ -572,13 +572,13 @@ cs_elf_file *cs_elf_read(const char *path, char **error)
     }
     close(fd);
     if (!ok) {
-        cs_elf_free(f);
+        csi_elf_free(f);
         return NULL;
     }
     return f;
 }
 
-void cs_elf_free(cs_elf_file *f)
+void csi_elf_free(csi_elf_file *f)
 {
     if (!f) {
         return;
@@ -590,11 +590,11 @@ void cs_elf_free(cs_elf_file *f)
     g_free(f);
 }
 
-bool cs_elf_bias(const cs_elf_file *f, uint64_t start, uint64_t offset, uint64_t len,
+bool csi_elf_bias(const csi_elf_file *f, uint64_t start, uint64_t offset, uint64_t len,
                  uint64_t *bias)
 {
     for (guint i = 0; i < f->loads->len; i++) {
-        const cs_elf_load *l = &g_array_index(f->loads, cs_elf_load, i);
+        const csi_elf_load *l = &g_array_index(f->loads, csi_elf_load, i);
         uint64_t seg_end = l->offset + (l->filesz ? l->filesz : 1);
         /* The mapping places file offset X at start + (X - offset); the
          * segment puts the byte at p_offset at link address p_vaddr. */
@@ -606,12 +606,12 @@ bool cs_elf_bias(const cs_elf_file *f, uint64_t start, uint64_t offset, uint64_t
     return false;
 }
 
-bool cs_elf_covers(const cs_elf_file *f, uint64_t bias, uint64_t addr)
+bool csi_elf_covers(const csi_elf_file *f, uint64_t bias, uint64_t addr)
 {
     /* 64 KiB: the largest page size a segment's start is rounded down to */
     const uint64_t page = 0x10000;
     for (guint i = 0; i < f->loads->len; i++) {
-        const cs_elf_load *l = &g_array_index(f->loads, cs_elf_load, i);
+        const csi_elf_load *l = &g_array_index(f->loads, csi_elf_load, i);
         uint64_t lo = bias + (l->vaddr & ~(page - 1)), hi = bias + l->vaddr + l->memsz;
         if (addr >= lo && addr < hi) {
             return true;
@@ -620,7 +620,7 @@ bool cs_elf_covers(const cs_elf_file *f, uint64_t bias, uint64_t addr)
     return false;
 }
 
-const cs_elf_sym *cs_elf_find(const cs_elf_file *f, uint64_t addr)
+const csi_elf_sym *csi_elf_find(const csi_elf_file *f, uint64_t addr)
 {
     size_t lo = 0, hi = f->n_syms;
     while (lo < hi) {      /* first symbol after addr */
@@ -634,6 +634,6 @@ const cs_elf_sym *cs_elf_find(const cs_elf_file *f, uint64_t addr)
     if (lo == 0) {
         return NULL;
     }
-    const cs_elf_sym *s = &f->syms[lo - 1];
+    const csi_elf_sym *s = &f->syms[lo - 1];
     return addr - s->addr < (s->size ? s->size : 1) ? s : NULL;
 }

@@ -5,15 +5,15 @@
  * headers. Addresses here are link-time addresses (as nm and readelf show
  * them); adding a module's load bias gives run-time addresses.
  */
-#ifndef CS_SYMBOLS_ELF_SYMBOLS_H
-#define CS_SYMBOLS_ELF_SYMBOLS_H
+#ifndef CSI_SYMBOLS_ELF_SYMBOLS_H
+#define CSI_SYMBOLS_ELF_SYMBOLS_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <glib.h>
 
-typedef struct cs_elf_sym {
+typedef struct csi_elf_sym {
     uint64_t addr;        /* link-time address */
     uint64_t size;        /* 0: matches its address only */
     const char *name;
@@ -21,20 +21,20 @@ typedef struct cs_elf_sym {
      * local entry point, where calls from code sharing its TOC enter; 0
      * if the two are the same. */
     unsigned local_entry;
-} cs_elf_sym;
+} csi_elf_sym;
 
-typedef struct cs_elf_load {
+typedef struct csi_elf_load {
     uint64_t vaddr, offset, filesz, memsz;
-} cs_elf_load;
+} csi_elf_load;
 
-typedef struct cs_elf_file {
-    GArray *loads;        /* cs_elf_load, in file order */
-    cs_elf_sym *syms;     /* sorted by addr, one per address */
+typedef struct csi_elf_file {
+    GArray *loads;        /* csi_elf_load, in file order */
+    csi_elf_sym *syms;     /* sorted by addr, one per address */
     size_t n_syms;
     bool from_dynsym;     /* no .symtab: names come from .dynsym (stripped file) */
     char *debug_file;     /* the detached debug file whose .symtab was used, or NULL */
     GStringChunk *names;
-} cs_elf_file;
+} csi_elf_file;
 
 /*
  * Reads the file's segments and function symbols: .symtab if it has any,
@@ -44,25 +44,25 @@ typedef struct cs_elf_file {
  * plt_stubs.h for the architectures other than x86). Returns NULL and sets
  * *error (g_malloc) if the file is not a readable ELF file.
  */
-cs_elf_file *cs_elf_read(const char *path, char **error);
+csi_elf_file *csi_elf_read(const char *path, char **error);
 /* The directory searched for detached debug files instead of /usr/lib/debug
- * (NULL: back to it). Set it before any cs_elf_read, from one thread. */
-void cs_elf_set_debug_root(const char *dir);
-void cs_elf_free(cs_elf_file *f);
+ * (NULL: back to it). Set it before any csi_elf_read, from one thread. */
+void csi_elf_set_debug_root(const char *dir);
+void csi_elf_free(csi_elf_file *f);
 
 /*
  * The load bias of the file when file offset `offset` is mapped at `start`
  * and `len` bytes follow: run-time address minus link-time address. False
  * if no PT_LOAD segment's file bytes lie in that range.
  */
-bool cs_elf_bias(const cs_elf_file *f, uint64_t start, uint64_t offset, uint64_t len,
+bool csi_elf_bias(const csi_elf_file *f, uint64_t start, uint64_t offset, uint64_t len,
                  uint64_t *bias);
 
 /* Whether a run-time address falls in the file's segments when it is
  * loaded at `bias` (pages included). */
-bool cs_elf_covers(const cs_elf_file *f, uint64_t bias, uint64_t addr);
+bool csi_elf_covers(const csi_elf_file *f, uint64_t bias, uint64_t addr);
 
 /* The symbol containing a link-time address, or NULL. */
-const cs_elf_sym *cs_elf_find(const cs_elf_file *f, uint64_t addr);
+const csi_elf_sym *csi_elf_find(const csi_elf_file *f, uint64_t addr);
 
 #endif

@@ -7,17 +7,17 @@
 
 static gint by_start(gconstpointer a, gconstpointer b)
 {
-    const cs_map_region *x = a, *y = b;
+    const csi_map_region *x = a, *y = b;
     return x->start < y->start ? -1 : x->start > y->start;
 }
 
 static void region_clear(gpointer p)
 {
-    g_free(((cs_map_region *)p)->path);
+    g_free(((csi_map_region *)p)->path);
 }
 
 /* One line: "start-end perms offset dev inode [path]". */
-static bool parse_line(const char *line, uint64_t bias, cs_map_region *out)
+static bool parse_line(const char *line, uint64_t bias, csi_map_region *out)
 {
     char perms[8];
     uint64_t start, end, offset;
@@ -42,13 +42,13 @@ static bool parse_line(const char *line, uint64_t bias, cs_map_region *out)
     return true;
 }
 
-GArray *cs_maps_parse(const char *text, uint64_t bias)
+GArray *csi_maps_parse(const char *text, uint64_t bias)
 {
-    GArray *regions = g_array_new(FALSE, FALSE, sizeof(cs_map_region));
+    GArray *regions = g_array_new(FALSE, FALSE, sizeof(csi_map_region));
     g_array_set_clear_func(regions, region_clear);
     gchar **lines = g_strsplit(text ? text : "", "\n", -1);
     for (gchar **l = lines; *l; l++) {
-        cs_map_region r;
+        csi_map_region r;
         if (parse_line(*l, bias, &r)) {
             g_array_append_val(regions, r);
         }
@@ -58,19 +58,19 @@ GArray *cs_maps_parse(const char *text, uint64_t bias)
     return regions;
 }
 
-void cs_maps_free(GArray *regions)
+void csi_maps_free(GArray *regions)
 {
     if (regions) {
         g_array_free(regions, TRUE);
     }
 }
 
-const cs_map_region *cs_maps_find(const GArray *regions, uint64_t addr)
+const csi_map_region *csi_maps_find(const GArray *regions, uint64_t addr)
 {
     guint lo = 0, hi = regions ? regions->len : 0;
     while (lo < hi) {      /* first region starting after addr */
         guint mid = lo + (hi - lo) / 2;
-        if (g_array_index(regions, cs_map_region, mid).start <= addr) {
+        if (g_array_index(regions, csi_map_region, mid).start <= addr) {
             lo = mid + 1;
         } else {
             hi = mid;
@@ -79,6 +79,6 @@ const cs_map_region *cs_maps_find(const GArray *regions, uint64_t addr)
     if (lo == 0) {
         return NULL;
     }
-    const cs_map_region *r = &g_array_index(regions, cs_map_region, lo - 1);
+    const csi_map_region *r = &g_array_index(regions, csi_map_region, lo - 1);
     return addr < r->end ? r : NULL;
 }

@@ -27,7 +27,7 @@
 #include <glib.h>
 #include "plt_stubs.h"
 
-static uint32_t word(const cs_stub_arch *a, const uint8_t *p)
+static uint32_t word(const csi_stub_arch *a, const uint8_t *p)
 {
     return a->big_endian ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]
                          : (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
@@ -41,7 +41,7 @@ static int64_t sext(uint64_t v, unsigned bits)
 }
 
 /* Up to 6 instruction words from code (fewer if len is short). */
-static size_t words(const cs_stub_arch *a, const uint8_t *code, size_t len, uint32_t w[6])
+static size_t words(const csi_stub_arch *a, const uint8_t *code, size_t len, uint32_t w[6])
 {
     size_t n = 0;
     for (; n < 6 && (n + 1) * 4 <= len; n++) {
@@ -83,7 +83,7 @@ static uint32_t arm_imm(uint32_t w)
     return r ? (v >> r) | (v << (32 - r)) : v;
 }
 
-static size_t arm_stub(const cs_stub_arch *a, const uint32_t *w, size_t n, uint64_t addr,
+static size_t arm_stub(const csi_stub_arch *a, const uint32_t *w, size_t n, uint64_t addr,
                        uint64_t *slot)
 {
     /* Thumb callers' entry: bx pc; b.n / nop, then the ARM stub */
@@ -111,7 +111,7 @@ static size_t arm_stub(const cs_stub_arch *a, const uint32_t *w, size_t n, uint6
 #define RISCV_JALR_T1_T3   0x000e0367u
 #define RISCV_NOP          0x00000013u
 
-static size_t riscv_stub(const cs_stub_arch *a, const uint32_t *w, size_t n, uint64_t addr,
+static size_t riscv_stub(const csi_stub_arch *a, const uint32_t *w, size_t n, uint64_t addr,
                          uint64_t *slot)
 {
     uint32_t load = (RISCV_T3 << 15) | ((a->is64 ? 3u : 2u) << 12) | (RISCV_T3 << 7) | 0x03;
@@ -132,7 +132,7 @@ static size_t riscv_stub(const cs_stub_arch *a, const uint32_t *w, size_t n, uin
 #define PPC_BCTR           0x4e800420u
 #define PPC64_STD_R2_24_R1 0xf8410018u
 
-static size_t ppc64_stub(const cs_stub_arch *a, const uint32_t *w, size_t n, uint64_t *slot)
+static size_t ppc64_stub(const csi_stub_arch *a, const uint32_t *w, size_t n, uint64_t *slot)
 {
     size_t i = n > 0 && w[0] == PPC64_STD_R2_24_R1 ? 1 : 0;
     int64_t off;
@@ -153,7 +153,7 @@ static size_t ppc64_stub(const cs_stub_arch *a, const uint32_t *w, size_t n, uin
     return (i + 2) * 4;
 }
 
-static size_t ppc_stub(const cs_stub_arch *a, const uint32_t *w, size_t n, uint64_t *slot)
+static size_t ppc_stub(const csi_stub_arch *a, const uint32_t *w, size_t n, uint64_t *slot)
 {
     uint32_t at;
     size_t i;
@@ -180,7 +180,7 @@ static size_t ppc_stub(const cs_stub_arch *a, const uint32_t *w, size_t n, uint6
 
 #define MIPS_JR_T9         0x03200008u
 
-static size_t mips_stub(const cs_stub_arch *a, const uint32_t *w, size_t n, uint64_t *slot)
+static size_t mips_stub(const csi_stub_arch *a, const uint32_t *w, size_t n, uint64_t *slot)
 {
     uint32_t load = a->is64 ? 0xddf90000u : 0x8df90000u;            /* ld / lw t9, l(t7) */
     if (n < 3 || (w[0] & 0xffff0000u) != 0x3c0f0000u ||              /* lui t7, h */
@@ -194,12 +194,12 @@ static size_t mips_stub(const cs_stub_arch *a, const uint32_t *w, size_t n, uint
     return 16;   /* the jr's delay slot belongs to the stub */
 }
 
-bool cs_stub_in_text(const cs_stub_arch *a)
+bool csi_stub_in_text(const csi_stub_arch *a)
 {
     return a->machine == EM_PPC || a->machine == EM_PPC64;
 }
 
-size_t cs_stub_decode(const cs_stub_arch *a, const uint8_t *code, size_t len, uint64_t addr,
+size_t csi_stub_decode(const csi_stub_arch *a, const uint8_t *code, size_t len, uint64_t addr,
                       uint64_t *slot)
 {
     uint32_t w[6];
@@ -222,7 +222,7 @@ size_t cs_stub_decode(const cs_stub_arch *a, const uint8_t *code, size_t len, ui
     }
 }
 
-const char *cs_stub_ld_symbol(const char *name, size_t *len)
+const char *csi_stub_ld_symbol(const char *name, size_t *len)
 {
     static const char *const kinds[] = { ".plt_call.", ".plt_pic32.", ".got2.plt_pic32." };
     for (int i = 0; i < 8; i++) {
@@ -241,7 +241,7 @@ const char *cs_stub_ld_symbol(const char *name, size_t *len)
     return NULL;
 }
 
-unsigned cs_ppc64_local_entry(unsigned char st_other)
+unsigned csi_ppc64_local_entry(unsigned char st_other)
 {
     /* ELFv2 ABI, "Symbol Values": st_other bits 5-7 hold v; the local entry
      * is (1 << v) >> 2 instructions after the global one (v = 0, 1: the

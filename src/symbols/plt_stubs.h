@@ -6,14 +6,14 @@
  * relocation names the target. No libelf here: this file decodes bytes,
  * elf_symbols.c finds the sections and the relocations.
  */
-#ifndef CS_SYMBOLS_PLT_STUBS_H
-#define CS_SYMBOLS_PLT_STUBS_H
+#ifndef CSI_SYMBOLS_PLT_STUBS_H
+#define CSI_SYMBOLS_PLT_STUBS_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct cs_stub_arch {
+typedef struct csi_stub_arch {
     uint16_t machine;     /* e_machine: EM_AARCH64, EM_ARM, EM_RISCV, EM_PPC, EM_PPC64, EM_MIPS */
     bool big_endian;
     bool is64;
@@ -21,14 +21,14 @@ typedef struct cs_stub_arch {
      * one: EM_PPC64, the TOC pointer (r2); EM_PPC, the GOT pointer (r30 in
      * code compiled -fpic/-fpie, DT_PPC_GOT); 0 if unknown. */
     uint64_t base;
-} cs_stub_arch;
+} csi_stub_arch;
 
 /*
  * Whether the architecture's stubs are searched in every executable
  * section (PowerPC: ld places its call stubs in .text) rather than in the
  * .plt section alone.
  */
-bool cs_stub_in_text(const cs_stub_arch *a);
+bool csi_stub_in_text(const csi_stub_arch *a);
 
 /*
  * Decodes a stub starting at code[0], at address addr, with len bytes
@@ -36,7 +36,7 @@ bool cs_stub_in_text(const cs_stub_arch *a);
  * address of the slot it jumps through, or returns 0 if no stub starts
  * there.
  */
-size_t cs_stub_decode(const cs_stub_arch *a, const uint8_t *code, size_t len, uint64_t addr,
+size_t csi_stub_decode(const csi_stub_arch *a, const uint8_t *code, size_t len, uint64_t addr,
                       uint64_t *slot);
 
 /*
@@ -48,10 +48,10 @@ size_t cs_stub_decode(const cs_stub_arch *a, const uint8_t *code, size_t len, ui
  * stub's instructions). Returns where the target's name starts in such a
  * symbol and its length (*len, the version left out), or NULL.
  */
-const char *cs_stub_ld_symbol(const char *name, size_t *len);
+const char *csi_stub_ld_symbol(const char *name, size_t *len);
 
 /* ELFv2 (ppc64le): the offset in bytes of a function's local entry point
  * from its global entry (its symbol), from the symbol's st_other. */
-unsigned cs_ppc64_local_entry(unsigned char st_other);
+unsigned csi_ppc64_local_entry(unsigned char st_other);
 
 #endif

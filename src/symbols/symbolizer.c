@@ -10,17 +10,17 @@
 typedef struct module {
     char *path;
     uint64_t bias, start, end;
-    cs_elf_file *elf;        /* NULL if the file could not be read */
+    csi_elf_file *elf;        /* NULL if the file could not be read */
 } module;
 
-struct cs_symbolizer {
-    cs_maps_reader read_maps;
-    cs_bias_reader read_bias;
+struct csi_symbolizer {
+    csi_maps_reader read_maps;
+    csi_bias_reader read_bias;
     void *opaque;
     GMutex lock;
-    GArray *regions;         /* cs_map_region of the last maps read */
+    GArray *regions;         /* csi_map_region of the last maps read */
     GPtrArray *region_mod;   /* module * per region (NULL until resolved) */
-    GHashTable *elf_files;   /* path -> cs_elf_file * (or a failure marker) */
+    GHashTable *elf_files;   /* path -> csi_elf_file * (or a failure marker) */
     GPtrArray *modules;      /* every module ever seen; never freed before the end */
     /*
      * Pages that were in no file region at the last read. Without this a
@@ -35,9 +35,9 @@ struct cs_symbolizer {
 /* elf_files value for a file that cannot be read. */
 static char unreadable;
 
-cs_symbolizer *cs_symbolizer_new(cs_maps_reader read_maps, cs_bias_reader read_bias, void *opaque)
+csi_symbolizer *csi_symbolizer_new(csi_maps_reader read_maps, csi_bias_reader read_bias, void *opaque)
 {
-    cs_symbolizer *s = g_new0(cs_symbolizer, 1);
+    csi_symbolizer *s = g_new0(csi_symbolizer, 1);
     s->read_maps = read_maps;
     s->read_bias = read_bias;
     s->opaque = opaque;
@@ -53,11 +53,11 @@ static void free_elf(gpointer key, gpointer value, gpointer data)
     (void)key;
     (void)data;
     if (value != &unreadable) {
-        cs_elf_free(value);
+        csi_elf_free(value);
     }
 }
 
-void cs_symbolizer_free(cs_symbolizer *s)
+void csi_symbolizer_free(csi_symbolizer *s)
 {
     if (!s) {
         return;
@@ -73,18 +73,18 @@ void cs_symbolizer_free(cs_symbolizer *s)
     if (s->region_mod) {
         g_ptr_array_free(s->region_mod, TRUE);
     }
-    cs_maps_free(s->regions);
+    csi_maps_free(s->regions);
     g_hash_table_destroy(s->not_file_pages);
     g_mutex_clear(&s->lock);
     g_free(s);
 }
 
-static void reread_maps(cs_symbolizer *s)
+static void reread_maps(csi_symbolizer *s)
 {
     char *text = s->read_maps(s->opaque);
     uint64_t bias = s->read_bias ? s->read_bias(s->opaque) : 0;
-    cs_maps_free(s->regions);
-    s->regions = cs_maps_parse(text, bias);
+    csi_maps_free(s->regions);
+    s->regions = csi_maps_parse(text, bias);
     g_free(text);
     if (s->region_mod) {
         g_ptr_array_free(s->region_mod, TRUE);
@@ -94,12 +94,12 @@ static void reread_maps(cs_symbolizer *s)
     g_hash_table_remove_all(s->not_file_pages);
 }
 
-static cs_elf_file *elf_of(cs_symbolizer *s, const char *path)
+static csi_elf_file *elf_of(csi_symbolizer *s, const char *path)
 {
     gpointer v = g_hash_table_lookup(s->elf_files, path);
     if (!v) {
         char *err = NULL;
-        cs_elf_file *f = cs_elf_read(path, &err);
+        csi_elf_file *f = csi_elf_read(path, &err);
         g_free(err);     /* the module is still named by its path */
         v = f ? (gpointer)f : (gpointer)&unreadable;
         g_hash_table_insert(s->elf_files, g_strdup(path), v);
@@ -116,21 +116,21 @@ static cs_elf_file *elf_of(cs_symbolizer *s, const char *path)
  * ambiguous: it gives the bias, and a region belongs to that load of the
  * file if it lies within the segments placed at that bias.
  */
-static uint64_t region_bias(cs_symbolizer *s, const cs_map_region *r, const cs_elf_file *elf)
+static uint64_t region_bias(csi_symbolizer *s, const csi_map_region *r, const csi_elf_file *elf)
 {
     uint64_t bias;
     if (!elf) {
         return r->start - r->offset;   /* unreadable file: a guess */
     }
     for (guint k = 0; k < s->regions->len; k++) {
-        const cs_map_region *o = &g_array_index(s->regions, cs_map_region, k);
+        const csi_map_region *o = &g_array_index(s->regions, csi_map_region, k);
         if (o->offset == 0 && strcmp(o->path, r->path) == 0 &&
-            cs_elf_bias(elf, o->start, 0, o->end - o->start, &bias) &&
-            cs_elf_covers(elf, bias, r->start)) {
+            csi_elf_bias(elf, o->start, 0, o->end - o->start, &bias) &&
+            csi_elf_covers(elf, bias, r->start)) {
             return bias;
         }
     }
-    if (cs_elf_bias(elf, r->start, r->offset, r->end - r->start, &bias)) {
+    if (csi_elf_bias(elf, r->start, r->offset, r->end - r->start, &bias)) {
         return bias;
     }
     return r->start - r->offset;
@@ -138,14 +138,14 @@ static uint64_t region_bias(cs_symbolizer *s, const cs_map_region *r, const cs_e
 
 /* The module of region i, created (with its extent over every region of
  * the same file and bias) the first time. */
-static module *module_of(cs_symbolizer *s, guint i)
+static module *module_of(csi_symbolizer *s, guint i)
 {
     module *m = g_ptr_array_index(s->region_mod, i);
     if (m) {
         return m;
     }
-    const cs_map_region *r = &g_array_index(s->regions, cs_map_region, i);
-    cs_elf_file *elf = elf_of(s, r->path);
+    const csi_map_region *r = &g_array_index(s->regions, csi_map_region, i);
+    csi_elf_file *elf = elf_of(s, r->path);
     uint64_t bias = region_bias(s, r, elf);
     for (guint k = 0; k < s->modules->len; k++) {
         module *old = g_ptr_array_index(s->modules, k);
@@ -164,7 +164,7 @@ static module *module_of(cs_symbolizer *s, guint i)
     }
     /* Every region of this file at this bias belongs to the module. */
     for (guint k = 0; k < s->regions->len; k++) {
-        const cs_map_region *o = &g_array_index(s->regions, cs_map_region, k);
+        const csi_map_region *o = &g_array_index(s->regions, csi_map_region, k);
         if (strcmp(o->path, m->path) == 0 && region_bias(s, o, elf) == m->bias) {
             m->start = MIN(m->start, o->start);
             m->end = MAX(m->end, o->end);
@@ -174,17 +174,17 @@ static module *module_of(cs_symbolizer *s, guint i)
     return m;
 }
 
-static bool find_region(cs_symbolizer *s, uint64_t addr, guint *index)
+static bool find_region(csi_symbolizer *s, uint64_t addr, guint *index)
 {
-    const cs_map_region *r = cs_maps_find(s->regions, addr);
+    const csi_map_region *r = csi_maps_find(s->regions, addr);
     if (!r) {
         return false;
     }
-    *index = (guint)(r - &g_array_index(s->regions, cs_map_region, 0));
+    *index = (guint)(r - &g_array_index(s->regions, csi_map_region, 0));
     return true;
 }
 
-bool cs_symbolizer_lookup(cs_symbolizer *s, uint64_t addr, cs_sym_result *out)
+bool csi_symbolizer_lookup(csi_symbolizer *s, uint64_t addr, csi_sym_result *out)
 {
     memset(out, 0, sizeof *out);
     g_mutex_lock(&s->lock);
@@ -208,7 +208,7 @@ bool cs_symbolizer_lookup(cs_symbolizer *s, uint64_t addr, cs_sym_result *out)
         out->module_base = m->bias;
         out->module_start = m->start;
         out->module_end = m->end;
-        const cs_elf_sym *sym = m->elf ? cs_elf_find(m->elf, addr - m->bias) : NULL;
+        const csi_elf_sym *sym = m->elf ? csi_elf_find(m->elf, addr - m->bias) : NULL;
         if (sym) {
             out->name = sym->name;
             out->sym_addr = sym->addr + m->bias;
@@ -220,7 +220,7 @@ bool cs_symbolizer_lookup(cs_symbolizer *s, uint64_t addr, cs_sym_result *out)
     return found;
 }
 
-void cs_symbolizer_after_fork(cs_symbolizer *s)
+void csi_symbolizer_after_fork(csi_symbolizer *s)
 {
     if (s) {
         g_mutex_init(&s->lock);

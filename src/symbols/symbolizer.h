@@ -11,20 +11,20 @@
  * the symbolizer. Thread-safe (one lock; a lookup of a known module is a
  * binary search or two).
  */
-#ifndef CS_SYMBOLS_SYMBOLIZER_H
-#define CS_SYMBOLS_SYMBOLIZER_H
+#ifndef CSI_SYMBOLS_SYMBOLIZER_H
+#define CSI_SYMBOLS_SYMBOLIZER_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef struct cs_symbolizer cs_symbolizer;
+typedef struct csi_symbolizer csi_symbolizer;
 
 /* Returns the current maps text (g_malloc; the symbolizer frees it), or NULL. */
-typedef char *(*cs_maps_reader)(void *opaque);
+typedef char *(*csi_maps_reader)(void *opaque);
 /* Returns the bias to subtract from the text's addresses (QEMU's guest_base). */
-typedef uint64_t (*cs_bias_reader)(void *opaque);
+typedef uint64_t (*csi_bias_reader)(void *opaque);
 
-typedef struct cs_sym_result {
+typedef struct csi_sym_result {
     const char *module;     /* path of the file mapped at the address */
     uint64_t module_base;   /* load bias: run-time minus link-time address */
     uint64_t module_start;  /* lowest address of the module's file mappings */
@@ -32,18 +32,18 @@ typedef struct cs_sym_result {
     const char *name;       /* function containing the address, or NULL */
     uint64_t sym_addr;      /* run-time address of `name` (when name) */
     uint64_t sym_size;
-    unsigned local_entry;   /* ppc64 ELFv2: local entry offset of `name` (cs_elf_sym) */
-} cs_sym_result;
+    unsigned local_entry;   /* ppc64 ELFv2: local entry offset of `name` (csi_elf_sym) */
+} csi_sym_result;
 
-cs_symbolizer *cs_symbolizer_new(cs_maps_reader read_maps, cs_bias_reader read_bias, void *opaque);
-void cs_symbolizer_free(cs_symbolizer *s);
+csi_symbolizer *csi_symbolizer_new(csi_maps_reader read_maps, csi_bias_reader read_bias, void *opaque);
+void csi_symbolizer_free(csi_symbolizer *s);
 
 /* In the child of a fork(): the lock may have been held by a thread that
  * does not exist there. */
-void cs_symbolizer_after_fork(cs_symbolizer *s);
+void csi_symbolizer_after_fork(csi_symbolizer *s);
 
 /* False if the address lies in no file mapping (anonymous memory, JIT
  * code, QEMU's vdso) even after re-reading the maps. */
-bool cs_symbolizer_lookup(cs_symbolizer *s, uint64_t addr, cs_sym_result *out);
+bool csi_symbolizer_lookup(csi_symbolizer *s, uint64_t addr, csi_sym_result *out);
 
 #endif

@@ -145,7 +145,7 @@ class Code:
 
 
 TRACE = re.compile(r"^Trace (\d+): 0x[0-9a-f]+ \[([0-9a-f]+)/([0-9a-f]+)/([0-9a-f]+)/[0-9a-f]+\]")
-ARM_THUMB = 1 << 23     # QEMU 10's AArch32 block flags (cs_base): Thumb state
+ARM_THUMB = 1 << 23     # QEMU 10's AArch32 block flags (csi_base): Thumb state
 IN_INSN = re.compile(r"^0x([0-9a-f]+):")
 
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Shared by the libFuzzer harnesses of tests/fuzz/. */
-#ifndef CS_FUZZ_H
-#define CS_FUZZ_H
+#ifndef CSI_FUZZ_H
+#define CSI_FUZZ_H
 
 #include <stdarg.h>
 #include <stdint.h>

@@ -74,19 +74,19 @@ static bool qemu_lists(unsigned k, const char *name)
 
 static bool terminated(const char *s)
 {
-    return memchr(s, '\0', CS_REG_NAME_MAX) != NULL;
+    return memchr(s, '\0', CSI_REG_NAME_MAX) != NULL;
 }
 
-static void check(const cs_arch_desc *a, unsigned k, size_t at, const cs_insn_info *in,
+static void check(const csi_arch_desc *a, unsigned k, size_t at, const csi_insn_info *in,
                   uint64_t reg)
 {
-    if (in->cls > CS_INSN_RET_CALL) {
+    if (in->cls > CSI_INSN_RET_CALL) {
         bad(a->name, at, "class out of range");
     }
     if (!terminated(in->target.base) || !terminated(in->target.index) || !terminated(in->cond.reg)) {
         bad(a->name, at, "register name not terminated");
     }
-    if (in->cls == CS_INSN_OTHER) {
+    if (in->cls == CSI_INSN_OTHER) {
         return;
     }
     if (!qemu_lists(k, in->target.base) || !qemu_lists(k, in->target.index) ||
@@ -95,16 +95,16 @@ static void check(const cs_arch_desc *a, unsigned k, size_t at, const cs_insn_in
                   a->name, at, in->target.base, in->target.index, in->cond.reg);
     }
     switch (in->target.kind) {
-    case CS_TARGET_NONE:
-    case CS_TARGET_DIRECT:
-    case CS_TARGET_NEXT:
+    case CSI_TARGET_NONE:
+    case CSI_TARGET_DIRECT:
+    case CSI_TARGET_NEXT:
         break;
-    case CS_TARGET_REG:
+    case CSI_TARGET_REG:
         if (!in->target.base[0]) {
             bad(a->name, at, "register target without a register");
         }
         break;
-    case CS_TARGET_MEM:
+    case CSI_TARGET_MEM:
         if (in->target.size == 0 || in->target.size > 8) {
             bad(a->name, at, "memory target of a size a read refuses");
         }
@@ -112,18 +112,18 @@ static void check(const cs_arch_desc *a, unsigned k, size_t at, const cs_insn_in
     default:
         bad(a->name, at, "target kind out of range");
     }
-    if (in->target.kind == CS_TARGET_NEXT && !a->targets_observed) {
+    if (in->target.kind == CSI_TARGET_NEXT && !a->targets_observed) {
         bad(a->name, at, "observed target on an architecture whose registers are read");
     }
     switch (in->cond.kind) {
-    case CS_COND_ALWAYS:
+    case CSI_COND_ALWAYS:
         break;
-    case CS_COND_ARM:
+    case CSI_COND_ARM:
         if (in->cond.code >= 14 || strcmp(in->cond.reg, "cpsr") != 0) {
             bad(a->name, at, "ARM condition out of range");
         }
         break;
-    case CS_COND_PPC_CR:
+    case CSI_COND_PPC_CR:
         if (in->cond.code >= 32 || strcmp(in->cond.reg, "cr") != 0) {
             bad(a->name, at, "CR bit out of range");
         }
@@ -131,7 +131,7 @@ static void check(const cs_arch_desc *a, unsigned k, size_t at, const cs_insn_in
     default:
         bad(a->name, at, "condition kind out of range");
     }
-    (void)cs_cond_holds(&in->cond, reg);
+    (void)csi_cond_holds(&in->cond, reg);
 }
 
 static uint64_t le(const uint8_t *p, unsigned n)
@@ -150,7 +150,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     unsigned k = data[0] % (sizeof arch_names / sizeof arch_names[0]);
     const char *name = arch_names[k];
-    const cs_arch_desc *a = cs_arch_find(name);
+    const csi_arch_desc *a = csi_arch_find(name);
     if (!a) {
         bad(name, 0, "listed architecture not found");
     }
@@ -164,10 +164,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t *bytes = malloc(len);
     memcpy(bytes, data + 14, len);
     unsigned stride = data[1] >> 1;
-    cs_code code = { .bytes = bytes, .len = len, .addr = addr, .block_start = data[1] & 1,
+    csi_code code = { .bytes = bytes, .len = len, .addr = addr, .block_start = data[1] & 1,
                      .mode = a->mode_reg ? mode : 0 };
     for (size_t at = stride ? stride % len : 0; at < len; at += stride ? stride : 1) {
-        cs_insn_info info;
+        csi_insn_info info;
         memset(&info, 0, sizeof info);
         code.at = at;
         a->classify(a, &code, &info);

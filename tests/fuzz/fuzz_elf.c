@@ -2,7 +2,7 @@
 /*
  * libFuzzer harness for symbolisation (src/symbols/) on arbitrary files, as
  * a hostile guest can map them: the bytes become a file, read with the
- * entry points the plugin uses (cs_elf_read, the symbolizer over a maps
+ * entry points the plugin uses (csi_elf_read, the symbolizer over a maps
  * text placing the file's segments, lookups by address), with detached
  * debug files searched in a directory of the harness's own.
  *
@@ -77,7 +77,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     debug_dir = g_build_filename(dir, "debug", NULL);
     prog_path = g_build_filename(dir, "prog", NULL);
     mkdir(debug_dir, 0700);
-    cs_elf_set_debug_root(debug_dir);
+    csi_elf_set_debug_root(debug_dir);
     elf_version(EV_CURRENT);
     return 0;
 }
@@ -118,7 +118,7 @@ static char *build_id(const uint8_t *p, size_t n)
     return hex;
 }
 
-static void check_elf(const cs_elf_file *f, const uint8_t *data, size_t size)
+static void check_elf(const csi_elf_file *f, const uint8_t *data, size_t size)
 {
     if (f->debug_file) {
         /* A path derived from the file's contents must stay in the debug
@@ -130,7 +130,7 @@ static void check_elf(const cs_elf_file *f, const uint8_t *data, size_t size)
         }
     }
     for (size_t i = 0; i < f->n_syms; i++) {
-        const cs_elf_sym *s = &f->syms[i];
+        const csi_elf_sym *s = &f->syms[i];
         if (!s->name || !s->name[0]) {
             bad("symbol %zu has no name", i);
         }
@@ -139,7 +139,7 @@ static void check_elf(const cs_elf_file *f, const uint8_t *data, size_t size)
         }
         uint64_t probes[3] = { s->addr, s->addr + (s->size ? s->size - 1 : 0), s->addr - 1 };
         for (int k = 0; k < 3; k++) {
-            const cs_elf_sym *got = cs_elf_find(f, probes[k]);
+            const csi_elf_sym *got = csi_elf_find(f, probes[k]);
             if (got && probes[k] - got->addr >= (got->size ? got->size : 1)) {
                 bad("lookup of %#" G_GINT64_MODIFIER "x gave %s at %#" G_GINT64_MODIFIER "x",
                     probes[k], got->name, got->addr);
@@ -153,25 +153,25 @@ static void check_elf(const cs_elf_file *f, const uint8_t *data, size_t size)
     for (size_t i = 0; i + 8 <= size && i < 256; i += 8) {
         uint64_t a;
         memcpy(&a, data + i, 8);
-        const cs_elf_sym *got = cs_elf_find(f, a);
+        const csi_elf_sym *got = csi_elf_find(f, a);
         if (got && a - got->addr >= (got->size ? got->size : 1)) {
             bad("lookup of %#" G_GINT64_MODIFIER "x outside its symbol", a);
         }
         uint64_t bias;
-        (void)cs_elf_bias(f, a, a >> 3, a >> 40, &bias);
-        (void)cs_elf_covers(f, a >> 1, a);
+        (void)csi_elf_bias(f, a, a >> 3, a >> 40, &bias);
+        (void)csi_elf_covers(f, a >> 1, a);
     }
 }
 
 /* The maps text QEMU would show with the file's segments mapped at `base`
  * (page-granular, as the kernel shows them). */
-static char *maps_text(const cs_elf_file *f, uint64_t base)
+static char *maps_text(const csi_elf_file *f, uint64_t base)
 {
     GString *t = g_string_new(NULL);
     g_string_append_printf(t, "%" G_GINT64_MODIFIER "x-%" G_GINT64_MODIFIER "x r--p 00000000 "
                            "fe:01 42 %s\n", base, base + 0x1000, prog_path);
     for (guint i = 0; i < f->loads->len && i < 16; i++) {
-        const cs_elf_load *l = &g_array_index(f->loads, cs_elf_load, i);
+        const csi_elf_load *l = &g_array_index(f->loads, csi_elf_load, i);
         uint64_t start = base + (l->vaddr & ~0xfffull);
         uint64_t len = (l->memsz + (l->vaddr & 0xfff) + 0xfff) & ~0xfffull;
         if (len == 0 || len > (1ull << 32) || start + len <= start) {
@@ -190,17 +190,17 @@ static char *read_maps(void *opaque)
     return g_strdup(opaque);
 }
 
-static void check_symbolizer(const cs_elf_file *f, uint64_t base)
+static void check_symbolizer(const csi_elf_file *f, uint64_t base)
 {
     g_autofree char *text = maps_text(f, base);
-    cs_symbolizer *sy = cs_symbolizer_new(read_maps, NULL, text);
+    csi_symbolizer *sy = csi_symbolizer_new(read_maps, NULL, text);
     GArray *probe = g_array_new(FALSE, FALSE, sizeof(uint64_t));
     for (size_t i = 0; i < f->n_syms && i < 64; i++) {
         uint64_t a = f->syms[i].addr + base;
         g_array_append_val(probe, a);
     }
     for (guint i = 0; i < f->loads->len && i < 16; i++) {
-        const cs_elf_load *l = &g_array_index(f->loads, cs_elf_load, i);
+        const csi_elf_load *l = &g_array_index(f->loads, csi_elf_load, i);
         uint64_t a = base + l->vaddr;
         g_array_append_val(probe, a);
         a += l->memsz ? l->memsz - 1 : 0;
@@ -210,8 +210,8 @@ static void check_symbolizer(const cs_elf_file *f, uint64_t base)
     g_array_append_vals(probe, extra, G_N_ELEMENTS(extra));
     for (guint i = 0; i < probe->len; i++) {
         uint64_t a = g_array_index(probe, uint64_t, i);
-        cs_sym_result r;
-        if (!cs_symbolizer_lookup(sy, a, &r)) {
+        csi_sym_result r;
+        if (!csi_symbolizer_lookup(sy, a, &r)) {
             continue;
         }
         if (!r.module || strcmp(r.module, prog_path) != 0) {
@@ -225,25 +225,25 @@ static void check_symbolizer(const cs_elf_file *f, uint64_t base)
         }
     }
     g_array_free(probe, TRUE);
-    cs_symbolizer_free(sy);
+    csi_symbolizer_free(sy);
 }
 
 static void check_maps(const uint8_t *data, size_t size)
 {
     g_autofree char *text = g_strndup((const char *)data, size);
     for (uint64_t bias = 0; bias <= 0x1000; bias += 0x1000) {
-        GArray *r = cs_maps_parse(text, bias);
+        GArray *r = csi_maps_parse(text, bias);
         for (guint i = 0; i < r->len; i++) {
-            const cs_map_region *m = &g_array_index(r, cs_map_region, i);
+            const csi_map_region *m = &g_array_index(r, csi_map_region, i);
             if (m->start >= m->end || m->path[0] != '/' || (i && m->start < (m - 1)->start)) {
                 bad("maps region %u malformed", i);
             }
-            const cs_map_region *got = cs_maps_find(r, m->start);
+            const csi_map_region *got = csi_maps_find(r, m->start);
             if (!got || got->start > m->start || m->start >= got->end) {
                 bad("maps lookup of a region's start failed");
             }
         }
-        cs_maps_free(r);
+        csi_maps_free(r);
     }
 }
 
@@ -272,15 +272,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     char *err = NULL;
-    cs_elf_file *f = cs_elf_read(prog_path, &err);
+    csi_elf_file *f = csi_elf_read(prog_path, &err);
     if (!f && !err) {
-        bad("cs_elf_read failed without a message");
+        bad("csi_elf_read failed without a message");
     }
     g_free(err);
     if (f) {
         check_elf(f, prog, prog_len);
         check_symbolizer(f, 0x40000000);
-        cs_elf_free(f);
+        csi_elf_free(f);
     }
     if (dbg_path) {
         unlink(dbg_path);

@@ -12,7 +12,7 @@
  *
  * With flag 0x80, stacks are heuristic (told apart by the stack pointer):
  * three vCPUs, two of them in one address space, each on the stack
- * cs_engine_heuristic_stack picks for the sp of each call or return. The
+ * csi_engine_heuristic_stack picks for the sp of each call or return. The
  * model follows the engine's choice of stack (that rule is not modelled),
  * checks the choice covers the sp, that a stack a vCPU is on is never
  * evicted and that an address space keeps at most max_heuristic_stacks
@@ -36,16 +36,16 @@
 #define FN(f) ((void (*)(void))(f))
 
 typedef struct mstack {
-    GArray *frames;       /* cs_frame, [0] oldest retained */
+    GArray *frames;       /* csi_frame, [0] oldest retained */
     uint64_t forgotten;
-    cs_stack_id id;
+    csi_stack_id id;
     bool resync;
-    cs_stack *s;          /* the engine's */
+    csi_stack *s;          /* the engine's */
     uint64_t nev;         /* calls, returns, unwinds and unmatched returns on it */
 } mstack;
 
 typedef struct model {
-    cs_engine_config cfg;
+    csi_engine_config cfg;
     uint32_t max_depth;   /* as the engine applies it */
     uint32_t search_limit;
     uint64_t window;
@@ -55,10 +55,10 @@ typedef struct model {
 } model;
 
 /* What the engine delivered during one operation. */
-static GArray *got_events;   /* callstack_event (CS_SUB_EVENT) */
-static GArray *got_funcs;    /* uint64_t: func of each CS_SUB_CALL / CS_SUB_RET, ret tagged */
+static GArray *got_events;   /* callstack_event (CSI_SUB_EVENT) */
+static GArray *got_funcs;    /* uint64_t: func of each CSI_SUB_CALL / CSI_SUB_RET, ret tagged */
 static GArray *want_events;
-static bool with_events;     /* a CS_SUB_EVENT subscriber is registered */
+static bool with_events;     /* a CSI_SUB_EVENT subscriber is registered */
 
 #define RET_TAG (1ull << 63)
 
@@ -83,9 +83,9 @@ static void on_ret(unsigned vcpu, uint64_t func)
 
 #define disagree(...) fuzz_fail("fuzz_engine: engine and model disagree", __VA_ARGS__)
 
-static cs_frame *mtop(mstack *m)
+static csi_frame *mtop(mstack *m)
 {
-    return m->frames->len ? &g_array_index(m->frames, cs_frame, m->frames->len - 1) : NULL;
+    return m->frames->len ? &g_array_index(m->frames, csi_frame, m->frames->len - 1) : NULL;
 }
 
 static uint64_t mdepth(const mstack *m)
@@ -93,10 +93,10 @@ static uint64_t mdepth(const mstack *m)
     return m->forgotten + m->frames->len;
 }
 
-static void expect(mstack *m, callstack_event_kind kind, bool unwound, const cs_frame *f,
+static void expect(mstack *m, callstack_event_kind kind, bool unwound, const csi_frame *f,
                    uint64_t pc)
 {
-    cs_frame *top = mtop(m);
+    csi_frame *top = mtop(m);
     callstack_event ev = {
         .kind = kind, .unwound = unwound, .func = f->func, .ret_addr = f->ret_addr,
         .call_site = f->call_site, .sp = f->sp, .depth = mdepth(m),
@@ -109,7 +109,7 @@ static void expect(mstack *m, callstack_event_kind kind, bool unwound, const cs_
 
 static void mpop(model *md, mstack *m, bool unwound, uint64_t pc)
 {
-    cs_frame f = *mtop(m);
+    csi_frame f = *mtop(m);
     g_array_set_size(m->frames, m->frames->len - 1);
     m->nev++;
     expect(m, CALLSTACK_EVENT_RET, unwound, &f, pc);
@@ -123,7 +123,7 @@ static void mpop(model *md, mstack *m, bool unwound, uint64_t pc)
 /* The engine's rule for a frame whose stack memory has been released. */
 static bool mdead(const model *md, mstack *m, uint64_t sp, bool at_call)
 {
-    cs_frame *top = mtop(m);
+    csi_frame *top = mtop(m);
     if (!top || top->sp > sp) {
         return false;
     }
@@ -133,7 +133,7 @@ static bool mdead(const model *md, mstack *m, uint64_t sp, bool at_call)
     return sp - top->sp <= md->window;
 }
 
-static void mcall(model *md, mstack *m, const cs_frame *f)
+static void mcall(model *md, mstack *m, const csi_frame *f)
 {
     if (m->resync) {
         while (mdead(md, m, f->sp, true)) {
@@ -159,7 +159,7 @@ static void mret(model *md, mstack *m, uint64_t target, uint64_t sp)
     uint32_t limit = m->resync ? n : MIN(n, md->search_limit);
     int64_t idx = -1;
     for (uint32_t i = 0; i < limit; i++) {
-        const cs_frame *f = &g_array_index(m->frames, cs_frame, n - 1 - i);
+        const csi_frame *f = &g_array_index(m->frames, csi_frame, n - 1 - i);
         if (m->resync && f->sp > sp) {
             break;
         }
@@ -230,58 +230,58 @@ static void compare(const char *what, uint64_t op_index)
 }
 
 /* The engine's view of a stack (depth, callers, functions, top) against the model's. */
-static void compare_stack(cs_engine *e, mstack *m, uint64_t op_index)
+static void compare_stack(csi_engine *e, mstack *m, uint64_t op_index)
 {
     enum { N = 64 };
     uint64_t callers[N], funcs[N];
     uint32_t n = m->frames->len;
-    uint64_t d = cs_engine_depth(e, m->s);
+    uint64_t d = csi_engine_depth(e, m->s);
     if (d != mdepth(m)) {
         disagree("op %" G_GUINT64_FORMAT ": depth %" G_GUINT64_FORMAT ", model %" G_GUINT64_FORMAT,
                  op_index, d, mdepth(m));
     }
-    uint32_t nc = cs_engine_callers(e, m->s, callers, N);
-    uint32_t nf = cs_engine_functions(e, m->s, funcs, N);
+    uint32_t nc = csi_engine_callers(e, m->s, callers, N);
+    uint32_t nf = csi_engine_functions(e, m->s, funcs, N);
     if (nc != MIN(n, (uint32_t)N) || nf != nc) {
         disagree("op %" G_GUINT64_FORMAT ": %u callers, %u functions, model %u frames", op_index,
                  nc, nf, n);
     }
     for (uint32_t i = 0; i < nc; i++) {
-        const cs_frame *f = &g_array_index(m->frames, cs_frame, n - 1 - i);
+        const csi_frame *f = &g_array_index(m->frames, csi_frame, n - 1 - i);
         if (callers[i] != f->ret_addr || funcs[i] != f->func) {
             disagree("op %" G_GUINT64_FORMAT ": frame %u differs", op_index, i);
         }
     }
-    cs_frame top;
-    bool has = cs_engine_top(e, m->s, &top);
+    csi_frame top;
+    bool has = csi_engine_top(e, m->s, &top);
     if (has != (n > 0) || (has && memcmp(&top, mtop(m), sizeof top) != 0)) {
         disagree("op %" G_GUINT64_FORMAT ": top frame differs", op_index);
     }
     prog_point p;
     memset(&p, 0, sizeof p);
-    cs_engine_fill_prog_point(e, m->s, &p);
+    csi_engine_fill_prog_point(e, m->s, &p);
     if (p.caller != (n ? mtop(m)->ret_addr : 0) || p.sidFirst != m->id.first ||
         p.sidSecond != m->id.second) {
         disagree("op %" G_GUINT64_FORMAT ": prog_point differs", op_index);
     }
 }
 
-static void set_events(cs_engine *e, bool on)
+static void set_events(csi_engine *e, bool on)
 {
     if (on != with_events) {
         if (on) {
-            cs_engine_subscribe(e, CS_SUB_EVENT, FN(on_event));
+            csi_engine_subscribe(e, CSI_SUB_EVENT, FN(on_event));
         } else {
-            cs_engine_unsubscribe(e, CS_SUB_EVENT, FN(on_event));
+            csi_engine_unsubscribe(e, CSI_SUB_EVENT, FN(on_event));
         }
         with_events = on;
     }
 }
 
-static mstack *mstack_new(model *md, cs_stack *s)
+static mstack *mstack_new(model *md, csi_stack *s)
 {
     mstack *m = g_new0(mstack, 1);
-    m->frames = g_array_new(FALSE, FALSE, sizeof(cs_frame));
+    m->frames = g_array_new(FALSE, FALSE, sizeof(csi_frame));
     m->id = s->id;
     m->resync = md->cfg.sp_resync || (md->cfg.sp_resync_kernel && s->id.kernel);
     m->s = s;
@@ -299,12 +299,12 @@ static void mstack_free(gpointer p)
 #define NVCPUS 3
 
 /*
- * After cs_engine_heuristic_stack put vCPU v on `s` for stack pointer sp:
+ * After csi_engine_heuristic_stack put vCPU v on `s` for stack pointer sp:
  * stacks the engine evicted leave the model (their frames dropped), and
  * the model stack of `s` is returned (new and empty if `s` is).
  */
-static mstack *heuristic_sync(model *md, cs_engine *e, cs_stack *const cur[NVCPUS],
-                              cs_stack *s, uint64_t sp, uint64_t max_stacks,
+static mstack *heuristic_sync(model *md, csi_engine *e, csi_stack *const cur[NVCPUS],
+                              csi_stack *s, uint64_t sp, uint64_t max_stacks,
                               uint64_t *dropped, size_t op_index)
 {
     if (s->last_sp != sp || s->high_sp < sp) {
@@ -313,7 +313,7 @@ static mstack *heuristic_sync(model *md, cs_engine *e, cs_stack *const cur[NVCPU
     mstack *found = NULL;
     for (guint i = md->stacks->len; i-- > 0;) {
         mstack *m = g_ptr_array_index(md->stacks, i);
-        cs_stack *now = g_hash_table_lookup(e->stacks, &m->id);
+        csi_stack *now = g_hash_table_lookup(e->stacks, &m->id);
         /* (a stack evicted and made again under the same id has fewer events) */
         if (now == m->s && now->n_calls + now->n_returns + now->n_unwound + now->n_unmatched == m->nev) {
             if (now == s) {
@@ -331,7 +331,7 @@ static mstack *heuristic_sync(model *md, cs_engine *e, cs_stack *const cur[NVCPU
     }
     if (!found) {
         found = mstack_new(md, s);
-        if (cs_engine_depth(e, s) != 0) {
+        if (csi_engine_depth(e, s) != 0) {
             disagree("op %zu: a new heuristic stack is not empty", op_index);
         }
     }
@@ -379,35 +379,35 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     md.cfg.search_limit = data[2] & 31;                     /* 0: the default */
     md.cfg.resync_window = (uint64_t)data[3] * 8;           /* 0: the default */
-    md.max_depth = md.cfg.max_depth < 2 ? CS_DEFAULT_MAX_DEPTH : md.cfg.max_depth;
-    md.search_limit = md.cfg.search_limit ? md.cfg.search_limit : CS_DEFAULT_SEARCH_LIMIT;
-    md.window = md.cfg.resync_window ? md.cfg.resync_window : CS_DEFAULT_RESYNC_WINDOW;
+    md.max_depth = md.cfg.max_depth < 2 ? CSI_DEFAULT_MAX_DEPTH : md.cfg.max_depth;
+    md.search_limit = md.cfg.search_limit ? md.cfg.search_limit : CSI_DEFAULT_SEARCH_LIMIT;
+    md.window = md.cfg.resync_window ? md.cfg.resync_window : CSI_DEFAULT_RESYNC_WINDOW;
 
-    cs_engine *e = cs_engine_new(&md.cfg);
-    cs_engine_subscribe(e, CS_SUB_CALL, FN(on_call));
-    cs_engine_subscribe(e, CS_SUB_RET, FN(on_ret));
+    csi_engine *e = csi_engine_new(&md.cfg);
+    csi_engine_subscribe(e, CSI_SUB_CALL, FN(on_call));
+    csi_engine_subscribe(e, CSI_SUB_RET, FN(on_ret));
     with_events = false;
     set_events(e, flags & 32);
     if (flags & 64) {
-        cs_engine_set_concurrent(e, true);
+        csi_engine_set_concurrent(e, true);
     }
     /* Threaded: two threads of a process, an asid stack, a kernel stack. */
-    static const cs_stack_id ids[NSTACKS] = {
+    static const csi_stack_id ids[NSTACKS] = {
         { .first = 7, .second = 1, .kind = STACK_THREADED },
         { .first = 7, .second = 2, .kind = STACK_THREADED },
         { .first = 7, .second = 0, .kind = STACK_ASID },
         { .first = 0, .second = 0x4000, .kind = STACK_ASID, .kernel = true },
     };
     /* Heuristic: vCPUs 0 and 1 in address space 7, vCPU 2 in 8. */
-    static const cs_stack_id spaces[NVCPUS] = {
+    static const csi_stack_id spaces[NVCPUS] = {
         { .first = 7, .kind = STACK_HEURISTIC },
         { .first = 7, .kind = STACK_HEURISTIC },
         { .first = 8, .kind = STACK_HEURISTIC },
     };
-    cs_stack *cur[NVCPUS] = { NULL };
+    csi_stack *cur[NVCPUS] = { NULL };
     md.stacks = g_ptr_array_new_with_free_func(mstack_free);
     for (int k = 0; k < NSTACKS && !heuristic; k++) {
-        mstack_new(&md, cs_engine_stack(e, &ids[k]));
+        mstack_new(&md, csi_engine_stack(e, &ids[k]));
     }
     uint64_t dropped_frames = 0, site = 0;
 
@@ -430,18 +430,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 0:
         case 1: {   /* call; variant 0..3: sp just below the top frame's (x86-like) */
             what = "call";
-            cs_frame f = { .func = pool_func(a), .ret_addr = pool_ret(b),
+            csi_frame f = { .func = pool_func(a), .ret_addr = pool_ret(b),
                            .call_site = 0x100000 + site++, .sp = pool_sp(c) };
             if (variant < 4 && m && mtop(m)) {
                 f.sp = mtop(m)->sp - 8 * (c & 3);
             }
             if (heuristic) {
-                cur[v] = cs_engine_heuristic_stack(e, &spaces[v], f.sp, cur[v]);
+                cur[v] = csi_engine_heuristic_stack(e, &spaces[v], f.sp, cur[v]);
                 m = heuristic_sync(&md, e, cur, cur[v], f.sp, md.cfg.max_heuristic_stacks,
                                    &dropped_frames, op_index);
             }
             mcall(&md, m, &f);
-            cs_engine_call(e, m->s, 0, f.func, f.ret_addr, f.call_site, f.sp);
+            csi_engine_call(e, m->s, 0, f.func, f.ret_addr, f.call_site, f.sp);
             break;
         }
         case 2:
@@ -450,36 +450,36 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             uint32_t n = m ? m->frames->len : 0;
             uint64_t target = pool_ret(a), sp = pool_sp(b);
             if (n && variant < 4) {
-                const cs_frame *f = &g_array_index(m->frames, cs_frame,
+                const csi_frame *f = &g_array_index(m->frames, csi_frame,
                                                    variant == 0 ? n - 1 : c % n);
                 target = f->ret_addr;
                 sp = f->sp + (variant & 1 ? 8 : 0);
             }
             if (heuristic) {
-                cur[v] = cs_engine_heuristic_stack(e, &spaces[v], sp, cur[v]);
+                cur[v] = csi_engine_heuristic_stack(e, &spaces[v], sp, cur[v]);
                 m = heuristic_sync(&md, e, cur, cur[v], sp, md.cfg.max_heuristic_stacks,
                                    &dropped_frames, op_index);
             }
             mret(&md, m, target, sp);
-            cs_engine_ret(e, m->s, 0, target, sp);
+            csi_engine_ret(e, m->s, 0, target, sp);
             break;
         }
         case 4: {   /* slot return (x86 ret before it executes) */
             what = "ret_from_slot";
-            cs_frame *top = mtop(m);
+            csi_frame *top = mtop(m);
             uint64_t slot = top && variant < 6 ? top->sp : pool_sp(a);
             bool want = top && top->sp == slot;
             if (want) {
                 mpop(&md, m, false, top->ret_addr);
             }
-            if (cs_engine_ret_from_slot(e, m->s, 0, slot) != want) {
+            if (csi_engine_ret_from_slot(e, m->s, 0, slot) != want) {
                 disagree("op %zu: ret_from_slot returned %d, model %d", op_index, !want, want);
             }
             break;
         }
         case 5: {   /* unwind the top frame if it is still the expected one */
             what = "unwind_top";
-            cs_frame exp = mtop(m) ? *mtop(m) : (cs_frame){ 0 };
+            csi_frame exp = mtop(m) ? *mtop(m) : (csi_frame){ 0 };
             if (variant >= 6) {
                 exp.ret_addr ^= 4;
             }
@@ -487,7 +487,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (want) {
                 mpop(&md, m, true, 0x5000 + a);
             }
-            if (cs_engine_unwind_top(e, m->s, 0, &exp, 0x5000 + a) != want) {
+            if (csi_engine_unwind_top(e, m->s, 0, &exp, 0x5000 + a) != want) {
                 disagree("op %zu: unwind_top returned %d, model %d", op_index, !want, want);
             }
             break;
@@ -506,17 +506,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             if (heuristic) {
                 /* the vCPU leaves its stack, which may be evicted from now on */
-                cs_engine_release_stack(e, cur[v]);
+                csi_engine_release_stack(e, cur[v]);
                 cur[v] = NULL;
                 break;
             }
             compare_stack(e, m, op_index);
             dropped_frames += m->frames->len;
-            cs_engine_drop_stack(e, m->s);
+            csi_engine_drop_stack(e, m->s);
             g_array_set_size(m->frames, 0);
             m->forgotten = 0;
-            m->s = cs_engine_stack(e, &m->id);
-            if (cs_engine_depth(e, m->s) != 0) {
+            m->s = csi_engine_stack(e, &m->id);
+            if (csi_engine_depth(e, m->s) != 0) {
                 disagree("op %zu: a new stack is not empty", op_index);
             }
             break;
@@ -530,8 +530,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         compare_stack(e, m, UINT64_MAX);
         live += m->frames->len;
     }
-    cs_engine_stats st;
-    cs_engine_get_stats(e, &st);
+    csi_engine_stats st;
+    csi_engine_get_stats(e, &st);
     if (st.calls != md.calls || st.returns != md.returns || st.unwound != md.unwound ||
         st.unmatched_returns != md.unmatched) {
         disagree("statistics: calls %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT " returns %"
@@ -550,6 +550,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                  md.forgotten_ever, dropped_frames, live);
     }
     g_ptr_array_free(md.stacks, TRUE);
-    cs_engine_free(e);
+    csi_engine_free(e);
     return 0;
 }

@@ -14,7 +14,7 @@
  * see: the plugins do not use it for data other threads read.)
  *
  * It also carries the one workaround whole-system QEMU needs (enabled by
- * CS_TSAN_DIRECT_LONGJMP=1 in the environment, and this library preloaded
+ * CSI_TSAN_DIRECT_LONGJMP=1 in the environment, and this library preloaded
  * before the TSan runtime): QEMU's coroutines switch stacks with
  * sigsetjmp/siglongjmp (util/coroutine-ucontext.c), and TSan's siglongjmp
  * interceptor, which looks the target up among the jumps buffers it saw set
@@ -126,7 +126,7 @@ EXPORT void siglongjmp(sigjmp_buf env, int val)
     static void (*jump)(sigjmp_buf, int);
     if (!jump) {
         void *from = RTLD_NEXT;   /* the TSan runtime's interceptor */
-        const char *direct = getenv("CS_TSAN_DIRECT_LONGJMP");
+        const char *direct = getenv("CSI_TSAN_DIRECT_LONGJMP");
         if (direct && direct[0] == '1') {
             from = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
         }

@@ -3,7 +3,7 @@
 """The thread-sanitizer runs (scripts/tsan.sh sets the environment up):
 the TSan-instrumented plugins (CALLSTACK_BUILD=build-tsan) in an
 uninstrumented QEMU whose binaries in $QEMU_PREFIX/bin are wrappers that
-preload the TSan runtime and write its reports to $CS_TSAN_LOG.PID.
+preload the TSan runtime and write its reports to $CSI_TSAN_LOG.PID.
 
 A test passes when TSan reports nothing and the run's results still hold
 against references independent of the plugin: what the guest prints about
@@ -45,7 +45,7 @@ def tsan_logs(tag):
     prefix = os.path.join(WORK, "tsan-" + tag)
     for f in glob.glob(prefix + ".*"):
         os.unlink(f)
-    os.environ["CS_TSAN_LOG"] = prefix
+    os.environ["CSI_TSAN_LOG"] = prefix
 
     def check():
         reports = []
@@ -198,7 +198,7 @@ def tsan_unit_engine():
     with TSan: no QEMU involved, only GLib's locks need the shim."""
     check = tsan_logs("unit-engine")
     env = dict(os.environ, LD_PRELOAD=os.path.join(BUILD, "tests", "tsan", "libtsan_glib.so"),
-               TSAN_OPTIONS="log_path=" + os.environ["CS_TSAN_LOG"])
+               TSAN_OPTIONS="log_path=" + os.environ["CSI_TSAN_LOG"])
     try:
         p = run([os.path.join(BUILD, "tests", "unit", "test_engine")], check=False, env=env, timeout=600)
     finally:

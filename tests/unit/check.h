@@ -5,8 +5,8 @@
  * reason" per case, then "N passed, N failed", and gives the exit status.
  * Optional command-line arguments run only the named cases.
  */
-#ifndef CS_TEST_CHECK_H
-#define CS_TEST_CHECK_H
+#ifndef CSI_TEST_CHECK_H
+#define CSI_TEST_CHECK_H
 
 #include <inttypes.h>
 #include <stdarg.h>

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Unit tests of the host-independent engine (src/engine/): synthetic call and
- * return streams go in, the events delivered to CS_SUB_EVENT, CS_SUB_CALL and
- * CS_SUB_RET subscribers and the resulting stacks are checked against what
+ * return streams go in, the events delivered to CSI_SUB_EVENT, CSI_SUB_CALL and
+ * CSI_SUB_RET subscribers and the resulting stacks are checked against what
  * the stream means (or against a small reference model).
  *
  * A tiny harness: each case is a function; one line "PASS name" or
@@ -36,10 +36,10 @@
 /* ---- recording subscribers --------------------------------------------- */
 
 static struct {
-    GArray *events;   /* callstack_event, from CS_SUB_EVENT */
-    GArray *calls;    /* uint64_t func, from CS_SUB_CALL */
-    GArray *rets;     /* uint64_t func, from CS_SUB_RET */
-    GArray *vcpus;    /* unsigned, vcpu of each CS_SUB_EVENT delivery */
+    GArray *events;   /* callstack_event, from CSI_SUB_EVENT */
+    GArray *calls;    /* uint64_t func, from CSI_SUB_CALL */
+    GArray *rets;     /* uint64_t func, from CSI_SUB_RET */
+    GArray *vcpus;    /* unsigned, vcpu of each CSI_SUB_EVENT delivery */
 } rec;
 
 static void rec_event(unsigned vcpu, const callstack_event *ev)
@@ -77,21 +77,21 @@ static const callstack_event *rec_ev(guint i)
  * Every case runs twice: with the engine's defaults (every change under the
  * stack's lock) and as "lockfree/NAME", with the settings linux-user uses
  * (threaded stacks owned by their thread, and no locking at all until
- * cs_engine_set_concurrent: cases that start threads on a shared stack call
+ * csi_engine_set_concurrent: cases that start threads on a shared stack call
  * it first, as the plugin does at a clone).
  */
 static bool lockfree;
 
-static void set_lock_mode(cs_engine_config *cfg)
+static void set_lock_mode(csi_engine_config *cfg)
 {
     cfg->threaded_owned = lockfree;
     cfg->starts_single_threaded = lockfree;
 }
 
-static cs_engine *mk_engine(bool sp_resync, bool ret_addr_on_stack, uint32_t max_depth,
+static csi_engine *mk_engine(bool sp_resync, bool ret_addr_on_stack, uint32_t max_depth,
                             uint64_t resync_window, uint32_t search_limit)
 {
-    cs_engine_config cfg = {
+    csi_engine_config cfg = {
         .max_depth = max_depth,
         .sp_resync = sp_resync,
         .ret_addr_on_stack = ret_addr_on_stack,
@@ -99,25 +99,25 @@ static cs_engine *mk_engine(bool sp_resync, bool ret_addr_on_stack, uint32_t max
         .search_limit = search_limit,
     };
     set_lock_mode(&cfg);
-    return cs_engine_new(&cfg);
+    return csi_engine_new(&cfg);
 }
 
 /* An engine with the three recorders subscribed. */
-static cs_engine *mk_rec_engine(bool sp_resync, bool ret_addr_on_stack, uint32_t max_depth,
+static csi_engine *mk_rec_engine(bool sp_resync, bool ret_addr_on_stack, uint32_t max_depth,
                                 uint64_t resync_window, uint32_t search_limit)
 {
-    cs_engine *e = mk_engine(sp_resync, ret_addr_on_stack, max_depth, resync_window,
+    csi_engine *e = mk_engine(sp_resync, ret_addr_on_stack, max_depth, resync_window,
                              search_limit);
-    cs_engine_subscribe(e, CS_SUB_EVENT, FN(rec_event));
-    cs_engine_subscribe(e, CS_SUB_CALL, FN(rec_call));
-    cs_engine_subscribe(e, CS_SUB_RET, FN(rec_ret));
+    csi_engine_subscribe(e, CSI_SUB_EVENT, FN(rec_event));
+    csi_engine_subscribe(e, CSI_SUB_CALL, FN(rec_call));
+    csi_engine_subscribe(e, CSI_SUB_RET, FN(rec_ret));
     rec_clear();
     return e;
 }
 
-static cs_stack_id tid(uint64_t pid, uint64_t thread)
+static csi_stack_id tid(uint64_t pid, uint64_t thread)
 {
-    cs_stack_id id = { .first = pid, .second = thread, .kind = STACK_THREADED, .kernel = false };
+    csi_stack_id id = { .first = pid, .second = thread, .kind = STACK_THREADED, .kernel = false };
     return id;
 }
 
@@ -139,8 +139,8 @@ static const char *kind_str(callstack_event_kind k, bool unwound)
 }
 
 /*
- * The events recorded since the last check are exactly `x`; the CS_SUB_CALL
- * and CS_SUB_RET recorders saw the same calls and returns (func only), in the
+ * The events recorded since the last check are exactly `x`; the CSI_SUB_CALL
+ * and CSI_SUB_RET recorders saw the same calls and returns (func only), in the
  * same order. Clears the recorders.
  */
 static bool expect_events(int line, const exp_ev *x, size_t n)
@@ -173,13 +173,13 @@ static bool expect_events(int line, const exp_ev *x, size_t n)
         guint *k = ev->kind == CALLSTACK_EVENT_CALL ? &nc : &nr;
         if (*k >= side->len || g_array_index(side, uint64_t, *k) != ev->func) {
             fail_at(line, "event %zu: the %s subscriber did not see func " PX " in order", i,
-                    ev->kind == CALLSTACK_EVENT_CALL ? "CS_SUB_CALL" : "CS_SUB_RET", ev->func);
+                    ev->kind == CALLSTACK_EVENT_CALL ? "CSI_SUB_CALL" : "CSI_SUB_RET", ev->func);
             goto out;
         }
         (*k)++;
     }
     if (nc != rec.calls->len || nr != rec.rets->len) {
-        fail_at(line, "CS_SUB_CALL/RET saw %u/%u deliveries, CS_SUB_EVENT %u/%u",
+        fail_at(line, "CSI_SUB_CALL/RET saw %u/%u deliveries, CSI_SUB_EVENT %u/%u",
                 rec.calls->len, rec.rets->len, nc, nr);
         goto out;
     }
@@ -195,17 +195,17 @@ out:
 #define EXPECT_NO_EVENTS() REQUIRE(expect_events(__LINE__, NULL, 0))
 
 /* depth, and the retained frames most recent first (ret_addr and func). */
-static bool expect_stack(int line, cs_engine *e, cs_stack *s, uint64_t depth,
+static bool expect_stack(int line, csi_engine *e, csi_stack *s, uint64_t depth,
                          const uint64_t *callers, const uint64_t *funcs, uint32_t n)
 {
     uint64_t got[256], gotf[256];
-    uint64_t d = cs_engine_depth(e, s);
+    uint64_t d = csi_engine_depth(e, s);
     if (d != depth) {
         fail_at(line, "depth %" PRIu64 ", expected %" PRIu64, d, depth);
         return false;
     }
-    uint32_t m = cs_engine_callers(e, s, got, 256);
-    uint32_t mf = cs_engine_functions(e, s, gotf, 256);
+    uint32_t m = csi_engine_callers(e, s, got, 256);
+    uint32_t mf = csi_engine_functions(e, s, gotf, 256);
     if (m != n || mf != n) {
         fail_at(line, "callers/functions returned %u/%u entries, expected %u", m, mf, n);
         return false;
@@ -220,7 +220,7 @@ static bool expect_stack(int line, cs_engine *e, cs_stack *s, uint64_t depth,
     /* A short buffer gets the most recent entries. */
     if (n >= 2) {
         uint64_t one[1];
-        if (cs_engine_callers(e, s, one, 1) != 1 || one[0] != callers[0]) {
+        if (csi_engine_callers(e, s, one, 1) != 1 || one[0] != callers[0]) {
             fail_at(line, "callers(n=1) did not return the most recent caller");
             return false;
         }
@@ -233,11 +233,11 @@ static bool expect_stack(int line, cs_engine *e, cs_stack *s, uint64_t depth,
     REQUIRE(expect_stack(__LINE__, (e), (s), (depth), (callers), (funcs), (n)))
 #define EXPECT_EMPTY(e, s) REQUIRE(expect_stack(__LINE__, (e), (s), 0, NULL, NULL, 0))
 
-static bool expect_stats(int line, cs_engine *e, uint64_t calls, uint64_t returns,
+static bool expect_stats(int line, csi_engine *e, uint64_t calls, uint64_t returns,
                          uint64_t unwound, uint64_t unmatched)
 {
-    cs_engine_stats st;
-    cs_engine_get_stats(e, &st);
+    csi_engine_stats st;
+    csi_engine_get_stats(e, &st);
     if (st.calls != calls || st.returns != returns || st.unwound != unwound ||
         st.unmatched_returns != unmatched) {
         fail_at(line, "stats calls/returns/unwound/unmatched = %" PRIu64 "/%" PRIu64 "/%" PRIu64
@@ -255,36 +255,36 @@ static bool expect_stats(int line, cs_engine *e, uint64_t calls, uint64_t return
 
 static void t_config_defaults(void)
 {
-    cs_engine *e = mk_engine(false, false, 0, 0, 0);
-    cs_engine *e1 = mk_engine(true, true, 1, 5, 7);
-    const cs_engine_config *c = cs_engine_get_config(e);
-    CHECK(c->max_depth == CS_DEFAULT_MAX_DEPTH, "max_depth 0 -> %u", c->max_depth);
-    CHECK(c->search_limit == CS_DEFAULT_SEARCH_LIMIT, "search_limit 0 -> %u", c->search_limit);
-    CHECK(c->resync_window == CS_DEFAULT_RESYNC_WINDOW, "resync_window 0 -> " PX,
+    csi_engine *e = mk_engine(false, false, 0, 0, 0);
+    csi_engine *e1 = mk_engine(true, true, 1, 5, 7);
+    const csi_engine_config *c = csi_engine_get_config(e);
+    CHECK(c->max_depth == CSI_DEFAULT_MAX_DEPTH, "max_depth 0 -> %u", c->max_depth);
+    CHECK(c->search_limit == CSI_DEFAULT_SEARCH_LIMIT, "search_limit 0 -> %u", c->search_limit);
+    CHECK(c->resync_window == CSI_DEFAULT_RESYNC_WINDOW, "resync_window 0 -> " PX,
           c->resync_window);
-    c = cs_engine_get_config(e1);
-    CHECK(c->max_depth == CS_DEFAULT_MAX_DEPTH, "max_depth 1 -> %u", c->max_depth);
+    c = csi_engine_get_config(e1);
+    CHECK(c->max_depth == CSI_DEFAULT_MAX_DEPTH, "max_depth 1 -> %u", c->max_depth);
     CHECK(c->sp_resync && c->ret_addr_on_stack && c->resync_window == 5 && c->search_limit == 7,
           "explicit values not kept");
-    CHECK(!cs_engine_has_subscribers(e), "new engine has subscribers");
-    CHECK(cs_engine_stack_count(e) == 0, "new engine has stacks");
+    CHECK(!csi_engine_has_subscribers(e), "new engine has subscribers");
+    CHECK(csi_engine_stack_count(e) == 0, "new engine has stacks");
 done:
-    cs_engine_free(e);
-    cs_engine_free(e1);
+    csi_engine_free(e);
+    csi_engine_free(e1);
 }
 
 /* a -> b -> c, returns in order. */
 static void t_nesting(void)
 {
-    cs_engine *e = mk_rec_engine(false, false, 0, 0, 0);
-    cs_stack_id id = { .first = 0x11, .second = 0x22, .kind = STACK_THREADED, .kernel = true };
-    cs_stack *s = cs_engine_stack(e, &id);
+    csi_engine *e = mk_rec_engine(false, false, 0, 0, 0);
+    csi_stack_id id = { .first = 0x11, .second = 0x22, .kind = STACK_THREADED, .kernel = true };
+    csi_stack *s = csi_engine_stack(e, &id);
     const uint64_t A = 0xa000, B = 0xb000, C = 0xc000;
 
-    CHECK(cs_engine_stack(e, &id) == s, "same id gave another stack");
+    CHECK(csi_engine_stack(e, &id) == s, "same id gave another stack");
     EXPECT_EMPTY(e, s);
 
-    cs_engine_call(e, s, 3, A, 0x100, 0x0fb, 0x7ff8);
+    csi_engine_call(e, s, 3, A, 0x100, 0x0fb, 0x7ff8);
     CHECK(rec.events->len == 1, "no event for the call");
     {
         const callstack_event *ev = rec_ev(0);
@@ -300,23 +300,23 @@ static void t_nesting(void)
     EXPECT_EVENTS(EV_CALL(A, 0x100, 1));
     EXPECT_STACK(e, s, 1, U64S(0x100), U64S(A), 1);
 
-    cs_engine_call(e, s, 3, B, 0x200, 0x1fb, 0x7ef8);
+    csi_engine_call(e, s, 3, B, 0x200, 0x1fb, 0x7ef8);
     EXPECT_EVENTS(EV_CALL(B, 0x200, 2));
     EXPECT_STACK(e, s, 2, U64S(0x200, 0x100), U64S(B, A), 2);
 
-    cs_engine_call(e, s, 3, C, 0x300, 0x2fb, 0x7df8);
+    csi_engine_call(e, s, 3, C, 0x300, 0x2fb, 0x7df8);
     EXPECT_EVENTS(EV_CALL(C, 0x300, 3));
     EXPECT_STACK(e, s, 3, U64S(0x300, 0x200, 0x100), U64S(C, B, A), 3);
 
     {
         prog_point p = { .pc = 0x5eed };
-        cs_engine_fill_prog_point(e, s, &p);
+        csi_engine_fill_prog_point(e, s, &p);
         CHECK(p.caller == 0x300 && p.pc == 0x5eed && p.sidFirst == 0x11 &&
               p.sidSecond == 0x22 && p.isKernelMode && p.stackKind == STACK_THREADED,
               "fill_prog_point: caller " PX " pc " PX, p.caller, p.pc);
     }
 
-    cs_engine_ret(e, s, 3, 0x300, 0x7e00);
+    csi_engine_ret(e, s, 3, 0x300, 0x7e00);
     CHECK(rec.events->len == 1, "no event for the return");
     CHECK(rec_ev(0)->where.caller == 0x200 && rec_ev(0)->where.pc == 0x300 &&
           rec_ev(0)->call_site == 0x2fb && rec_ev(0)->sp == 0x7df8,
@@ -324,59 +324,59 @@ static void t_nesting(void)
     EXPECT_EVENTS(EV_RET(C, 0x300, 2));
     EXPECT_STACK(e, s, 2, U64S(0x200, 0x100), U64S(B, A), 2);
 
-    cs_engine_ret(e, s, 3, 0x200, 0x7f00);
+    csi_engine_ret(e, s, 3, 0x200, 0x7f00);
     EXPECT_EVENTS(EV_RET(B, 0x200, 1));
     EXPECT_STACK(e, s, 1, U64S(0x100), U64S(A), 1);
 
-    cs_engine_ret(e, s, 3, 0x100, 0x8000);
+    csi_engine_ret(e, s, 3, 0x100, 0x8000);
     CHECK(rec.events->len == 1 && rec_ev(0)->where.caller == 0, "empty stack: caller not 0");
     EXPECT_EVENTS(EV_RET(A, 0x100, 0));
     EXPECT_EMPTY(e, s);
     EXPECT_STATS(e, 3, 3, 0, 0);
     {
-        cs_engine_stats st;
-        cs_engine_get_stats(e, &st);
+        csi_engine_stats st;
+        csi_engine_get_stats(e, &st);
         CHECK(st.stacks_created == 1, "stacks_created %" PRIu64, st.stacks_created);
     }
 done:
-    cs_engine_free(e);
+    csi_engine_free(e);
 }
 
 /* The same function 1000 deep, every return matched. */
 static void t_recursion(void)
 {
-    cs_engine *e = NULL;
+    csi_engine *e = NULL;
     const uint64_t F = 0xf000, N = 1000;
     for (int resync = 0; resync < 2; resync++) {
         e = mk_rec_engine(resync, true, 0, 0, 0);
-        cs_stack_id id = tid(1, 1);
-        cs_stack *s = cs_engine_stack(e, &id);
+        csi_stack_id id = tid(1, 1);
+        csi_stack *s = csi_engine_stack(e, &id);
         /* First call from main (returns to 0x500), then from inside F (0xf010). */
         for (uint64_t i = 0; i < N; i++) {
             uint64_t ra = i == 0 ? 0x500 : 0xf010;
-            cs_engine_call(e, s, 0, F, ra, ra - 5, 0x100000 - 0x40 * (i + 1));
+            csi_engine_call(e, s, 0, F, ra, ra - 5, 0x100000 - 0x40 * (i + 1));
             CHECK(rec.events->len == 1, "resync=%d call %" PRIu64 ": %u events", resync, i,
                   rec.events->len);
             EXPECT_EVENTS(EV_CALL(F, ra, i + 1));
         }
         uint64_t top[3];
-        CHECK(cs_engine_callers(e, s, top, 3) == 3 && top[0] == 0xf010 && top[2] == 0xf010,
+        CHECK(csi_engine_callers(e, s, top, 3) == 3 && top[0] == 0xf010 && top[2] == 0xf010,
               "callers at depth 1000");
-        CHECK(cs_engine_depth(e, s) == N, "depth %" PRIu64, cs_engine_depth(e, s));
+        CHECK(csi_engine_depth(e, s) == N, "depth %" PRIu64, csi_engine_depth(e, s));
         for (uint64_t i = N; i-- > 0;) {
             uint64_t ra = i == 0 ? 0x500 : 0xf010;
-            cs_engine_ret(e, s, 0, ra, 0x100000 - 0x40 * (i + 1) + 8);
+            csi_engine_ret(e, s, 0, ra, 0x100000 - 0x40 * (i + 1) + 8);
             CHECK(rec.events->len == 1, "resync=%d ret at depth %" PRIu64 ": %u events",
                   resync, i + 1, rec.events->len);
             EXPECT_EVENTS(EV_RET(F, ra, i));
         }
         EXPECT_EMPTY(e, s);
         EXPECT_STATS(e, N, N, 0, 0);
-        cs_engine_free(e);
+        csi_engine_free(e);
         e = NULL;
     }
 done:
-    cs_engine_free(e);
+    csi_engine_free(e);
 }
 
 /*
@@ -385,20 +385,20 @@ done:
  */
 static void t_return_skips_frames(void)
 {
-    cs_engine *e = NULL;
+    csi_engine *e = NULL;
     const uint64_t A = 0xa0, B = 0xb0, C = 0xc0, D = 0xd0;
     for (int resync = 0; resync < 2; resync++) {
         e = mk_rec_engine(resync, true, 0, 0, 0);
-        cs_stack_id id = tid(2, 2);
-        cs_stack *s = cs_engine_stack(e, &id);
-        cs_engine_call(e, s, 0, A, 0x100, 0xfb, 0x7ff8);
-        cs_engine_call(e, s, 0, B, 0x200, 0x1fb, 0x7ef8);
-        cs_engine_call(e, s, 0, C, 0x300, 0x2fb, 0x7df8);
-        cs_engine_call(e, s, 0, D, 0x400, 0x3fb, 0x7cf8);
+        csi_stack_id id = tid(2, 2);
+        csi_stack *s = csi_engine_stack(e, &id);
+        csi_engine_call(e, s, 0, A, 0x100, 0xfb, 0x7ff8);
+        csi_engine_call(e, s, 0, B, 0x200, 0x1fb, 0x7ef8);
+        csi_engine_call(e, s, 0, C, 0x300, 0x2fb, 0x7df8);
+        csi_engine_call(e, s, 0, D, 0x400, 0x3fb, 0x7cf8);
         EXPECT_EVENTS(EV_CALL(A, 0x100, 1), EV_CALL(B, 0x200, 2), EV_CALL(C, 0x300, 3),
                       EV_CALL(D, 0x400, 4));
         /* b's ret lands 8 above b's frame sp */
-        cs_engine_ret(e, s, 0, 0x200, 0x7f00);
+        csi_engine_ret(e, s, 0, 0x200, 0x7f00);
         for (guint i = 0; i < rec.events->len; i++) {
             CHECK(rec_ev(i)->where.pc == 0x200, "resync=%d event %u: pc " PX, resync, i,
                   rec_ev(i)->where.pc);
@@ -406,73 +406,73 @@ static void t_return_skips_frames(void)
         EXPECT_EVENTS(EV_UNW(D, 0x400, 3), EV_UNW(C, 0x300, 2), EV_RET(B, 0x200, 1));
         EXPECT_STACK(e, s, 1, U64S(0x100), U64S(A), 1);
         EXPECT_STATS(e, 4, 1, 2, 0);
-        cs_engine_ret(e, s, 0, 0x100, 0x8000);
+        csi_engine_ret(e, s, 0, 0x100, 0x8000);
         EXPECT_EVENTS(EV_RET(A, 0x100, 0));
         EXPECT_EMPTY(e, s);
         EXPECT_STATS(e, 4, 2, 2, 0);
 
         /* Recursion: the nearest frame with the target wins. */
-        cs_engine_call(e, s, 0, A, 0x100, 0xfb, 0x7ff8);
-        cs_engine_call(e, s, 0, B, 0x200, 0x1fb, 0x7ef8);
-        cs_engine_call(e, s, 0, B, 0x200, 0x1fb, 0x7df8);
-        cs_engine_call(e, s, 0, C, 0x300, 0x2fb, 0x7cf8);
+        csi_engine_call(e, s, 0, A, 0x100, 0xfb, 0x7ff8);
+        csi_engine_call(e, s, 0, B, 0x200, 0x1fb, 0x7ef8);
+        csi_engine_call(e, s, 0, B, 0x200, 0x1fb, 0x7df8);
+        csi_engine_call(e, s, 0, C, 0x300, 0x2fb, 0x7cf8);
         rec_clear();
-        cs_engine_ret(e, s, 0, 0x200, 0x7e00);
+        csi_engine_ret(e, s, 0, 0x200, 0x7e00);
         EXPECT_EVENTS(EV_UNW(C, 0x300, 3), EV_RET(B, 0x200, 2));
         EXPECT_STACK(e, s, 2, U64S(0x200, 0x100), U64S(B, A), 2);
-        cs_engine_free(e);
+        csi_engine_free(e);
         e = NULL;
     }
 done:
-    cs_engine_free(e);
+    csi_engine_free(e);
 }
 
 /* No frame has the target: no event, nothing popped, unmatched counted. */
 static void t_unmatched_return(void)
 {
-    cs_engine *e = mk_rec_engine(false, false, 0, 0, 0);
-    cs_stack_id id = tid(3, 3);
-    cs_stack *s = cs_engine_stack(e, &id);
+    csi_engine *e = mk_rec_engine(false, false, 0, 0, 0);
+    csi_stack_id id = tid(3, 3);
+    csi_stack *s = csi_engine_stack(e, &id);
 
-    cs_engine_ret(e, s, 0, 0x1234, 0x8000);      /* on an empty stack */
+    csi_engine_ret(e, s, 0, 0x1234, 0x8000);      /* on an empty stack */
     EXPECT_NO_EVENTS();
     EXPECT_EMPTY(e, s);
     EXPECT_STATS(e, 0, 0, 0, 1);
 
-    cs_engine_call(e, s, 0, 0xa0, 0x100, 0xfb, 0x7ff8);
-    cs_engine_call(e, s, 0, 0xb0, 0x200, 0x1fb, 0x7ef8);
+    csi_engine_call(e, s, 0, 0xa0, 0x100, 0xfb, 0x7ff8);
+    csi_engine_call(e, s, 0, 0xb0, 0x200, 0x1fb, 0x7ef8);
     rec_clear();
-    cs_engine_ret(e, s, 0, 0xdead, 0x9000);
+    csi_engine_ret(e, s, 0, 0xdead, 0x9000);
     EXPECT_NO_EVENTS();
     EXPECT_STACK(e, s, 2, U64S(0x200, 0x100), U64S(0xb0, 0xa0), 2);
     EXPECT_STATS(e, 2, 0, 0, 2);
     /* The stack still works. */
-    cs_engine_ret(e, s, 0, 0x200, 0x7f00);
+    csi_engine_ret(e, s, 0, 0x200, 0x7f00);
     EXPECT_EVENTS(EV_RET(0xb0, 0x200, 1));
     EXPECT_STATS(e, 2, 1, 0, 2);
 done:
-    cs_engine_free(e);
+    csi_engine_free(e);
 }
 
 /* Without sp_resync a return searches only search_limit frames. */
 static void t_search_limit(void)
 {
-    cs_engine *e = NULL;
+    csi_engine *e = NULL;
     for (int resync = 0; resync < 2; resync++) {
         e = mk_rec_engine(resync, true, 0, 0, 4);
-        cs_stack_id id = tid(4, 4);
-        cs_stack *s = cs_engine_stack(e, &id);
+        csi_stack_id id = tid(4, 4);
+        csi_stack *s = csi_engine_stack(e, &id);
         for (uint64_t i = 0; i < 6; i++) {  /* f0 .. f5, f5 on top */
-            cs_engine_call(e, s, 0, 0xf0 + i, 0x100 * (i + 1), 0, 0x8000 - 0x100 * i - 8);
+            csi_engine_call(e, s, 0, 0xf0 + i, 0x100 * (i + 1), 0, 0x8000 - 0x100 * i - 8);
         }
         rec_clear();
         /* f1 is 5th from the top: beyond a limit of 4 unless sp_resync */
-        cs_engine_ret(e, s, 0, 0x200, 0x8000 - 0x100 + 0);
+        csi_engine_ret(e, s, 0, 0x200, 0x8000 - 0x100 + 0);
         if (!resync) {
             EXPECT_NO_EVENTS();
             EXPECT_STATS(e, 6, 0, 0, 1);
             /* f2 is 4th from the top: found */
-            cs_engine_ret(e, s, 0, 0x300, 0x8000 - 0x200);
+            csi_engine_ret(e, s, 0, 0x300, 0x8000 - 0x200);
             EXPECT_EVENTS(EV_UNW(0xf5, 0x600, 5), EV_UNW(0xf4, 0x500, 4),
                           EV_UNW(0xf3, 0x400, 3), EV_RET(0xf2, 0x300, 2));
             EXPECT_STATS(e, 6, 1, 3, 1);
@@ -482,32 +482,32 @@ static void t_search_limit(void)
                           EV_RET(0xf1, 0x200, 1));
             EXPECT_STATS(e, 6, 1, 4, 0);
         }
-        cs_engine_free(e);
+        csi_engine_free(e);
         e = NULL;
     }
 done:
-    cs_engine_free(e);
+    csi_engine_free(e);
 }
 
 /* 1000 stacks, calls and returns interleaved; each keeps its own frames. */
 static void t_many_stacks(void)
 {
     enum { NS = 1000, ROUNDS = 3 };
-    cs_engine *e = mk_rec_engine(false, false, 0, 0, 0);
-    cs_stack **s = g_new0(cs_stack *, NS);
-    cs_stack_id *ids = g_new0(cs_stack_id, NS);
-    cs_engine_stats st;
+    csi_engine *e = mk_rec_engine(false, false, 0, 0, 0);
+    csi_stack **s = g_new0(csi_stack *, NS);
+    csi_stack_id *ids = g_new0(csi_stack_id, NS);
+    csi_engine_stats st;
 
     for (unsigned i = 0; i < NS; i++) {
         ids[i] = tid(i / 10, i);
         ids[i].kernel = i & 1;
-        s[i] = cs_engine_stack(e, &ids[i]);
+        s[i] = csi_engine_stack(e, &ids[i]);
     }
-    CHECK(cs_engine_stack_count(e) == NS, "stack_count %u", cs_engine_stack_count(e));
+    CHECK(csi_engine_stack_count(e) == NS, "stack_count %u", csi_engine_stack_count(e));
     for (unsigned r = 0; r < ROUNDS; r++) {
         for (unsigned i = 0; i < NS; i++) {
             uint64_t base = 0x100000 * (uint64_t)(i + 1);
-            cs_engine_call(e, s[i], i % 4, base + r, base + 0x100 + r, 0, 0x8000 - 0x100 * r);
+            csi_engine_call(e, s[i], i % 4, base + r, base + 0x100 + r, 0, 0x8000 - 0x100 * r);
             const callstack_event *ev = rec_ev(rec.events->len - 1);
             CHECK(ev->depth == r + 1 && ev->func == base + r, "stack %u: event depth %" PRIu64,
                   i, ev->depth);
@@ -519,18 +519,18 @@ static void t_many_stacks(void)
     rec_clear();
     for (unsigned i = 0; i < NS; i++) {
         uint64_t base = 0x100000 * (uint64_t)(i + 1);
-        CHECK(cs_engine_stack(e, &ids[i]) == s[i], "stack %u looked up differently", i);
+        CHECK(csi_engine_stack(e, &ids[i]) == s[i], "stack %u looked up differently", i);
         EXPECT_STACK(e, s[i], 3, U64S(base + 0x102, base + 0x101, base + 0x100),
                      U64S(base + 2, base + 1, base), 3);
     }
     /* A return on one stack never matches another stack's frames. */
-    cs_engine_ret(e, s[0], 0, 0x100000 * 2 + 0x102, 0);
+    csi_engine_ret(e, s[0], 0, 0x100000 * 2 + 0x102, 0);
     EXPECT_NO_EVENTS();
     /* Pop the top of every stack, odd ones first. */
     for (unsigned pass = 0; pass < 2; pass++) {
         for (unsigned i = 1 - pass; i < NS; i += 2) {
             uint64_t base = 0x100000 * (uint64_t)(i + 1);
-            cs_engine_ret(e, s[i], 0, base + 0x102, 0);
+            csi_engine_ret(e, s[i], 0, base + 0x102, 0);
             EXPECT_EVENTS(EV_RET(base + 2, base + 0x102, 2));
         }
     }
@@ -540,45 +540,45 @@ static void t_many_stacks(void)
     }
     /* Ids that differ only in kind or kernel are different stacks. */
     {
-        cs_stack_id a = { 7, 7, STACK_ASID, false }, b = { 7, 7, STACK_ASID, true },
+        csi_stack_id a = { 7, 7, STACK_ASID, false }, b = { 7, 7, STACK_ASID, true },
                     c = { 7, 7, STACK_HEURISTIC, false };
-        cs_stack *sa = cs_engine_stack(e, &a), *sb = cs_engine_stack(e, &b),
-                 *sc = cs_engine_stack(e, &c);
+        csi_stack *sa = csi_engine_stack(e, &a), *sb = csi_engine_stack(e, &b),
+                 *sc = csi_engine_stack(e, &c);
         CHECK(sa != sb && sa != sc && sb != sc, "ids differing in kind/kernel share a stack");
-        CHECK(cs_engine_stack_count(e) == NS + 3, "stack_count %u", cs_engine_stack_count(e));
-        cs_engine_drop_stack(e, sa);
-        cs_engine_drop_stack(e, sb);
-        cs_engine_drop_stack(e, sc);
+        CHECK(csi_engine_stack_count(e) == NS + 3, "stack_count %u", csi_engine_stack_count(e));
+        csi_engine_drop_stack(e, sa);
+        csi_engine_drop_stack(e, sb);
+        csi_engine_drop_stack(e, sc);
     }
     /* Drop the even stacks (with frames on them): freed, no events. */
     for (unsigned i = 0; i < NS; i += 2) {
-        cs_engine_drop_stack(e, s[i]);
+        csi_engine_drop_stack(e, s[i]);
         s[i] = NULL;
     }
     EXPECT_NO_EVENTS();
-    CHECK(cs_engine_stack_count(e) == NS / 2, "after drop: stack_count %u",
-          cs_engine_stack_count(e));
+    CHECK(csi_engine_stack_count(e) == NS / 2, "after drop: stack_count %u",
+          csi_engine_stack_count(e));
     for (unsigned i = 1; i < NS; i += 2) {
         uint64_t base = 0x100000 * (uint64_t)(i + 1);
         EXPECT_STACK(e, s[i], 2, U64S(base + 0x101, base + 0x100), U64S(base + 1, base), 2);
     }
     /* A dropped id comes back as a new, empty stack. */
-    s[0] = cs_engine_stack(e, &ids[0]);
+    s[0] = csi_engine_stack(e, &ids[0]);
     EXPECT_EMPTY(e, s[0]);
-    CHECK(cs_engine_stack_count(e) == NS / 2 + 1, "stack_count %u", cs_engine_stack_count(e));
-    cs_engine_get_stats(e, &st);
+    CHECK(csi_engine_stack_count(e) == NS / 2 + 1, "stack_count %u", csi_engine_stack_count(e));
+    csi_engine_get_stats(e, &st);
     CHECK(st.stacks_created == NS + 3 + 1, "stacks_created %" PRIu64, st.stacks_created);
     for (unsigned i = 0; i < NS; i++) {
         if (s[i]) {
-            cs_engine_drop_stack(e, s[i]);
+            csi_engine_drop_stack(e, s[i]);
         }
     }
-    CHECK(cs_engine_stack_count(e) == 0, "stack_count %u after dropping all",
-          cs_engine_stack_count(e));
+    CHECK(csi_engine_stack_count(e) == 0, "stack_count %u after dropping all",
+          csi_engine_stack_count(e));
 done:
     g_free(s);
     g_free(ids);
-    cs_engine_free(e);
+    csi_engine_free(e);
 }
 
 /*
@@ -589,18 +589,18 @@ done:
 static void t_max_depth(void)
 {
     enum { MAXD = 8, N = 20 };
-    cs_engine *e = mk_rec_engine(false, false, MAXD, 0, 0);
-    cs_stack_id id = tid(5, 5);
-    cs_stack *s = cs_engine_stack(e, &id);
+    csi_engine *e = mk_rec_engine(false, false, MAXD, 0, 0);
+    csi_stack_id id = tid(5, 5);
+    csi_stack *s = csi_engine_stack(e, &id);
     uint64_t got[64];
     uint32_t retained = 0;
 
     for (uint64_t i = 0; i < N; i++) {
-        cs_engine_call(e, s, 0, 0x1000 + i, 0x2000 + i, 0, 0x8000 - 0x10 * i);
+        csi_engine_call(e, s, 0, 0x1000 + i, 0x2000 + i, 0, 0x8000 - 0x10 * i);
         EXPECT_EVENTS(EV_CALL(0x1000 + i, 0x2000 + i, i + 1));
-        CHECK(cs_engine_depth(e, s) == i + 1, "depth %" PRIu64 " after %" PRIu64 " calls",
-              cs_engine_depth(e, s), i + 1);
-        retained = cs_engine_callers(e, s, got, 64);
+        CHECK(csi_engine_depth(e, s) == i + 1, "depth %" PRIu64 " after %" PRIu64 " calls",
+              csi_engine_depth(e, s), i + 1);
+        retained = csi_engine_callers(e, s, got, 64);
         CHECK(retained <= MAXD, "%u frames retained, max_depth %u", retained, MAXD);
         CHECK(retained >= MIN(i + 1, MAXD / 2), "only %u frames retained at depth %" PRIu64,
               retained, i + 1);
@@ -611,28 +611,28 @@ static void t_max_depth(void)
     }
     {
         prog_point p;
-        cs_engine_fill_prog_point(e, s, &p);
+        csi_engine_fill_prog_point(e, s, &p);
         CHECK(p.caller == 0x2000 + N - 1, "prog_point caller " PX, p.caller);
     }
     /* Returns in order: the retained frames return normally, the others are
      * forgotten: no event, counted unmatched, depth still decreases. */
     for (uint64_t i = N; i-- > 0;) {
-        cs_engine_ret(e, s, 0, 0x2000 + i, 0x8000 - 0x10 * i + 8);
+        csi_engine_ret(e, s, 0, 0x2000 + i, 0x8000 - 0x10 * i + 8);
         if (i >= N - retained) {
             EXPECT_EVENTS(EV_RET(0x1000 + i, 0x2000 + i, i));
         } else {
             EXPECT_NO_EVENTS();
         }
-        CHECK(cs_engine_depth(e, s) == i, "depth %" PRIu64 ", expected %" PRIu64,
-              cs_engine_depth(e, s), i);
+        CHECK(csi_engine_depth(e, s) == i, "depth %" PRIu64 ", expected %" PRIu64,
+              csi_engine_depth(e, s), i);
     }
     EXPECT_EMPTY(e, s);
     EXPECT_STATS(e, N, retained, 0, N - retained);
     /* Past the bottom: nothing forgotten any more, depth stays 0. */
-    cs_engine_ret(e, s, 0, 0x1, 0);
+    csi_engine_ret(e, s, 0, 0x1, 0);
     EXPECT_EMPTY(e, s);
 done:
-    cs_engine_free(e);
+    csi_engine_free(e);
 }
 
 /*
@@ -642,19 +642,19 @@ done:
  */
 static void t_resync_at_call_x86(void)
 {
-    cs_engine *e = mk_rec_engine(true, true, 0, 0x1000, 0);
-    cs_stack_id id = tid(6, 6);
-    cs_stack *s = cs_engine_stack(e, &id);
+    csi_engine *e = mk_rec_engine(true, true, 0, 0x1000, 0);
+    csi_stack_id id = tid(6, 6);
+    csi_stack *s = csi_engine_stack(e, &id);
     const uint64_t A = 0xa0, B = 0xb0, C = 0xc0, D = 0xd0, H = 0x50, G = 0x60;
 
-    cs_engine_call(e, s, 0, A, 0x100, 0xfb, 0x7ff8);
-    cs_engine_call(e, s, 0, B, 0x200, 0x1fb, 0x7ef8);
-    cs_engine_call(e, s, 0, C, 0x300, 0x2fb, 0x7df8);
+    csi_engine_call(e, s, 0, A, 0x100, 0xfb, 0x7ff8);
+    csi_engine_call(e, s, 0, B, 0x200, 0x1fb, 0x7ef8);
+    csi_engine_call(e, s, 0, C, 0x300, 0x2fb, 0x7df8);
     EXPECT_EVENTS(EV_CALL(A, 0x100, 1), EV_CALL(B, 0x200, 2), EV_CALL(C, 0x300, 3));
 
     /* b and c returned unseen; a calls d from where it called b: c is below
      * the new sp, b's return address was just overwritten (same sp). */
-    cs_engine_call(e, s, 0, D, 0x210, 0x20b, 0x7ef8);
+    csi_engine_call(e, s, 0, D, 0x210, 0x20b, 0x7ef8);
     for (guint i = 0; i < rec.events->len; i++) {
         CHECK(rec_ev(i)->where.pc == D, "event %u pc " PX, i, rec_ev(i)->where.pc);
     }
@@ -663,81 +663,81 @@ static void t_resync_at_call_x86(void)
     EXPECT_STATS(e, 4, 0, 2, 0);
 
     /* A nested call (lower sp) pops nothing. */
-    cs_engine_call(e, s, 0, C, 0x310, 0x30b, 0x7e00);
+    csi_engine_call(e, s, 0, C, 0x310, 0x30b, 0x7e00);
     EXPECT_EVENTS(EV_CALL(C, 0x310, 3));
-    cs_engine_ret(e, s, 0, 0x310, 0x7e08);
+    csi_engine_ret(e, s, 0, 0x310, 0x7e08);
     EXPECT_EVENTS(EV_RET(C, 0x310, 2));
 
     /* A handler on a stack region far below (more than the window). */
-    cs_engine_call(e, s, 0, H, 0x510, 0, 0x2000);
+    csi_engine_call(e, s, 0, H, 0x510, 0, 0x2000);
     EXPECT_EVENTS(EV_CALL(H, 0x510, 3));
     /* A call at a sp above d's frame: the top (h) is far below, so it is
      * kept, and so is everything under it. */
-    cs_engine_call(e, s, 0, G, 0x610, 0, 0x7f00);
+    csi_engine_call(e, s, 0, G, 0x610, 0, 0x7f00);
     EXPECT_EVENTS(EV_CALL(G, 0x610, 4));
     EXPECT_STACK(e, s, 4, U64S(0x610, 0x510, 0x210, 0x100), U64S(G, H, D, A), 4);
 
     /* Window boundary: exactly resync_window below is still dead, one more
      * byte is not. */
-    cs_engine_call(e, s, 0, 0x70, 0x710, 0, 0x5000);
-    cs_engine_call(e, s, 0, 0x80, 0x810, 0, 0x5000 + 0x1000);
+    csi_engine_call(e, s, 0, 0x70, 0x710, 0, 0x5000);
+    csi_engine_call(e, s, 0, 0x80, 0x810, 0, 0x5000 + 0x1000);
     EXPECT_EVENTS(EV_CALL(0x70, 0x710, 5), EV_UNW(0x70, 0x710, 4), EV_CALL(0x80, 0x810, 5));
-    cs_engine_call(e, s, 0, 0x90, 0x910, 0, 0x6000 + 0x1001);
+    csi_engine_call(e, s, 0, 0x90, 0x910, 0, 0x6000 + 0x1001);
     EXPECT_EVENTS(EV_CALL(0x90, 0x910, 6));
     EXPECT_STATS(e, 10, 1, 3, 0);
 done:
-    cs_engine_free(e);
+    csi_engine_free(e);
 }
 
 /* Link-register architectures: a frame at exactly the new call's sp lives. */
 static void t_resync_at_call_lr(void)
 {
-    cs_engine *e = mk_rec_engine(true, false, 0, 0, 0);
-    cs_stack_id id = tid(7, 7);
-    cs_stack *s = cs_engine_stack(e, &id);
+    csi_engine *e = mk_rec_engine(true, false, 0, 0, 0);
+    csi_stack_id id = tid(7, 7);
+    csi_stack *s = csi_engine_stack(e, &id);
     const uint64_t A = 0xa0, B = 0xb0, C = 0xc0, D = 0xd0;
 
-    cs_engine_call(e, s, 0, A, 0x100, 0xfc, 0x8000);
-    cs_engine_call(e, s, 0, B, 0x200, 0x1fc, 0x7f00);
+    csi_engine_call(e, s, 0, A, 0x100, 0xfc, 0x8000);
+    csi_engine_call(e, s, 0, B, 0x200, 0x1fc, 0x7f00);
     /* b calls c without moving sp: the callee's sp equals b's */
-    cs_engine_call(e, s, 0, C, 0x300, 0x2fc, 0x7f00);
+    csi_engine_call(e, s, 0, C, 0x300, 0x2fc, 0x7f00);
     EXPECT_EVENTS(EV_CALL(A, 0x100, 1), EV_CALL(B, 0x200, 2), EV_CALL(C, 0x300, 3));
     EXPECT_STACK(e, s, 3, U64S(0x300, 0x200, 0x100), U64S(C, B, A), 3);
     /* A return landing at the frame's own sp matches it. */
-    cs_engine_ret(e, s, 0, 0x300, 0x7f00);
+    csi_engine_ret(e, s, 0, 0x300, 0x7f00);
     EXPECT_EVENTS(EV_RET(C, 0x300, 2));
     /* A call from higher up: b is below the new sp and dead; a (sp equal) lives. */
-    cs_engine_call(e, s, 0, D, 0x400, 0x3fc, 0x8000);
+    csi_engine_call(e, s, 0, D, 0x400, 0x3fc, 0x8000);
     EXPECT_EVENTS(EV_UNW(B, 0x200, 1), EV_CALL(D, 0x400, 2));
     EXPECT_STACK(e, s, 2, U64S(0x400, 0x100), U64S(D, A), 2);
-    cs_engine_free(e);
+    csi_engine_free(e);
 
     /* The same stream with ret_addr_on_stack: b dies at c's call. */
     e = mk_rec_engine(true, true, 0, 0, 0);
-    s = cs_engine_stack(e, &id);
-    cs_engine_call(e, s, 0, A, 0x100, 0xfc, 0x8000);
-    cs_engine_call(e, s, 0, B, 0x200, 0x1fc, 0x7f00);
-    cs_engine_call(e, s, 0, C, 0x300, 0x2fc, 0x7f00);
+    s = csi_engine_stack(e, &id);
+    csi_engine_call(e, s, 0, A, 0x100, 0xfc, 0x8000);
+    csi_engine_call(e, s, 0, B, 0x200, 0x1fc, 0x7f00);
+    csi_engine_call(e, s, 0, C, 0x300, 0x2fc, 0x7f00);
     EXPECT_EVENTS(EV_CALL(A, 0x100, 1), EV_CALL(B, 0x200, 2), EV_UNW(B, 0x200, 1),
                   EV_CALL(C, 0x300, 2));
 done:
-    cs_engine_free(e);
+    csi_engine_free(e);
 }
 
 /* sp_resync on a return that matches nothing: frames below the landing sp
  * are unwound, the frame at exactly the landing sp is kept. */
 static void t_resync_unmatched_return(void)
 {
-    cs_engine *e = mk_rec_engine(true, true, 0, 0x1000, 0);
-    cs_stack_id id = tid(8, 8);
-    cs_stack *s = cs_engine_stack(e, &id);
+    csi_engine *e = mk_rec_engine(true, true, 0, 0x1000, 0);
+    csi_stack_id id = tid(8, 8);
+    csi_stack *s = csi_engine_stack(e, &id);
     const uint64_t A = 0xa0, B = 0xb0, C = 0xc0;
 
-    cs_engine_call(e, s, 0, A, 0x100, 0xfb, 0x7ff8);
-    cs_engine_call(e, s, 0, B, 0x200, 0x1fb, 0x7ef8);
-    cs_engine_call(e, s, 0, C, 0x300, 0x2fb, 0x7df8);
+    csi_engine_call(e, s, 0, A, 0x100, 0xfb, 0x7ff8);
+    csi_engine_call(e, s, 0, B, 0x200, 0x1fb, 0x7ef8);
+    csi_engine_call(e, s, 0, C, 0x300, 0x2fb, 0x7df8);
     rec_clear();
-    cs_engine_ret(e, s, 0, 0xdead, 0x7f00);
+    csi_engine_ret(e, s, 0, 0xdead, 0x7f00);
     for (guint i = 0; i < rec.events->len; i++) {
         CHECK(rec_ev(i)->where.pc == 0xdead, "event %u pc " PX, i, rec_ev(i)->where.pc);
     }
@@ -745,18 +745,18 @@ static void t_resync_unmatched_return(void)
     EXPECT_STACK(e, s, 1, U64S(0x100), U64S(A), 1);
     EXPECT_STATS(e, 3, 0, 2, 1);
     /* Landing exactly at a's frame sp: a lives (a return is not a call). */
-    cs_engine_ret(e, s, 0, 0xbeef, 0x7ff8);
+    csi_engine_ret(e, s, 0, 0xbeef, 0x7ff8);
     EXPECT_NO_EVENTS();
     EXPECT_STACK(e, s, 1, U64S(0x100), U64S(A), 1);
     /* A frame far below the landing sp (beyond the window) is kept. */
-    cs_engine_call(e, s, 0, 0x50, 0x500, 0, 0x1000);
+    csi_engine_call(e, s, 0, 0x50, 0x500, 0, 0x1000);
     rec_clear();
-    cs_engine_ret(e, s, 0, 0xbeef, 0x7f00);
+    csi_engine_ret(e, s, 0, 0xbeef, 0x7f00);
     EXPECT_NO_EVENTS();
     EXPECT_STACK(e, s, 2, U64S(0x500, 0x100), U64S(0x50, A), 2);
     EXPECT_STATS(e, 4, 0, 2, 3);
 done:
-    cs_engine_free(e);
+    csi_engine_free(e);
 }
 
 /*
@@ -766,29 +766,29 @@ done:
  */
 static void t_resync_return_sp_bound(void)
 {
-    cs_engine *e = mk_rec_engine(true, true, 0, 0, 0);
-    cs_stack_id id = tid(9, 9);
-    cs_stack *s = cs_engine_stack(e, &id);
-    cs_engine_call(e, s, 0, 0xa0, 0x100, 0xfb, 0x7ff8);
-    cs_engine_call(e, s, 0, 0xb0, 0x200, 0x1fb, 0x7ef8);
+    csi_engine *e = mk_rec_engine(true, true, 0, 0, 0);
+    csi_stack_id id = tid(9, 9);
+    csi_stack *s = csi_engine_stack(e, &id);
+    csi_engine_call(e, s, 0, 0xa0, 0x100, 0xfb, 0x7ff8);
+    csi_engine_call(e, s, 0, 0xb0, 0x200, 0x1fb, 0x7ef8);
     rec_clear();
     /* Return to a's ret address, but landing below a's frame. */
-    cs_engine_ret(e, s, 0, 0x100, 0x7f00);
+    csi_engine_ret(e, s, 0, 0x100, 0x7f00);
     EXPECT_EVENTS(EV_UNW(0xb0, 0x200, 1));
     EXPECT_STACK(e, s, 1, U64S(0x100), U64S(0xa0), 1);
     EXPECT_STATS(e, 2, 0, 1, 1);
-    cs_engine_free(e);
+    csi_engine_free(e);
 
     /* Without sp_resync the same return matches a. */
     e = mk_rec_engine(false, true, 0, 0, 0);
-    s = cs_engine_stack(e, &id);
-    cs_engine_call(e, s, 0, 0xa0, 0x100, 0xfb, 0x7ff8);
-    cs_engine_call(e, s, 0, 0xb0, 0x200, 0x1fb, 0x7ef8);
+    s = csi_engine_stack(e, &id);
+    csi_engine_call(e, s, 0, 0xa0, 0x100, 0xfb, 0x7ff8);
+    csi_engine_call(e, s, 0, 0xb0, 0x200, 0x1fb, 0x7ef8);
     rec_clear();
-    cs_engine_ret(e, s, 0, 0x100, 0x7f00);
+    csi_engine_ret(e, s, 0, 0x100, 0x7f00);
     EXPECT_EVENTS(EV_UNW(0xb0, 0x200, 1), EV_RET(0xa0, 0x100, 0));
 done:
-    cs_engine_free(e);
+    csi_engine_free(e);
 }
 
 /*
@@ -797,54 +797,54 @@ done:
  */
 static void t_resync_kernel_only(void)
 {
-    cs_engine_config cfg = { .sp_resync_kernel = true, .ret_addr_on_stack = true };
+    csi_engine_config cfg = { .sp_resync_kernel = true, .ret_addr_on_stack = true };
     set_lock_mode(&cfg);
-    cs_engine *e = cs_engine_new(&cfg);
-    cs_engine_subscribe(e, CS_SUB_EVENT, FN(rec_event));
-    cs_engine_subscribe(e, CS_SUB_CALL, FN(rec_call));
-    cs_engine_subscribe(e, CS_SUB_RET, FN(rec_ret));
+    csi_engine *e = csi_engine_new(&cfg);
+    csi_engine_subscribe(e, CSI_SUB_EVENT, FN(rec_event));
+    csi_engine_subscribe(e, CSI_SUB_CALL, FN(rec_call));
+    csi_engine_subscribe(e, CSI_SUB_RET, FN(rec_ret));
     rec_clear();
-    cs_stack_id kid = { .second = 0x4000, .kind = STACK_ASID, .kernel = true };
-    cs_stack_id uid = { .first = 0x1000, .kind = STACK_ASID, .kernel = false };
-    cs_stack *k = cs_engine_stack(e, &kid), *u = cs_engine_stack(e, &uid);
+    csi_stack_id kid = { .second = 0x4000, .kind = STACK_ASID, .kernel = true };
+    csi_stack_id uid = { .first = 0x1000, .kind = STACK_ASID, .kernel = false };
+    csi_stack *k = csi_engine_stack(e, &kid), *u = csi_engine_stack(e, &uid);
     CHECK(k != u, "kernel and user ids must be different stacks");
     /* A deep frame left behind, then a call from higher up: on the kernel
      * stack the abandoned frame is unwound first. */
-    cs_engine_call(e, k, 0, 0xa0, 0x100, 0xfb, 0x7e00);
-    cs_engine_call(e, k, 0, 0xb0, 0x200, 0x1fb, 0x7f00);
+    csi_engine_call(e, k, 0, 0xa0, 0x100, 0xfb, 0x7e00);
+    csi_engine_call(e, k, 0, 0xb0, 0x200, 0x1fb, 0x7f00);
     EXPECT_EVENTS(EV_CALL(0xa0, 0x100, 1), EV_UNW(0xa0, 0x100, 0), EV_CALL(0xb0, 0x200, 1));
     rec_clear();
     /* The same on the user stack keeps both (threads may share it). */
-    cs_engine_call(e, u, 0, 0xa0, 0x100, 0xfb, 0x7e00);
-    cs_engine_call(e, u, 0, 0xb0, 0x200, 0x1fb, 0x7f00);
+    csi_engine_call(e, u, 0, 0xa0, 0x100, 0xfb, 0x7e00);
+    csi_engine_call(e, u, 0, 0xb0, 0x200, 0x1fb, 0x7f00);
     EXPECT_EVENTS(EV_CALL(0xa0, 0x100, 1), EV_CALL(0xb0, 0x200, 2));
 done:
-    cs_engine_free(e);
+    csi_engine_free(e);
 }
 
-/* cs_engine_top and cs_engine_unwind_top (whole-system mode drops frames
+/* csi_engine_top and csi_engine_unwind_top (whole-system mode drops frames
  * found dead from the top): one unwound event per frame, and nothing when
  * the top is no longer the frame the caller looked at. */
 static void t_unwind_top(void)
 {
-    cs_engine *e = mk_rec_engine(false, true, 0, 0, 0);
-    cs_stack_id id = { .first = 0x1000, .kind = STACK_ASID };
-    cs_stack *s = cs_engine_stack(e, &id);
-    cs_frame top, old;
-    CHECK(!cs_engine_top(e, s, &top), "an empty stack has no top");
-    cs_engine_call(e, s, 0, 0xa0, 0x100, 0xfb, 0x7ff8);
-    cs_engine_call(e, s, 0, 0xb0, 0x200, 0x1fb, 0x7ef8);
-    REQUIRE(cs_engine_top(e, s, &top));
+    csi_engine *e = mk_rec_engine(false, true, 0, 0, 0);
+    csi_stack_id id = { .first = 0x1000, .kind = STACK_ASID };
+    csi_stack *s = csi_engine_stack(e, &id);
+    csi_frame top, old;
+    CHECK(!csi_engine_top(e, s, &top), "an empty stack has no top");
+    csi_engine_call(e, s, 0, 0xa0, 0x100, 0xfb, 0x7ff8);
+    csi_engine_call(e, s, 0, 0xb0, 0x200, 0x1fb, 0x7ef8);
+    REQUIRE(csi_engine_top(e, s, &top));
     CHECK(top.func == 0xb0 && top.ret_addr == 0x200 && top.sp == 0x7ef8, "top is b");
     old = top;
     rec_clear();
-    CHECK(cs_engine_unwind_top(e, s, 0, &top, 0x1234), "b unwound");
-    CHECK(!cs_engine_unwind_top(e, s, 0, &old, 0x1234), "b is gone: a stays");
+    CHECK(csi_engine_unwind_top(e, s, 0, &top, 0x1234), "b unwound");
+    CHECK(!csi_engine_unwind_top(e, s, 0, &old, 0x1234), "b is gone: a stays");
     EXPECT_EVENTS(EV_UNW(0xb0, 0x200, 1));
     CHECK(rec_ev(0)->where.pc == 0x1234, "pc " PX, rec_ev(0)->where.pc);
     EXPECT_STACK(e, s, 1, U64S(0x100), U64S(0xa0), 1);
 done:
-    cs_engine_free(e);
+    csi_engine_free(e);
 }
 
 static unsigned sub_a_n, sub_b_n;
@@ -853,68 +853,68 @@ static void sub_b(unsigned vcpu, const callstack_event *ev) { (void)vcpu; (void)
 
 static void t_subscribe(void)
 {
-    cs_engine *e = mk_engine(false, false, 0, 0, 0);
-    cs_stack_id id = tid(10, 10);
-    cs_stack *s = cs_engine_stack(e, &id);
+    csi_engine *e = mk_engine(false, false, 0, 0, 0);
+    csi_stack_id id = tid(10, 10);
+    csi_stack *s = csi_engine_stack(e, &id);
     rec_clear();
     sub_a_n = sub_b_n = 0;
 
-    CHECK(!cs_engine_has_subscribers(e), "has_subscribers with none");
-    CHECK(cs_engine_subscribe(e, CS_SUB_EVENT, FN(rec_event)), "subscribe failed");
-    CHECK(cs_engine_has_subscribers(e), "has_subscribers false after subscribe");
-    cs_engine_subscribe(e, CS_SUB_EVENT, FN(rec_event));       /* again */
-    CHECK(cs_engine_subscribe(e, CS_SUB_CALL, FN(rec_call)), "subscribe call failed");
-    cs_engine_subscribe(e, CS_SUB_CALL, FN(rec_call));
-    CHECK(cs_engine_subscribe(e, CS_SUB_RET, FN(rec_ret)), "subscribe ret failed");
-    cs_engine_subscribe(e, CS_SUB_RET, FN(rec_ret));
-    CHECK(!cs_engine_subscribe(e, CS_SUB_EVENT, NULL), "subscribing NULL succeeded");
-    CHECK(!cs_engine_subscribe(e, CS_SUB_KINDS, FN(sub_a)), "subscribing kind KINDS succeeded");
+    CHECK(!csi_engine_has_subscribers(e), "has_subscribers with none");
+    CHECK(csi_engine_subscribe(e, CSI_SUB_EVENT, FN(rec_event)), "subscribe failed");
+    CHECK(csi_engine_has_subscribers(e), "has_subscribers false after subscribe");
+    csi_engine_subscribe(e, CSI_SUB_EVENT, FN(rec_event));       /* again */
+    CHECK(csi_engine_subscribe(e, CSI_SUB_CALL, FN(rec_call)), "subscribe call failed");
+    csi_engine_subscribe(e, CSI_SUB_CALL, FN(rec_call));
+    CHECK(csi_engine_subscribe(e, CSI_SUB_RET, FN(rec_ret)), "subscribe ret failed");
+    csi_engine_subscribe(e, CSI_SUB_RET, FN(rec_ret));
+    CHECK(!csi_engine_subscribe(e, CSI_SUB_EVENT, NULL), "subscribing NULL succeeded");
+    CHECK(!csi_engine_subscribe(e, CSI_SUB_KINDS, FN(sub_a)), "subscribing kind KINDS succeeded");
 
-    cs_engine_call(e, s, 0, 0xa0, 0x100, 0, 0);
+    csi_engine_call(e, s, 0, 0xa0, 0x100, 0, 0);
     CHECK(rec.events->len == 1 && rec.calls->len == 1 && rec.rets->len == 0,
           "one call, added twice: %u events %u calls %u rets",
           rec.events->len, rec.calls->len, rec.rets->len);
-    cs_engine_ret(e, s, 0, 0x100, 0);
+    csi_engine_ret(e, s, 0, 0x100, 0);
     CHECK(rec.events->len == 2 && rec.calls->len == 1 && rec.rets->len == 1,
           "one ret, added twice: %u events %u calls %u rets",
           rec.events->len, rec.calls->len, rec.rets->len);
 
     /* Two different subscribers both receive. */
-    CHECK(cs_engine_subscribe(e, CS_SUB_EVENT, FN(sub_a)), "subscribe sub_a");
-    CHECK(cs_engine_subscribe(e, CS_SUB_EVENT, FN(sub_b)), "subscribe sub_b");
-    cs_engine_call(e, s, 0, 0xa0, 0x100, 0, 0);
+    CHECK(csi_engine_subscribe(e, CSI_SUB_EVENT, FN(sub_a)), "subscribe sub_a");
+    CHECK(csi_engine_subscribe(e, CSI_SUB_EVENT, FN(sub_b)), "subscribe sub_b");
+    csi_engine_call(e, s, 0, 0xa0, 0x100, 0, 0);
     CHECK(sub_a_n == 1 && sub_b_n == 1 && rec.events->len == 3, "a %u b %u rec %u",
           sub_a_n, sub_b_n, rec.events->len);
 
     /* Removing. */
-    CHECK(cs_engine_unsubscribe(e, CS_SUB_EVENT, FN(sub_a)), "unsubscribe present failed");
-    CHECK(!cs_engine_unsubscribe(e, CS_SUB_EVENT, FN(sub_a)), "unsubscribe absent succeeded");
-    CHECK(!cs_engine_unsubscribe(e, CS_SUB_CALL, FN(sub_b)),
+    CHECK(csi_engine_unsubscribe(e, CSI_SUB_EVENT, FN(sub_a)), "unsubscribe present failed");
+    CHECK(!csi_engine_unsubscribe(e, CSI_SUB_EVENT, FN(sub_a)), "unsubscribe absent succeeded");
+    CHECK(!csi_engine_unsubscribe(e, CSI_SUB_CALL, FN(sub_b)),
           "unsubscribe from the wrong kind succeeded");
-    CHECK(!cs_engine_unsubscribe(e, CS_SUB_EVENT, NULL), "unsubscribe NULL succeeded");
-    CHECK(!cs_engine_unsubscribe(e, CS_SUB_KINDS, FN(sub_b)), "unsubscribe kind KINDS");
-    cs_engine_ret(e, s, 0, 0x100, 0);
+    CHECK(!csi_engine_unsubscribe(e, CSI_SUB_EVENT, NULL), "unsubscribe NULL succeeded");
+    CHECK(!csi_engine_unsubscribe(e, CSI_SUB_KINDS, FN(sub_b)), "unsubscribe kind KINDS");
+    csi_engine_ret(e, s, 0, 0x100, 0);
     CHECK(sub_a_n == 1 && sub_b_n == 2 && rec.events->len == 4, "after removing a: a %u b %u",
           sub_a_n, sub_b_n);
 
-    CHECK(cs_engine_unsubscribe(e, CS_SUB_EVENT, FN(rec_event)), "unsubscribe rec_event");
-    CHECK(!cs_engine_unsubscribe(e, CS_SUB_EVENT, FN(rec_event)),
+    CHECK(csi_engine_unsubscribe(e, CSI_SUB_EVENT, FN(rec_event)), "unsubscribe rec_event");
+    CHECK(!csi_engine_unsubscribe(e, CSI_SUB_EVENT, FN(rec_event)),
           "a twice-added subscriber had to be removed twice");
-    CHECK(cs_engine_unsubscribe(e, CS_SUB_EVENT, FN(sub_b)), "unsubscribe sub_b");
-    cs_engine_call(e, s, 0, 0xa0, 0x100, 0, 0);
+    CHECK(csi_engine_unsubscribe(e, CSI_SUB_EVENT, FN(sub_b)), "unsubscribe sub_b");
+    csi_engine_call(e, s, 0, 0xa0, 0x100, 0, 0);
     CHECK(rec.events->len == 4 && sub_b_n == 2 && rec.calls->len == 3,
           "after removing all event subscribers: %u events, %u calls",
           rec.events->len, rec.calls->len);
-    CHECK(cs_engine_has_subscribers(e), "call/ret subscribers remain");
-    CHECK(cs_engine_unsubscribe(e, CS_SUB_CALL, FN(rec_call)), "unsubscribe rec_call");
-    CHECK(cs_engine_unsubscribe(e, CS_SUB_RET, FN(rec_ret)), "unsubscribe rec_ret");
-    CHECK(!cs_engine_has_subscribers(e), "has_subscribers with none left");
+    CHECK(csi_engine_has_subscribers(e), "call/ret subscribers remain");
+    CHECK(csi_engine_unsubscribe(e, CSI_SUB_CALL, FN(rec_call)), "unsubscribe rec_call");
+    CHECK(csi_engine_unsubscribe(e, CSI_SUB_RET, FN(rec_ret)), "unsubscribe rec_ret");
+    CHECK(!csi_engine_has_subscribers(e), "has_subscribers with none left");
     /* Re-adding after removal works. */
-    CHECK(cs_engine_subscribe(e, CS_SUB_RET, FN(rec_ret)), "re-subscribe");
-    cs_engine_ret(e, s, 0, 0x100, 0);
+    CHECK(csi_engine_subscribe(e, CSI_SUB_RET, FN(rec_ret)), "re-subscribe");
+    csi_engine_ret(e, s, 0, 0x100, 0);
     CHECK(rec.rets->len == 3 && rec.calls->len == 3, "re-subscribed: %u rets", rec.rets->len);
 done:
-    cs_engine_free(e);
+    csi_engine_free(e);
 }
 
 /* Subscribers calling back into the engine. */
@@ -926,8 +926,8 @@ typedef struct snap {
 } snap;
 
 static struct {
-    cs_engine *e;
-    cs_stack *s;
+    csi_engine *e;
+    csi_stack *s;
     GArray *snaps;       /* snap, one per event */
     GArray *ret_depths;  /* uint64_t depth seen from on_ret */
     unsigned self_unsub_n;
@@ -940,15 +940,15 @@ static void re_on_event(unsigned vcpu, const callstack_event *ev)
     (void)ev;
     snap sn;
     memset(&sn, 0, sizeof sn);
-    sn.depth = cs_engine_depth(re.e, re.s);
-    sn.n = cs_engine_callers(re.e, re.s, sn.callers, 8);
-    cs_engine_functions(re.e, re.s, sn.funcs, 8);
-    cs_engine_fill_prog_point(re.e, re.s, &sn.pp);
+    sn.depth = csi_engine_depth(re.e, re.s);
+    sn.n = csi_engine_callers(re.e, re.s, sn.callers, 8);
+    csi_engine_functions(re.e, re.s, sn.funcs, 8);
+    csi_engine_fill_prog_point(re.e, re.s, &sn.pp);
     /* table and stats locks too */
-    cs_engine_stats st;
-    cs_engine_get_stats(re.e, &st);
-    (void)cs_engine_stack_count(re.e);
-    (void)cs_engine_stack(re.e, &re.s->id);
+    csi_engine_stats st;
+    csi_engine_get_stats(re.e, &st);
+    (void)csi_engine_stack_count(re.e);
+    (void)csi_engine_stack(re.e, &re.s->id);
     g_array_append_val(re.snaps, sn);
 }
 
@@ -956,7 +956,7 @@ static void re_on_ret(unsigned vcpu, uint64_t func)
 {
     (void)vcpu;
     (void)func;
-    uint64_t d = cs_engine_depth(re.e, re.s);
+    uint64_t d = csi_engine_depth(re.e, re.s);
     g_array_append_val(re.ret_depths, d);
 }
 
@@ -965,14 +965,14 @@ static void re_self_unsub(unsigned vcpu, const callstack_event *ev)
     (void)vcpu;
     (void)ev;
     re.self_unsub_n++;
-    re.self_unsub_ok = cs_engine_unsubscribe(re.e, CS_SUB_EVENT, FN(re_self_unsub));
+    re.self_unsub_ok = csi_engine_unsubscribe(re.e, CSI_SUB_EVENT, FN(re_self_unsub));
 }
 
 static void t_reentrant_subscriber(void)
 {
-    cs_engine *e = mk_rec_engine(true, true, 0, 0, 0);
-    cs_stack_id id = tid(11, 11);
-    cs_stack *s = cs_engine_stack(e, &id);
+    csi_engine *e = mk_rec_engine(true, true, 0, 0, 0);
+    csi_stack_id id = tid(11, 11);
+    csi_stack *s = csi_engine_stack(e, &id);
     const uint64_t A = 0xa0, B = 0xb0, C = 0xc0, D = 0xd0, E = 0xe0, F = 0xf0;
     re.e = e;
     re.s = s;
@@ -980,18 +980,18 @@ static void t_reentrant_subscriber(void)
     re.ret_depths = g_array_new(FALSE, TRUE, sizeof(uint64_t));
     re.self_unsub_n = 0;
     re.self_unsub_ok = false;
-    CHECK(cs_engine_subscribe(e, CS_SUB_EVENT, FN(re_on_event)), "subscribe");
-    CHECK(cs_engine_subscribe(e, CS_SUB_RET, FN(re_on_ret)), "subscribe ret");
-    CHECK(cs_engine_subscribe(e, CS_SUB_EVENT, FN(re_self_unsub)), "subscribe self_unsub");
+    CHECK(csi_engine_subscribe(e, CSI_SUB_EVENT, FN(re_on_event)), "subscribe");
+    CHECK(csi_engine_subscribe(e, CSI_SUB_RET, FN(re_on_ret)), "subscribe ret");
+    CHECK(csi_engine_subscribe(e, CSI_SUB_EVENT, FN(re_self_unsub)), "subscribe self_unsub");
 
-    cs_engine_call(e, s, 0, A, 0x100, 0, 0x7ff8);
-    cs_engine_call(e, s, 0, B, 0x200, 0, 0x7ef8);
-    cs_engine_call(e, s, 0, C, 0x300, 0, 0x7df8);
-    cs_engine_call(e, s, 0, D, 0x400, 0, 0x7cf8);
-    cs_engine_ret(e, s, 0, 0x200, 0x7f00);       /* unwinds d, c; b returns */
-    cs_engine_call(e, s, 0, E, 0x500, 0, 0x7ef8);
-    cs_engine_call(e, s, 0, F, 0x600, 0, 0x7ef8); /* e's return missed: e dead */
-    cs_engine_ret(e, s, 0, 0xdead, 0x8000);      /* unmatched: f and a unwound */
+    csi_engine_call(e, s, 0, A, 0x100, 0, 0x7ff8);
+    csi_engine_call(e, s, 0, B, 0x200, 0, 0x7ef8);
+    csi_engine_call(e, s, 0, C, 0x300, 0, 0x7df8);
+    csi_engine_call(e, s, 0, D, 0x400, 0, 0x7cf8);
+    csi_engine_ret(e, s, 0, 0x200, 0x7f00);       /* unwinds d, c; b returns */
+    csi_engine_call(e, s, 0, E, 0x500, 0, 0x7ef8);
+    csi_engine_call(e, s, 0, F, 0x600, 0, 0x7ef8); /* e's return missed: e dead */
+    csi_engine_ret(e, s, 0, 0xdead, 0x8000);      /* unmatched: f and a unwound */
 
     EXPECT_EVENTS(EV_CALL(A, 0x100, 1), EV_CALL(B, 0x200, 2), EV_CALL(C, 0x300, 3),
                   EV_CALL(D, 0x400, 4),
@@ -1039,7 +1039,7 @@ static void t_reentrant_subscriber(void)
     CHECK(re.self_unsub_n == 1 && re.self_unsub_ok,
           "a subscriber removing itself from its callback: %u deliveries", re.self_unsub_n);
 done:
-    cs_engine_free(e);
+    csi_engine_free(e);
     g_array_free(re.snaps, TRUE);
     g_array_free(re.ret_depths, TRUE);
     memset(&re, 0, sizeof re);
@@ -1090,10 +1090,10 @@ static void mt_churn_cb(unsigned vcpu, const callstack_event *ev)
 }
 
 typedef struct mt_arg {
-    cs_engine *e;
+    csi_engine *e;
     unsigned idx;
     uint64_t pairs;
-    cs_stack_id id;     /* the stack to drive */
+    csi_stack_id id;     /* the stack to drive */
     uint64_t final_depth;
 } mt_arg;
 
@@ -1101,30 +1101,30 @@ typedef struct mt_arg {
 static gpointer mt_driver(gpointer p)
 {
     mt_arg *a = p;
-    cs_stack *s = cs_engine_stack(a->e, &a->id);
+    csi_stack *s = csi_engine_stack(a->e, &a->id);
     uint64_t tag = (uint64_t)(a->idx + 1) << 32;
     for (uint64_t i = 0; i < a->pairs; i += MT_NEST) {
         for (uint64_t k = 0; k < MT_NEST; k++) {
-            cs_engine_call(a->e, s, a->idx, tag | (0x1000 + k), tag | (0x2000 + k),
+            csi_engine_call(a->e, s, a->idx, tag | (0x1000 + k), tag | (0x2000 + k),
                            tag | (0x2000 + k - 5), 0x7fff0000 - 0x40 * (k + 1));
         }
         for (uint64_t k = MT_NEST; k-- > 0;) {
-            cs_engine_ret(a->e, s, a->idx, tag | (0x2000 + k), 0x7fff0000 - 0x40 * (k + 1) + 8);
+            csi_engine_ret(a->e, s, a->idx, tag | (0x2000 + k), 0x7fff0000 - 0x40 * (k + 1) + 8);
         }
     }
-    a->final_depth = cs_engine_depth(a->e, s);
+    a->final_depth = csi_engine_depth(a->e, s);
     return NULL;
 }
 
 static void t_threads(void)
 {
-    cs_engine *e = mk_engine(true, true, 0, 0, 0);
+    csi_engine *e = mk_engine(true, true, 0, 0, 0);
     mt_arg args[MT_THREADS];
     GThread *th[MT_THREADS];
     memset(&mt, 0, sizeof mt);
-    cs_engine_subscribe(e, CS_SUB_EVENT, FN(mt_on_event));
-    cs_engine_subscribe(e, CS_SUB_CALL, FN(mt_on_call));
-    cs_engine_subscribe(e, CS_SUB_RET, FN(mt_on_ret));
+    csi_engine_subscribe(e, CSI_SUB_EVENT, FN(mt_on_event));
+    csi_engine_subscribe(e, CSI_SUB_CALL, FN(mt_on_call));
+    csi_engine_subscribe(e, CSI_SUB_RET, FN(mt_on_ret));
     for (unsigned i = 0; i < MT_THREADS; i++) {
         args[i] = (mt_arg){ .e = e, .idx = i, .pairs = MT_PAIRS, .id = tid(1, i) };
         th[i] = g_thread_new("driver", mt_driver, &args[i]);
@@ -1146,20 +1146,20 @@ static void t_threads(void)
               args[i].final_depth);
     }
     EXPECT_STATS(e, total, total, 0, 0);
-    CHECK(cs_engine_stack_count(e) == MT_THREADS, "stack_count %u", cs_engine_stack_count(e));
+    CHECK(csi_engine_stack_count(e) == MT_THREADS, "stack_count %u", csi_engine_stack_count(e));
 done:
-    cs_engine_free(e);
+    csi_engine_free(e);
 }
 
 static gpointer mt_churner(gpointer p)
 {
-    cs_engine *e = p;
+    csi_engine *e = p;
     for (unsigned i = 0; i < 20000 && !__atomic_load_n(&mt.stop, __ATOMIC_ACQUIRE); i++) {
-        cs_engine_subscribe(e, CS_SUB_EVENT, FN(mt_churn_cb));
-        cs_engine_subscribe(e, CS_SUB_CALL, FN(mt_on_ret));   /* any on_call_t */
+        csi_engine_subscribe(e, CSI_SUB_EVENT, FN(mt_churn_cb));
+        csi_engine_subscribe(e, CSI_SUB_CALL, FN(mt_on_ret));   /* any on_call_t */
         g_thread_yield();
-        cs_engine_unsubscribe(e, CS_SUB_EVENT, FN(mt_churn_cb));
-        cs_engine_unsubscribe(e, CS_SUB_CALL, FN(mt_on_ret));
+        csi_engine_unsubscribe(e, CSI_SUB_EVENT, FN(mt_churn_cb));
+        csi_engine_unsubscribe(e, CSI_SUB_CALL, FN(mt_on_ret));
     }
     return NULL;
 }
@@ -1169,11 +1169,11 @@ static gpointer mt_churner(gpointer p)
 static void t_threads_subscriber_churn(void)
 {
     enum { DRIVERS = 2, PAIRS = 50000 };
-    cs_engine *e = mk_engine(true, true, 0, 0, 0);
+    csi_engine *e = mk_engine(true, true, 0, 0, 0);
     mt_arg args[DRIVERS];
     GThread *th[DRIVERS];
     memset(&mt, 0, sizeof mt);
-    cs_engine_subscribe(e, CS_SUB_EVENT, FN(mt_on_event));
+    csi_engine_subscribe(e, CSI_SUB_EVENT, FN(mt_on_event));
     GThread *churn = g_thread_new("churn", mt_churner, e);
     for (unsigned i = 0; i < DRIVERS; i++) {
         args[i] = (mt_arg){ .e = e, .idx = i, .pairs = PAIRS, .id = tid(1, i) };
@@ -1189,7 +1189,7 @@ static void t_threads_subscriber_churn(void)
     CHECK(mt.wrong_stack == 0, "events with another stack id");
     CHECK(mt.churn <= mt.events, "churning subscriber saw more events than there were");
 done:
-    cs_engine_free(e);
+    csi_engine_free(e);
 }
 
 /* Two threads on one shared stack (asid-style): interleavings make frames
@@ -1197,15 +1197,15 @@ done:
 static void t_threads_shared_stack(void)
 {
     enum { DRIVERS = 2, PAIRS = 50000 };
-    cs_engine *e = mk_engine(false, false, 0, 0, 0);
+    csi_engine *e = mk_engine(false, false, 0, 0, 0);
     mt_arg args[DRIVERS];
     GThread *th[DRIVERS];
-    cs_stack_id id = { .first = 0x42, .kind = STACK_ASID };
-    cs_engine_set_concurrent(e, true);   /* (as the plugin does before a thread starts) */
+    csi_stack_id id = { .first = 0x42, .kind = STACK_ASID };
+    csi_engine_set_concurrent(e, true);   /* (as the plugin does before a thread starts) */
     memset(&mt, 0, sizeof mt);
-    cs_engine_subscribe(e, CS_SUB_EVENT, FN(mt_on_event));
-    cs_engine_subscribe(e, CS_SUB_CALL, FN(mt_on_call));
-    cs_engine_subscribe(e, CS_SUB_RET, FN(mt_on_ret));
+    csi_engine_subscribe(e, CSI_SUB_EVENT, FN(mt_on_event));
+    csi_engine_subscribe(e, CSI_SUB_CALL, FN(mt_on_call));
+    csi_engine_subscribe(e, CSI_SUB_RET, FN(mt_on_ret));
     for (unsigned i = 0; i < DRIVERS; i++) {
         args[i] = (mt_arg){ .e = e, .idx = i, .pairs = PAIRS, .id = id };
         th[i] = g_thread_new("driver", mt_driver, &args[i]);
@@ -1213,11 +1213,11 @@ static void t_threads_shared_stack(void)
     for (unsigned i = 0; i < DRIVERS; i++) {
         g_thread_join(th[i]);
     }
-    cs_stack *s = cs_engine_stack(e, &id);
-    uint64_t depth = cs_engine_depth(e, s);
-    cs_engine_stats st;
-    cs_engine_get_stats(e, &st);
-    CHECK(cs_engine_stack_count(e) == 1, "stack_count %u", cs_engine_stack_count(e));
+    csi_stack *s = csi_engine_stack(e, &id);
+    uint64_t depth = csi_engine_depth(e, s);
+    csi_engine_stats st;
+    csi_engine_get_stats(e, &st);
+    CHECK(csi_engine_stack_count(e) == 1, "stack_count %u", csi_engine_stack_count(e));
     CHECK(st.calls == (uint64_t)DRIVERS * PAIRS && mt.calls == st.calls,
           "calls %" PRIu64 " on_call %" PRIu64, st.calls, mt.calls);
     CHECK(mt.rets == st.returns + st.unwound, "on_ret %" PRIu64 " != returns+unwound %" PRIu64,
@@ -1227,7 +1227,7 @@ static void t_threads_shared_stack(void)
           "unbalanced: calls %" PRIu64 " returns %" PRIu64 " unwound %" PRIu64 " depth %" PRIu64,
           st.calls, st.returns, st.unwound, depth);
 done:
-    cs_engine_free(e);
+    csi_engine_free(e);
 }
 
 /*
@@ -1240,8 +1240,8 @@ done:
 enum { OWN_CYCLES = 60, OWN_DEEP = 3000, OWN_READ = 4096 };
 
 typedef struct own_arg {
-    cs_engine *e;
-    cs_stack *s;
+    csi_engine *e;
+    csi_stack *s;
     int done;
     uint64_t snapshots, torn;
 } own_arg;
@@ -1251,10 +1251,10 @@ static gpointer own_writer(gpointer p)
     own_arg *a = p;
     for (unsigned c = 0; c < OWN_CYCLES; c++) {
         for (uint64_t k = 0; k < OWN_DEEP; k++) {
-            cs_engine_call(a->e, a->s, 0, 0x20000 + k, 0x10000 + k, 0, 0x7fff0000 - 16 * (k + 1));
+            csi_engine_call(a->e, a->s, 0, 0x20000 + k, 0x10000 + k, 0, 0x7fff0000 - 16 * (k + 1));
         }
         for (uint64_t k = OWN_DEEP; k-- > 0;) {
-            cs_engine_ret(a->e, a->s, 0, 0x10000 + k, 0x7fff0000 - 16 * (k + 1) + 8);
+            csi_engine_ret(a->e, a->s, 0, 0x10000 + k, 0x7fff0000 - 16 * (k + 1) + 8);
         }
     }
     __atomic_store_n(&a->done, 1, __ATOMIC_RELEASE);
@@ -1266,14 +1266,14 @@ static gpointer own_reader(gpointer p)
     own_arg *a = p;
     uint64_t *callers = g_new(uint64_t, OWN_READ), *funcs = g_new(uint64_t, OWN_READ);
     while (!__atomic_load_n(&a->done, __ATOMIC_ACQUIRE)) {
-        uint32_t m = cs_engine_callers(a->e, a->s, callers, OWN_READ);
+        uint32_t m = csi_engine_callers(a->e, a->s, callers, OWN_READ);
         for (uint32_t i = 0; i < m; i++) {
             if (callers[i] != 0x10000 + (m - 1 - i)) {
                 a->torn++;
                 break;
             }
         }
-        uint32_t n = cs_engine_functions(a->e, a->s, funcs, OWN_READ);
+        uint32_t n = csi_engine_functions(a->e, a->s, funcs, OWN_READ);
         for (uint32_t i = 0; i < n; i++) {
             if (funcs[i] != 0x20000 + (n - 1 - i)) {
                 a->torn++;
@@ -1289,11 +1289,11 @@ static gpointer own_reader(gpointer p)
 
 static void t_owned_stack_reader(void)
 {
-    cs_engine_config cfg = { .sp_resync = true, .ret_addr_on_stack = true,
+    csi_engine_config cfg = { .sp_resync = true, .ret_addr_on_stack = true,
                              .threaded_owned = true };
-    cs_engine *e = cs_engine_new(&cfg);
-    cs_stack_id id = tid(1, 1);
-    own_arg a = { .e = e, .s = cs_engine_stack(e, &id) };
+    csi_engine *e = csi_engine_new(&cfg);
+    csi_stack_id id = tid(1, 1);
+    own_arg a = { .e = e, .s = csi_engine_stack(e, &id) };
     CHECK(a.s->owned, "a threaded stack is not owned with threaded_owned set");
     GThread *r = g_thread_new("reader", own_reader, &a);
     GThread *w = g_thread_new("writer", own_writer, &a);
@@ -1305,45 +1305,45 @@ static void t_owned_stack_reader(void)
     EXPECT_STATS(e, (uint64_t)OWN_CYCLES * OWN_DEEP, (uint64_t)OWN_CYCLES * OWN_DEEP, 0, 0);
     EXPECT_EMPTY(e, a.s);
 done:
-    cs_engine_free(e);
+    csi_engine_free(e);
 }
 
 /* ---- fork --------------------------------------------------------------- */
 
 static void t_after_fork(void)
 {
-    cs_engine *e = mk_rec_engine(false, false, 0, 0, 0);
-    cs_stack_id ida = tid(100, 1), idb = tid(100, 2), idc = tid(100, 3), nid = tid(200, 1);
-    cs_stack *a = cs_engine_stack(e, &ida), *b = cs_engine_stack(e, &idb),
-             *c = cs_engine_stack(e, &idc);
-    cs_engine_call(e, a, 0, 0xa0, 0x100, 0, 0);
-    cs_engine_call(e, a, 0, 0xa1, 0x101, 0, 0);
-    cs_engine_call(e, b, 0, 0xb0, 0x200, 0, 0);
-    cs_engine_call(e, c, 0, 0xc0, 0x300, 0, 0);
+    csi_engine *e = mk_rec_engine(false, false, 0, 0, 0);
+    csi_stack_id ida = tid(100, 1), idb = tid(100, 2), idc = tid(100, 3), nid = tid(200, 1);
+    csi_stack *a = csi_engine_stack(e, &ida), *b = csi_engine_stack(e, &idb),
+             *c = csi_engine_stack(e, &idc);
+    csi_engine_call(e, a, 0, 0xa0, 0x100, 0, 0);
+    csi_engine_call(e, a, 0, 0xa1, 0x101, 0, 0);
+    csi_engine_call(e, b, 0, 0xb0, 0x200, 0, 0);
+    csi_engine_call(e, c, 0, 0xc0, 0x300, 0, 0);
     rec_clear();
 
-    cs_engine_after_fork(e, a, &nid);
+    csi_engine_after_fork(e, a, &nid);
     EXPECT_NO_EVENTS();
-    CHECK(cs_engine_stack_count(e) == 1, "stack_count %u", cs_engine_stack_count(e));
-    CHECK(cs_engine_stack(e, &nid) == a, "the kept stack is not under the new id");
-    CHECK(cs_stack_id_equal(&a->id, &nid), "kept stack's id not updated");
+    CHECK(csi_engine_stack_count(e) == 1, "stack_count %u", csi_engine_stack_count(e));
+    CHECK(csi_engine_stack(e, &nid) == a, "the kept stack is not under the new id");
+    CHECK(csi_stack_id_equal(&a->id, &nid), "kept stack's id not updated");
     EXPECT_STACK(e, a, 2, U64S(0x101, 0x100), U64S(0xa1, 0xa0), 2);
     /* It works, reports the new id, and subscribers survived. */
-    cs_engine_ret(e, a, 0, 0x101, 0);
+    csi_engine_ret(e, a, 0, 0x101, 0);
     CHECK(rec.events->len == 1 && rec_ev(0)->where.sidFirst == 200 &&
           rec_ev(0)->where.sidSecond == 1, "event after fork has the old id");
     EXPECT_EVENTS(EV_RET(0xa1, 0x101, 1));
     /* The old ids are gone: looking one up makes a new empty stack. */
-    cs_stack *b2 = cs_engine_stack(e, &idb);
+    csi_stack *b2 = csi_engine_stack(e, &idb);
     EXPECT_EMPTY(e, b2);
-    CHECK(cs_engine_stack_count(e) == 2, "stack_count %u", cs_engine_stack_count(e));
+    CHECK(csi_engine_stack_count(e) == 2, "stack_count %u", csi_engine_stack_count(e));
 
     /* keep = NULL: everything goes. */
-    cs_engine_after_fork(e, NULL, NULL);
-    CHECK(cs_engine_stack_count(e) == 0, "stack_count %u after after_fork(NULL)",
-          cs_engine_stack_count(e));
+    csi_engine_after_fork(e, NULL, NULL);
+    CHECK(csi_engine_stack_count(e) == 0, "stack_count %u after after_fork(NULL)",
+          csi_engine_stack_count(e));
 done:
-    cs_engine_free(e);
+    csi_engine_free(e);
 }
 
 #ifdef G_OS_UNIX
@@ -1375,8 +1375,8 @@ static gpointer holder_fn(gpointer p)
  * the guest in the middle of a push or pop); in the child, after_fork keeps
  * `keep` and must leave a usable engine. Returns the child's wait status.
  */
-static int fork_with_lock_held(cs_engine *e, cs_stack *keep, cs_stack *held,
-                               const cs_stack_id *nid)
+static int fork_with_lock_held(csi_engine *e, csi_stack *keep, csi_stack *held,
+                               const csi_stack_id *nid)
 {
     holder h = { .target = &held->lock };
     g_mutex_init(&h.m);
@@ -1391,16 +1391,16 @@ static int fork_with_lock_held(cs_engine *e, cs_stack *keep, cs_stack *held,
     pid_t pid = fork();
     if (pid == 0) {
         int rc = 0;
-        cs_engine_after_fork(e, keep, nid);
-        if (cs_engine_stack_count(e) != 1) {
+        csi_engine_after_fork(e, keep, nid);
+        if (csi_engine_stack_count(e) != 1) {
             rc = 10;
-        } else if (cs_engine_stack(e, nid) != keep) {
+        } else if (csi_engine_stack(e, nid) != keep) {
             rc = 11;
         } else {
-            uint64_t d = cs_engine_depth(e, keep);
-            cs_engine_call(e, keep, 0, 0xf0, 0xf1, 0, 0);
-            cs_engine_ret(e, keep, 0, 0xf1, 0);
-            if (cs_engine_depth(e, keep) != d) {
+            uint64_t d = csi_engine_depth(e, keep);
+            csi_engine_call(e, keep, 0, 0xf0, 0xf1, 0, 0);
+            csi_engine_ret(e, keep, 0, 0xf1, 0);
+            if (csi_engine_depth(e, keep) != d) {
                 rc = 12;
             }
         }
@@ -1427,7 +1427,7 @@ static bool child_ok(int line, int status)
         return true;
     }
     if (WIFSIGNALED(status)) {
-        fail_at(line, "the child died of signal %d (%s) in or after cs_engine_after_fork",
+        fail_at(line, "the child died of signal %d (%s) in or after csi_engine_after_fork",
                 WTERMSIG(status), strsignal(WTERMSIG(status)));
     } else {
         fail_at(line, "the child failed (wait status 0x%x)", (unsigned)status);
@@ -1438,14 +1438,14 @@ static bool child_ok(int line, int status)
 /* The kept stack's lock was held by another thread at the fork. */
 static void t_after_fork_keep_locked(void)
 {
-    cs_engine *e = mk_engine(false, false, 0, 0, 0);
-    cs_stack_id ida = tid(300, 1), idb = tid(300, 2), nid = tid(301, 1);
-    cs_stack *a = cs_engine_stack(e, &ida), *b = cs_engine_stack(e, &idb);
-    cs_engine_call(e, a, 0, 0xa0, 0x100, 0, 0);
-    cs_engine_call(e, b, 0, 0xb0, 0x200, 0, 0);
+    csi_engine *e = mk_engine(false, false, 0, 0, 0);
+    csi_stack_id ida = tid(300, 1), idb = tid(300, 2), nid = tid(301, 1);
+    csi_stack *a = csi_engine_stack(e, &ida), *b = csi_engine_stack(e, &idb);
+    csi_engine_call(e, a, 0, 0xa0, 0x100, 0, 0);
+    csi_engine_call(e, b, 0, 0xb0, 0x200, 0, 0);
     REQUIRE(child_ok(__LINE__, fork_with_lock_held(e, a, a, &nid)));
 done:
-    cs_engine_free(e);
+    csi_engine_free(e);
 }
 
 /*
@@ -1456,14 +1456,14 @@ done:
  */
 static void t_after_fork_other_locked(void)
 {
-    cs_engine *e = mk_engine(false, false, 0, 0, 0);
-    cs_stack_id ida = tid(400, 1), idb = tid(400, 2), nid = tid(401, 1);
-    cs_stack *a = cs_engine_stack(e, &ida), *b = cs_engine_stack(e, &idb);
-    cs_engine_call(e, a, 0, 0xa0, 0x100, 0, 0);
-    cs_engine_call(e, b, 0, 0xb0, 0x200, 0, 0);
+    csi_engine *e = mk_engine(false, false, 0, 0, 0);
+    csi_stack_id ida = tid(400, 1), idb = tid(400, 2), nid = tid(401, 1);
+    csi_stack *a = csi_engine_stack(e, &ida), *b = csi_engine_stack(e, &idb);
+    csi_engine_call(e, a, 0, 0xa0, 0x100, 0, 0);
+    csi_engine_call(e, b, 0, 0xb0, 0x200, 0, 0);
     REQUIRE(child_ok(__LINE__, fork_with_lock_held(e, a, b, &nid)));
 done:
-    cs_engine_free(e);
+    csi_engine_free(e);
 }
 #endif
 
@@ -1489,10 +1489,10 @@ static uint64_t rng(void)
 static void t_random_model(void)
 {
     enum { OPS = 50000, LIMIT = 16, POOL = 12 };
-    cs_engine *e = mk_rec_engine(false, false, 0, 0, LIMIT);
-    cs_stack_id id = tid(12, 12);
-    cs_stack *s = cs_engine_stack(e, &id);
-    GArray *m = g_array_new(FALSE, FALSE, sizeof(cs_frame));   /* the model */
+    csi_engine *e = mk_rec_engine(false, false, 0, 0, LIMIT);
+    csi_stack_id id = tid(12, 12);
+    csi_stack *s = csi_engine_stack(e, &id);
+    GArray *m = g_array_new(FALSE, FALSE, sizeof(csi_frame));   /* the model */
     GArray *want = g_array_new(FALSE, FALSE, sizeof(exp_ev));
     uint64_t n_calls = 0, n_rets = 0, n_unw = 0, n_unm = 0;
     rng_state = 12345;
@@ -1502,19 +1502,19 @@ static void t_random_model(void)
         g_array_set_size(want, 0);
         bool call = m->len == 0 ? r < 70 : m->len > 200 ? r < 20 : r < 50;
         if (call) {
-            cs_frame f = { .func = 0x1000 + rng() % POOL, .ret_addr = 0x2000 + rng() % POOL,
+            csi_frame f = { .func = 0x1000 + rng() % POOL, .ret_addr = 0x2000 + rng() % POOL,
                            .call_site = 0x3000 + op, .sp = 0 };
             g_array_append_val(m, f);
             exp_ev x = EV_CALL(f.func, f.ret_addr, m->len);
             g_array_append_val(want, x);
             n_calls++;
-            cs_engine_call(e, s, 0, f.func, f.ret_addr, f.call_site, f.sp);
+            csi_engine_call(e, s, 0, f.func, f.ret_addr, f.call_site, f.sp);
         } else {
             uint64_t t, q = rng() % 100;
             if (m->len && q < 55) {
-                t = g_array_index(m, cs_frame, m->len - 1).ret_addr;
+                t = g_array_index(m, csi_frame, m->len - 1).ret_addr;
             } else if (m->len && q < 75) {
-                t = g_array_index(m, cs_frame, rng() % m->len).ret_addr;
+                t = g_array_index(m, csi_frame, rng() % m->len).ret_addr;
             } else if (q < 85) {
                 t = 0xdead;
             } else {
@@ -1522,7 +1522,7 @@ static void t_random_model(void)
             }
             int64_t idx = -1;
             for (uint32_t i = 0; i < MIN(m->len, (guint)LIMIT); i++) {
-                if (g_array_index(m, cs_frame, m->len - 1 - i).ret_addr == t) {
+                if (g_array_index(m, csi_frame, m->len - 1 - i).ret_addr == t) {
                     idx = i;
                     break;
                 }
@@ -1531,7 +1531,7 @@ static void t_random_model(void)
                 n_unm++;
             }
             for (int64_t i = 0; i <= idx; i++) {
-                cs_frame f = g_array_index(m, cs_frame, m->len - 1);
+                csi_frame f = g_array_index(m, csi_frame, m->len - 1);
                 g_array_set_size(m, m->len - 1);
                 exp_ev x = { CALLSTACK_EVENT_RET, i != idx, f.func, f.ret_addr, m->len };
                 g_array_append_val(want, x);
@@ -1541,7 +1541,7 @@ static void t_random_model(void)
                     n_unw++;
                 }
             }
-            cs_engine_ret(e, s, 0, t, 0);
+            csi_engine_ret(e, s, 0, t, 0);
         }
         if (!expect_events(__LINE__, (const exp_ev *)(void *)want->data, want->len)) {
             size_t l = strlen(t_msg);
@@ -1551,8 +1551,8 @@ static void t_random_model(void)
         if (op % 97 == 0 || m->len == 0) {
             uint64_t cl[256], fn[256];
             for (guint i = 0; i < m->len && i < 256; i++) {
-                cl[i] = g_array_index(m, cs_frame, m->len - 1 - i).ret_addr;
-                fn[i] = g_array_index(m, cs_frame, m->len - 1 - i).func;
+                cl[i] = g_array_index(m, csi_frame, m->len - 1 - i).ret_addr;
+                fn[i] = g_array_index(m, csi_frame, m->len - 1 - i).func;
             }
             REQUIRE(expect_stack(__LINE__, e, s, m->len, cl, fn, MIN(m->len, 256u)));
         }
@@ -1563,116 +1563,116 @@ static void t_random_model(void)
 done:
     g_array_free(m, TRUE);
     g_array_free(want, TRUE);
-    cs_engine_free(e);
+    csi_engine_free(e);
 }
 
 /* ---- heuristic stacks --------------------------------------------------- */
 
-static cs_engine *mk_heur_engine(uint64_t distance, uint32_t max_stacks)
+static csi_engine *mk_heur_engine(uint64_t distance, uint32_t max_stacks)
 {
-    cs_engine_config cfg = {
+    csi_engine_config cfg = {
         .sp_resync = true,
         .ret_addr_on_stack = true,
         .stack_distance = distance,
         .max_heuristic_stacks = max_stacks,
     };
     set_lock_mode(&cfg);
-    return cs_engine_new(&cfg);
+    return csi_engine_new(&cfg);
 }
 
 /* Nearby sps stay on one stack; a far jump makes another; coming back finds
  * the first again, by range (a longjmp far up the same stack stays on it). */
 static void t_heuristic_switching(void)
 {
-    cs_engine *e = mk_heur_engine(0x1000, 16);
-    cs_stack_id space = { .first = 42, .kind = STACK_HEURISTIC };
-    cs_stack *a = cs_engine_heuristic_stack(e, &space, 0x7000000, NULL);
+    csi_engine *e = mk_heur_engine(0x1000, 16);
+    csi_stack_id space = { .first = 42, .kind = STACK_HEURISTIC };
+    csi_stack *a = csi_engine_heuristic_stack(e, &space, 0x7000000, NULL);
     CHECK(a && a->id.second == 0x7000000 && a->id.first == 42 && a->id.kind == STACK_HEURISTIC,
           "first stack id");
     /* the stack grows down gradually by far more than the distance */
-    cs_stack *cur = a;
+    csi_stack *cur = a;
     for (uint64_t sp = 0x7000000; sp > 0x6f00000; sp -= 0x800) {
-        cur = cs_engine_heuristic_stack(e, &space, sp, cur);
+        cur = csi_engine_heuristic_stack(e, &space, sp, cur);
         CHECK(cur == a, "gradual growth left the stack at sp " PX, sp);
     }
     /* a jump back up within the range (longjmp) stays */
-    CHECK(cs_engine_heuristic_stack(e, &space, 0x6ffff00, cur) == a, "longjmp up left the stack");
+    CHECK(csi_engine_heuristic_stack(e, &space, 0x6ffff00, cur) == a, "longjmp up left the stack");
     /* a far jump down is another stack (coroutine) */
-    cs_stack *b = cs_engine_heuristic_stack(e, &space, 0x1000000, a);
+    csi_stack *b = csi_engine_heuristic_stack(e, &space, 0x1000000, a);
     CHECK(b && b != a && b->id.second == 0x1000000, "far jump did not create a stack");
     /* and back */
-    CHECK(cs_engine_heuristic_stack(e, &space, 0x6fff000, b) == a, "did not find the first again");
-    CHECK(cs_engine_heuristic_stack(e, &space, 0x1000100, a) == b, "did not find the second again");
+    CHECK(csi_engine_heuristic_stack(e, &space, 0x6fff000, b) == a, "did not find the first again");
+    CHECK(csi_engine_heuristic_stack(e, &space, 0x1000100, a) == b, "did not find the second again");
     /* another address space never shares */
-    cs_stack_id other = { .first = 43, .kind = STACK_HEURISTIC };
-    cs_stack *c = cs_engine_heuristic_stack(e, &other, 0x6fff000, NULL);
+    csi_stack_id other = { .first = 43, .kind = STACK_HEURISTIC };
+    csi_stack *c = csi_engine_heuristic_stack(e, &other, 0x6fff000, NULL);
     CHECK(c != a && c != b && c->id.first == 43, "address spaces mixed");
-    CHECK(cs_engine_stack_count(e) == 3, "%u stacks", cs_engine_stack_count(e));
+    CHECK(csi_engine_stack_count(e) == 3, "%u stacks", csi_engine_stack_count(e));
 done:
-    cs_engine_free(e);
+    csi_engine_free(e);
 }
 
 /* No wrap-around at either end of the address space. */
 static void t_heuristic_edges(void)
 {
-    cs_engine *e = mk_heur_engine(0x10000, 16);
-    cs_stack_id space = { .first = 1, .kind = STACK_HEURISTIC };
-    cs_stack *top = cs_engine_heuristic_stack(e, &space, UINT64_MAX - 8, NULL);
-    CHECK(cs_engine_heuristic_stack(e, &space, UINT64_MAX, top) == top, "top edge");
-    cs_stack *low = cs_engine_heuristic_stack(e, &space, 8, top);
+    csi_engine *e = mk_heur_engine(0x10000, 16);
+    csi_stack_id space = { .first = 1, .kind = STACK_HEURISTIC };
+    csi_stack *top = csi_engine_heuristic_stack(e, &space, UINT64_MAX - 8, NULL);
+    CHECK(csi_engine_heuristic_stack(e, &space, UINT64_MAX, top) == top, "top edge");
+    csi_stack *low = csi_engine_heuristic_stack(e, &space, 8, top);
     CHECK(low != top, "sp 8 joined the stack at the top of the address space");
-    CHECK(cs_engine_heuristic_stack(e, &space, 0, low) == low, "bottom edge");
-    CHECK(cs_engine_heuristic_stack(e, &space, UINT64_MAX - 0x100, low) == top, "back to top");
+    CHECK(csi_engine_heuristic_stack(e, &space, 0, low) == low, "bottom edge");
+    CHECK(csi_engine_heuristic_stack(e, &space, UINT64_MAX - 0x100, low) == top, "back to top");
     /* and events on them work */
-    cs_engine_call(e, top, 0, 0x10, 0x20, 0x1c, UINT64_MAX - 0x200);
-    cs_engine_ret(e, top, 0, 0x20, UINT64_MAX - 0x1f8);
-    CHECK(cs_engine_depth(e, top) == 0, "call/ret near the top of the address space");
+    csi_engine_call(e, top, 0, 0x10, 0x20, 0x1c, UINT64_MAX - 0x200);
+    csi_engine_ret(e, top, 0, 0x20, UINT64_MAX - 0x1f8);
+    CHECK(csi_engine_depth(e, top) == 0, "call/ret near the top of the address space");
 done:
-    cs_engine_free(e);
+    csi_engine_free(e);
 }
 
 /* At most max_stacks per address space; the least recently used stack that
  * no vCPU is on goes first; a stack in use is never freed. */
 static void t_heuristic_bound(void)
 {
-    cs_engine *e = mk_heur_engine(0x1000, 4);
-    cs_stack_id space = { .first = 7, .kind = STACK_HEURISTIC };
-    cs_stack *held = cs_engine_heuristic_stack(e, &space, 0x100000, NULL);   /* vCPU 0 stays */
-    cs_stack *cur = NULL;
+    csi_engine *e = mk_heur_engine(0x1000, 4);
+    csi_stack_id space = { .first = 7, .kind = STACK_HEURISTIC };
+    csi_stack *held = csi_engine_heuristic_stack(e, &space, 0x100000, NULL);   /* vCPU 0 stays */
+    csi_stack *cur = NULL;
     for (uint64_t i = 1; i <= 50; i++) {
-        cur = cs_engine_heuristic_stack(e, &space, 0x100000 + i * 0x100000, cur);
-        CHECK(cs_engine_stack_count(e) <= 4, "%u stacks after %" PRIu64, cs_engine_stack_count(e), i);
+        cur = csi_engine_heuristic_stack(e, &space, 0x100000 + i * 0x100000, cur);
+        CHECK(csi_engine_stack_count(e) <= 4, "%u stacks after %" PRIu64, csi_engine_stack_count(e), i);
     }
     /* `held` is still the stack of its vCPU and still usable */
-    CHECK(cs_engine_heuristic_stack(e, &space, 0x100000, held) == held, "held stack was evicted");
-    cs_engine_release_stack(e, held);
+    CHECK(csi_engine_heuristic_stack(e, &space, 0x100000, held) == held, "held stack was evicted");
+    csi_engine_release_stack(e, held);
     for (uint64_t i = 51; i <= 60; i++) {
-        cur = cs_engine_heuristic_stack(e, &space, 0x100000 + i * 0x100000, cur);
+        cur = csi_engine_heuristic_stack(e, &space, 0x100000 + i * 0x100000, cur);
     }
-    CHECK(cs_engine_stack_count(e) <= 4, "%u stacks", cs_engine_stack_count(e));
+    CHECK(csi_engine_stack_count(e) <= 4, "%u stacks", csi_engine_stack_count(e));
 done:
-    cs_engine_free(e);
+    csi_engine_free(e);
 }
 
 /* ---- whole-system stacks: bounded per class ------------------------------ */
 
-static cs_engine *mk_bounded_engine(uint32_t max_spaces)
+static csi_engine *mk_bounded_engine(uint32_t max_spaces)
 {
-    cs_engine_config cfg = { .sp_resync_kernel = true, .ret_addr_on_stack = true,
+    csi_engine_config cfg = { .sp_resync_kernel = true, .ret_addr_on_stack = true,
                              .max_spaces = max_spaces };
     set_lock_mode(&cfg);
-    return cs_engine_new(&cfg);
+    return csi_engine_new(&cfg);
 }
 
-static cs_stack_id user_space(uint64_t asid)
+static csi_stack_id user_space(uint64_t asid)
 {
-    cs_stack_id id = { .first = asid, .kind = STACK_ASID };
+    csi_stack_id id = { .first = asid, .kind = STACK_ASID };
     return id;
 }
 
-static cs_stack_id kernel_stack(uint64_t region)
+static csi_stack_id kernel_stack(uint64_t region)
 {
-    cs_stack_id id = { .second = region, .kind = STACK_ASID, .kernel = true };
+    csi_stack_id id = { .second = region, .kind = STACK_ASID, .kernel = true };
     return id;
 }
 
@@ -1681,64 +1681,64 @@ static cs_stack_id kernel_stack(uint64_t region)
  * never evicted; one class never evicts the other. */
 static void t_bounded_spaces(void)
 {
-    cs_engine *e = mk_bounded_engine(4);
-    cs_stack *vcpu0 = NULL, *vcpu1 = NULL;
-    cs_stack_id id = user_space(0x1000);
-    cs_stack *held = cs_engine_bounded_switch(e, &id, &vcpu0);
+    csi_engine *e = mk_bounded_engine(4);
+    csi_stack *vcpu0 = NULL, *vcpu1 = NULL;
+    csi_stack_id id = user_space(0x1000);
+    csi_stack *held = csi_engine_bounded_switch(e, &id, &vcpu0);
     CHECK(held && vcpu0 == held, "switch did not publish the stack");
-    cs_engine_call(e, held, 0, 0x10, 0x20, 0x1c, 0x7000);
+    csi_engine_call(e, held, 0, 0x10, 0x20, 0x1c, 0x7000);
     id = kernel_stack(0xffff0000);
-    cs_stack *kheld = cs_engine_bounded_switch(e, &id, &vcpu1);
-    cs_engine_call(e, kheld, 1, 0x30, 0x40, 0x3c, 0xffff3000);
+    csi_stack *kheld = csi_engine_bounded_switch(e, &id, &vcpu1);
+    csi_engine_call(e, kheld, 1, 0x30, 0x40, 0x3c, 0xffff3000);
     /* vCPU 1 leaves its kernel stack for ever newer processes */
     for (uint64_t i = 1; i <= 50; i++) {
         id = user_space(0x1000 + i * 0x1000);
-        cs_engine_bounded_switch(e, &id, &vcpu1);
-        CHECK(cs_engine_stack_count(e) <= 4 + 1, "%u stacks after %" PRIu64 " processes",
-              cs_engine_stack_count(e), i);
+        csi_engine_bounded_switch(e, &id, &vcpu1);
+        CHECK(csi_engine_stack_count(e) <= 4 + 1, "%u stacks after %" PRIu64 " processes",
+              csi_engine_stack_count(e), i);
     }
-    CHECK(vcpu0 == held && cs_engine_depth(e, held) == 1, "vCPU 0's stack was evicted");
+    CHECK(vcpu0 == held && csi_engine_depth(e, held) == 1, "vCPU 0's stack was evicted");
     /* the kernel stack vCPU 1 left was not evicted by user stacks */
     id = kernel_stack(0xffff0000);
-    CHECK(cs_engine_bounded_switch(e, &id, &vcpu1) == kheld && cs_engine_depth(e, kheld) == 1,
+    CHECK(csi_engine_bounded_switch(e, &id, &vcpu1) == kheld && csi_engine_depth(e, kheld) == 1,
           "a user stack evicted a kernel stack");
     for (uint64_t i = 1; i <= 50; i++) {
         id = kernel_stack(0xffff0000 + i * 0x4000);
-        cs_engine_bounded_switch(e, &id, &vcpu1);
+        csi_engine_bounded_switch(e, &id, &vcpu1);
     }
-    CHECK(cs_engine_stack_count(e) <= 4 + 4, "%u stacks", cs_engine_stack_count(e));
-    CHECK(vcpu0 == held && cs_engine_depth(e, held) == 1, "vCPU 0's stack was evicted");
+    CHECK(csi_engine_stack_count(e) <= 4 + 4, "%u stacks", csi_engine_stack_count(e));
+    CHECK(vcpu0 == held && csi_engine_depth(e, held) == 1, "vCPU 0's stack was evicted");
 
     /* Least recently used first: user stacks a, b, c (with held: 4); touch a,
      * then a new one evicts b, the least recently used. */
-    cs_stack *abc[3];
+    csi_stack *abc[3];
     for (int i = 0; i < 3; i++) {
         id = user_space(0x100000 + (uint64_t)i * 0x1000);
-        abc[i] = cs_engine_bounded_switch(e, &id, &vcpu1);
-        cs_engine_call(e, abc[i], 1, 0x50, 0x60, 0x5c, 0x7000);
+        abc[i] = csi_engine_bounded_switch(e, &id, &vcpu1);
+        csi_engine_call(e, abc[i], 1, 0x50, 0x60, 0x5c, 0x7000);
     }
     id = user_space(0x100000);
-    CHECK(cs_engine_bounded_switch(e, &id, &vcpu1) == abc[0], "a was not kept");
+    CHECK(csi_engine_bounded_switch(e, &id, &vcpu1) == abc[0], "a was not kept");
     id = user_space(0x200000);
-    cs_engine_bounded_switch(e, &id, &vcpu1);
+    csi_engine_bounded_switch(e, &id, &vcpu1);
     for (int i = 0; i < 3; i++) {
         id = user_space(0x100000 + (uint64_t)i * 0x1000);
-        cs_stack *s = cs_engine_bounded_switch(e, &id, &vcpu1);
+        csi_stack *s = csi_engine_bounded_switch(e, &id, &vcpu1);
         /* (each switch here creates at most one, evicting another) */
         if (i == 0) {
-            CHECK(cs_engine_depth(e, s) == 1, "a, used recently, lost its frame");
+            CHECK(csi_engine_depth(e, s) == 1, "a, used recently, lost its frame");
         } else if (i == 1) {
-            CHECK(cs_engine_depth(e, s) == 0, "b, the least recently used, kept its frame");
+            CHECK(csi_engine_depth(e, s) == 0, "b, the least recently used, kept its frame");
         }
     }
     /* with every stack of a class in use, the bound is the vCPU count */
-    cs_engine_release_stack(e, vcpu1);
+    csi_engine_release_stack(e, vcpu1);
     vcpu1 = NULL;
-    cs_engine_stats st;
-    cs_engine_get_stats(e, &st);
+    csi_engine_stats st;
+    csi_engine_get_stats(e, &st);
     CHECK(st.calls == 2 + 3, "%" PRIu64 " calls counted (evicted stacks' included)", st.calls);
 done:
-    cs_engine_free(e);
+    csi_engine_free(e);
 }
 
 /* A reader pinning a vCPU's current stack (the API from another thread)
@@ -1746,8 +1746,8 @@ done:
  * it reads is never freed under it (run under a sanitizer or valgrind to
  * see a use after free; here: the depth read is the one pushed). */
 typedef struct pin_reader {
-    cs_engine *e;
-    cs_stack **slot;
+    csi_engine *e;
+    csi_stack **slot;
     volatile bool stop;
     uint64_t reads, bad;
 } pin_reader;
@@ -1756,43 +1756,43 @@ static gpointer pin_reader_main(gpointer p)
 {
     pin_reader *r = p;
     while (!r->stop) {
-        cs_stack *s = cs_engine_pin(r->e, r->slot);
+        csi_stack *s = csi_engine_pin(r->e, r->slot);
         if (s) {
-            uint64_t d = cs_engine_depth(r->e, s);
+            uint64_t d = csi_engine_depth(r->e, s);
             uint64_t callers[4];
-            uint32_t n = cs_engine_callers(r->e, s, callers, 4);
+            uint32_t n = csi_engine_callers(r->e, s, callers, 4);
             if (d > 1 || n > 1 || (n == 1 && callers[0] != 0x20)) {
                 r->bad++;
             }
             r->reads++;
         }
-        cs_engine_unpin(r->e);
+        csi_engine_unpin(r->e);
     }
     return NULL;
 }
 
 static void t_bounded_pinned_reader(void)
 {
-    cs_engine *e = mk_bounded_engine(3);
-    cs_engine_set_concurrent(e, true);
-    cs_stack *slot = NULL;
+    csi_engine *e = mk_bounded_engine(3);
+    csi_engine_set_concurrent(e, true);
+    csi_stack *slot = NULL;
     pin_reader r = { .e = e, .slot = &slot };
     GThread *t = g_thread_new("reader", pin_reader_main, &r);
     for (uint64_t i = 0; i < 20000; i++) {
-        cs_stack_id id = i & 1 ? kernel_stack(0xffff0000 + i * 0x4000) : user_space(0x1000 * i);
-        cs_stack *s = cs_engine_bounded_switch(e, &id, &slot);
-        cs_engine_call(e, s, 0, 0x10, 0x20, 0x1c, 0x7000);
+        csi_stack_id id = i & 1 ? kernel_stack(0xffff0000 + i * 0x4000) : user_space(0x1000 * i);
+        csi_stack *s = csi_engine_bounded_switch(e, &id, &slot);
+        csi_engine_call(e, s, 0, 0x10, 0x20, 0x1c, 0x7000);
     }
     r.stop = true;
     g_thread_join(t);
     CHECK(r.bad == 0, "%" PRIu64 " of %" PRIu64 " pinned reads saw a wrong stack", r.bad, r.reads);
-    CHECK(cs_engine_stack_count(e) <= 3 + 3, "%u stacks", cs_engine_stack_count(e));
-    cs_engine_stats st;
-    cs_engine_get_stats(e, &st);
+    CHECK(csi_engine_stack_count(e) <= 3 + 3, "%u stacks", csi_engine_stack_count(e));
+    csi_engine_stats st;
+    csi_engine_get_stats(e, &st);
     CHECK(st.calls == 20000 && st.stacks_created == 20000, "%" PRIu64 " calls, %" PRIu64
           " stacks created", st.calls, st.stacks_created);
 done:
-    cs_engine_free(e);
+    csi_engine_free(e);
 }
 
 /* ---- main --------------------------------------------------------------- */

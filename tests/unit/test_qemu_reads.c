@@ -15,7 +15,7 @@
 #include "qemu/fastreg.h"
 #include "qemu/guestmem.h"
 
-#define SCAN CS_FASTREG_SCAN_BYTES
+#define SCAN CSI_FASTREG_SCAN_BYTES
 
 /* A fake CPU state: noise that never repeats a register's values, so that
  * only the planted slots can agree with them. */
@@ -41,11 +41,11 @@ static void put(uint8_t *state, unsigned off, uint64_t value, unsigned size)
  * `offs` (0-terminated by n_offs) in a fresh noisy state; returns the last
  * result and, in *first_found, the read (1-based) that first returned
  * FOUND (0: none). */
-static cs_learn_result feed(cs_fastreg_learner *l, const unsigned *offs, unsigned n_offs,
+static csi_learn_result feed(csi_fastreg_learner *l, const unsigned *offs, unsigned n_offs,
                             unsigned size, unsigned n, uint64_t step, unsigned *first_found)
 {
     uint8_t state[SCAN];
-    cs_learn_result r = { .outcome = CS_LEARN_MORE };
+    csi_learn_result r = { .outcome = CSI_LEARN_MORE };
     *first_found = 0;
     for (unsigned i = 0; i < n; i++) {
         uint64_t v = (uint64_t)i * step + 1;
@@ -53,9 +53,9 @@ static cs_learn_result feed(cs_fastreg_learner *l, const unsigned *offs, unsigne
         for (unsigned k = 0; k < n_offs; k++) {
             put(state, offs[k], v, size);
         }
-        r = cs_fastreg_learn_step(l, state, v, size);
-        if (r.outcome != CS_LEARN_MORE) {
-            if (r.outcome == CS_LEARN_FOUND && !*first_found) {
+        r = csi_fastreg_learn_step(l, state, v, size);
+        if (r.outcome != CSI_LEARN_MORE) {
+            if (r.outcome == CSI_LEARN_FOUND && !*first_found) {
                 *first_found = i + 1;
             }
             break;
@@ -66,22 +66,22 @@ static cs_learn_result feed(cs_fastreg_learner *l, const unsigned *offs, unsigne
 
 static void t_learn_finds_offset(void)
 {
-    cs_fastreg_learner l = { 0 };
+    csi_fastreg_learner l = { 0 };
     unsigned off = 0x20, found;
-    cs_learn_result r = feed(&l, &off, 1, 8, 1000, 0x1010, &found);
-    CHECK(r.outcome == CS_LEARN_FOUND, "outcome %d, why %s", r.outcome, r.why ? r.why : "");
+    csi_learn_result r = feed(&l, &off, 1, 8, 1000, 0x1010, &found);
+    CHECK(r.outcome == CSI_LEARN_FOUND, "outcome %d, why %s", r.outcome, r.why ? r.why : "");
     CHECK(r.offset == 0x20, "offset 0x%x", (unsigned)r.offset);
     /* not before the agreed number of reads */
-    CHECK(found == CS_FASTREG_MIN_AGREE, "found at read %u", found);
+    CHECK(found == CSI_FASTREG_MIN_AGREE, "found at read %u", found);
 done:;
 }
 
 static void t_learn_four_byte_register(void)
 {
-    cs_fastreg_learner l = { 0 };
+    csi_fastreg_learner l = { 0 };
     unsigned off = 0x104, found;
-    cs_learn_result r = feed(&l, &off, 1, 4, 1000, 3, &found);
-    CHECK(r.outcome == CS_LEARN_FOUND && r.offset == 0x104, "outcome %d offset 0x%x",
+    csi_learn_result r = feed(&l, &off, 1, 4, 1000, 3, &found);
+    CHECK(r.outcome == CSI_LEARN_FOUND && r.offset == 0x104, "outcome %d offset 0x%x",
           r.outcome, (unsigned)r.offset);
 done:;
 }
@@ -90,11 +90,11 @@ done:;
  * every read, so neither is chosen. */
 static void t_learn_ambiguous_gives_up(void)
 {
-    cs_fastreg_learner l = { 0 };
+    csi_fastreg_learner l = { 0 };
     unsigned offs[2] = { 0x20, 0x140 }, found;
-    cs_learn_result r = feed(&l, offs, 2, 8, CS_FASTREG_MAX_LEARN + 10, 0x1010, &found);
-    CHECK(r.outcome == CS_LEARN_FAILED, "outcome %d", r.outcome);
-    CHECK(r.reads == CS_FASTREG_MAX_LEARN, "gave up after %u reads", r.reads);
+    csi_learn_result r = feed(&l, offs, 2, 8, CSI_FASTREG_MAX_LEARN + 10, 0x1010, &found);
+    CHECK(r.outcome == CSI_LEARN_FAILED, "outcome %d", r.outcome);
+    CHECK(r.reads == CSI_FASTREG_MAX_LEARN, "gave up after %u reads", r.reads);
     CHECK(strstr(r.why, "several offsets"), "why: %s", r.why);
 done:;
 }
@@ -103,21 +103,21 @@ done:;
  * trusted on one value, however often read. */
 static void t_learn_constant_value_gives_up(void)
 {
-    cs_fastreg_learner l = { 0 };
+    csi_fastreg_learner l = { 0 };
     unsigned off = 0x20, found;
-    cs_learn_result r = feed(&l, &off, 1, 8, CS_FASTREG_MAX_LEARN + 10, 0, &found);
-    CHECK(r.outcome == CS_LEARN_FAILED && !found, "outcome %d", r.outcome);
+    csi_learn_result r = feed(&l, &off, 1, 8, CSI_FASTREG_MAX_LEARN + 10, 0, &found);
+    CHECK(r.outcome == CSI_LEARN_FAILED && !found, "outcome %d", r.outcome);
     CHECK(strstr(r.why, "too few different values"), "why: %s", r.why);
 done:;
 }
 
 static void t_learn_value_absent(void)
 {
-    cs_fastreg_learner l = { 0 };
+    csi_fastreg_learner l = { 0 };
     uint8_t state[SCAN];
     fill_noise(state, 1);
-    cs_learn_result r = cs_fastreg_learn_step(&l, state, 0x1234, 8);
-    CHECK(r.outcome == CS_LEARN_FAILED && strstr(r.why, "no offset"), "outcome %d", r.outcome);
+    csi_learn_result r = csi_fastreg_learn_step(&l, state, 0x1234, 8);
+    CHECK(r.outcome == CSI_LEARN_FAILED && strstr(r.why, "no offset"), "outcome %d", r.outcome);
 done:;
 }
 
@@ -125,15 +125,15 @@ done:;
  * held every value. */
 static void t_learn_value_moves(void)
 {
-    cs_fastreg_learner l = { 0 };
+    csi_fastreg_learner l = { 0 };
     uint8_t state[SCAN];
-    cs_learn_result r = { .outcome = CS_LEARN_MORE };
-    for (unsigned i = 0; i < 20 && r.outcome == CS_LEARN_MORE; i++) {
+    csi_learn_result r = { .outcome = CSI_LEARN_MORE };
+    for (unsigned i = 0; i < 20 && r.outcome == CSI_LEARN_MORE; i++) {
         fill_noise(state, i + 3);
         put(state, i < 10 ? 0x20 : 0x28, i + 1, 8);
-        r = cs_fastreg_learn_step(&l, state, i + 1, 8);
+        r = csi_fastreg_learn_step(&l, state, i + 1, 8);
     }
-    CHECK(r.outcome == CS_LEARN_FAILED && r.reads == 11, "outcome %d after %u reads",
+    CHECK(r.outcome == CSI_LEARN_FAILED && r.reads == 11, "outcome %d after %u reads",
           r.outcome, r.reads);
 done:;
 }
@@ -143,18 +143,18 @@ static void t_learn_bad_reads(void)
     uint8_t state[SCAN];
     fill_noise(state, 5);
     put(state, 0x10, 9, 8);
-    cs_fastreg_learner l = { 0 };
-    cs_learn_result r = cs_fastreg_learn_step(&l, state, 9, 2);
-    CHECK(r.outcome == CS_LEARN_FAILED && strstr(r.why, "4 or 8"), "2-byte: %d", r.outcome);
+    csi_fastreg_learner l = { 0 };
+    csi_learn_result r = csi_fastreg_learn_step(&l, state, 9, 2);
+    CHECK(r.outcome == CSI_LEARN_FAILED && strstr(r.why, "4 or 8"), "2-byte: %d", r.outcome);
     memset(&l, 0, sizeof l);
-    r = cs_fastreg_learn_step(&l, state, 9, 8);
-    CHECK(r.outcome == CS_LEARN_MORE && r.candidates == 1, "first read: %d, %u candidates",
+    r = csi_fastreg_learn_step(&l, state, 9, 8);
+    CHECK(r.outcome == CSI_LEARN_MORE && r.candidates == 1, "first read: %d, %u candidates",
           r.outcome, r.candidates);
-    r = cs_fastreg_learn_step(&l, state, 9, 4);
-    CHECK(r.outcome == CS_LEARN_FAILED && strstr(r.why, "width changed"), "width: %d", r.outcome);
+    r = csi_fastreg_learn_step(&l, state, 9, 4);
+    CHECK(r.outcome == CSI_LEARN_FAILED && strstr(r.why, "width changed"), "width: %d", r.outcome);
     memset(&l, 0, sizeof l);
-    r = cs_fastreg_learn_step(&l, NULL, 9, 8);
-    CHECK(r.outcome == CS_LEARN_FAILED && strstr(r.why, "could not be copied"), "no copy: %d",
+    r = csi_fastreg_learn_step(&l, NULL, 9, 8);
+    CHECK(r.outcome == CSI_LEARN_FAILED && strstr(r.why, "could not be copied"), "no copy: %d",
           r.outcome);
 done:;
 }
@@ -166,23 +166,23 @@ static void t_learn_through_pointer(void)
     uint8_t *state = g_malloc(SCAN);
     const struct qemu_plugin_register *h = (const struct qemu_plugin_register *)(uintptr_t)17;
     uint64_t out = 0;
-    cs_learn_result r = { .outcome = CS_LEARN_MORE };
-    CHECK(cs_fastreg_check_env(state), "a heap buffer is readable");
-    CHECK(!cs_fastreg_check_env(NULL), "NULL is not");
-    CHECK(!cs_fastreg_read(h, state, &out), "not fast before learning");
-    for (unsigned i = 0; i < 200 && r.outcome == CS_LEARN_MORE; i++) {
+    csi_learn_result r = { .outcome = CSI_LEARN_MORE };
+    CHECK(csi_fastreg_check_env(state), "a heap buffer is readable");
+    CHECK(!csi_fastreg_check_env(NULL), "NULL is not");
+    CHECK(!csi_fastreg_read(h, state, &out), "not fast before learning");
+    for (unsigned i = 0; i < 200 && r.outcome == CSI_LEARN_MORE; i++) {
         fill_noise(state, i + 11);
         put(state, 0x38, 0x7ffd0000u + 16 * i, 8);
-        r = cs_fastreg_learn(h, state, 0x7ffd0000u + 16 * i, 8);
+        r = csi_fastreg_learn(h, state, 0x7ffd0000u + 16 * i, 8);
     }
-    CHECK(r.outcome == CS_LEARN_FOUND && r.offset == 0x38, "outcome %d offset 0x%x",
+    CHECK(r.outcome == CSI_LEARN_FOUND && r.offset == 0x38, "outcome %d offset 0x%x",
           r.outcome, (unsigned)r.offset);
     put(state, 0x38, 0xabcdef, 8);
-    CHECK(cs_fastreg_read(h, state, &out) && out == 0xabcdef, "direct read gave " PX, out);
-    CHECK(!cs_fastreg_read(h, NULL, &out), "no pointer, no direct read");
+    CHECK(csi_fastreg_read(h, state, &out) && out == 0xabcdef, "direct read gave " PX, out);
+    CHECK(!csi_fastreg_read(h, NULL, &out), "no pointer, no direct read");
     /* learning has stopped: further reads report nothing */
-    r = cs_fastreg_learn(h, state, 1, 8);
-    CHECK(r.outcome == CS_LEARN_MORE, "after FOUND: %d", r.outcome);
+    r = csi_fastreg_learn(h, state, 1, 8);
+    CHECK(r.outcome == CSI_LEARN_MORE, "after FOUND: %d", r.outcome);
 done:
     g_free(state);
 }
@@ -196,24 +196,24 @@ static void t_verify_env(void)
     const struct qemu_plugin_register *h = (const struct qemu_plugin_register *)(uintptr_t)23;
     const struct qemu_plugin_register *unknown = (const struct qemu_plugin_register *)(uintptr_t)24;
     uint64_t direct = 0;
-    cs_learn_result r = { .outcome = CS_LEARN_MORE };
-    for (unsigned i = 0; i < 200 && r.outcome == CS_LEARN_MORE; i++) {
+    csi_learn_result r = { .outcome = CSI_LEARN_MORE };
+    for (unsigned i = 0; i < 200 && r.outcome == CSI_LEARN_MORE; i++) {
         fill_noise(mine, i + 13);
         put(mine, 0x48, 0x5000 + 8 * i, 8);
-        r = cs_fastreg_learn(h, mine, 0x5000 + 8 * i, 8);
+        r = csi_fastreg_learn(h, mine, 0x5000 + 8 * i, 8);
     }
-    CHECK(r.outcome == CS_LEARN_FOUND, "not learnt: %d", r.outcome);
+    CHECK(r.outcome == CSI_LEARN_FOUND, "not learnt: %d", r.outcome);
     fill_noise(other, 99);
     put(mine, 0x48, 0x7000, 8);
     put(other, 0x48, 0x9000, 8);
-    CHECK(cs_fastreg_verify_env(h, mine, 0x7000, 8, &direct) == CS_ENV_TRUSTED && direct == 0x7000,
+    CHECK(csi_fastreg_verify_env(h, mine, 0x7000, 8, &direct) == CSI_ENV_TRUSTED && direct == 0x7000,
           "own state: direct " PX, direct);
-    CHECK(cs_fastreg_verify_env(h, other, 0x7000, 8, &direct) == CS_ENV_REJECTED && direct == 0x9000,
+    CHECK(csi_fastreg_verify_env(h, other, 0x7000, 8, &direct) == CSI_ENV_REJECTED && direct == 0x9000,
           "another state: direct " PX, direct);
-    CHECK(cs_fastreg_verify_env(h, mine, 0, 8, &direct) == CS_ENV_UNDECIDED, "a zero decides nothing");
-    CHECK(cs_fastreg_verify_env(h, mine, 0x7000, 4, &direct) == CS_ENV_UNDECIDED,
+    CHECK(csi_fastreg_verify_env(h, mine, 0, 8, &direct) == CSI_ENV_UNDECIDED, "a zero decides nothing");
+    CHECK(csi_fastreg_verify_env(h, mine, 0x7000, 4, &direct) == CSI_ENV_UNDECIDED,
           "another width decides nothing");
-    CHECK(cs_fastreg_verify_env(unknown, mine, 0x7000, 8, &direct) == CS_ENV_UNDECIDED,
+    CHECK(csi_fastreg_verify_env(unknown, mine, 0x7000, 8, &direct) == CSI_ENV_UNDECIDED,
           "nor does a register whose offset is not known");
 done:
     g_free(mine);
@@ -225,13 +225,13 @@ static void t_check_env_unmapped(void)
     long page = sysconf(_SC_PAGESIZE);
     void *p = mmap(NULL, (size_t)page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     CHECK(p != MAP_FAILED, "mmap");
-    CHECK(!cs_fastreg_check_env(p), "an inaccessible page is not a readable state");
+    CHECK(!csi_fastreg_check_env(p), "an inaccessible page is not a readable state");
     /* readable, but the scan would run into the inaccessible page */
     void *two = mmap(NULL, 2 * (size_t)page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     CHECK(two != MAP_FAILED, "mmap");
     mprotect((char *)two + page, (size_t)page, PROT_NONE);
-    CHECK(!cs_fastreg_check_env((char *)two + page - 100), "a state cut short is not readable");
-    CHECK(cs_fastreg_check_env(two), "a readable page is");
+    CHECK(!csi_fastreg_check_env((char *)two + page - 100), "a state cut short is not readable");
+    CHECK(csi_fastreg_check_env(two), "a readable page is");
     munmap(two, 2 * (size_t)page);
 done:
     if (p != MAP_FAILED) {
@@ -242,7 +242,7 @@ done:
 /* Guest memory: a host buffer of 32 pages standing for guest addresses
  * from GUEST on. */
 #define GUEST 0x400000ull
-#define PAGE (1ull << CS_GUESTMEM_PAGE_BITS)
+#define PAGE (1ull << CSI_GUESTMEM_PAGE_BITS)
 #define PAGES 32
 static uint8_t *host;
 
@@ -253,33 +253,33 @@ static void setup_guest(void)
         for (unsigned i = 0; i < PAGES * PAGE; i++) {
             host[i] = (uint8_t)(i * 7 + i / PAGE);
         }
-        cs_guestmem_set_base((uint64_t)(uintptr_t)host - GUEST, true);
+        csi_guestmem_set_base((uint64_t)(uintptr_t)host - GUEST, true);
     }
 }
 
-static bool read_u32(const cs_guestmem *m, uint64_t addr, uint32_t *out)
+static bool read_u32(const csi_guestmem *m, uint64_t addr, uint32_t *out)
 {
-    return cs_guestmem_read(m, addr, 4, out);
+    return csi_guestmem_read(m, addr, 4, out);
 }
 
 static void t_guestmem_learn_then_read(void)
 {
     setup_guest();
-    cs_guestmem m = { 0 };
+    csi_guestmem m = { 0 };
     uint32_t x = 0, want;
     uint64_t a = GUEST + 3 * PAGE + 0x40;
     CHECK(!read_u32(&m, a, &x), "nothing known yet");
-    cs_guestmem_learn(&m, a, 4, cs_guestmem_now());
+    csi_guestmem_learn(&m, a, 4, csi_guestmem_now());
     CHECK(read_u32(&m, a, &x), "the page is known now");
     memcpy(&want, host + 3 * PAGE + 0x40, 4);
     CHECK(x == want, "read 0x%x, memory holds 0x%x", x, want);
     /* anywhere on the same page */
     uint64_t y = 0, want8;
-    CHECK(cs_guestmem_read(&m, GUEST + 3 * PAGE + PAGE - 8, 8, &y), "same page, other place");
+    CHECK(csi_guestmem_read(&m, GUEST + 3 * PAGE + PAGE - 8, 8, &y), "same page, other place");
     memcpy(&want8, host + 4 * PAGE - 8, 8);
     CHECK(y == want8, "read " PX ", memory holds " PX, y, want8);
     CHECK(!read_u32(&m, a + PAGE, &x), "the next page is not known");
-    CHECK(!cs_guestmem_read(NULL, a, 4, &x), "no cache, no read");
+    CHECK(!csi_guestmem_read(NULL, a, 4, &x), "no cache, no read");
 done:;
 }
 
@@ -287,19 +287,19 @@ done:;
 static void t_guestmem_forgets_at_syscall(void)
 {
     setup_guest();
-    cs_guestmem m = { 0 };
+    csi_guestmem m = { 0 };
     uint32_t x;
     uint64_t a = GUEST + 5 * PAGE;
-    cs_guestmem_learn(&m, a, 4, cs_guestmem_now());
+    csi_guestmem_learn(&m, a, 4, csi_guestmem_now());
     CHECK(read_u32(&m, a, &x), "known");
-    cs_guestmem_forget_all();
+    csi_guestmem_forget_all();
     CHECK(!read_u32(&m, a, &x), "forgotten after a system call");
     /* an API read that started before the system call teaches nothing */
-    uint64_t before = cs_guestmem_now();
-    cs_guestmem_forget_all();
-    cs_guestmem_learn(&m, a, 4, before);
+    uint64_t before = csi_guestmem_now();
+    csi_guestmem_forget_all();
+    csi_guestmem_learn(&m, a, 4, before);
     CHECK(!read_u32(&m, a, &x), "a stale generation is not trusted");
-    cs_guestmem_learn(&m, a, 4, cs_guestmem_now());
+    csi_guestmem_learn(&m, a, 4, csi_guestmem_now());
     CHECK(read_u32(&m, a, &x), "known again");
 done:;
 }
@@ -307,28 +307,28 @@ done:;
 static void t_guestmem_page_crossing(void)
 {
     setup_guest();
-    cs_guestmem m = { 0 };
+    csi_guestmem m = { 0 };
     uint64_t x;
     uint64_t a = GUEST + 7 * PAGE - 4;   /* 8 bytes over two pages */
-    cs_guestmem_learn(&m, GUEST + 6 * PAGE, 4, cs_guestmem_now());
-    cs_guestmem_learn(&m, GUEST + 7 * PAGE, 4, cs_guestmem_now());
-    CHECK(!cs_guestmem_read(&m, a, 8, &x), "a read across pages is never direct");
-    cs_guestmem_learn(&m, a, 8, cs_guestmem_now());
-    CHECK(!cs_guestmem_read(&m, a, 8, &x), "nor learnt");
+    csi_guestmem_learn(&m, GUEST + 6 * PAGE, 4, csi_guestmem_now());
+    csi_guestmem_learn(&m, GUEST + 7 * PAGE, 4, csi_guestmem_now());
+    CHECK(!csi_guestmem_read(&m, a, 8, &x), "a read across pages is never direct");
+    csi_guestmem_learn(&m, a, 8, csi_guestmem_now());
+    CHECK(!csi_guestmem_read(&m, a, 8, &x), "nor learnt");
 done:;
 }
 
-/* Direct-mapped: a page evicts the one CS_GUESTMEM_SLOTS pages away. */
+/* Direct-mapped: a page evicts the one CSI_GUESTMEM_SLOTS pages away. */
 static void t_guestmem_slot_eviction(void)
 {
     setup_guest();
-    cs_guestmem m = { 0 };
+    csi_guestmem m = { 0 };
     uint32_t x;
-    uint64_t a = GUEST + 1 * PAGE, b = a + CS_GUESTMEM_SLOTS * PAGE, c = a + PAGE;
-    cs_guestmem_learn(&m, a, 4, cs_guestmem_now());
-    cs_guestmem_learn(&m, c, 4, cs_guestmem_now());
-    cs_guestmem_learn(&m, b, 4, cs_guestmem_now());
-    CHECK(cs_guestmem_slot_of(&m, a) == cs_guestmem_slot_of(&m, b), "same slot");
+    uint64_t a = GUEST + 1 * PAGE, b = a + CSI_GUESTMEM_SLOTS * PAGE, c = a + PAGE;
+    csi_guestmem_learn(&m, a, 4, csi_guestmem_now());
+    csi_guestmem_learn(&m, c, 4, csi_guestmem_now());
+    csi_guestmem_learn(&m, b, 4, csi_guestmem_now());
+    CHECK(csi_guestmem_slot_of(&m, a) == csi_guestmem_slot_of(&m, b), "same slot");
     CHECK(!read_u32(&m, a, &x), "evicted");
     CHECK(read_u32(&m, b, &x) && read_u32(&m, c, &x), "the others stay");
 done:;

@@ -83,53 +83,53 @@ static void t_maps_parse(void)
         "7f0000001000-7f0000002000 r--p 00000000 08:01 43   /tmp/with space/lib.so\n"
         "7f0000002000-7f0000003000 r--p 00000000 08:01 44   /tmp/gone.so (deleted)\n"
         "7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0    [stack]\n";
-    GArray *r = cs_maps_parse(text, 0), *shifted = NULL;
+    GArray *r = csi_maps_parse(text, 0), *shifted = NULL;
     CHECK(r->len == 3, "expected 3 file regions, got %u", r->len);
-    const cs_map_region *a = &g_array_index(r, cs_map_region, 1);
+    const csi_map_region *a = &g_array_index(r, csi_map_region, 1);
     CHECK(a->start == 0x401000 && a->end == 0x402000 && a->offset == 0x1000 && a->exec &&
           strcmp(a->path, "/bin/prog") == 0, "second region wrong");
-    CHECK(strcmp(g_array_index(r, cs_map_region, 2).path, "/tmp/with space/lib.so") == 0,
+    CHECK(strcmp(g_array_index(r, csi_map_region, 2).path, "/tmp/with space/lib.so") == 0,
           "a path with a space is kept whole");
-    CHECK(cs_maps_find(r, 0x400fff) == &g_array_index(r, cs_map_region, 0), "find in first");
-    CHECK(cs_maps_find(r, 0x401000) == a, "find at a region's start");
-    CHECK(cs_maps_find(r, 0x402000) == NULL, "end is exclusive");
-    CHECK(cs_maps_find(r, 0x3fffff) == NULL, "below everything");
-    CHECK(cs_maps_find(r, 0x7f0000000500) == NULL, "anonymous memory has no region");
+    CHECK(csi_maps_find(r, 0x400fff) == &g_array_index(r, csi_map_region, 0), "find in first");
+    CHECK(csi_maps_find(r, 0x401000) == a, "find at a region's start");
+    CHECK(csi_maps_find(r, 0x402000) == NULL, "end is exclusive");
+    CHECK(csi_maps_find(r, 0x3fffff) == NULL, "below everything");
+    CHECK(csi_maps_find(r, 0x7f0000000500) == NULL, "anonymous memory has no region");
     /* guest_base: regions below it are not guest memory */
-    shifted = cs_maps_parse(text, 0x500000);
-    CHECK(shifted->len == 1 && g_array_index(shifted, cs_map_region, 0).start ==
+    shifted = csi_maps_parse(text, 0x500000);
+    CHECK(shifted->len == 1 && g_array_index(shifted, csi_map_region, 0).start ==
           0x7f0000001000 - 0x500000, "shift by the bias");
 done:
-    cs_maps_free(r);
-    cs_maps_free(shifted);
+    csi_maps_free(r);
+    csi_maps_free(shifted);
 }
 
 static void t_self_functions(void)
 {
-    cs_symbolizer *s = cs_symbolizer_new(read_self, NULL, NULL);
+    csi_symbolizer *s = csi_symbolizer_new(read_self, NULL, NULL);
     g_autofree char *exe = self_path();
-    cs_sym_result r;
+    csi_sym_result r;
     uint64_t f = (uint64_t)(uintptr_t)&symbols_test_target;
     uint64_t l = (uint64_t)(uintptr_t)&local_target;
-    CHECK(cs_symbolizer_lookup(s, f, &r), "own function not in a module");
+    CHECK(csi_symbolizer_lookup(s, f, &r), "own function not in a module");
     CHECK(r.name && strcmp(r.name, "symbols_test_target") == 0, "name %s", r.name ? r.name : "(null)");
     CHECK(r.sym_addr == f, "symbol address " PX " != " PX, r.sym_addr, f);
     CHECK(strcmp(r.module, exe) == 0, "module %s, expected %s", r.module, exe);
     CHECK(r.module_start <= f && f < r.module_end, "extent");
-    CHECK(cs_symbolizer_lookup(s, f + 3, &r) && r.name && r.sym_addr == f,
+    CHECK(csi_symbolizer_lookup(s, f + 3, &r) && r.name && r.sym_addr == f,
           "an address inside the function names it");
-    CHECK(cs_symbolizer_lookup(s, l, &r) && r.name && strcmp(r.name, "local_target") == 0,
+    CHECK(csi_symbolizer_lookup(s, l, &r) && r.name && strcmp(r.name, "local_target") == 0,
           "a static function (.symtab)");
     (void)symbols_test_target(local_target(1));
 done:
-    cs_symbolizer_free(s);
+    csi_symbolizer_free(s);
 }
 
 static void t_libc_function(void)
 {
     fake counter = { 0 };
-    cs_symbolizer *s = cs_symbolizer_new(read_self, NULL, &counter);
-    cs_sym_result r;
+    csi_symbolizer *s = csi_symbolizer_new(read_self, NULL, &counter);
+    csi_sym_result r;
     /* qsort's address in libc itself (not a PLT stub of ours, nor a
      * sanitizer's interceptor) */
     void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
@@ -138,7 +138,7 @@ static void t_libc_function(void)
         dlclose(libc);
     }
     CHECK(q, "no qsort");
-    CHECK(cs_symbolizer_lookup(s, q, &r), "qsort not in a module");
+    CHECK(csi_symbolizer_lookup(s, q, &r), "qsort not in a module");
     CHECK(r.module && strstr(r.module, "libc.so"), "module %s", r.module);
     CHECK(r.name && strcmp(r.name, "qsort") == 0, "name %s", r.name ? r.name : "(null)");
     /* the module's bias agrees with the dynamic linker's */
@@ -148,13 +148,13 @@ static void t_libc_function(void)
     int reads = counter.reads;
     /* heap memory: no module, and a second miss on that page reads nothing */
     void *heap = g_malloc(64);
-    CHECK(!cs_symbolizer_lookup(s, (uint64_t)(uintptr_t)heap, &r), "heap named");
-    CHECK(!cs_symbolizer_lookup(s, (uint64_t)(uintptr_t)heap + 8, &r), "heap named");
+    CHECK(!csi_symbolizer_lookup(s, (uint64_t)(uintptr_t)heap, &r), "heap named");
+    CHECK(!csi_symbolizer_lookup(s, (uint64_t)(uintptr_t)heap + 8, &r), "heap named");
     CHECK(counter.reads == reads + 1, "maps read %d times for one unmapped page",
           counter.reads - reads);
     g_free(heap);
 done:
-    cs_symbolizer_free(s);
+    csi_symbolizer_free(s);
 }
 
 /*
@@ -168,32 +168,32 @@ static void t_qemu_layout(void)
 {
     g_autofree char *exe = self_path();
     char *err = NULL;
-    cs_elf_file *elf = cs_elf_read(exe, &err);
-    cs_symbolizer *s = NULL;
+    csi_elf_file *elf = csi_elf_read(exe, &err);
+    csi_symbolizer *s = NULL;
     GString *text = g_string_new(NULL);
     fake fk = { 0 };
     CHECK(elf, "cannot read %s: %s", exe, err);
     CHECK(elf->loads->len >= 2, "expected 2+ PT_LOADs");
     const uint64_t base = 0x5500000000, guest_base = 0x100000, page = 0x1000;
-    const cs_elf_load *first = &g_array_index(elf->loads, cs_elf_load, 0);
+    const csi_elf_load *first = &g_array_index(elf->loads, csi_elf_load, 0);
     CHECK(first->offset == 0, "first PT_LOAD at offset 0");
     /* one merged read-only region over every segment but the last, then
      * the last (writable) as the kernel maps it */
-    const cs_elf_load *last = &g_array_index(elf->loads, cs_elf_load, elf->loads->len - 1);
+    const csi_elf_load *last = &g_array_index(elf->loads, csi_elf_load, elf->loads->len - 1);
     uint64_t ro_end = (last->vaddr & ~(page - 1));
     g_string_append_printf(text, "%" PRIx64 "-%" PRIx64 " r--p 00000000 08:01 1 %s\n",
                            guest_base + base, guest_base + base + ro_end, exe);
     /* The writable region's file page is given as the previous segment's
      * first page: the file page that page also holds (when .rodata ends in
      * the page where .data starts, as in small programs). */
-    const cs_elf_load *prev = &g_array_index(elf->loads, cs_elf_load, elf->loads->len - 2);
+    const csi_elf_load *prev = &g_array_index(elf->loads, csi_elf_load, elf->loads->len - 2);
     g_string_append_printf(text, "%" PRIx64 "-%" PRIx64 " rw-p %08" PRIx64 " 08:01 1 %s\n",
                            guest_base + base + ro_end,
                            guest_base + base + ((last->vaddr + last->memsz + page - 1) & ~(page - 1)),
                            prev->offset & ~(page - 1), exe);
     fk.text = text->str;
     fk.bias = guest_base;
-    s = cs_symbolizer_new(read_fake, bias_fake, &fk);
+    s = csi_symbolizer_new(read_fake, bias_fake, &fk);
     uint64_t real_bias = 0;
     {
         Dl_info info;
@@ -201,19 +201,19 @@ static void t_qemu_layout(void)
         real_bias = (uint64_t)(uintptr_t)info.dli_fbase - first->vaddr;
     }
     uint64_t link = (uint64_t)(uintptr_t)&symbols_test_target - real_bias;
-    cs_sym_result r;
-    CHECK(cs_symbolizer_lookup(s, base + link, &r), "not found in the fake layout");
+    csi_sym_result r;
+    CHECK(csi_symbolizer_lookup(s, base + link, &r), "not found in the fake layout");
     CHECK(r.name && strcmp(r.name, "symbols_test_target") == 0, "name %s", r.name ? r.name : "-");
     CHECK(r.module_base == base, "bias " PX ", expected " PX, r.module_base, base);
     CHECK(r.module_start == base, "module start " PX, r.module_start);
     /* an address in the writable region belongs to the same module */
-    cs_sym_result w;
-    CHECK(cs_symbolizer_lookup(s, base + ro_end + 8, &w), "writable region not found");
+    csi_sym_result w;
+    CHECK(csi_symbolizer_lookup(s, base + ro_end + 8, &w), "writable region not found");
     CHECK(w.module_base == base && w.module_start == base, "writable region: bias " PX
           " start " PX ": a second module", w.module_base, w.module_start);
 done:
-    cs_symbolizer_free(s);
-    cs_elf_free(elf);
+    csi_symbolizer_free(s);
+    csi_elf_free(elf);
     g_free(err);
     g_string_free(text, TRUE);
 }
@@ -235,9 +235,9 @@ static void t_debug_file(void)
 {
     Dl_info info;
     char *err = NULL;
-    cs_elf_file *f = NULL;
+    csi_elf_file *f = NULL;
     CHECK(libc_file(&info), "no libc qsort_r");
-    f = cs_elf_read(info.dli_fname, &err);
+    f = csi_elf_read(info.dli_fname, &err);
     CHECK(f, "cannot read %s: %s", info.dli_fname, err);
     CHECK(f->debug_file, "%s: no debug file used (libc6-dbg is installed by scripts/setup.sh)",
           info.dli_fname);
@@ -248,7 +248,7 @@ static void t_debug_file(void)
     }
     CHECK(has_static, "no msort_with_tmp (a static function) among %zu symbols", f->n_syms);
 done:
-    cs_elf_free(f);
+    csi_elf_free(f);
     g_free(err);
 }
 
@@ -259,15 +259,15 @@ static void t_debug_root(void)
 {
     Dl_info info;
     char *err = NULL, *root = NULL, *link = NULL, *sub = NULL;
-    cs_elf_file *f = NULL, *moved = NULL, *absent = NULL;
+    csi_elf_file *f = NULL, *moved = NULL, *absent = NULL;
     CHECK(libc_file(&info), "no libc qsort_r");
-    f = cs_elf_read(info.dli_fname, &err);
+    f = csi_elf_read(info.dli_fname, &err);
     CHECK(f && f->debug_file && g_str_has_prefix(f->debug_file, "/usr/lib/debug/.build-id/"),
           "%s: no debug file under /usr/lib/debug", info.dli_fname);
     root = g_dir_make_tmp("debug_root.XXXXXX", NULL);
     CHECK(root, "no temporary directory");
-    cs_elf_set_debug_root(root);
-    absent = cs_elf_read(info.dli_fname, &err);
+    csi_elf_set_debug_root(root);
+    absent = csi_elf_read(info.dli_fname, &err);
     CHECK(absent && !absent->debug_file && absent->from_dynsym,
           "a debug file found in an empty debug directory");
     /* the same debug file, under the new root */
@@ -276,13 +276,13 @@ static void t_debug_root(void)
     sub = g_path_get_dirname(link);
     CHECK(g_mkdir_with_parents(sub, 0700) == 0 && symlink(f->debug_file, link) == 0,
           "cannot link %s", link);
-    moved = cs_elf_read(info.dli_fname, &err);
+    moved = csi_elf_read(info.dli_fname, &err);
     CHECK(moved && moved->debug_file && strcmp(moved->debug_file, link) == 0 &&
           moved->n_syms == f->n_syms, "debug file %s, %zu symbols (want %s, %zu)",
           moved && moved->debug_file ? moved->debug_file : "none", moved ? moved->n_syms : 0,
           link, f->n_syms);
 done:
-    cs_elf_set_debug_root(NULL);
+    csi_elf_set_debug_root(NULL);
     if (link) {
         unlink(link);
         g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", root);
@@ -290,9 +290,9 @@ done:
             fprintf(stderr, "cannot remove %s\n", root);
         }
     }
-    cs_elf_free(f);
-    cs_elf_free(absent);
-    cs_elf_free(moved);
+    csi_elf_free(f);
+    csi_elf_free(absent);
+    csi_elf_free(moved);
     g_free(root);
     g_free(link);
     g_free(sub);
@@ -302,13 +302,13 @@ done:
 static void t_unreadable_file(void)
 {
     fake fk = { .text = (char *)"10000-20000 r--p 00000000 08:01 9 /nonexistent/lib.so\n" };
-    cs_symbolizer *s = cs_symbolizer_new(read_fake, NULL, &fk);
-    cs_sym_result r;
-    CHECK(cs_symbolizer_lookup(s, 0x10010, &r), "a file region is a module even if unreadable");
+    csi_symbolizer *s = csi_symbolizer_new(read_fake, NULL, &fk);
+    csi_sym_result r;
+    CHECK(csi_symbolizer_lookup(s, 0x10010, &r), "a file region is a module even if unreadable");
     CHECK(strcmp(r.module, "/nonexistent/lib.so") == 0 && r.name == NULL && r.module_base == 0x10000,
           "module %s name %s base " PX, r.module, r.name ? r.name : "-", r.module_base);
 done:
-    cs_symbolizer_free(s);
+    csi_symbolizer_free(s);
 }
 
 /* A file the guest mapped may have been replaced by a FIFO: reading it
@@ -316,12 +316,12 @@ done:
 static void t_fifo(void)
 {
     char *err = NULL, *dir = g_dir_make_tmp("fifo.XXXXXX", NULL), *path = NULL;
-    cs_elf_file *f = NULL;
+    csi_elf_file *f = NULL;
     CHECK(dir, "no temporary directory");
     path = g_build_filename(dir, "lib.so", NULL);
     CHECK(mkfifo(path, 0600) == 0, "cannot make a FIFO");
     alarm(10);    /* a blocked open ends the test program instead of hanging */
-    f = cs_elf_read(path, &err);
+    f = csi_elf_read(path, &err);
     alarm(0);
     CHECK(!f && err && strstr(err, "not a regular file"), "a FIFO read: %s", err ? err : "no error");
 done:
@@ -331,7 +331,7 @@ done:
     if (dir) {
         rmdir(dir);
     }
-    cs_elf_free(f);
+    csi_elf_free(f);
     g_free(err);
     g_free(path);
     g_free(dir);
@@ -340,10 +340,10 @@ done:
 static void t_not_elf(void)
 {
     char *err = NULL;
-    cs_elf_file *f = cs_elf_read("/proc/self/status", &err);
+    csi_elf_file *f = csi_elf_read("/proc/self/status", &err);
     CHECK(!f && err, "a text file is not ELF");
 done:
-    cs_elf_free(f);
+    csi_elf_free(f);
     g_free(err);
 }
 
@@ -367,7 +367,7 @@ static void t_stub_decode(void)
 {
     static const struct {
         const char *what;
-        cs_stub_arch arch;
+        csi_stub_arch arch;
         uint64_t addr;
         uint32_t w[6];
         size_t n;
@@ -402,7 +402,7 @@ static void t_stub_decode(void)
         uint8_t buf[24];
         size_t len = put_words(buf, cases[i].w, cases[i].n, cases[i].arch.big_endian);
         uint64_t slot = 0;
-        size_t got = cs_stub_decode(&cases[i].arch, buf, len, cases[i].addr, &slot);
+        size_t got = csi_stub_decode(&cases[i].arch, buf, len, cases[i].addr, &slot);
         CHECK(got == cases[i].len, "%s: length %zu, expected %zu", cases[i].what, got, cases[i].len);
         CHECK(!got || slot == cases[i].slot, "%s: slot " PX ", expected " PX, cases[i].what, slot,
               cases[i].slot);
@@ -425,7 +425,7 @@ static void t_ld_stub_symbols(void)
     };
     for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
         size_t len = 0;
-        const char *t = cs_stub_ld_symbol(cases[i].sym, &len);
+        const char *t = csi_stub_ld_symbol(cases[i].sym, &len);
         if (!cases[i].target) {
             CHECK(!t, "%s: target %s", cases[i].sym, t);
         } else {
@@ -443,7 +443,7 @@ static void t_ppc64_local_entry(void)
 {
     static const unsigned want[8] = { 0, 0, 4, 8, 16, 32, 64, 128 };
     for (unsigned v = 0; v < 8; v++) {
-        unsigned got = cs_ppc64_local_entry((unsigned char)(v << 5 | 3));   /* visibility bits set */
+        unsigned got = csi_ppc64_local_entry((unsigned char)(v << 5 | 3));   /* visibility bits set */
         CHECK(got == want[v], "field %u: %u bytes, expected %u", v, got, want[v]);
     }
 done:;
