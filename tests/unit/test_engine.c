@@ -1249,7 +1249,11 @@ typedef struct own_arg {
 static gpointer own_writer(gpointer p)
 {
     own_arg *a = p;
-    for (unsigned c = 0; c < OWN_CYCLES; c++) {
+    /* At least OWN_CYCLES, and on until the reader has taken a few
+     * snapshots: on a loaded machine it may not run before the writer is
+     * done otherwise (bounded, in case it never runs at all). */
+    for (unsigned c = 0; c < OWN_CYCLES || (__atomic_load_n(&a->snapshots, __ATOMIC_RELAXED) < 10 &&
+                                            c < 100 * OWN_CYCLES); c++) {
         for (uint64_t k = 0; k < OWN_DEEP; k++) {
             csi_engine_call(a->e, a->s, 0, 0x20000 + k, 0x10000 + k, 0, 0x7fff0000 - 16 * (k + 1));
         }
@@ -1280,7 +1284,7 @@ static gpointer own_reader(gpointer p)
                 break;
             }
         }
-        a->snapshots++;
+        __atomic_add_fetch(&a->snapshots, 1, __ATOMIC_RELAXED);
     }
     g_free(callers);
     g_free(funcs);
