@@ -1752,14 +1752,14 @@ done:
 typedef struct pin_reader {
     csi_engine *e;
     csi_stack **slot;
-    volatile bool stop;
+    bool stop;             /* atomic */
     uint64_t reads, bad;
 } pin_reader;
 
 static gpointer pin_reader_main(gpointer p)
 {
     pin_reader *r = p;
-    while (!r->stop) {
+    while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
         csi_stack *s = csi_engine_pin(r->e, r->slot);
         if (s) {
             uint64_t d = csi_engine_depth(r->e, s);
@@ -1787,7 +1787,7 @@ static void t_bounded_pinned_reader(void)
         csi_stack *s = csi_engine_bounded_switch(e, &id, &slot);
         csi_engine_call(e, s, 0, 0x10, 0x20, 0x1c, 0x7000);
     }
-    r.stop = true;
+    __atomic_store_n(&r.stop, true, __ATOMIC_RELEASE);
     g_thread_join(t);
     CHECK(r.bad == 0, "%" PRIu64 " of %" PRIu64 " pinned reads saw a wrong stack", r.bad, r.reads);
     CHECK(csi_engine_stack_count(e) <= 3 + 3, "%u stacks", csi_engine_stack_count(e));
