@@ -163,6 +163,10 @@ bool ct_append(int fd, const void *buf, size_t len, size_t (*cut)(const char *, 
                const char *what);
 /* cut for line-based output: up to the last newline. */
 size_t ct_cut_lines(const char *buf, size_t written);
+/* Opens `out` for appended text output (truncated first), or a copy of
+ * stderr when it is NULL or empty; *name is how messages name it. -1 after
+ * printing one line if it cannot be opened. */
+int ct_open_append(const char *out, const char **name);
 /* The guest program's absolute path. */
 const char *ct_program_path(void);
 

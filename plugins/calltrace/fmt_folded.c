@@ -31,7 +31,7 @@ typedef struct child_key {
 } child_key;
 
 static int out_fd = -1;
-static char *out_name;          /* for error messages */
+static const char *out_name;         /* for error messages */
 static GArray *nodes;           /* node */
 static GHashTable *children;    /* child_key -> node index + 1 */
 
@@ -49,16 +49,10 @@ static gboolean ck_equal(gconstpointer a, gconstpointer b)
 
 static bool f_open(const char *out)
 {
-    if (out && *out) {
-        out_fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
-        if (out_fd < 0) {
-            fprintf(stderr, "calltrace: cannot open '%s': %s\n", out, strerror(errno));
-            return false;
-        }
-    } else {
-        out_fd = dup(STDERR_FILENO);
+    out_fd = ct_open_append(out, &out_name);
+    if (out_fd < 0) {
+        return false;
     }
-    out_name = out && *out ? g_strdup_printf("'%s'", out) : g_strdup("stderr");
     nodes = g_array_new(FALSE, TRUE, sizeof(node));
     g_array_set_size(nodes, 1);
     children = g_hash_table_new_full(ck_hash, ck_equal, g_free, NULL);

@@ -273,15 +273,9 @@ static void t_after_fork_child(void)
 
 static bool t_open(const char *out)
 {
-    if (out && *out) {
-        out_fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
-        if (out_fd < 0) {
-            fprintf(stderr, "calltrace: cannot open '%s': %s\n", out, strerror(errno));
-            return false;
-        }
-        out_name = g_strdup_printf("'%s'", out);
-    } else {
-        out_fd = dup(STDERR_FILENO);
+    out_fd = ct_open_append(out, &out_name);
+    if (out_fd < 0) {
+        return false;
     }
     g_mutex_init(&lock);
     stacks_seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);

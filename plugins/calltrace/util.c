@@ -2,6 +2,7 @@
 /* Small helpers shared by calltrace's formats. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -176,4 +177,20 @@ const char *ct_program_path(void)
         g_free(p);
     }
     return path;
+}
+
+int ct_open_append(const char *out, const char **name)
+{
+    if (!out || !*out) {
+        *name = "stderr";
+        return dup(STDERR_FILENO);
+    }
+    /* O_APPEND: a forked child's writes go after whole records only. */
+    int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        fprintf(stderr, "calltrace: cannot open '%s': %s\n", out, strerror(errno));
+        return -1;
+    }
+    *name = g_strdup_printf("'%s'", out);
+    return fd;
 }
