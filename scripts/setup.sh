@@ -40,11 +40,14 @@ for b in "${ONLY[@]}"; do
 done
 
 # Packages: building QEMU and the plugins (symbol tables through elfutils'
-# libelf), and uftrace, which replays the demo's trace.
+# libelf; osi_linux reads kernel images: BTF through libbpf, and every
+# compression Linux builds its images with), and uftrace, which replays the
+# demo's trace.
 BASE_PKGS=(build-essential g++ pkg-config ninja-build python3 python3-venv
       libglib2.0-dev zlib1g-dev libfdt-dev flex bison dpkg-dev xz-utils
       libcapstone-dev libprotobuf-c-dev protobuf-c-compiler libelf-dev
-      uftrace file binutils)
+      uftrace file binutils
+      libbpf-dev liblz4-dev libzstd-dev liblzma-dev libbz2-dev liblzo2-dev)
 # The test references: GDB; libc's detached symbols (libc6-dbg), which the
 # tests name libc's static functions with; Chromium, which renders the
 # flame graphs; GCC's shared TSan runtime, which the thread-sanitizer runs
