@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * osi_linux: Linux introspection for whole-system QEMU plugins, read from
+ * the kernel image the guest boots (its BTF type information) instead of a
+ * hand-made profile; kernel symbol names from a System.map or a
+ * /proc/kallsyms dump, with the KASLR slide of the running boot found at
+ * run time.
+ *
+ * Other plugins bind to it at run time (QEMU loads plugins with local
+ * symbol binding): include this header and call init_osi_linux_api(),
+ * which finds the loaded libosi_linux.so, whatever its file name, and fills
+ * in the function pointers below. If osi_linux comes later in the -plugin
+ * order it is not loaded during your qemu_plugin_install(): the call then
+ * returns false; try again from a vCPU-init callback, by which time every
+ * plugin is loaded.
+ *
+ * Thread contract: osi_linux_current() reads the vCPU's registers and
+ * memory, so call it only from a callback running on that vCPU (one
+ * registered with QEMU_PLUGIN_CB_R_REGS). The symbol functions may be
+ * called from any thread at any time after binding.
+ */
+#ifndef OSI_LINUX_H
+#define OSI_LINUX_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dlfcn.h>
+#include <link.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bumped when a function's signature or a struct's layout changes. */
+#define OSI_LINUX_API_VERSION 1
+
+#define OSI_LINUX_COMM_LEN 16   /* Linux's TASK_COMM_LEN */
+
+/* A guest thread (a Linux task), as read from its task_struct. */
+typedef struct osi_linux_thread {
+    uint64_t task;          /* guest address of the task_struct */
+    int32_t pid;            /* thread id (task->pid; 0 for the idle tasks) */
+    int32_t tgid;           /* process id (task->tgid) */
+    bool kernel_thread;     /* PF_KTHREAD: has no user half */
+    bool fresh;             /* read now; false: the vCPU's last identity read,
+                               kernel memory being unreadable now (user mode
+                               with page-table isolation) */
+    char comm[OSI_LINUX_COMM_LEN + 1];   /* task->comm, NUL-terminated */
+    uint64_t kstack;        /* task->stack: lowest address of its kernel stack */
+    uint64_t kstack_size;   /* the kernel's THREAD_SIZE */
+} osi_linux_thread;
+
+/*
+ * The Linux kernel symbol containing a run-time address. Strings belong to
+ * osi_linux and stay valid until QEMU exits.
+ */
+typedef struct osi_linux_symbol {
+    const char *name;       /* function (or other symbol) containing the address */
+    uint64_t addr;          /* its run-time address */
+    uint64_t offset;        /* address minus addr */
+} osi_linux_symbol;
+
+static int (*osi_linux_api_version)(void);
+/*
+ * The thread vCPU `vcpu_index` runs now (see the thread contract above).
+ * False when no identity is known yet (no kernel-mode read so far) or the
+ * task read made no sense (then osi_linux has said so once on stderr).
+ */
+static bool (*osi_linux_current)(unsigned int vcpu_index, osi_linux_thread *out);
+/*
+ * Address to symbol: false without kallsyms=, before the KASLR slide is
+ * known, or outside the kernel's symbols.
+ */
+static bool (*osi_linux_symbolize)(uint64_t addr, osi_linux_symbol *out);
+/* Name to run-time address (the first symbol of that name). */
+static bool (*osi_linux_lookup)(const char *name, uint64_t *addr);
+/* The KASLR slide in use: run-time minus map address; false until known. */
+static bool (*osi_linux_kaslr_slide)(int64_t *slide);
+
+/* Why the last init_osi_linux_api() failed. */
+static char osi_linux_api_error[256];
+
+static int osi_linux_find_cb_(struct dl_phdr_info *info, size_t size, void *data)
+{
+    void **handle = (void **)data;
+    void *h;
+    (void)size;
+    if (!info->dlpi_name || !info->dlpi_name[0]) {
+        return 0;
+    }
+    h = dlopen(info->dlpi_name, RTLD_NOW | RTLD_NOLOAD);
+    if (!h) {
+        return 0;
+    }
+    if (dlsym(h, "osi_linux_api_version")) {
+        *handle = h;
+        return 1;
+    }
+    dlclose(h);
+    return 0;
+}
+
+/* Binds the API; on failure the pointers stay NULL and osi_linux_api_error says why. */
+static inline bool init_osi_linux_api(void)
+{
+    void *h = NULL;
+    dl_iterate_phdr(osi_linux_find_cb_, &h);
+    if (!h) {
+        snprintf(osi_linux_api_error, sizeof osi_linux_api_error,
+                 "osi_linux is not loaded: add -plugin .../libosi_linux.so,kernel=IMAGE");
+        return false;
+    }
+#define OSI_LINUX_BIND_(name)                                                  \
+    do {                                                                       \
+        *(void **)(&name) = dlsym(h, #name "_impl");                           \
+        if (!name) {                                                           \
+            snprintf(osi_linux_api_error, sizeof osi_linux_api_error,          \
+                     "osi_linux lacks %s: version mismatch?", #name);          \
+            return false;                                                      \
+        }                                                                      \
+    } while (0)
+    *(void **)(&osi_linux_api_version) = dlsym(h, "osi_linux_api_version");
+    if (osi_linux_api_version() != OSI_LINUX_API_VERSION) {
+        snprintf(osi_linux_api_error, sizeof osi_linux_api_error,
+                 "osi_linux API version %d, this plugin was built for %d",
+                 osi_linux_api_version(), OSI_LINUX_API_VERSION);
+        return false;
+    }
+    OSI_LINUX_BIND_(osi_linux_current);
+    OSI_LINUX_BIND_(osi_linux_symbolize);
+    OSI_LINUX_BIND_(osi_linux_lookup);
+    OSI_LINUX_BIND_(osi_linux_kaslr_slide);
+#undef OSI_LINUX_BIND_
+    return true;
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif
