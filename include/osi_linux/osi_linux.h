@@ -27,42 +27,13 @@
 #endif
 #include <dlfcn.h>
 #include <link.h>
-#include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* Bumped when a function's signature or a struct's layout changes. */
-#define OSI_LINUX_API_VERSION 1
-
-#define OSI_LINUX_COMM_LEN 16   /* Linux's TASK_COMM_LEN */
-
-/* A guest thread (a Linux task), as read from its task_struct. */
-typedef struct osi_linux_thread {
-    uint64_t task;          /* guest address of the task_struct */
-    int32_t pid;            /* thread id (task->pid; 0 for the idle tasks) */
-    int32_t tgid;           /* process id (task->tgid) */
-    bool kernel_thread;     /* PF_KTHREAD: has no user half */
-    bool fresh;             /* read now; false: the vCPU's last identity read,
-                               kernel memory being unreadable now (user mode
-                               with page-table isolation) */
-    char comm[OSI_LINUX_COMM_LEN + 1];   /* task->comm, NUL-terminated */
-    uint64_t kstack;        /* task->stack: lowest address of its kernel stack */
-    uint64_t kstack_size;   /* the kernel's THREAD_SIZE */
-} osi_linux_thread;
-
-/*
- * The Linux kernel symbol containing a run-time address. Strings belong to
- * osi_linux and stay valid until QEMU exits.
- */
-typedef struct osi_linux_symbol {
-    const char *name;       /* function (or other symbol) containing the address */
-    uint64_t addr;          /* its run-time address */
-    uint64_t offset;        /* address minus addr */
-} osi_linux_symbol;
+#include "osi_linux_types.h"
 
 static int (*osi_linux_api_version)(void);
 /*
@@ -96,7 +67,7 @@ static int osi_linux_find_cb_(struct dl_phdr_info *info, size_t size, void *data
     if (!h) {
         return 0;
     }
-    if (dlsym(h, "osi_linux_api_version")) {
+    if (dlsym(h, "osi_linux_api_version_impl")) {
         *handle = h;
         return 1;
     }
@@ -123,7 +94,7 @@ static inline bool init_osi_linux_api(void)
             return false;                                                      \
         }                                                                      \
     } while (0)
-    *(void **)(&osi_linux_api_version) = dlsym(h, "osi_linux_api_version");
+    OSI_LINUX_BIND_(osi_linux_api_version);
     if (osi_linux_api_version() != OSI_LINUX_API_VERSION) {
         snprintf(osi_linux_api_error, sizeof osi_linux_api_error,
                  "osi_linux API version %d, this plugin was built for %d",

@@ -28,10 +28,10 @@ typedef struct csi_engine_config {
      * one (asid).
      */
     bool sp_resync;
-    /* The same for kernel stacks only (id.kernel): in whole-system mode each
-     * kernel shadow stack follows one guest kernel stack, while a user
-     * (asid) stack is shared by a process's threads. */
-    bool sp_resync_kernel;
+    /* The same for the stacks that follow one guest stack in whole-system
+     * mode: kernel stacks (id.kernel) and threaded or heuristic user stacks,
+     * while an asid user stack is shared by a process's threads. */
+    bool sp_resync_own;
     /* x86: the call stores the return address at the callee's sp, so a frame
      * at exactly the sp of a new call has been overwritten. */
     bool ret_addr_on_stack;

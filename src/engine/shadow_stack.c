@@ -50,7 +50,7 @@ void csi_stack_shrink(csi_stack *s)
 bool csi_stack_id_equal(const csi_stack_id *a, const csi_stack_id *b)
 {
     return a->first == b->first && a->second == b->second &&
-           a->kind == b->kind && a->kernel == b->kernel;
+           a->kind == b->kind && a->kernel == b->kernel && a->instance == b->instance;
 }
 
 guint csi_stack_id_hash(const csi_stack_id *id)
@@ -58,5 +58,6 @@ guint csi_stack_id_hash(const csi_stack_id *id)
     uint64_t h = id->first * 0x9e3779b97f4a7c15ull;
     h ^= id->second + 0x632be59bd9b4e019ull + (h << 6) + (h >> 2);
     h ^= ((uint64_t)id->kind << 1) | (uint64_t)id->kernel;
+    h ^= id->instance * 0xff51afd7ed558ccdull;
     return (guint)(h ^ (h >> 32));
 }

@@ -17,6 +17,11 @@ typedef struct csi_stack_id {
     uint64_t second;
     stack_type kind;
     bool kernel;
+    /* Tells apart stacks the ids of PANDA's formats cannot: whole-system
+     * threaded stacks of one (process, thread) that are not one guest stack
+     * (the user stack before and after an execve, a thread id reused by a
+     * new task). Part of equality, never shown. */
+    uint64_t instance;
 } csi_stack_id;
 
 typedef struct csi_frame {

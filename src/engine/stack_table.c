@@ -14,7 +14,8 @@ csi_stack *csi_engine_new_stack_locked(csi_engine *e, const csi_stack_id *id)
     csi_stack *s = g_aligned_alloc(1, sizeof *s, _Alignof(csi_stack));
     csi_stack_init(s, id, e->cfg.max_depth);
     s->owned = e->cfg.threaded_owned && id->kind == STACK_THREADED;
-    s->resync = e->cfg.sp_resync || (e->cfg.sp_resync_kernel && id->kernel);
+    s->resync = e->cfg.sp_resync ||
+                (e->cfg.sp_resync_own && (id->kernel || id->kind != STACK_ASID));
     g_hash_table_insert(e->stacks, &s->id, s);
     e->n_created++;
     return s;

@@ -96,7 +96,8 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     bool kind_given = false;
     csi_cfg.system_mode = info->system_emulation;
     /* User mode has the operating-system view built in, so threads are told
-     * apart by default; in system mode there is no introspection yet. */
+     * apart by default; whole-system mode needs osi_linux for that (the type
+     * is settled once every plugin is loaded: system.c). */
     csi_cfg.kind = info->system_emulation ? STACK_ASID : STACK_THREADED;
     csi_cfg.engine.max_depth = CSI_DEFAULT_MAX_DEPTH;
     csi_cfg.engine.max_spaces = CSI_DEFAULT_MAX_SPACES;
@@ -115,12 +116,12 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
                 "does not expose on %s; accepted there: asid, threaded\n", csi_arch->name);
         return -1;
     }
-    if (info->system_emulation && csi_system_setup(info->target_name) < 0) {
+    if (info->system_emulation && csi_system_setup(info->target_name, kind_given) < 0) {
         return -1;
     }
     /* A stack that follows one guest stack can trust the stack pointer;
      * one shared by a process's threads (asid) cannot. */
-    csi_cfg.engine.sp_resync = csi_cfg.kind != STACK_ASID && csi_arch->sp_reg;
+    csi_cfg.engine.sp_resync = !csi_cfg.system_mode && csi_cfg.kind != STACK_ASID && csi_arch->sp_reg;
     csi_cfg.engine.ret_addr_on_stack = csi_arch->call_kills_equal_sp;
     /* linux-user calls the engine for a thread on that thread, and sees
      * every thread being created (syscalls.c); whole-system mode may run
@@ -142,7 +143,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
                 "sp resync %s, stack_distance=%" PRIu64 ", max_stacks=%u, max_spaces=%u, "
                 "fast_regs=%s\n",
                 csi_arch->name, kind_name(csi_cfg.kind), kind_given ? "" : " (default)",
-                c->max_depth, c->sp_resync ? "on" : c->sp_resync_kernel ? "on kernel stacks" : "off",
+                c->max_depth, c->sp_resync ? "on" : c->sp_resync_own ? "on kernel stacks" : "off",
                 c->stack_distance, c->max_heuristic_stacks, c->max_spaces,
                 csi_fastreg_enabled ? "on" : csi_cfg.direct_reads ? "memory only (host)" : "off");
         if (csi_cfg.direct_reads && !csi_trampoline_env_register()) {

@@ -28,6 +28,7 @@
 #include "plugin.h"
 #include "guestmem.h"
 #include "symbols.h"
+#include "osi.h"
 
 #define CSI_API __attribute__((visibility("default")))
 
@@ -81,7 +82,20 @@ CSI_API bool callstack_instr_symbolize(uint64_t addr, callstack_symbol *out)
         return false;
     }
     memset(out, 0, sizeof *out);
-    if (!symbolizer || !csi_symbolizer_lookup(symbolizer, addr, &r)) {
+    if (!symbolizer) {
+        /* Whole-system mode: the kernel's symbols, through osi_linux. */
+        const char *name;
+        uint64_t sym;
+        if (!csi_osi_symbolize(addr, &name, &sym)) {
+            return false;
+        }
+        out->module = "[kernel]";
+        out->name = name;
+        out->symbol_addr = sym;
+        out->offset = addr - sym;
+        return true;
+    }
+    if (!csi_symbolizer_lookup(symbolizer, addr, &r)) {
         return false;
     }
     out->module = r.module;

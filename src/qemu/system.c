@@ -21,7 +21,7 @@
  *    and kernel threads do not change it at all.
  *
  * Since each kernel shadow stack follows one guest stack, the stack pointer
- * is trusted there (engine sp_resync_kernel): frames left behind by a task
+ * is trusted there (engine sp_resync_own): frames left behind by a task
  * that exited are unwound when a new task reuses its stack. User stacks are
  * shared by a process's threads, so the stack pointer is not trusted there.
  *
@@ -45,6 +45,7 @@
 #include "system.h"
 #include "guestio.h"
 #include "vcpu.h"
+#include "osi.h"
 
 /* Linux's THREAD_SIZE on x86_64 and arm64 (without KASAN). */
 #define KERNEL_STACK_REGION (16u * 1024)
@@ -149,19 +150,10 @@ static const sys_arch sys_arches[] = {
     { "aarch64", { "cpsr", "TTBR0_EL1", "TTBR1_EL1", "TCR_EL1" }, a64_kernel, a64_asid },
 };
 
-int csi_system_setup(const char *target_name)
+static bool kind_given;
+
+int csi_system_setup(const char *target_name, bool stack_type_given)
 {
-    if (csi_cfg.kind == STACK_HEURISTIC) {
-        fprintf(stderr, "callstack_instr: stack_type=heuristic is not supported in whole-system "
-                "mode yet; accepted there: asid (the default)\n");
-        return -1;
-    }
-    if (csi_cfg.kind == STACK_THREADED) {
-        fprintf(stderr, "callstack_instr: stack_type=threaded needs operating-system "
-                "introspection (process and thread ids), which whole-system mode does not "
-                "have; use stack_type=asid (the default in whole-system mode)\n");
-        return -1;
-    }
     for (size_t i = 0; i < G_N_ELEMENTS(sys_arches); i++) {
         if (strcmp(sys_arches[i].name, target_name) == 0) {
             sys = &sys_arches[i];
@@ -172,8 +164,36 @@ int csi_system_setup(const char *target_name)
                 "supported: x86_64, aarch64\n", target_name);
         return -1;
     }
-    csi_cfg.engine.sp_resync_kernel = true;
+    kind_given = stack_type_given;
+    csi_cfg.engine.sp_resync_own = true;
     return 0;
+}
+
+/*
+ * The stack type is settled once every plugin is loaded (the first vCPU's
+ * init): threaded is the default when osi_linux is there, whatever the
+ * -plugin order, as PANDA's default is threaded with -os; without it,
+ * threaded is refused rather than silently replaced.
+ */
+static void settle_stack_type(void)
+{
+    const char *why = "";
+    bool osi = csi_osi_bind(&why);
+    if (!kind_given && osi) {
+        csi_cfg.kind = STACK_THREADED;
+    }
+    if (csi_cfg.kind == STACK_THREADED && !osi) {
+        fprintf(stderr, "callstack_instr: stack_type=threaded needs operating-system "
+                "introspection (process and thread ids) in whole-system mode: %s; or use "
+                "stack_type=asid (the default without it) or heuristic\n", why);
+        exit(1);
+    }
+    if (csi_cfg.verbose) {
+        fprintf(stderr, "callstack_instr: whole-system stack_type=%s%s\n",
+                csi_cfg.kind == STACK_THREADED ? "threaded" :
+                csi_cfg.kind == STACK_HEURISTIC ? "heuristic" : "asid",
+                kind_given ? "" : osi ? " (default with osi_linux)" : " (default)");
+    }
 }
 
 void csi_system_registers_found(void)
@@ -187,6 +207,7 @@ void csi_system_registers_found(void)
             exit(1);
         }
     }
+    settle_stack_type();
 }
 
 /*
@@ -224,26 +245,96 @@ static void drop_dead_frames(csi_vcpu *v, csi_stack *s)
     }
 }
 
-csi_stack *csi_system_stack(csi_vcpu *v, uint64_t sp)
+/*
+ * stack_type=threaded, kernel mode: the stack of the thread whose kernel
+ * stack holds sp, as (processID=tgid, threadID=pid, kernel). osi_linux is
+ * asked only when the region changes, or while `osi_pending`: a region that
+ * is not the current task's own stack is either a CPU's interrupt or
+ * exception stack (its frames belong to no thread: the region id stays) or
+ * the next task's stack in the middle of a context switch, where the stack
+ * pointer has moved but the kernel's current-task pointer not yet; the
+ * first event after that pointer moves binds the thread's stack. The idle
+ * tasks (pid 0, one per CPU) keep region ids: they share one thread id.
+ * The kernel stack's address is the id's instance: a thread id reused by a
+ * new task gets a new stack, not the dead one's frames.
+ */
+static void kernel_thread_id(csi_vcpu *v, uint64_t sp, csi_stack_id *id)
 {
-    csi_stack_id id = { .kind = csi_cfg.kind };
-    if (sys->kernel(v)) {
-        id.kernel = true;
-        id.second = sp & ~(uint64_t)(KERNEL_STACK_REGION - 1);
-    } else {
-        sys->asid(v, &id.first);
+    csi_osi_thread t;
+    v->osi_pending = false;
+    if (!csi_osi_current(v->index, &t) || !t.fresh) {
+        return;
     }
-    /* The id changes at privilege changes, context switches and interrupt
-     * stack switches, not at most calls: look the table up only then. */
-    csi_stack *cur = v->stack;
-    if (cur && csi_stack_id_equal(&id, &v->sys_id)) {
-        return cur;
+    v->osi_known = true;
+    v->osi_pid = t.pid;
+    v->osi_tgid = t.tgid;
+    if (sp - t.kstack >= t.kstack_size) {
+        v->osi_pending = true;
+        return;
     }
+    if (t.pid == 0) {
+        return;
+    }
+    id->kind = STACK_THREADED;
+    id->first = (uint64_t)t.tgid;
+    id->second = (uint64_t)t.pid;
+    id->instance = t.kstack;
+}
+
+static csi_stack *switch_to(csi_vcpu *v, const csi_stack_id *id)
+{
     /* Made current (and so never evicted) before its dead frames go. */
-    csi_stack *s = csi_engine_bounded_switch(csi_eng, &id, &v->stack);
-    v->sys_id = id;
-    if (!id.kernel && csi_arch->ret_addr_on_stack) {
+    csi_stack *s = csi_engine_bounded_switch(csi_eng, id, &v->stack);
+    v->sys_id = *id;
+    if (!id->kernel && csi_arch->ret_addr_on_stack) {
         drop_dead_frames(v, s);
     }
     return s;
+}
+
+csi_stack *csi_system_stack(csi_vcpu *v, uint64_t sp)
+{
+    csi_stack_id id = { .kind = STACK_ASID };
+    csi_stack *cur = v->stack;
+    bool threads = csi_cfg.kind == STACK_THREADED;
+    if (sys->kernel(v)) {
+        id.kernel = true;
+        uint64_t region = sp & ~(uint64_t)(KERNEL_STACK_REGION - 1);
+        id.second = region;
+        if (threads) {
+            if (region == v->sys_kregion && !v->osi_pending && v->sys_kid.kernel) {
+                /* The region of this vCPU's last kernel event: the same
+                 * task (a task changes only in kernel mode, and with it the
+                 * region), even after a stay in user mode. */
+                id = v->sys_kid;
+            } else {
+                kernel_thread_id(v, sp, &id);
+                v->sys_kregion = region;
+                v->sys_kid = id;
+            }
+        }
+    } else if (threads && v->osi_known) {
+        /* User mode: the thread last seen in kernel mode (with page-table
+         * isolation the kernel's memory is not even mapped now). The
+         * address space is the instance: after an execve the thread's new
+         * program starts on a new stack. */
+        id.kind = STACK_THREADED;
+        id.first = (uint64_t)v->osi_tgid;
+        id.second = (uint64_t)v->osi_pid;
+        sys->asid(v, &id.instance);
+    } else {
+        sys->asid(v, &id.first);
+        if (csi_cfg.kind == STACK_HEURISTIC) {
+            /* PANDA's heuristic: (asid, sp) within the address space. */
+            csi_stack_id space = { .kind = STACK_HEURISTIC, .first = id.first };
+            v->sys_id = space;
+            return csi_engine_heuristic_switch(csi_eng, &space, sp, &v->stack);
+        }
+    }
+    /* The id changes at privilege changes, context switches and interrupt
+     * stack switches, not at most calls: look the table up only then. */
+    if (cur && csi_stack_id_equal(&id, &v->sys_id)) {
+        return cur;
+    }
+    return switch_to(v, &id);
 }

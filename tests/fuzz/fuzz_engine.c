@@ -283,7 +283,8 @@ static mstack *mstack_new(model *md, csi_stack *s)
     mstack *m = g_new0(mstack, 1);
     m->frames = g_array_new(FALSE, FALSE, sizeof(csi_frame));
     m->id = s->id;
-    m->resync = md->cfg.sp_resync || (md->cfg.sp_resync_kernel && s->id.kernel);
+    m->resync = md->cfg.sp_resync ||
+                (md->cfg.sp_resync_own && (s->id.kernel || s->id.kind != STACK_ASID));
     m->s = s;
     g_ptr_array_add(md->stacks, m);
     return m;
@@ -368,7 +369,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t flags = data[0];
     md.cfg.sp_resync = flags & 1;
     md.cfg.ret_addr_on_stack = flags & 2;
-    md.cfg.sp_resync_kernel = flags & 4;
+    md.cfg.sp_resync_own = flags & 4;
     md.cfg.threaded_owned = flags & 8;
     md.cfg.starts_single_threaded = flags & 16;
     bool heuristic = flags & 128;

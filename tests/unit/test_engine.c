@@ -538,17 +538,20 @@ static void t_many_stacks(void)
         uint64_t base = 0x100000 * (uint64_t)(i + 1);
         EXPECT_STACK(e, s[i], 2, U64S(base + 0x101, base + 0x100), U64S(base + 1, base), 2);
     }
-    /* Ids that differ only in kind or kernel are different stacks. */
+    /* Ids that differ only in kind, kernel or instance are different stacks. */
     {
-        csi_stack_id a = { 7, 7, STACK_ASID, false }, b = { 7, 7, STACK_ASID, true },
-                    c = { 7, 7, STACK_HEURISTIC, false };
+        csi_stack_id a = { 7, 7, STACK_ASID, false, 0 }, b = { 7, 7, STACK_ASID, true, 0 },
+                    c = { 7, 7, STACK_HEURISTIC, false, 0 }, d = { 7, 7, STACK_ASID, false, 1 };
         csi_stack *sa = csi_engine_stack(e, &a), *sb = csi_engine_stack(e, &b),
-                 *sc = csi_engine_stack(e, &c);
+                 *sc = csi_engine_stack(e, &c), *sd = csi_engine_stack(e, &d);
+        CHECK(sd != sa && sd != sb && sd != sc && csi_engine_stack(e, &d) == sd,
+              "an id differing only in instance is another stack");
         CHECK(sa != sb && sa != sc && sb != sc, "ids differing in kind/kernel share a stack");
-        CHECK(csi_engine_stack_count(e) == NS + 3, "stack_count %u", csi_engine_stack_count(e));
+        CHECK(csi_engine_stack_count(e) == NS + 4, "stack_count %u", csi_engine_stack_count(e));
         csi_engine_drop_stack(e, sa);
         csi_engine_drop_stack(e, sb);
         csi_engine_drop_stack(e, sc);
+        csi_engine_drop_stack(e, sd);
     }
     /* Drop the even stacks (with frames on them): freed, no events. */
     for (unsigned i = 0; i < NS; i += 2) {
@@ -567,7 +570,7 @@ static void t_many_stacks(void)
     EXPECT_EMPTY(e, s[0]);
     CHECK(csi_engine_stack_count(e) == NS / 2 + 1, "stack_count %u", csi_engine_stack_count(e));
     csi_engine_get_stats(e, &st);
-    CHECK(st.stacks_created == NS + 3 + 1, "stacks_created %" PRIu64, st.stacks_created);
+    CHECK(st.stacks_created == NS + 4 + 1, "stacks_created %" PRIu64, st.stacks_created);
     for (unsigned i = 0; i < NS; i++) {
         if (s[i]) {
             csi_engine_drop_stack(e, s[i]);
@@ -792,12 +795,12 @@ done:
 }
 
 /*
- * sp_resync_kernel (whole-system mode): kernel stacks use the stack pointer,
+ * sp_resync_own (whole-system mode): kernel stacks use the stack pointer,
  * user (asid) stacks do not, in the same engine.
  */
 static void t_resync_kernel_only(void)
 {
-    csi_engine_config cfg = { .sp_resync_kernel = true, .ret_addr_on_stack = true };
+    csi_engine_config cfg = { .sp_resync_own = true, .ret_addr_on_stack = true };
     set_lock_mode(&cfg);
     csi_engine *e = csi_engine_new(&cfg);
     csi_engine_subscribe(e, CSI_SUB_EVENT, FN(rec_event));
@@ -1662,7 +1665,7 @@ done:
 
 static csi_engine *mk_bounded_engine(uint32_t max_spaces)
 {
-    csi_engine_config cfg = { .sp_resync_kernel = true, .ret_addr_on_stack = true,
+    csi_engine_config cfg = { .sp_resync_own = true, .ret_addr_on_stack = true,
                              .max_spaces = max_spaces };
     set_lock_mode(&cfg);
     return csi_engine_new(&cfg);
