@@ -387,6 +387,7 @@ struct osi_slide {
     int64_t best, second;
     uint32_t best_votes, second_votes;
     bool decided;
+    uint64_t half;           /* top bit of the map's functions */
     uint64_t recent[RECENT];
 };
 
@@ -429,6 +430,7 @@ osi_slide *osi_slide_new(const osi_ksyms *k, uint64_t align)
             s->funcs[s->nfuncs++] = y->addr;   /* by_addr is sorted: aliases are adjacent */
         }
     }
+    s->half = s->nfuncs ? s->funcs[0] >> 63 : 0;
     qsort_r(s->funcs, s->nfuncs, sizeof *s->funcs, cmp_residue, &align);
     size_t nb = 16;
     while (nb < 2 * s->nfuncs) {
@@ -546,7 +548,7 @@ bool osi_slide_feed(osi_slide *s, uint64_t runtime_addr, int64_t *slide)
     if (!s) {
         return false;
     }
-    if (!s->decided) {
+    if (!s->decided && runtime_addr >> 63 == s->half) {
         uint64_t *seen = &s->recent[mix(runtime_addr) & (RECENT - 1)];
         const bucket *b = *seen == runtime_addr + 1 ? NULL : find_bucket(s, runtime_addr % s->align);
         *seen = runtime_addr + 1;   /* +1: address 0 is a valid feed */

@@ -45,7 +45,11 @@ bool osi_ksyms_lookup(const osi_ksyms *k, const char *name, uint64_t *addr);
  * blocks (many of them are function entries). Each address votes for
  * slide = runtime - f for every function start f (text symbols t/T/w/W)
  * with the same residue modulo align (x86_64 moves its kernel in steps of
- * 0x200000, aarch64 of 0x10000; slide 0 is one such step). The slide is
+ * 0x200000, aarch64 of 0x10000; slide 0 is one such step). Addresses in
+ * the other half of the address space than the map's functions are
+ * ignored: early boot code runs at physical addresses (the x86 decompressor
+ * and head code, arm64 before its MMU is on), which would vote for a
+ * physical-to-map offset. The slide is
  * decided once a candidate has OSI_SLIDE_MIN_VOTES votes and
  * OSI_SLIDE_LEAD times the runner-up's; from then on feed returns true
  * with it at once. Each call costs a bounded amount of work and no

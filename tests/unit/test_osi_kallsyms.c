@@ -232,13 +232,23 @@ static void slide_generated(void)
         osi_slide_free(s);
         s = NULL;
     }
-    /* Addresses at random (none of them a function of this kernel moved
-     * by a multiple of align): no decision. */
+    /* Addresses at random, 16-byte aligned as the functions are, in 64
+     * MiB around them: each votes for slides of the few functions sharing
+     * its residue, some 40 multiples of align in all, evenly: no
+     * candidate gets ahead, no decision. */
     noise = osi_slide_new(k, align);
     CHECK(noise, "osi_slide_new");
     for (int i = 0; i < 200000; i++) {
-        uint64_t addr = base + (rnd() % (64u << 20));
-        CHECK(!osi_slide_feed(noise, addr | 1, &got), "noise decided %" PRId64 " after %d", got, i);
+        uint64_t addr = (base + (rnd() % (64u << 20))) & ~(uint64_t)15;
+        CHECK(!osi_slide_feed(noise, addr, &got), "noise decided %" PRId64 " after %d", got, i);
+    }
+    /* The kernel's functions at physical addresses (early boot code, the
+     * map's functions being in the top half): no vote. */
+    osi_slide_free(noise);
+    noise = osi_slide_new(k, align);
+    CHECK(noise, "osi_slide_new");
+    for (int i = 0; i < GEN_FUNCS; i++) {
+        CHECK(!osi_slide_feed(noise, 0x1000000 + offs[i], &got), "physical addresses decided %" PRId64, got);
     }
     /* The same few addresses again and again vote once. */
     z = osi_slide_new(k, align);
