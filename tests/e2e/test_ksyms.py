@@ -11,9 +11,11 @@ _text (x86_64) or _stext (aarch64).
 import bisect
 import os
 import random
+import re
+import subprocess
 
 from harness import BUILD, WORK, Failure, run, test
-from sysguest import kallsyms_dump, read_kallsyms
+from sysguest import guest_args, kallsyms_dump, parse_kallsyms_console, read_kallsyms
 
 TOOL = os.path.join(BUILD, "tests", "unit", "osi_ksyms_tool")
 TEXT = "tTwW"
@@ -131,3 +133,34 @@ def ksyms_refuses_restricted_dump():
     msg = p.stderr.strip()
     if p.returncode != 1 or "\n" in msg or "kptr_restrict=0" not in msg:
         raise Failure("restricted dump: status %d, message %r" % (p.returncode, msg))
+
+
+def slide_in_boot(arch, map_path, kaslr):
+    """One boot with test_slidefeed (the finder fed every translated block,
+    the map from another boot) that also dumps its own kallsyms: the slide
+    decided must be this boot's _text minus the map's."""
+    plugin = os.path.join(BUILD, "tests", "plugins", "libtest_slidefeed.so")
+    cmd = guest_args(arch, ["kallsyms=only"], kaslr=kaslr) + [
+        "-plugin", "%s,map=%s,align=%#x" % (plugin, map_path, ALIGN[arch])]
+    p = run(cmd, timeout=900, stdin=subprocess.DEVNULL)
+    dump = os.path.join(WORK, "kallsyms-%s-slidefeed.txt" % arch)
+    with open(dump, "w") as f:
+        f.write("\n".join(parse_kallsyms_console(p.stdout)) + "\n")
+    want = kernel_start(read_kallsyms(dump)) - kernel_start(read_kallsyms(map_path))
+    m = re.search(r"slidefeed\tslide=(\S+)\tafter=(\d+)\tkernel_blocks=(\d+)", p.stderr)
+    if not m or m.group(1) == "-":
+        raise Failure("%s: no slide decided in the boot: %s" % (arch, p.stderr[-1000:]))
+    got = int(m.group(1), 16)
+    print("  %s: slide %#x (expected %#x) after %s translated blocks, %s of them in the kernel half" % (
+        arch, got, want % (1 << 64), m.group(2), m.group(3)))
+    if got != want % (1 << 64):
+        raise Failure("%s: the boot's slide %#x, its own dump says %#x" % (arch, got, want % (1 << 64)))
+
+
+@test
+def ksyms_slide_found_in_real_boots():
+    """The slide finder fed the blocks QEMU translates while a randomised
+    kernel boots (early physical-address code, firmware, mid-function
+    blocks and all), with another boot's map, decides this boot's slide."""
+    slide_in_boot("x86_64", kallsyms_dump("x86_64", boot="a"), kaslr=None)
+    slide_in_boot("aarch64", kallsyms_dump("aarch64", kaslr=False), kaslr=True)
