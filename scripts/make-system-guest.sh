@@ -6,7 +6,29 @@
 # init runs two waves of copies of tests/guests/sysprog.c, each wave's
 # copies at once (N, from the kernel command line's sysprog=N, default 4),
 # then powers off. With spawn=N on the kernel command line, init instead
-# runs N short-lived processes one after another (sysprog spawn N).
+# runs N short-lived processes one after another (sysprog spawn N); with
+# systhreads=1, two copies of tests/guests/systhreads.c (a main thread and
+# three threads each) at once. With kallsyms=1, init first prints
+# /proc/kallsyms between the lines KALLSYMS-BEGIN and KALLSYMS-END (as
+# root, kptr_restrict=0: the real addresses of this boot), then goes on;
+# kallsyms=only powers off after it.
+#
+# KASLR (kernel address-space layout randomisation), as measured with
+# these guests (Debian 6.1 cloud kernels, QEMU 10.0 TCG; the kallsyms
+# dumps of tests/e2e/sysguest.py):
+#   x86_64 (qemu64 CPU, no RDRAND): randomised all the same, the
+#     decompressor taking its entropy from the TSC and the i8254 timer:
+#     three boots put _text at 0xffffffff9a400000, 0xffffffffb7a00000 and
+#     0xffffffff81e00000 (slides are multiples of 2 MiB); with nokaslr on
+#     the command line, 0xffffffff81000000 (System.map's address).
+#   aarch64 (cortex-a57, no EFI, no RNDR): the only entropy is the device
+#     tree's /chosen/kaslr-seed, so dtb-kaslr-seed=off (qemu.args, needed
+#     for record/replay) boots unrandomised, _stext at 0xffff800008010000;
+#     with -M virt,dtb-kaslr-seed=on two boots gave 0xffffbed1cc210000 and
+#     0xffffdfcbfec10000 (slides are multiples of 64 KiB).
+#   Without modules in the initramfs, the dumps hold no [module] lines;
+#   x86_64's kallsyms lists data symbols too (87,000 lines), aarch64's
+#   only functions (44,600).
 #
 #   scripts/make-system-guest.sh ARCH
 #
@@ -14,6 +36,7 @@
 #   kernel      the kernel image (-kernel)
 #   initrd.gz   the initramfs (-initrd)
 #   sysprog     the test program, with symbols (for nm)
+#   systhreads  the threaded test program, with symbols
 #   qemu.args   QEMU arguments booting it, one per line (machine, firmware,
 #               kernel, initrd, command line); add -plugin ... and run
 #   firmware/   x86_64: the BIOS and option ROMs QEMU's PC needs (-L)
@@ -85,7 +108,8 @@ if ! ls "$debs"/linux-image-*.deb "$debs"/busybox-static_*.deb >/dev/null 2>&1 |
 fi
 
 src=$root/tests/guests/sysprog.c
-key=$( { cat "$0" "$src" "$here/mkinitramfs.py"; ls "$debs"; } | cksum | cut -d' ' -f1)
+src_threads=$root/tests/guests/systhreads.c
+key=$( { cat "$0" "$src" "$src_threads" "$here/mkinitramfs.py"; ls "$debs"; } | cksum | cut -d' ' -f1)
 out=$top/$arch-$key
 if [ -f "$out/.complete" ]; then
     printf '%s\n' "$out"
@@ -95,12 +119,12 @@ fi
 log "building the $arch guest in $out"
 tmp=$(mktemp -d "$top/build.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-mkdir -p "$tmp/x" "$tmp/out" "$tmp/root/bin" "$tmp/root/tmp/w1" "$tmp/root/tmp/w2" "$tmp/root/proc"
+mkdir -p "$tmp/x" "$tmp/out" "$tmp/root/bin" "$tmp/root/tmp/w1" "$tmp/root/tmp/w2" "$tmp/root/tmp/t" "$tmp/root/proc"
 dpkg-deb -x "$debs"/linux-image-*.deb "$tmp/x"
 cp "$tmp"/x/boot/vmlinuz-* "$tmp/out/kernel"
 dpkg-deb -x "$debs"/busybox-static_*.deb "$tmp/bb"
 cp "$tmp/bb/bin/busybox" "$tmp/root/bin/busybox"
-for applet in sh mount sleep nproc poweroff; do
+for applet in sh mount sleep nproc poweroff cat; do
     ln -s busybox "$tmp/root/bin/$applet"
 done
 # -O0 and frame pointers: every call in the source is a call in the binary,
@@ -110,17 +134,47 @@ done
 "$cc" -static -O0 -g -fno-omit-frame-pointer -fno-inline -Wall -Werror \
     -Wl,-Ttext-segment=0x10000000 -o "$tmp/out/sysprog" "$src"
 cp "$tmp/out/sysprog" "$tmp/root/sysprog"
+# The threaded program likewise, at 0x20000000.
+"$cc" -static -O0 -g -fno-omit-frame-pointer -fno-inline -Wall -Werror -pthread \
+    -Wl,-Ttext-segment=0x20000000 -o "$tmp/out/systhreads" "$src_threads"
+cp "$tmp/out/systhreads" "$tmp/root/systhreads"
 
 cat > "$tmp/root/init" <<'INIT'
 #!/bin/sh
 # Init of the whole-system test guest: two waves of N copies of /sysprog
 # (a wave's copies all start before any of them runs: see sysprog.c); the
 # second wave's processes get page tables the first wave freed. Then a mark
-# for the tests (sysprog end), and power off.
+# for the tests (sysprog end), and power off. Options from the kernel
+# command line (the kernel passes unknown NAME=VALUE to init's
+# environment): kallsyms= (first print /proc/kallsyms; "only": nothing
+# else), systhreads= (two copies of /systhreads at once instead of the
+# waves), spawn=N (N short-lived processes instead).
 export PATH=/bin
 mount -t devtmpfs dev /dev
 mount -t proc proc /proc
+if [ -n "${kallsyms:-}" ]; then
+    # Root reads real addresses only with kptr_restrict below 2.
+    echo 0 > /proc/sys/kernel/kptr_restrict
+    echo KALLSYMS-BEGIN
+    cat /proc/kallsyms
+    echo KALLSYMS-END
+    [ "$kallsyms" = only ] && poweroff -f
+fi
 echo "SYSPROG-CPUS $(nproc)"
+if [ -n "${systhreads:-}" ]; then
+    /systhreads 1 /tmp/t &
+    /systhreads 2 /tmp/t &
+    while :; do
+        set -- /tmp/t/ready.*
+        [ -e "$1" ] && [ "$#" -ge 2 ] && break
+        sleep 0.05
+    done
+    : > /tmp/t/go
+    wait
+    /sysprog end
+    echo SYSPROG-DONE
+    poweroff -f
+fi
 if [ -n "${spawn:-}" ]; then
     /sysprog spawn "$spawn"
     echo SYSPROG-DONE

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # The test command: sets up (if needed), builds, then runs
 #   1. the unit tests (engine, symbolisation, options, the glue's direct
-#      reads) under AddressSanitizer and UBSan;
+#      reads, kernel symbols) under AddressSanitizer and UBSan;
 #   2. the fuzz harnesses of tests/fuzz/, 30 s each (CALLSTACK_FUZZ_SECONDS);
 #   3. the thread-sanitizer runs (scripts/tsan.sh: the plugins built with
 #      TSan, in QEMU, with many threads and a 4-vCPU whole-system boot);
@@ -31,7 +31,14 @@ if [ ! -f "$asan/build.ninja" ]; then
     meson setup "$asan" "$root" -Dqemu_include="$QEMU_PREFIX/include" \
         -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
 fi
-for t in test_engine test_symbols test_options test_qemu_reads; do
+# Two boots' /proc/kallsyms dumps of the x86_64 test guest (cached with
+# the guest) for the kernel-symbol unit test's real-dump cases; a failure
+# to get them leaves paths that make those cases fail.
+dumps=$(QEMU_PREFIX=$QEMU_PREFIX python3 "$root/tests/e2e/sysguest.py" kallsyms x86_64 a b) ||
+    echo "kallsyms dumps: the guest boots failed"
+export CALLSTACK_KALLSYMS_A=$(sed -n 1p <<<"$dumps") CALLSTACK_KALLSYMS_B=$(sed -n 2p <<<"$dumps")
+: "${CALLSTACK_KALLSYMS_A:=/nonexistent}" "${CALLSTACK_KALLSYMS_B:=/nonexistent}"
+for t in test_engine test_symbols test_options test_qemu_reads test_osi_kallsyms; do
     if ninja -C "$asan" "tests/unit/$t" >/dev/null; then
         ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
             "$asan/tests/unit/$t" 2>&1 | tee "$log" | sed "s/^/unit($t): /"
