@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # The test command: sets up (if needed), builds, then runs
 #   1. the unit tests (engine, symbolisation, options, the glue's direct
-#      reads) under AddressSanitizer and UBSan;
+#      reads, osi_linux's kernel-image readers) under AddressSanitizer and
+#      UBSan;
 #   2. the fuzz harnesses of tests/fuzz/, 30 s each (CALLSTACK_FUZZ_SECONDS);
 #   3. the thread-sanitizer runs (scripts/tsan.sh: the plugins built with
 #      TSan, in QEMU, with many threads and a 4-vCPU whole-system boot);
@@ -31,7 +32,7 @@ if [ ! -f "$asan/build.ninja" ]; then
     meson setup "$asan" "$root" -Dqemu_include="$QEMU_PREFIX/include" \
         -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
 fi
-for t in test_engine test_symbols test_options test_qemu_reads; do
+for t in test_engine test_symbols test_options test_qemu_reads test_osi_image; do
     if ninja -C "$asan" "tests/unit/$t" >/dev/null; then
         ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
             "$asan/tests/unit/$t" 2>&1 | tee "$log" | sed "s/^/unit($t): /"

@@ -65,7 +65,8 @@ static const char *magic_str(const uint8_t *p, size_t n, char buf[16])
 {
     buf[0] = 0;
     for (size_t i = 0; i < n && i < 4; i++) {
-        snprintf(buf + 3 * i, 16 - 3 * i, i ? " %02x" : "%02x", p[i]);
+        size_t at = strlen(buf);
+        snprintf(buf + at, 16 - at, i ? " %02x" : "%02x", p[i]);
     }
     if (!n) {
         snprintf(buf, 16, "none: empty");

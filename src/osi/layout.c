@@ -17,10 +17,11 @@ typedef struct lctx {
 
 /*
  * Member `name` of the struct or union `id`, looked for in anonymous
- * members too (their offsets add up): its bit offset and type id.
+ * members too (their offsets add up): its bit offset, type id and, for a
+ * bitfield, its width (else 0).
  */
 static bool find_member(const struct btf *btf, __u32 id, const char *name, uint64_t *bits,
-                        __u32 *type, int depth)
+                        __u32 *type, uint32_t *width, int depth)
 {
     const struct btf_type *t = btf__type_by_id(btf, id);
     if (!t || !btf_is_composite(t) || depth > 16) {
@@ -33,11 +34,12 @@ static bool find_member(const struct btf *btf, __u32 id, const char *name, uint6
         if (mn && strcmp(mn, name) == 0) {
             *bits = off;
             *type = m[i].type;
+            *width = btf_member_bitfield_size(t, i);
             return true;
         }
         if (!mn || !mn[0]) {
             int sub = btf__resolve_type(btf, m[i].type);
-            if (sub > 0 && find_member(btf, (__u32)sub, name, &sub_bits, type, depth + 1)) {
+            if (sub > 0 && find_member(btf, (__u32)sub, name, &sub_bits, type, width, depth + 1)) {
                 *bits = off + sub_bits;
                 return true;
             }
@@ -67,11 +69,12 @@ static bool member(lctx *c, __u32 id, const char *sname, uint64_t ssize, const c
 {
     uint64_t bits;
     __u32 type;
-    if (!find_member(c->btf, id, name, &bits, &type, 0)) {
+    uint32_t width;
+    if (!find_member(c->btf, id, name, &bits, &type, &width, 0)) {
         return lfail(c, "the kernel's BTF: struct %s has no member %s", sname, name);
     }
     __s64 msize = btf__resolve_size(c->btf, type);
-    if (bits % 8 || msize <= 0 || bits / 8 + (uint64_t)msize > ssize) {
+    if (width || bits % 8 || msize <= 0 || bits / 8 + (uint64_t)msize > ssize) {
         return lfail(c, "the kernel's BTF: %s.%s is not a byte-aligned member inside the struct",
                      sname, name);
     }
@@ -114,9 +117,10 @@ static bool percpu_current(lctx *c, osi_layout *out)
         if (strcmp(name, "pcpu_hot") == 0) {              /* Linux >= 6.2 */
             uint64_t bits;
             __u32 type;
+            uint32_t width;
             int st = btf__resolve_type(c->btf, var->type);
-            if (st > 0 && find_member(c->btf, (__u32)st, "current_task", &bits, &type, 0)
-                && bits % 8 == 0 && bits / 8 + 8 <= v[i].size) {
+            if (st > 0 && find_member(c->btf, (__u32)st, "current_task", &bits, &type, &width, 0)
+                && !width && bits % 8 == 0 && bits / 8 + 8 <= v[i].size) {
                 hot = true;
                 hot_off = v[i].offset + bits / 8;
             }
