@@ -51,8 +51,10 @@ BASE_PKGS=(build-essential g++ pkg-config ninja-build python3 python3-venv
 # The test references: GDB; libc's detached symbols (libc6-dbg), which the
 # tests name libc's static functions with; Chromium, which renders the
 # flame graphs; GCC's shared TSan runtime, which the thread-sanitizer runs
-# (scripts/tsan.sh) preload into QEMU.
-PKGS=("${BASE_PKGS[@]}" gdb libc6-dbg chromium libtsan2)
+# (scripts/tsan.sh) preload into QEMU; pahole (dwarves) and bpftool, which
+# read the kernels' BTF for osi_linux's unit test, and lzop, which with
+# gzip, xz, bzip2, lz4 and zstd recompresses the kernels there.
+PKGS=("${BASE_PKGS[@]}" gdb libc6-dbg chromium libtsan2 dwarves bpftool lzop lz4 zstd bzip2)
 
 # Cross toolchains for the tests of the other guest architectures
 # (tests/e2e/test_arches.py): compilers, C++ runtime and C library of each

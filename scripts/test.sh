@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # The test command: sets up (if needed), builds, then runs
 #   1. the unit tests (engine, symbolisation, options, the glue's direct
-#      reads, kernel symbols) under AddressSanitizer and UBSan;
+#      reads, osi_linux's kernel-image readers, kernel symbols) under
+#      AddressSanitizer and UBSan;
 #   2. the fuzz harnesses of tests/fuzz/, 30 s each (CALLSTACK_FUZZ_SECONDS);
 #   3. the thread-sanitizer runs (scripts/tsan.sh: the plugins built with
 #      TSan, in QEMU, with many threads and a 4-vCPU whole-system boot);
@@ -38,7 +39,7 @@ dumps=$(QEMU_PREFIX=$QEMU_PREFIX python3 "$root/tests/e2e/sysguest.py" kallsyms 
     echo "kallsyms dumps: the guest boots failed"
 export CALLSTACK_KALLSYMS_A=$(sed -n 1p <<<"$dumps") CALLSTACK_KALLSYMS_B=$(sed -n 2p <<<"$dumps")
 : "${CALLSTACK_KALLSYMS_A:=/nonexistent}" "${CALLSTACK_KALLSYMS_B:=/nonexistent}"
-for t in test_engine test_symbols test_options test_qemu_reads test_osi_kallsyms; do
+for t in test_engine test_symbols test_options test_qemu_reads test_osi_kallsyms test_osi_image; do
     if ninja -C "$asan" "tests/unit/$t" >/dev/null; then
         ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
             "$asan/tests/unit/$t" 2>&1 | tee "$log" | sed "s/^/unit($t): /"
