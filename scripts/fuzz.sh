@@ -20,7 +20,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 seconds=${1:-}
 [[ $seconds =~ ^[0-9]+$ ]] || { echo "usage: $0 SECONDS [HARNESS...]" >&2; exit 2; }
 shift
-all=(fuzz_elf fuzz_arch fuzz_engine)
+all=(fuzz_elf fuzz_arch fuzz_engine fuzz_kallsyms)
 harnesses=("$@")
 [ $# -gt 0 ] || harnesses=("${all[@]}")
 
@@ -42,6 +42,7 @@ sources() {
     fuzz_arch) echo src/arch/arch.c src/arch/capstone.c src/arch/x86.c src/arch/arm.c src/arch/aarch64.c \
                     src/arch/mips.c src/arch/ppc.c src/arch/riscv.c ;;
     fuzz_engine) echo src/engine/engine.c src/engine/heuristic.c src/engine/shadow_stack.c src/engine/stack_table.c ;;
+    fuzz_kallsyms) echo src/osi/kallsyms.c ;;
     esac
 }
 libs() {
@@ -49,14 +50,15 @@ libs() {
     fuzz_elf) echo "${glib[*]} -lelf" ;;
     fuzz_arch) echo "${glib[*]} ${capstone[*]}" ;;
     fuzz_engine) echo "${glib[*]}" ;;
+    fuzz_kallsyms) echo "" ;;
     esac
 }
 # Inputs beyond these lengths only slow the search down.
 max_len() {
-    case $1 in fuzz_elf) echo 65536 ;; fuzz_arch) echo 62 ;; fuzz_engine) echo 4096 ;; esac
+    case $1 in fuzz_elf) echo 65536 ;; fuzz_arch) echo 62 ;; fuzz_engine) echo 4096 ;; fuzz_kallsyms) echo 16384 ;; esac
 }
 
-# fuzz_elf writes each input to a file: on tmpfs if there is one.
+# fuzz_elf and fuzz_kallsyms write each input to a file: on tmpfs if there is one.
 if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
     export TMPDIR=/dev/shm
 fi
