@@ -20,11 +20,12 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 seconds=${1:-}
 [[ $seconds =~ ^[0-9]+$ ]] || { echo "usage: $0 SECONDS [HARNESS...]" >&2; exit 2; }
 shift
-all=(fuzz_elf fuzz_arch fuzz_engine)
+all=(fuzz_elf fuzz_arch fuzz_engine fuzz_osi_image fuzz_kallsyms)
 harnesses=("$@")
 [ $# -gt 0 ] || harnesses=("${all[@]}")
 
 apt_install_missing clang-14 libclang-rt-14-dev pkg-config libglib2.0-dev libcapstone-dev libelf-dev \
+    libbpf-dev liblz4-dev libzstd-dev liblzma-dev libbz2-dev liblzo2-dev \
     || { echo "FAIL fuzz: cannot install clang-14"; echo "0 passed, 1 failed"; exit 1; }
 
 out="$root/build-fuzz"
@@ -34,6 +35,7 @@ cflags=(-std=gnu11 -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Werror
         -I"$root/src" -I"$root/include" -DCSI_ELF_READ_CMD=ELF_C_READ)
 read -r -a glib <<<"$(pkg-config --cflags --libs glib-2.0)"
 read -r -a capstone <<<"$(pkg-config --cflags --libs capstone)"
+read -r -a osi <<<"$(pkg-config --cflags --libs libbpf liblzma liblz4 libzstd lzo2 zlib)"
 
 # The sources each harness links (the code under test and nothing of QEMU).
 sources() {
@@ -42,6 +44,8 @@ sources() {
     fuzz_arch) echo src/arch/arch.c src/arch/capstone.c src/arch/x86.c src/arch/arm.c src/arch/aarch64.c \
                     src/arch/mips.c src/arch/ppc.c src/arch/riscv.c ;;
     fuzz_engine) echo src/engine/engine.c src/engine/heuristic.c src/engine/shadow_stack.c src/engine/stack_table.c ;;
+    fuzz_osi_image) echo src/osi/image.c src/osi/layout.c ;;
+    fuzz_kallsyms) echo src/osi/kallsyms.c ;;
     esac
 }
 libs() {
@@ -49,14 +53,17 @@ libs() {
     fuzz_elf) echo "${glib[*]} -lelf" ;;
     fuzz_arch) echo "${glib[*]} ${capstone[*]}" ;;
     fuzz_engine) echo "${glib[*]}" ;;
+    fuzz_osi_image) echo "${glib[*]} ${osi[*]} -lbz2" ;;
+    fuzz_kallsyms) echo "" ;;
     esac
 }
 # Inputs beyond these lengths only slow the search down.
 max_len() {
-    case $1 in fuzz_elf) echo 65536 ;; fuzz_arch) echo 62 ;; fuzz_engine) echo 4096 ;; esac
+    case $1 in fuzz_elf) echo 65536 ;; fuzz_arch) echo 62 ;; fuzz_engine) echo 4096 ;;
+               fuzz_osi_image) echo 65536 ;; fuzz_kallsyms) echo 16384 ;; esac
 }
 
-# fuzz_elf writes each input to a file: on tmpfs if there is one.
+# fuzz_elf and fuzz_kallsyms write each input to a file: on tmpfs if there is one.
 if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
     export TMPDIR=/dev/shm
 fi

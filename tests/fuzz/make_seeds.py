@@ -221,10 +221,65 @@ def engine_seeds():
     put(d, "max-depth-noevents", bytes([8, 4, 0, 0]) + deep)
 
 
+# A C file declaring what osi_linux's layout reader looks for, with the
+# anonymous nesting Linux's own structs have; pahole -J turns its DWARF
+# into BTF.
+OSI_TYPES = r"""
+typedef int pid_t;
+struct mm_struct { int count; struct { void *mmap_base; void *pgd; }; };
+struct task_struct {
+    unsigned int flags; void *stack;
+    union { int other; struct { pid_t pid; pid_t tgid; struct mm_struct *mm; }; };
+    char comm[16];
+};
+struct pcpu_hot { int preempt_count; struct task_struct *current_task; };
+struct task_struct t; struct pcpu_hot h;
+"""
+
+
+def osi_seeds(tmp):
+    """fuzz_osi_image: a small BTF (from pahole -J) as a raw blob, in an ELF,
+    compressed whole with each codec, as an arm64 Image, and as the payload
+    of a minimal bzImage and EFI zboot image."""
+    d = clear("fuzz_osi_image")
+    src, obj, btf = (os.path.join(tmp, n) for n in ("osi.c", "osi.o", "osi.btf"))
+    with open(src, "w") as f:
+        f.write(OSI_TYPES)
+    run("gcc", "-g", "-c", "-o", obj, src)
+    run("pahole", "-J", obj)
+    run("objcopy", "--dump-section", ".BTF=" + btf, obj)
+    raw = open(btf, "rb").read()
+    elf = open(obj, "rb").read()
+    put(d, "raw-btf", raw)
+    put(d, "elf", elf)
+    codecs = {"gzip": ["gzip", "-9", "-n"], "xz": ["xz", "--check=crc32"], "lzma": ["lzma"],
+              "bzip2": ["bzip2"], "lz4": ["lz4", "-l"], "zstd": ["zstd", "-q"], "lzo": ["lzop"]}
+    packed = {}
+    for name, cmd in codecs.items():
+        packed[name] = subprocess.run(cmd + ["-c", obj], check=True, stdout=subprocess.PIPE).stdout
+        put(d, "elf." + name, packed[name])
+    image = bytearray(64)
+    image[0x38:0x3c] = b"ARM\x64"
+    put(d, "arm64-image", bytes(image) + raw + bytes(64))
+    # bzImage: setup_sects 1, protocol 2.15, payload right after the setup.
+    bz = bytearray(1024)
+    bz[0x1f1] = 1
+    bz[0x202:0x206] = b"HdrS"
+    struct.pack_into("<HII", bz, 0x206, 0x20f, 0, 0)
+    struct.pack_into("<II", bz, 0x248, 0, len(packed["lz4"]))
+    put(d, "bzimage-lz4", bytes(bz) + packed["lz4"] + struct.pack("<I", len(elf)))
+    zb = bytearray(512)
+    zb[0:8] = b"MZ\0\0zimg"
+    struct.pack_into("<II", zb, 8, 512, len(packed["zstd"]))
+    zb[24:29] = b"zstd\0"
+    put(d, "zboot-zstd", bytes(zb) + packed["zstd"])
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         arch_seeds(tmp)
         elf_seeds(tmp)
+        osi_seeds(tmp)
     engine_seeds()
     for h in sorted(os.listdir(CORPUS)):
         files = os.listdir(os.path.join(CORPUS, h))
