@@ -15,8 +15,10 @@
 #include <string.h>
 #include "arch.h"
 
-/* Pointer authentication codes sit above the 48-bit user address. */
+/* Tags and pointer authentication codes sit above the 48-bit address;
+ * bit 55 tells the user half (bits 48-63 zero) from the kernel's (ones). */
 #define VA_MASK ((1ull << 48) - 1)
+#define HALF_BIT 55
 
 static void xreg(csi_target *t, unsigned n)
 {
@@ -34,6 +36,7 @@ void csi_arch_aarch64_classify(const csi_arch_desc *a, const csi_code *c, csi_in
     uint32_t w = csi_arch_word32(a, c->bytes + c->at);
     unsigned rn = (w >> 5) & 31;
     out->target.mask = VA_MASK;
+    out->target.half_bit = HALF_BIT;
     if ((w & 0xfc000000u) == 0x94000000u) {                 /* bl */
         out->cls = CSI_INSN_CALL;
         out->target.kind = CSI_TARGET_DIRECT;

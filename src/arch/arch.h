@@ -50,7 +50,21 @@ typedef struct csi_target {
     int64_t disp;                   /* pc-relative operands are folded in here */
     unsigned size;                  /* CSI_TARGET_MEM */
     uint64_t mask;                  /* applied to the result (ARM: clears the Thumb bit) */
+    /* Nonzero: the bits above `mask` become copies of this bit rather than
+     * zeros (AArch64: bit 55 selects the user or the kernel half; the bits
+     * above it may hold a tag or a pointer-authentication code). */
+    uint8_t half_bit;
 } csi_target;
+
+/* A target's value as an address: `v` under mask and half_bit. */
+static inline uint64_t csi_target_canon(uint64_t v, uint64_t mask, unsigned half_bit)
+{
+    uint64_t r = v & mask;
+    if (half_bit && ((v >> half_bit) & 1)) {
+        r |= ~mask;
+    }
+    return r;
+}
 
 /*
  * A condition the instruction executes under, evaluated from a register just

@@ -98,7 +98,7 @@ void csi_events_landing(unsigned int vcpu_index, void *block_vaddr, const void *
     const csi_site *site = lane != CSI_LANE_NONE ? v->pending : NULL;
     if (site) {
         v->pending = NULL;
-        target &= site->mask;
+        target = csi_site_canon(site, target);
         if (site->cls != CSI_INSN_CALL) {
             csi_site_ret(s, vcpu_index, site, target, sp);
         } else if (target != site->ret_addr) {

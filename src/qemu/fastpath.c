@@ -86,8 +86,8 @@ void csi_fastpath_call(unsigned int vcpu_index, void *udata, const void *env)
         fast_rest(v, vcpu_index, site, sp, false);
     } else {
         csi_vcpu_set_last(v, site, 0);
-        csi_engine_call(csi_eng, fast_stack(v, sp), vcpu_index, site->direct & site->mask,
-                       site->ret_addr, site->vaddr, (sp + (uint64_t)site->sp_delta) & site->mask);
+        csi_engine_call(csi_eng, fast_stack(v, sp), vcpu_index, csi_site_canon(site, site->direct),
+                       site->ret_addr, site->vaddr, csi_site_canon(site, sp + (uint64_t)site->sp_delta));
         csi_vcpu_end(v);
     }
 }

@@ -17,6 +17,7 @@ void csi_site_init_entry(void)
     csi_site_entry.size = t->size;
     csi_site_entry.disp = t->disp;
     csi_site_entry.mask = t->mask ? t->mask : UINT64_MAX;
+    csi_site_entry.half_bit = t->half_bit;
     if (t->base[0] && !csi_site_entry.base) {
         csi_site_entry.tkind = CSI_TARGET_NONE;
     }
@@ -27,14 +28,14 @@ uint64_t csi_site_target(csi_vcpu *v, const csi_site *site, uint64_t sp)
     uint64_t base = 0, index = 0, value = 0;
     switch (site->tkind) {
     case CSI_TARGET_DIRECT:
-        return site->direct & site->mask;
+        return csi_site_canon(site, site->direct);
     case CSI_TARGET_REG:
         if (site->base == csi_reg_sp) {
             base = sp;
         } else if (!csi_reg_read_gpr(v, site->base, &base)) {
             return 0;
         }
-        return (base + (uint64_t)site->disp) & site->mask;
+        return csi_site_canon(site, base + (uint64_t)site->disp);
     case CSI_TARGET_MEM:
         if (site->base == csi_reg_sp) {
             base = sp;
@@ -44,11 +45,11 @@ uint64_t csi_site_target(csi_vcpu *v, const csi_site *site, uint64_t sp)
         if (site->index && !csi_reg_read_gpr(v, site->index, &index)) {
             return 0;
         }
-        if (!csi_mem_read(v, (base + index * site->scale + (uint64_t)site->disp) & site->mask,
+        if (!csi_mem_read(v, csi_site_canon(site, base + index * site->scale + (uint64_t)site->disp),
                          site->size, &value)) {
             return 0;
         }
-        return value & site->mask;
+        return csi_site_canon(site, value);
     case CSI_TARGET_NONE:
     default:
         return 0;
@@ -58,7 +59,7 @@ uint64_t csi_site_target(csi_vcpu *v, const csi_site *site, uint64_t sp)
 void csi_site_ret(csi_stack *s, unsigned vcpu_index, const csi_site *site, uint64_t target,
                  uint64_t sp)
 {
-    csi_engine_ret(csi_eng, s, vcpu_index, target, (sp + (uint64_t)site->sp_delta) & site->mask);
+    csi_engine_ret(csi_eng, s, vcpu_index, target, csi_site_canon(site, sp + (uint64_t)site->sp_delta));
     if (site->cls == CSI_INSN_RET_CALL) {
         csi_site_call(s, vcpu_index, site, target, sp);
     }
@@ -76,7 +77,7 @@ void csi_site_ret_event(csi_vcpu *v, csi_stack *s, unsigned vcpu_index, const cs
                        uint64_t sp)
 {
     if (csi_arch->ret_addr_on_stack && !csi_cfg.system_mode && site->cls == CSI_INSN_RET &&
-        csi_engine_ret_from_slot(csi_eng, s, vcpu_index, sp & site->mask)) {
+        csi_engine_ret_from_slot(csi_eng, s, vcpu_index, csi_site_canon(site, sp))) {
         return;
     }
     csi_site_ret(s, vcpu_index, site, csi_site_target(v, site, sp), sp);

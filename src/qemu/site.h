@@ -37,12 +37,19 @@ typedef struct csi_site {
     bool hot;                 /* may take the fast path (fastpath.c) */
     uint8_t size;
     uint8_t scale;
+    uint8_t half_bit;         /* csi_target.half_bit */
     /* Targets in memory, conditions, and the interning key. */
     struct qemu_plugin_register *index;
     int64_t disp;
     csi_cond cond;
     csi_insn_info info;        /* as decoded: the interning key */
 } __attribute__((aligned(64))) csi_site;
+
+/* A value of the site's target (or a stack pointer) as an address. */
+static inline uint64_t csi_site_canon(const csi_site *site, uint64_t v)
+{
+    return csi_target_canon(v, site->mask, site->half_bit);
+}
 
 /*
  * The udata of a return's callback: the site, tagged (sites are 64-byte
@@ -96,7 +103,7 @@ static inline void csi_site_call(csi_stack *s, unsigned vcpu_index, const csi_si
                                 uint64_t func, uint64_t sp)
 {
     csi_engine_call(csi_eng, s, vcpu_index, func, site->ret_addr, site->vaddr,
-                   (sp + (uint64_t)site->sp_delta) & site->mask);
+                   csi_site_canon(site, sp + (uint64_t)site->sp_delta));
 }
 
 /* The engine's pop for a return at `site` to target (and the push of a

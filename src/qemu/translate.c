@@ -85,6 +85,7 @@ static csi_site *intern_site(uint64_t vaddr, const csi_insn_info *info)
         s->size = info->target.size;
         s->disp = info->target.disp;
         s->mask = info->target.mask ? info->target.mask : UINT64_MAX;
+        s->half_bit = info->target.half_bit;
         s->sp_delta = info->sp_delta;
         s->cond = info->cond;
         s->cond_reg = info->cond.kind != CSI_COND_ALWAYS ? reg_or_null(info->cond.reg) : NULL;
@@ -109,8 +110,10 @@ static csi_site *intern_site(uint64_t vaddr, const csi_insn_info *info)
 static bool reads_pc(const csi_insn_info *info)
 {
     uint64_t mask = info->target.mask ? info->target.mask : UINT64_MAX;
+    unsigned half = info->target.half_bit;
     return info->cls == CSI_INSN_CALL && info->target.kind == CSI_TARGET_DIRECT &&
-           (info->target.addr & mask) == (info->ret_addr & mask);
+           csi_target_canon(info->target.addr, mask, half) ==
+           csi_target_canon(info->ret_addr, mask, half);
 }
 
 #define CODE_MAX 96   /* bytes of context + tail: 5 Thumb or 2 MIPS instructions */
@@ -172,7 +175,8 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
             info.target.kind == CSI_TARGET_DIRECT) {
             /* a call from code sharing the callee's TOC enters after the
              * TOC set-up; indirect calls enter at the symbol already */
-            info.target.addr = csi_symbols_function_entry(info.target.addr & info.target.mask);
+            info.target.addr = csi_symbols_function_entry(
+                csi_target_canon(info.target.addr, info.target.mask, info.target.half_bit));
         }
         csi_site *site = intern_site(vaddr, &info);
         bool slot_ret = site->cls == CSI_INSN_RET && csi_arch->ret_addr_on_stack && site->hot &&
