@@ -43,6 +43,12 @@ static int (*osi_linux_api_version)(void);
  */
 static bool (*osi_linux_current)(unsigned int vcpu_index, osi_linux_thread *out);
 /*
+ * Only the address of the task_struct the vCPU runs now (one register and
+ * one memory read; same contract as osi_linux_current): to tell cheaply
+ * whether the thread changed. False when it cannot be read now.
+ */
+static bool (*osi_linux_current_task)(unsigned int vcpu_index, uint64_t *task);
+/*
  * Address to symbol: false without kallsyms=, before the KASLR slide is
  * known, or outside the kernel's symbols.
  */
@@ -102,6 +108,7 @@ static inline bool init_osi_linux_api(void)
         return false;
     }
     OSI_LINUX_BIND_(osi_linux_current);
+    OSI_LINUX_BIND_(osi_linux_current_task);
     OSI_LINUX_BIND_(osi_linux_symbolize);
     OSI_LINUX_BIND_(osi_linux_lookup);
     OSI_LINUX_BIND_(osi_linux_kaslr_slide);

@@ -121,6 +121,7 @@ void csi_engine_after_fork(csi_engine *e, csi_stack *keep, const csi_stack_id *n
     if (keep) {
         g_mutex_init(&keep->lock);
         keep->id = *new_id;
+        keep->label = *new_id;
         keep->users = 1;
         /* A stack already under the new id (possible only if ids repeat)
          * is replaced. */
@@ -331,10 +332,10 @@ static inline void write_end(csi_stack *s, bool locked)
 static void fill_where_top(const csi_stack *s, const csi_frame *top, prog_point *p)
 {
     p->caller = top ? top->ret_addr : 0;
-    p->sidFirst = s->id.first;
-    p->sidSecond = s->id.second;
-    p->isKernelMode = s->id.kernel;
-    p->stackKind = s->id.kind;
+    p->sidFirst = s->label.first;
+    p->sidSecond = s->label.second;
+    p->isKernelMode = s->label.kernel;
+    p->stackKind = s->label.kind;
 }
 
 static void fill_where(const csi_stack *s, prog_point *p)
@@ -685,6 +686,13 @@ static void copy_where(const csi_stack *s, void *p)
         frame_snapshot(&s->frames[c - 1], &top);
     }
     fill_where_top(s, c ? &top : NULL, p);
+}
+
+void csi_engine_set_label(csi_engine *e, csi_stack *s, const csi_stack_id *label)
+{
+    bool locked = write_begin(e, s, OP_ANY);
+    s->label = *label;
+    write_end(s, locked);
 }
 
 void csi_engine_fill_prog_point(csi_engine *e, csi_stack *s, prog_point *p)

@@ -159,6 +159,9 @@ uint32_t csi_engine_callers(csi_engine *e, csi_stack *s, uint64_t *out, uint32_t
 uint32_t csi_engine_functions(csi_engine *e, csi_stack *s, uint64_t *out, uint32_t n);
 uint64_t csi_engine_depth(csi_engine *e, csi_stack *s);
 /* caller and stack id of a prog_point; pc is left to the host. */
+/* From now on events and program points of `s` show `label` instead of
+ * its id (the key it is found by stays). */
+void csi_engine_set_label(csi_engine *e, csi_stack *s, const csi_stack_id *label);
 void csi_engine_fill_prog_point(csi_engine *e, csi_stack *s, prog_point *p);
 
 /* Subscribers: fn is an on_call_t, on_ret_t or on_event_t per kind. */

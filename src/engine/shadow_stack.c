@@ -9,6 +9,7 @@ void csi_stack_init(csi_stack *s, const csi_stack_id *id, uint32_t max_depth)
 {
     memset(s, 0, sizeof *s);
     s->id = *id;
+    s->label = *id;
     s->max_depth = max_depth < 2 ? 2 : max_depth;
     g_mutex_init(&s->lock);
 }

@@ -52,6 +52,14 @@ typedef struct csi_stack {
     uint64_t high_sp;
 
     csi_stack_id id;
+    /* The id events and program points show: `id` unless the host labels
+     * the stack otherwise (csi_engine_set_label): whole-system threaded
+     * mode keys kernel stacks by where they are and shows whose they are. */
+    csi_stack_id label;
+    /* Free for the host, never read by the engine (whole-system mode: what
+     * is known of the owner of a kernel stack). Changed only by the thread
+     * that is on the stack. */
+    uint64_t host_word;
     uint64_t forgotten;   /* older frames dropped to respect max_depth */
     uint64_t n_unwound, n_unmatched;
     GMutex lock;

@@ -36,6 +36,11 @@ bool csi_osi_current(unsigned vcpu, csi_osi_thread *out)
     return true;
 }
 
+bool csi_osi_current_task(unsigned vcpu, uint64_t *task)
+{
+    return bound && osi_linux_current_task(vcpu, task);
+}
+
 bool csi_osi_symbolize(uint64_t addr, const char **name, uint64_t *sym_addr)
 {
     osi_linux_symbol s;

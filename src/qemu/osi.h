@@ -22,6 +22,8 @@ bool csi_osi_bind(const char **why);
 bool csi_osi_bound(void);
 /* The thread vCPU `vcpu` runs, from one of its callbacks. */
 bool csi_osi_current(unsigned vcpu, csi_osi_thread *out);
+/* Only the address of the task vCPU `vcpu` runs (cheaper). */
+bool csi_osi_current_task(unsigned vcpu, uint64_t *task);
 /* A kernel address's symbol (name valid until exit). */
 bool csi_osi_symbolize(uint64_t addr, const char **name, uint64_t *sym_addr);
 

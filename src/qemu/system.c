@@ -246,39 +246,85 @@ static void drop_dead_frames(csi_vcpu *v, csi_stack *s)
 }
 
 /*
- * stack_type=threaded, kernel mode: the stack of the thread whose kernel
- * stack holds sp, as (processID=tgid, threadID=pid, kernel). osi_linux is
- * asked only when the region changes, or while `osi_pending`: a region that
- * is not the current task's own stack is either a CPU's interrupt or
- * exception stack (its frames belong to no thread: the region id stays) or
- * the next task's stack in the middle of a context switch, where the stack
- * pointer has moved but the kernel's current-task pointer not yet; the
- * first event after that pointer moves binds the thread's stack. The idle
- * tasks (pid 0, one per CPU) keep region ids: they share one thread id.
- * The kernel stack's address is the id's instance: a thread id reused by a
- * new task gets a new stack, not the dead one's frames.
+ * stack_type=threaded, kernel mode. Kernel shadow stacks stay keyed by
+ * their region, as with asid (so each follows one guest stack whatever the
+ * kernel does), and are labelled with the thread whose kernel stack they
+ * are: (processID=tgid, threadID=pid, isKernelMode=true). osi_linux reads
+ * the current task when the vCPU enters another region (a context switch,
+ * an interrupt stack), not when it comes back from user mode to the region
+ * it left (the same task: tasks change only in kernel mode). The region is
+ * the current task's when sp lies in its kernel stack; if not, it is
+ * either a CPU's interrupt or exception stack, which belongs to no thread
+ * and keeps its region id, or the next task's stack in the middle of a
+ * context switch: the stack pointer has moved, the kernel's current-task
+ * pointer not yet (Linux 6.1's __switch_to makes about eight calls before
+ * it stores the new task). The stack is then re-checked at each event
+ * until the two agree; a stack never labelled gives up after LABEL_TRIES
+ * events, taken for a CPU's stack, and is never asked about again
+ * (host_word). Idle tasks (pid 0, one
+ * per CPU) keep region ids too: they would share one thread id.
+ *
+ * A stack labelled for a thread that has exited and whose stack memory a
+ * new thread got: the dead thread's frames are unwound (their events under
+ * its label) before the stack takes the new label.
  */
-static void kernel_thread_id(csi_vcpu *v, uint64_t sp, csi_stack_id *id)
+#define LABEL_TRIES 256u
+#define LABEL_NO_THREAD (1ull << 63)
+
+static void relabel(csi_vcpu *v, csi_stack *s, const csi_stack_id *label)
+{
+    if (s->label.kind == STACK_THREADED) {
+        csi_frame f;
+        uint64_t pc = 0;
+        csi_reg_read_pc(v, &pc);
+        while (csi_engine_top(csi_eng, s, &f) && csi_engine_unwind_top(csi_eng, s, v->index, &f, pc)) {
+        }
+    }
+    csi_engine_set_label(csi_eng, s, label);
+}
+
+static void label_kernel_stack(csi_vcpu *v, csi_stack *s, uint64_t sp)
 {
     csi_osi_thread t;
+    if (v->osi_pending) {
+        /* Still the task the stack did not belong to: nothing new (one
+         * register and one memory read instead of the whole task). */
+        uint64_t task;
+        if (csi_osi_current_task(v->index, &task) && task == v->osi_task) {
+            if (s->label.kind != STACK_THREADED && ++s->host_word >= LABEL_TRIES) {
+                s->host_word = LABEL_NO_THREAD;
+                v->osi_pending = false;
+            }
+            return;
+        }
+    }
     v->osi_pending = false;
-    if (!csi_osi_current(v->index, &t) || !t.fresh) {
+    if ((s->host_word & LABEL_NO_THREAD) || !csi_osi_current(v->index, &t) || !t.fresh) {
         return;
     }
+    /* Whatever the stack, this is the thread user mode will return to. */
     v->osi_known = true;
     v->osi_pid = t.pid;
     v->osi_tgid = t.tgid;
-    if (sp - t.kstack >= t.kstack_size) {
-        v->osi_pending = true;
+    if (sp - t.kstack < t.kstack_size) {
+        s->host_word = 0;
+        if (t.pid == 0) {
+            s->host_word = LABEL_NO_THREAD;
+            return;
+        }
+        csi_stack_id label = { .kind = STACK_THREADED, .kernel = true,
+                               .first = (uint64_t)t.tgid, .second = (uint64_t)t.pid };
+        if (!csi_stack_id_equal(&label, &s->label)) {
+            relabel(v, s, &label);
+        }
         return;
     }
-    if (t.pid == 0) {
+    if (s->label.kind != STACK_THREADED && ++s->host_word >= LABEL_TRIES) {
+        s->host_word = LABEL_NO_THREAD;
         return;
     }
-    id->kind = STACK_THREADED;
-    id->first = (uint64_t)t.tgid;
-    id->second = (uint64_t)t.pid;
-    id->instance = t.kstack;
+    v->osi_pending = true;
+    v->osi_task = t.task;
 }
 
 static csi_stack *switch_to(csi_vcpu *v, const csi_stack_id *id)
@@ -299,19 +345,23 @@ csi_stack *csi_system_stack(csi_vcpu *v, uint64_t sp)
     bool threads = csi_cfg.kind == STACK_THREADED;
     if (sys->kernel(v)) {
         id.kernel = true;
-        uint64_t region = sp & ~(uint64_t)(KERNEL_STACK_REGION - 1);
-        id.second = region;
+        id.second = sp & ~(uint64_t)(KERNEL_STACK_REGION - 1);
         if (threads) {
-            if (region == v->sys_kregion && !v->osi_pending && v->sys_kid.kernel) {
-                /* The region of this vCPU's last kernel event: the same
-                 * task (a task changes only in kernel mode, and with it the
-                 * region), even after a stay in user mode. */
-                id = v->sys_kid;
-            } else {
-                kernel_thread_id(v, sp, &id);
-                v->sys_kregion = region;
-                v->sys_kid = id;
+            bool same = cur && csi_stack_id_equal(&id, &v->sys_id);
+            if (same && !v->osi_pending) {
+                return cur;
             }
+            csi_stack *s = cur;
+            if (!same) {
+                s = switch_to(v, &id);
+                v->osi_pending = false;   /* (it was about the region left) */
+                if (id.second == v->sys_kregion) {
+                    return s;   /* back from user mode to the region it left */
+                }
+            }
+            v->sys_kregion = id.second;
+            label_kernel_stack(v, s, sp);
+            return s;
         }
     } else if (threads && v->osi_known) {
         /* User mode: the thread last seen in kernel mode (with page-table

@@ -26,13 +26,13 @@ typedef struct csi_vcpu {
     GByteArray *membuf;
     const csi_site *pending;   /* CSI_TARGET_NEXT: the site whose target is the next block */
     csi_stack_id sys_id;       /* whole-system mode: the id `stack` was bound for */
-    /* Whole-system threaded stacks (system.c): the last kernel stack region
-     * and the id it resolved to; the thread last read in kernel mode, which
-     * user-mode events belong to; and whether the current region's thread
-     * is still to be found (a region that is not the current task's stack). */
+    /* Whole-system threaded stacks (system.c): the last kernel stack region;
+     * the thread last read in kernel mode, which user-mode events belong
+     * to; and whether the current kernel stack's thread is still to be
+     * found (in the middle of a context switch). */
     uint64_t sys_kregion;
-    csi_stack_id sys_kid;
     int32_t osi_pid, osi_tgid;
+    uint64_t osi_task;         /* the current task while osi_pending */
     bool osi_known, osi_pending;
     /* QEMU's CPU state for this vCPU once verified (see csi_reg_accept_env),
      * and the same while one of our callbacks runs (NULL outside them:

@@ -265,6 +265,12 @@ bool osi_current(unsigned vcpu, osi_linux_thread *out)
     return true;
 }
 
+bool osi_current_task(unsigned vcpu, uint64_t *task)
+{
+    return vcpu < ncpus && !__atomic_load_n(&broken, __ATOMIC_RELAXED) && regs_find() &&
+           task_pointer(&cpus[vcpu], task);
+}
+
 void osi_current_report(void)
 {
     fprintf(stderr, "osi_linux: task reads: %u sound, %u not; mm->pgd matched CR3 %u of %u "

@@ -26,6 +26,7 @@ extern bool osi_verbose;
 /* current.c */
 void osi_current_setup(osi_arch arch, const osi_layout *layout, unsigned max_vcpus);
 bool osi_current(unsigned vcpu, osi_linux_thread *out);
+bool osi_current_task(unsigned vcpu, uint64_t *task);
 void osi_current_report(void);   /* at exit, with verbose=on */
 
 /* kernsyms.c */

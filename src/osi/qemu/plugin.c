@@ -33,6 +33,11 @@ QEMU_PLUGIN_EXPORT bool osi_linux_current_impl(unsigned int vcpu_index, osi_linu
     return out && osi_current(vcpu_index, out);
 }
 
+QEMU_PLUGIN_EXPORT bool osi_linux_current_task_impl(unsigned int vcpu_index, uint64_t *task)
+{
+    return task && osi_current_task(vcpu_index, task);
+}
+
 QEMU_PLUGIN_EXPORT bool osi_linux_symbolize_impl(uint64_t addr, osi_linux_symbol *out)
 {
     return out && osi_kernsyms_symbolize(addr, out);
