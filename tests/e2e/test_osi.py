@@ -370,3 +370,34 @@ def osi_wrong_offsets_detected():
     stacks = {l.split("\t")[1]: dict(kv.split("=", 1) for kv in l.split("\t")[2:])
               for l in lines if l.startswith("# stack")}
     check_threaded(arch, Threads(p.stdout), events, stacks)
+
+
+@test
+def heuristic_whole_system_splits_threads():
+    """stack_type=heuristic in whole-system mode (no osi_linux needed):
+    (asid, stack-pointer region) stacks, as PANDA's; the threads' stacks lie
+    far apart, so every stack holds one role's calls, and all of them are
+    there."""
+    for arch in ARCHES:
+        trace = os.path.join(WORK, "heuristic-%s.trace" % arch)
+        cmd = guest_args(arch, ["systhreads=1"]) + ["-smp", "2",
+            "-plugin", PLUGIN + ",stack_type=heuristic",
+            "-plugin", "%s,out=%s,per_stack=on,only=0x%x-0x%x" % (CALLTRACE, trace, *TEXT_RANGE)]
+        p = run(cmd, timeout=900, stdin=subprocess.DEVNULL)
+        threads = Threads(p.stdout)
+        events, _, _, _ = parse_trace(trace)
+        own = role_functions(arch)
+        roles = collections.defaultdict(collections.Counter)
+        for e in events:
+            if e.kind == "call" and e.func in own:
+                roles[e.sid][own[e.func]] += 1
+        total = collections.Counter()
+        for sid, c in roles.items():
+            if len(c) != 1 or not sid.startswith("(asid=") or ", sp=" not in sid:
+                raise Failure("%s: stack %s holds %s" % (arch, sid, dict(c)))
+            total.update(c)
+        want = collections.Counter()
+        for (_, role), t in threads.threads.items():
+            want[role] += t["calls"]
+        if total != want:
+            raise Failure("%s: calls per role %s, the threads made %s" % (arch, dict(total), dict(want)))
