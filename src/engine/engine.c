@@ -117,6 +117,7 @@ void csi_engine_after_fork(csi_engine *e, csi_stack *keep, const csi_stack_id *n
         g_mutex_init(&((csi_stack *)value)->lock);
     }
     g_hash_table_remove_all(e->groups);
+    e->n_spaces = 0;
     g_hash_table_remove_all(e->stacks);
     if (keep) {
         g_mutex_init(&keep->lock);

@@ -28,6 +28,7 @@ struct csi_engine {
     GHashTable *stacks;          /* csi_stack_id* -> csi_stack* (key inside value) */
     GHashTable *groups;          /* heuristic: address space id -> csi_heuristic_group* */
     uint64_t lru_tick;
+    uint32_t n_spaces;           /* heuristic groups (address spaces) */
     GMutex sub_lock;
     GPtrArray *retired;
     /* Statistics of freed stacks (live ones count in the stacks), and how

@@ -23,6 +23,7 @@
 
 typedef struct csi_heuristic_group {
     GPtrArray *stacks;   /* csi_stack*, owned by e->stacks */
+    uint64_t last_use;   /* heuristic: LRU tick of the address space */
 } csi_heuristic_group;
 
 void csi_heuristic_group_free(gpointer p)
@@ -93,6 +94,7 @@ static csi_heuristic_group *group_by_key(csi_engine *e, csi_stack_id k, bool cre
         g = g_new0(csi_heuristic_group, 1);
         g->stacks = g_ptr_array_new();
         g_hash_table_insert(e->groups, g_memdup2(&k, sizeof k), g);
+        e->n_spaces += k.kind == STACK_HEURISTIC;
     }
     return g;
 }
@@ -152,6 +154,46 @@ static void make_room_locked(csi_engine *e, csi_heuristic_group *g, uint32_t max
     }
 }
 
+/*
+ * Address spaces come and go (whole-system mode: processes), and nothing
+ * says when one is dead: beyond max_spaces of them, the least recently used
+ * address space no vCPU is on is freed with all its stacks.
+ */
+static void make_room_spaces_locked(csi_engine *e)
+{
+    while (e->n_spaces >= e->cfg.max_spaces) {
+        GHashTableIter it;
+        gpointer key, value, victim_key = NULL;
+        csi_heuristic_group *victim = NULL;
+        g_hash_table_iter_init(&it, e->groups);
+        while (g_hash_table_iter_next(&it, &key, &value)) {
+            csi_heuristic_group *g = value;
+            if (((csi_stack_id *)key)->kind != STACK_HEURISTIC ||
+                (victim && g->last_use >= victim->last_use)) {
+                continue;
+            }
+            bool idle = true;
+            for (guint i = 0; i < g->stacks->len && idle; i++) {
+                idle = ((csi_stack *)g_ptr_array_index(g->stacks, i))->users == 0;
+            }
+            if (idle) {
+                victim = g;
+                victim_key = key;
+            }
+        }
+        if (!victim) {
+            return;   /* every space has a vCPU on it */
+        }
+        while (victim->stacks->len) {
+            csi_stack *s = g_ptr_array_steal_index_fast(victim->stacks, victim->stacks->len - 1);
+            csi_engine_retire_stats_locked(e, s);
+            g_hash_table_remove(e->stacks, &s->id);
+        }
+        g_hash_table_remove(e->groups, victim_key);
+        e->n_spaces--;
+    }
+}
+
 csi_stack *csi_engine_heuristic_stack(csi_engine *e, const csi_stack_id *space, uint64_t sp,
                                     csi_stack *current)
 {
@@ -169,7 +211,13 @@ csi_stack *csi_engine_heuristic_switch(csi_engine *e, const csi_stack_id *space,
         return current;
     }
     g_mutex_lock(&e->table_lock);
-    csi_heuristic_group *g = group_of(e, space, true);
+    csi_heuristic_group *g = group_of(e, space, false);
+    if (!g) {
+        if (e->cfg.max_spaces) {
+            make_room_spaces_locked(e);
+        }
+        g = group_of(e, space, true);
+    }
     csi_stack *best = NULL;
     for (guint i = 0; i < g->stacks->len; i++) {
         csi_stack *s = g_ptr_array_index(g->stacks, i);
@@ -192,6 +240,7 @@ csi_stack *csi_engine_heuristic_switch(csi_engine *e, const csi_stack_id *space,
     }
     set_range(best, sp);
     best->last_use = ++e->lru_tick;
+    g->last_use = best->last_use;
     if (best != current) {
         if (current) {
             current->users--;

@@ -1619,6 +1619,45 @@ done:
     csi_engine_free(e);
 }
 
+/* Beyond max_spaces address spaces, the least recently used one no vCPU is
+ * on goes with all its stacks (whole-system mode: dead processes). */
+static void t_heuristic_space_bound(void)
+{
+    csi_engine_config cfg = { .sp_resync = true, .stack_distance = 0x1000,
+                              .max_heuristic_stacks = 16, .max_spaces = 3 };
+    set_lock_mode(&cfg);
+    csi_engine *e = csi_engine_new(&cfg);
+    csi_stack *slot = NULL, *held = NULL;
+    csi_stack *first = NULL;
+    for (uint64_t as = 1; as <= 10; as++) {
+        csi_stack_id space = { .first = as, .kind = STACK_HEURISTIC };
+        /* two stacks per space; the vCPU ends on the second */
+        csi_engine_heuristic_switch(e, &space, 0x7000000, &slot);
+        csi_engine_heuristic_switch(e, &space, 0x1000000, &slot);
+        if (as == 1) {
+            first = slot;
+            /* another vCPU stays on space 1: it is never evicted */
+            held = NULL;
+            csi_engine_heuristic_switch(e, &space, 0x7000000, &held);
+        }
+        CHECK(csi_engine_stack_count(e) <= 2 * 3 + 2, "%u stacks after %" PRIu64 " spaces",
+              csi_engine_stack_count(e), as);
+    }
+    csi_stack_id one = { .first = 1, .kind = STACK_HEURISTIC };
+    CHECK(csi_engine_heuristic_switch(e, &one, 0x7000000, &held) == held, "held space evicted");
+    (void)first;
+    csi_stack_id nine = { .first = 9, .kind = STACK_HEURISTIC }, two = { .first = 2, .kind = STACK_HEURISTIC };
+    unsigned before = csi_engine_stack_count(e);
+    csi_stack *s9 = NULL;
+    csi_engine_heuristic_switch(e, &nine, 0x1000000, &s9);
+    CHECK(csi_engine_stack_count(e) == before, "space 9 was evicted though recent");
+    csi_stack *s2 = NULL;
+    csi_engine_heuristic_switch(e, &two, 0x1000000, &s2);
+    CHECK(s2 && csi_engine_depth(e, s2) == 0, "space 2 came back");
+done:
+    csi_engine_free(e);
+}
+
 /* No wrap-around at either end of the address space. */
 static void t_heuristic_edges(void)
 {
@@ -1828,6 +1867,7 @@ static const test_case tests[] = {
     { "owned_stack_read_by_another_thread", t_owned_stack_reader },
     { "after_fork", t_after_fork },
     { "heuristic_switching", t_heuristic_switching },
+    { "heuristic_space_bound", t_heuristic_space_bound },
     { "heuristic_edges", t_heuristic_edges },
     { "heuristic_bound", t_heuristic_bound },
     { "bounded_spaces", t_bounded_spaces },
