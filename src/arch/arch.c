@@ -11,13 +11,15 @@
  */
 static const csi_arch_desc arches[] = {
     { .name = "x86_64", .sp_reg = "rsp", .pc_reg = "rip", .word_bytes = 8,
-      .ret_addr_on_stack = true, .call_kills_equal_sp = true, .tail_insns = 1,
-      .classify = csi_arch_x86_classify, .capstone_arch = CS_ARCH_X86, .capstone_mode = CS_MODE_64,
+      .ret_addr_on_stack = true, .call_kills_equal_sp = true, .tail_insns = 1, .context_insns = 1,
+      .classify = csi_arch_x86_classify, .resolve_call = csi_arch_x86_resolve_call,
+      .capstone_arch = CS_ARCH_X86, .capstone_mode = CS_MODE_64,
       .entry_ret = { .kind = CSI_TARGET_MEM, .base = "rsp", .size = 8 },
       .sigaction_nr = 13, .clone_nr = { 56, 435 } },
     { .name = "i386", .sp_reg = "esp", .pc_reg = "eip", .word_bytes = 4,
-      .ret_addr_on_stack = true, .call_kills_equal_sp = true, .tail_insns = 1,
-      .classify = csi_arch_x86_classify, .capstone_arch = CS_ARCH_X86, .capstone_mode = CS_MODE_32,
+      .ret_addr_on_stack = true, .call_kills_equal_sp = true, .tail_insns = 1, .context_insns = 1,
+      .classify = csi_arch_x86_classify, .resolve_call = csi_arch_x86_resolve_call,
+      .capstone_arch = CS_ARCH_X86, .capstone_mode = CS_MODE_32,
       .entry_ret = { .kind = CSI_TARGET_MEM, .base = "esp", .size = 4, .mask = UINT32_MAX },
       .sigaction_nr = 174, .clone_nr = { 120, 435 } },
     /* cpsr bit 5 (T) chooses ARM or Thumb; an IT instruction up to 4

@@ -111,6 +111,9 @@ typedef struct csi_code {
     size_t len;
     uint64_t addr;       /* address of bytes[0] */
     size_t at;
+    /* Offset of the instruction before `at` in bytes; meaningful only when
+     * below `at` (0 with at 0: none). */
+    size_t prev_at;
     bool block_start;    /* bytes[0] is the block's first instruction */
     uint64_t mode;       /* mode_reg at translation time (the block's start), or 0 */
 } csi_code;
@@ -152,6 +155,12 @@ typedef struct csi_arch_desc {
     /* Decodes the instruction at code->at into *out (zeroed by the caller).
      * Called at translation time only. */
     void (*classify)(const struct csi_arch_desc *a, const csi_code *code, csi_insn_info *out);
+    /* Optional: given the first bytes of a direct call's target, decides
+     * whether the target is a thunk that only jumps on (x86 indirect-call
+     * thunks): the call is then retargeted to where the thunk jumps, or is
+     * no call at all (the thunk's own inner call). At translation. */
+    void (*resolve_call)(const struct csi_arch_desc *a, const uint8_t *target, size_t len,
+                         csi_insn_info *call);
     int capstone_arch;               /* Capstone arch and mode */
     int capstone_mode;
     /* Where the return address is at a function's first instruction (x86:
@@ -179,6 +188,8 @@ void *csi_arch_capstone(const csi_arch_desc *a);
 
 /* Per family: src/arch/<family>.c */
 void csi_arch_x86_classify(const csi_arch_desc *a, const csi_code *code, csi_insn_info *out);
+void csi_arch_x86_resolve_call(const csi_arch_desc *a, const uint8_t *target, size_t len,
+                               csi_insn_info *call);
 void csi_arch_arm_classify(const csi_arch_desc *a, const csi_code *code, csi_insn_info *out);
 void csi_arch_aarch64_classify(const csi_arch_desc *a, const csi_code *code, csi_insn_info *out);
 void csi_arch_mips_classify(const csi_arch_desc *a, const csi_code *code, csi_insn_info *out);

@@ -50,6 +50,95 @@ static void operand_target(csh h, const cs_x86_op *op, uint64_t next, unsigned w
     }
 }
 
+/*
+ * Indirect-call thunks (Spectre v2 mitigations: GCC's -mindirect-branch,
+ * Linux's __x86_indirect_thunk_REG). Code calls the thunk instead of
+ * `call *%REG`, and the thunk jumps on to %REG: `jmp *%REG`, `lfence;
+ * jmp *%REG`, or the retpoline
+ *     call 1f; 2: pause; lfence; jmp 2b; 1: mov %REG,(%rsp); ret
+ * whose inner call pushes a slot that the mov overwrites with %REG and the
+ * ret jumps through. A call of such a thunk is a call of %REG; the
+ * retpoline's inner call and its ret are no call and no return, as a jump
+ * is none. Without this every indirect call of a mitigated kernel would
+ * be reported as a call of the thunk. (Where the ret is Linux's return
+ * thunk, shared by every function, it stays a return instruction: it lands
+ * at %REG, matches no frame, and pops nothing.)
+ */
+static const char *const reg64[16] = { "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+                                       "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15" };
+static const char *const reg32[8] = { "eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi" };
+
+/* `mov %REG,(%sp)` at c: its length, the register in *reg; 0 if not. */
+static size_t store_to_sp(const uint8_t *c, size_t n, unsigned word, unsigned *reg)
+{
+    size_t p = 0;
+    unsigned high = 0;
+    if (word == 8) {
+        if (n < 4 || (c[0] != 0x48 && c[0] != 0x4c)) {
+            return 0;
+        }
+        high = c[0] == 0x4c ? 8 : 0;
+        p = 1;
+    }
+    if (n < p + 3 || c[p] != 0x89 || (c[p + 1] & 0xc7) != 0x04 || c[p + 2] != 0x24) {
+        return 0;
+    }
+    *reg = high + ((c[p + 1] >> 3) & 7);
+    return p + 3;
+}
+
+/* `jmp *%REG` at c (after an optional lfence): the register, or -1. */
+static int jump_to_reg(const uint8_t *c, size_t n, unsigned word)
+{
+    if (n >= 3 && c[0] == 0x0f && c[1] == 0xae && c[2] == 0xe8) {
+        c += 3;
+        n -= 3;
+    }
+    if (n >= 2 && c[0] == 0xff && (c[1] & 0xf8) == 0xe0) {
+        return c[1] & 7;
+    }
+    if (word == 8 && n >= 3 && c[0] == 0x41 && c[1] == 0xff && (c[2] & 0xf8) == 0xe0) {
+        return 8 + (c[2] & 7);
+    }
+    return -1;
+}
+
+/* `mov %REG,(%sp); ret` at c, the ret possibly a `jmp` to a return thunk
+ * (Linux's CONFIG_RETHUNK turns every ret into `jmp __x86_return_thunk`):
+ * the register, or -1. */
+static int store_and_ret(const uint8_t *c, size_t n, unsigned word)
+{
+    unsigned reg;
+    size_t k = store_to_sp(c, n, word, &reg);
+    return k && n > k && (c[k] == 0xc3 || (c[k] == 0xe9 && n >= k + 5)) ? (int)reg : -1;
+}
+
+void csi_arch_x86_resolve_call(const csi_arch_desc *a, const uint8_t *t, size_t n,
+                               csi_insn_info *call)
+{
+    unsigned word = a->word_bytes;
+    int reg = store_and_ret(t, n, word);
+    if (reg >= 0) {
+        call->cls = CSI_INSN_OTHER;   /* a retpoline's inner call */
+        return;
+    }
+    reg = jump_to_reg(t, n, word);
+    if (reg < 0 && n >= 5 && t[0] == 0xe8) {
+        /* a retpoline: its inner call's target stores and returns */
+        int32_t d;
+        memcpy(&d, t + 1, 4);
+        if (d > 0 && (size_t)d + 5 < n) {
+            reg = store_and_ret(t + 5 + d, n - 5 - (size_t)d, word);
+        }
+    }
+    if (reg < 0 || (word == 4 && reg > 7)) {
+        return;
+    }
+    call->target.kind = CSI_TARGET_REG;
+    call->target.addr = 0;
+    g_strlcpy(call->target.base, word == 8 ? reg64[reg] : reg32[reg], CSI_REG_NAME_MAX);
+}
+
 void csi_arch_x86_classify(const csi_arch_desc *a, const csi_code *c, csi_insn_info *out)
 {
     const uint8_t *code = c->bytes + c->at;
@@ -80,7 +169,14 @@ void csi_arch_x86_classify(const csi_arch_desc *a, const csi_code *c, csi_insn_i
         operand_target(*h, &x->operands[0], next, a->word_bytes, &out->target);
         out->target.mask = mask;
         break;
-    case X86_INS_RET:
+    case X86_INS_RET: {
+        /* `mov %REG,(%sp); ret` jumps to %REG (a retpoline's end): no return. */
+        unsigned reg;
+        if (c->prev_at < c->at &&
+            store_to_sp(c->bytes + c->prev_at, c->at - c->prev_at, a->word_bytes, &reg) ==
+                c->at - c->prev_at && x->op_count == 0) {
+            break;
+        }
         out->cls = CSI_INSN_RET;
         out->target.kind = CSI_TARGET_MEM;
         g_strlcpy(out->target.base, a->sp_reg, CSI_REG_NAME_MAX);
@@ -91,6 +187,7 @@ void csi_arch_x86_classify(const csi_arch_desc *a, const csi_code *c, csi_insn_i
             out->sp_delta += x->operands[0].imm;
         }
         break;
+    }
     default:
         /* Far calls and returns (lcall, retf) switch code segments: only
          * seen in 16-bit and system code, not followed here. */

@@ -116,6 +116,22 @@ static bool reads_pc(const csi_insn_info *info)
            csi_target_canon(info->ret_addr, mask, half);
 }
 
+/* The retpoline's length with its inner call's target: 5 + 7 + 5 bytes. */
+#define THUNK_BYTES 24
+
+/* A direct call's target may be a thunk that jumps on (arch resolve_call):
+ * its first bytes decide, read once, at translation. Unreadable (not
+ * mapped yet): the call stays as it is. */
+static void resolve_call(csi_insn_info *info)
+{
+    uint64_t t = csi_target_canon(info->target.addr, info->target.mask, info->target.half_bit);
+    GByteArray *buf = g_byte_array_sized_new(THUNK_BYTES);
+    if (qemu_plugin_read_memory_vaddr(t, buf, THUNK_BYTES) && buf->len == THUNK_BYTES) {
+        csi_arch->resolve_call(csi_arch, buf->data, buf->len, info);
+    }
+    g_byte_array_free(buf, TRUE);
+}
+
 #define CODE_MAX 96   /* bytes of context + tail: 5 Thumb or 2 MIPS instructions */
 
 static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
@@ -167,7 +183,12 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         csi_insn_info info;
         memset(&info, 0, sizeof info);
         code.at = offs[i - ctx];
+        code.prev_at = i > ctx && offs[i - ctx - 1] < code.at ? offs[i - ctx - 1] : 0;
         csi_arch->classify(csi_arch, &code, &info);
+        if (info.cls == CSI_INSN_CALL && info.target.kind == CSI_TARGET_DIRECT &&
+            csi_arch->resolve_call) {
+            resolve_call(&info);
+        }
         if (info.cls == CSI_INSN_OTHER || reads_pc(&info)) {
             continue;
         }

@@ -140,3 +140,22 @@ def ten_thousand_threads_memory_does_not_grow():
         if growth > 2048:
             raise Failure("%s: the plugin's memory grew by %d KB from 1,000 to 10,000 threads"
                           % (mode, growth))
+
+
+@test
+def retpoline_thunks_O2_vs_uftrace():
+    """Built with GCC's Spectre v2 mitigations, as Linux is: every indirect
+    call goes through a retpoline thunk (call 1f; ...; mov %reg,(%rsp);
+    ret) and every return through a return thunk (jmp __x86_return_thunk).
+    The plugin reports the functions the thunks reach, with the same
+    streams as uftrace's entry hooks (which know nothing of thunks): a call
+    through a thunk is a call of its target, the thunk's inner call none."""
+    flags = ("-O2", "-pg", "-fno-optimize-sibling-calls", "-mindirect-branch=thunk",
+             "-mfunction-return=thunk")
+    for src in ("recursion.c",):
+        g = guest(src, flags=flags, pie=True)
+        # the binary really calls through thunks
+        dis = run(["objdump", "-d", g.binary]).stdout
+        if "__x86_indirect_thunk_" not in dis or "__x86_return_thunk" not in dis:
+            raise Failure("%s: no thunks in the binary" % src)
+        check_against_uftrace(g, keep_unwound=False)

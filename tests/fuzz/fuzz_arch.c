@@ -170,8 +170,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         csi_insn_info info;
         memset(&info, 0, sizeof info);
         code.at = at;
+        code.prev_at = at > 0 ? at - 1 - (data[2] % at) : 0;   /* an earlier offset */
         a->classify(a, &code, &info);
         check(a, k, at, &info, mode ^ addr);
+        if (info.cls == CSI_INSN_CALL && info.target.kind == CSI_TARGET_DIRECT && a->resolve_call) {
+            /* the same bytes as the target's code (thunk recognition) */
+            a->resolve_call(a, bytes + at, len - at, &info);
+            check(a, k, at, &info, mode ^ addr);
+        }
     }
     free(bytes);
     return 0;
