@@ -421,13 +421,29 @@ static void pop_dead(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t sp, bo
 /*
  * The common cases of a call and of a slot return, kept small (no spills,
  * no calls but the subscribers'): a stack with one writer, no reallocation,
- * no frame to unwind, no on_event subscriber. Everything else goes through
- * the general code below them, which gives the same result.
+ * no frame to unwind. Everything else goes through the general code below
+ * them, which gives the same result.
  */
 static inline bool fast_ok(const csi_engine *e, const csi_stack *s)
 {
-    return (s->owned || !__atomic_load_n(&e->concurrent, __ATOMIC_RELAXED)) &&
-           !__atomic_load_n(&e->subs[CSI_SUB_EVENT], __ATOMIC_RELAXED);
+    return s->owned || !__atomic_load_n(&e->concurrent, __ATOMIC_RELAXED);
+}
+
+/*
+ * on_event subscribers of a fast-path event, out of line. The stack has one
+ * writer, this thread, so it is read consistently without its lock after
+ * the change; `f` is the frame pushed, or the one just popped (its memory
+ * is still there: a fast pop never shrinks the array).
+ */
+static __attribute__((noinline)) void dispatch_event_fast(const csi_sublist *l, const csi_stack *s,
+                                                          unsigned vcpu, callstack_event_kind kind,
+                                                          const csi_frame *f, uint64_t pc)
+{
+    callstack_event ev;
+    make_event(s, &ev, kind, f, false, pc);
+    for (unsigned i = 0; i < l->n; i++) {
+        ((on_event_t)l->fns[i])(vcpu, &ev);
+    }
 }
 
 static __attribute__((noinline)) void call_general(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t func,
@@ -443,13 +459,18 @@ void csi_engine_call(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t func,
         call_general(e, s, vcpu, func, ret_addr, call_site, sp);
         return;
     }
+    uint32_t n = s->count;
     seq_open(s);
-    csi_stack_put(s, s->count, func, ret_addr, call_site, sp);
+    csi_stack_put(s, n, func, ret_addr, call_site, sp);
     CSI_PUBLISH(s->n_calls, s->n_calls + 1);
     seq_close(s);
     csi_sublist *l = __atomic_load_n(&e->subs[CSI_SUB_CALL], __ATOMIC_ACQUIRE);
     if (l) {
         dispatch_funcs(l, vcpu, func);
+    }
+    l = __atomic_load_n(&e->subs[CSI_SUB_EVENT], __ATOMIC_ACQUIRE);
+    if (l) {
+        dispatch_event_fast(l, s, vcpu, CALLSTACK_EVENT_CALL, &s->frames[n], func);
     }
 }
 
@@ -553,6 +574,10 @@ bool csi_engine_ret_from_slot(csi_engine *e, csi_stack *s, unsigned vcpu, uint64
         csi_sublist *l = __atomic_load_n(&e->subs[CSI_SUB_RET], __ATOMIC_ACQUIRE);
         if (l) {
             dispatch_funcs(l, vcpu, func);
+        }
+        l = __atomic_load_n(&e->subs[CSI_SUB_EVENT], __ATOMIC_ACQUIRE);
+        if (l) {
+            dispatch_event_fast(l, s, vcpu, CALLSTACK_EVENT_RET, top, top->ret_addr);
         }
         return true;
     }
