@@ -25,6 +25,7 @@
 QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
 
 ct_options ct_opt = { .events = true };
+bool ct_system_mode;
 static const ct_format *format = &ct_format_tsv;
 static bool bound;
 static bool stopped;               /* until=ADDR was called */
@@ -179,6 +180,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     if (!parse_args(argc, argv)) {
         return -1;
     }
+    ct_system_mode = info->system_emulation;
     ct_program_path();   /* before the guest can change the directory */
     if (!format->open(ct_opt.out)) {
         return -1;

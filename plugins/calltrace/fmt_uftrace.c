@@ -289,8 +289,8 @@ static void u_stack_end(ct_stack *s, uint64_t ts, bool at_exit)
 {
     (void)at_exit;
     task *t = s->fmt;
-    for (guint i = s->frames->len; t && i-- > 0;) {
-        const ct_frame *f = &g_array_index(s->frames, ct_frame, i);
+    for (guint i = s->n_frames; t && i-- > 0;) {
+        const ct_frame *f = &s->frames[i];
         if (f->seen) {
             put_record(t, ts, false, i, f->func);
         }
@@ -579,6 +579,7 @@ static void u_exec(uint64_t ts)
 const ct_format ct_format_uftrace = {
     .name = "uftrace",
     CT_FOLLOWS_STACKS,
+    .needs_ts = true,
     .open = u_open,
     .stack_begin = u_stack_begin,
     .event = u_event,

@@ -342,8 +342,9 @@ static void fill_where(const csi_stack *s, prog_point *p)
     fill_where_top(s, csi_stack_peek(s, 0), p);
 }
 
-static void make_event(const csi_stack *s, callstack_event *ev, callstack_event_kind kind,
-                       const csi_frame *f, bool unwound, uint64_t pc)
+static inline __attribute__((always_inline)) void
+make_event(const csi_stack *s, callstack_event *ev, callstack_event_kind kind,
+           const csi_frame *f, bool unwound, uint64_t pc)
 {
     ev->kind = kind;
     ev->unwound = unwound;
