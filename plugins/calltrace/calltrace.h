@@ -39,6 +39,41 @@ typedef struct ct_options {
 } ct_options;
 extern ct_options ct_opt;
 
+/* ---- util.c: the events' clock ---------------------------------------- */
+/*
+ * A cheaper CLOCK_MONOTONIC for per-event timestamps, one per stack (used
+ * by one thread at a time): on x86-64 hosts it reads the time-stamp counter
+ * and converts it with a rate measured between two clock readings, read
+ * again every CT_CLOCK_EVENTS events; never goes back. Elsewhere it is
+ * ct_now_ns(). Zero-initialised.
+ */
+typedef struct ct_clock {
+    uint64_t tsc0, ns0;       /* the last clock reading, and the counter then */
+    uint64_t mult;            /* ns per counter tick << 32, 0 while unknown */
+    uint64_t last;            /* the last time returned */
+    uint32_t left;            /* events until the clock is read again */
+} ct_clock;
+#define CT_CLOCK_EVENTS 1024u
+uint64_t ct_clock_read(ct_clock *c);
+#if defined(__x86_64__)
+#include <x86intrin.h>
+static inline uint64_t ct_clock_ns(ct_clock *c)
+{
+    if (__builtin_expect(c->left != 0, 1)) {
+        c->left--;
+        uint64_t ns = c->ns0 + (uint64_t)(((unsigned __int128)(__rdtsc() - c->tsc0) * c->mult) >> 32);
+        c->last = ns > c->last ? ns : c->last;
+        return c->last;
+    }
+    return ct_clock_read(c);
+}
+#else
+static inline uint64_t ct_clock_ns(ct_clock *c)
+{
+    return ct_clock_read(c);
+}
+#endif
+
 /* ---- names.c: function names, resolved once per address -------------- */
 
 typedef struct ct_sym {
@@ -79,6 +114,7 @@ typedef struct ct_stack {
     ct_frame *frames;         /* bottom first: n_frames is the depth */
     uint32_t n_frames, cap_frames;
     void *fmt;                /* the format's own per-stack state */
+    ct_clock clock;           /* its events' timestamps */
 } ct_stack;
 
 /*
@@ -175,6 +211,7 @@ uint64_t ct_icount_total(void);
 /* ---- util.c ------------------------------------------------------------ */
 
 uint64_t ct_now_ns(void);
+
 /*
  * Output errors (util.c): after the first failed write of this calltrace
  * instance, reported once, all further output is dropped.

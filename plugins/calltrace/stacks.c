@@ -124,20 +124,19 @@ void ct_stacks_event(unsigned vcpu, const callstack_event *ev)
 {
     ct_stack *s = current;
     if (s && s->lockfree && s->first == ev->where.sidFirst && s->second == ev->where.sidSecond) {
-        stack_event(s, vcpu, ev, fmt->needs_ts ? ct_now_ns() : 0);
+        stack_event(s, vcpu, ev, fmt->needs_ts ? ct_clock_ns(&s->clock) : 0);
         return;
     }
     g_mutex_lock(&lock);
-    uint64_t ts = fmt->needs_ts ? ct_now_ns() : 0;
     stack_key k = { ev->where.sidFirst, ev->where.sidSecond };
     if (!s || s->first != k.first || s->second != k.second) {
         s = g_hash_table_lookup(stacks, &k);
     }
     if (!s) {
-        s = stack_new(&ev->where, ts);
+        s = stack_new(&ev->where, ct_now_ns());
     }
     current = s;
-    stack_event(s, vcpu, ev, ts);
+    stack_event(s, vcpu, ev, fmt->needs_ts ? ct_clock_ns(&s->clock) : 0);
     g_mutex_unlock(&lock);
 }
 
