@@ -70,7 +70,9 @@ static bool bind_api(void)
     ct_callstack.callstack_free = pandalog_callstack_free;
     ct_callstack.get_callers = get_callers;
     ct_callstack.get_stack_depth = get_stack_depth;
-    bound = ppp_add_cb_on_event(on_event);
+    /* Without until= nothing stops the trace: events go straight to the
+     * format. */
+    bound = ppp_add_cb_on_event(ct_opt.until ? on_event : format->on_event);
     return bound;
 }
 

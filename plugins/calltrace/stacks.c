@@ -120,13 +120,11 @@ static inline void stack_event(ct_stack *s, unsigned vcpu, const callstack_event
     }
 }
 
-void ct_stacks_event(unsigned vcpu, const callstack_event *ev)
+/* An event of another stack than the thread's last, or of a stack other
+ * threads may change: under the lock. */
+static __attribute__((noinline)) void event_locked(ct_stack *s, unsigned vcpu,
+                                                   const callstack_event *ev)
 {
-    ct_stack *s = current;
-    if (s && s->lockfree && s->first == ev->where.sidFirst && s->second == ev->where.sidSecond) {
-        stack_event(s, vcpu, ev, fmt->needs_ts ? ct_clock_ns(&s->clock) : 0);
-        return;
-    }
     g_mutex_lock(&lock);
     stack_key k = { ev->where.sidFirst, ev->where.sidSecond };
     if (!s || s->first != k.first || s->second != k.second) {
@@ -138,6 +136,17 @@ void ct_stacks_event(unsigned vcpu, const callstack_event *ev)
     current = s;
     stack_event(s, vcpu, ev, fmt->needs_ts ? ct_clock_ns(&s->clock) : 0);
     g_mutex_unlock(&lock);
+}
+
+void ct_stacks_event(unsigned vcpu, const callstack_event *ev)
+{
+    ct_stack *s = current;
+    if (__builtin_expect(s && s->lockfree && s->first == ev->where.sidFirst &&
+                         s->second == ev->where.sidSecond, 1)) {
+        stack_event(s, vcpu, ev, fmt->needs_ts ? ct_clock_ns(&s->clock) : 0);
+    } else {
+        event_locked(s, vcpu, ev);
+    }
 }
 
 void ct_stacks_thread_exit(void)
