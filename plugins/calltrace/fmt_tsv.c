@@ -76,6 +76,9 @@ typedef struct out {
 } out;
 
 static __thread out *self __attribute__((tls_model("initial-exec")));
+/* The lines of stacks that several threads (or vCPUs) share, under the
+ * lock: one buffer keeps each stack's events in order. */
+static out *shared_lines;
 
 static void stat_event(stack_stat *st, const callstack_event *ev)
 {
@@ -218,12 +221,12 @@ static inline char *put_dec(char *p, uint64_t v)
     return p;
 }
 
-/* The event's line, into the thread's buffer. */
-static void write_line(out *o, const callstack_event *ev)
+/* The event's line, into buffer o; `id` holds the stack id string. */
+static void write_line(out *o, const out *id, const callstack_event *ev)
 {
     const ct_sym *sym = ct_opt.names ? ct_sym_of(ev->func) : NULL;
     size_t extra = sym ? strlen(sym->display) + (sym->module ? strlen(sym->module) : 1) + 2 : 0;
-    size_t need = LINE_MAX_FIXED + o->sid_len + extra;
+    size_t need = LINE_MAX_FIXED + id->sid_len + extra;
     char *line = NULL;
     if (need > sizeof o->buf) {
         line = g_malloc(need);      /* (a name longer than the buffer) */
@@ -238,7 +241,7 @@ static void write_line(out *o, const callstack_event *ev)
     char *start = line ? line : o->buf + o->len, *p = start;
     bool call = ev->kind == CALLSTACK_EVENT_CALL;
     p = call ? put_str(p, "call\t", 5) : put_str(p, "ret\t", 4);
-    p = put_str(p, o->sid, o->sid_len);
+    p = put_str(p, id->sid, id->sid_len);
     *p++ = '\t';
     p = put_dec(p, ev->depth);
     *p++ = '\t';
@@ -263,14 +266,15 @@ static void write_line(out *o, const callstack_event *ev)
 }
 
 /* callers_at=FUNC: the stack, as get_callers and as pandalog_callstack_create. */
-static void write_callers(out *o, unsigned int vcpu_index, const callstack_event *ev)
+static void write_callers(out *o, const out *id, unsigned int vcpu_index,
+                          const callstack_event *ev)
 {
     uint64_t depth = ct_callstack.get_stack_depth(vcpu_index);
     uint32_t want = depth < MAX_CALLERS ? (uint32_t)depth : MAX_CALLERS;
     uint64_t *callers = g_new(uint64_t, want ? want : 1);
     uint32_t n = ct_callstack.get_callers(callers, want, vcpu_index);
     GString *s = g_string_new(NULL);
-    g_string_printf(s, "callers\t%s\t%" PRIu64 "\t0x%" PRIx64 "\t", o->sid, ev->depth, ev->func);
+    g_string_printf(s, "callers\t%s\t%" PRIu64 "\t0x%" PRIx64 "\t", id->sid, ev->depth, ev->func);
     for (uint32_t i = 0; i < n; i++) {
         g_string_append_printf(s, "%s0x%" PRIx64, i ? "," : "", callers[i]);
     }
@@ -279,7 +283,7 @@ static void write_callers(out *o, unsigned int vcpu_index, const callstack_event
     emit(o, s->str, s->len);
     /* The same stack as PANDA's pandalog message (at most 16). */
     Panda__CallStack *cs = ct_callstack.callstack_create_vcpu(vcpu_index);
-    g_string_printf(s, "pandalog\t%s\t", o->sid);
+    g_string_printf(s, "pandalog\t%s\t", id->sid);
     for (size_t i = 0; cs && i < cs->n_addr; i++) {
         g_string_append_printf(s, "%s0x%" PRIx64, i ? "," : "", cs->addr[i]);
     }
@@ -302,12 +306,25 @@ static void t_event(unsigned int vcpu_index, const callstack_event *ev)
                          !o->sid, 0)) {
         switch_stack(o, ev);
     }
-    if (ct_opt.events && wanted(ev)) {
-        write_line(o, ev);
-    }
+    bool line = ct_opt.events && wanted(ev);
     /* (events=off, or outside only=: counted below, not written) */
-    if (ev->kind == CALLSTACK_EVENT_CALL && ct_callers_at_has(ev->func)) {
-        write_callers(o, vcpu_index, ev);
+    bool callers = ev->kind == CALLSTACK_EVENT_CALL && ct_callers_at_has(ev->func);
+    if ((line || callers) && o->shared) {
+        g_mutex_lock(&lock);
+        if (line) {
+            write_line(shared_lines, o, ev);
+        }
+        if (callers) {
+            write_callers(shared_lines, o, vcpu_index, ev);
+        }
+        g_mutex_unlock(&lock);
+    } else {
+        if (line) {
+            write_line(o, o, ev);
+        }
+        if (callers) {
+            write_callers(o, o, vcpu_index, ev);
+        }
     }
 
     if (ev->kind == CALLSTACK_EVENT_CALL) {
@@ -410,6 +427,7 @@ static void t_exit(void)
     for (guint i = 0; i < threads->len; i++) {
         flush_out(g_ptr_array_index(threads, i));
     }
+    flush_out(shared_lines);
     write_summary_locked();
     g_mutex_unlock(&lock);
 }
@@ -425,6 +443,7 @@ static void t_exec(void)
         flush_out(self);
     }
     g_mutex_lock(&lock);
+    flush_out(shared_lines);
     write_summary_locked();
     g_mutex_unlock(&lock);
 }
@@ -438,6 +457,7 @@ static void t_before_fork(void)
         flush_out(self);
     }
     g_mutex_lock(&lock);
+    flush_out(shared_lines);
 }
 
 static void t_after_fork_parent(void)
@@ -479,6 +499,7 @@ static bool t_open(const char *out)
     g_mutex_init(&lock);
     stacks_seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     threads = g_ptr_array_new();
+    shared_lines = g_malloc0(sizeof *shared_lines);
     pthread_atfork(t_before_fork, t_after_fork_parent, t_after_fork_child);
     return true;
 }
