@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -26,6 +27,9 @@ END = "<!-- END GENERATED %s -->"
 # The performance targets the verdicts compare against.
 TARGET_RATIO = {"threaded": 1.15, "asid": 1.15, "heuristic": 1.3}
 TARGET_CONSUMER_EXTRA = 0.05
+# calltrace writing a format (threaded+FORMAT): at most this much over the
+# plugin alone; tsv and chrome are measured, not judged.
+TARGET_FORMAT_EXTRA = {"folded": 0.25, "uftrace": 0.25}
 TARGET_RSS_MB = 10.0
 
 
@@ -210,6 +214,12 @@ def configs(build, outdir, variants=(), qemu_variants=()):
         cs.append(Config(st + "+count", st, True,
                          ["%s,stack_type=%s" % (lib, st), "%s,out=@COUNT@" % count], "plugin"))
     cs.append(Config("pandaref", "asid", False, ["%s,out=@COUNT@" % ref], "reference"))
+    # Opt-in: calltrace writing each format (to @OUT@, removed after the run).
+    trace = os.path.join(build, "libcalltrace.so")
+    for fmt in ("folded", "uftrace", "tsv", "chrome"):
+        cs.append(Config("threaded+" + fmt, "threaded", True,
+                         ["%s,stack_type=threaded" % lib, "%s,format=%s,out=@OUT@" % (trace, fmt)],
+                         "consumer"))
     # Opt-in: every register read through the plugin API (no fast_regs).
     cs.append(Config("threaded-apiregs", "threaded", False,
                      ["%s,stack_type=threaded,fast_regs=off" % lib], "variant"))
@@ -232,11 +242,30 @@ def configs(build, outdir, variants=(), qemu_variants=()):
     return cs
 
 
-def qemu_argv(qemu, cfg, wl, count_file):
+def qemu_argv(qemu, cfg, wl, count_file, out_path=os.devnull):
     argv = [cfg.qemu or qemu]
     for p in cfg.plugins:
-        argv += ["-plugin", p.replace("@COUNT@", count_file)]
+        argv += ["-plugin", p.replace("@COUNT@", count_file).replace("@OUT@", out_path)]
     return argv + wl.argv
+
+
+def output_size(path):
+    """Bytes calltrace wrote: a file, or a directory's files (uftrace)."""
+    if os.path.isdir(path):
+        return sum(os.path.getsize(os.path.join(path, f)) for f in os.listdir(path))
+    return os.path.getsize(path) if os.path.exists(path) else 0
+
+
+def tsv_summary(path):
+    """The calls, returns and unwound frames of a tsv trace's last summary line."""
+    counts = {}
+    with open(path, "rb") as f:
+        f.seek(max(0, os.path.getsize(path) - 4096))
+        for line in f.read().decode(errors="replace").splitlines():
+            if line.startswith("# summary"):
+                counts = {k: int(v) for k, _, v in (x.partition("=") for x in line.split("\t")[1:])
+                          if k in ("calls", "returns", "unwound")}
+    return counts
 
 
 def run_once(argv, stdin_path, stderr_path):
@@ -272,8 +301,12 @@ def probe_availability(qemu, cfgs, outdir):
         if c.kind == "plain":
             continue
         err = os.path.join(outdir, "probe-%s.err" % c.name)
-        rc, _, _, _ = run_once(qemu_argv(qemu, c, Workload("true", "", ["/bin/true"]), os.devnull),
-                               None, err)
+        out = os.path.join(outdir, "probe-%s.out" % c.name)
+        rc, _, _, _ = run_once(qemu_argv(qemu, c, Workload("true", "", ["/bin/true"]), os.devnull,
+                                         out), None, err)
+        shutil.rmtree(out, ignore_errors=True)
+        if os.path.isfile(out):
+            os.unlink(out)
         if rc != 0:
             with open(err, errors="replace") as f:
                 lines = [l.strip() for l in f if l.strip()]
@@ -331,11 +364,16 @@ def verdict(cfg, ratios, base, drss):
         return "(%s)" % cfg.kind
     notes = []
     limit = TARGET_RATIO.get(cfg.stack)
-    if cfg.consumer and base is not None:
+    target_extra = TARGET_CONSUMER_EXTRA
+    if cfg.kind == "consumer":
+        target_extra = TARGET_FORMAT_EXTRA.get(cfg.name.partition("+")[2])
+    if cfg.consumer and base is not None and target_extra is not None:
         extra = [r - b for r, b in zip(ratios, base)]
-        ok = max(extra) <= TARGET_CONSUMER_EXTRA
+        ok = max(extra) <= target_extra
         notes.append("%s: %+.2f wall, %+.2f CPU (<= +%.2f)" % (
-            "ok" if ok else "MISS", extra[0], extra[1], TARGET_CONSUMER_EXTRA))
+            "ok" if ok else "MISS", extra[0], extra[1], target_extra))
+    elif cfg.kind == "consumer":
+        notes.append("(measured)")
     elif limit is not None:
         ok = max(ratios) <= limit
         notes.append("%s (<= %.2fx)" % ("ok" if ok else "MISS", limit))
@@ -349,7 +387,8 @@ def events_of(r):
     for name, keys in (("threaded+count", ("calls", "returns")), ("asid+count", ("calls", "returns")),
                        ("probe-empty", ("events",)), ("probe-inline", ("events",)),
                        ("probe-regs", ("events",)), ("probe-sp", ("events",)),
-                       ("pandaref", ("calls", "returns"))):
+                       ("pandaref", ("calls", "returns")),
+                       ("threaded+tsv", ("calls", "returns", "unwound"))):
         c = r.get(name, {}).get("counts", {})
         if all(k in c for k in keys):
             return sum(c[k] for k in keys)
@@ -599,7 +638,7 @@ def main():
                 ", ".join(sorted(unknown)), ", ".join(known)))
         cfgs = [c for c in cfgs if c.name in want]
     else:
-        cfgs = [c for c in cfgs if c.kind not in ("probe", "variant")]
+        cfgs = [c for c in cfgs if c.kind not in ("probe", "variant", "consumer")]
     if args.render_only:
         # Re-render a past run's raw data (same workload and configuration
         # options as that run), e.g. after a change of the report's format.
@@ -661,7 +700,10 @@ def main():
         if os.path.exists(count_file):
             os.unlink(count_file)
         err = os.path.join(outdir, "last-%s-%s.err" % (w.name, c.name))
-        rc, wall, cpu, rss = run_once(qemu_argv(args.qemu, c, w, count_file), w.stdin, err)
+        out_path = os.path.join(outdir, "out-%s-%s" % (w.name, c.name))
+        shutil.rmtree(out_path, ignore_errors=True)
+        rc, wall, cpu, rss = run_once(qemu_argv(args.qemu, c, w, count_file, out_path),
+                                      w.stdin, err)
         if rc != 0:
             with open(err, errors="replace") as f:
                 tail = f.read()[-2000:]
@@ -671,6 +713,14 @@ def main():
         d["cpu"].append(cpu)
         d["rss"].append(rss)
         d["counts"] = read_counts(count_file)
+        if c.kind == "consumer":
+            d.setdefault("out_bytes", []).append(output_size(out_path))
+            if c.name.endswith("+tsv") and os.path.isfile(out_path):
+                d["counts"] = tsv_summary(out_path)
+            if os.path.isdir(out_path):
+                shutil.rmtree(out_path)
+            elif os.path.exists(out_path):
+                os.unlink(out_path)
         print("bench: [%d/%d] round %d %-8s %-16s %6.2f s %6.2f s CPU %7.1f MB" % (
             n, total, rnd + 1, w.name, c.name, wall, cpu, rss / 1024), flush=True)
         return wall, cpu

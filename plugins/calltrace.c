@@ -25,6 +25,7 @@
 QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
 
 ct_options ct_opt = { .events = true };
+bool ct_system_mode;
 static const ct_format *format = &ct_format_tsv;
 static bool bound;
 static bool stopped;               /* until=ADDR was called */
@@ -69,7 +70,9 @@ static bool bind_api(void)
     ct_callstack.callstack_free = pandalog_callstack_free;
     ct_callstack.get_callers = get_callers;
     ct_callstack.get_stack_depth = get_stack_depth;
-    bound = ppp_add_cb_on_event(on_event);
+    /* Without until= nothing stops the trace: events go straight to the
+     * format. */
+    bound = ppp_add_cb_on_event(ct_opt.until ? on_event : format->on_event);
     return bound;
 }
 
@@ -179,6 +182,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     if (!parse_args(argc, argv)) {
         return -1;
     }
+    ct_system_mode = info->system_emulation;
     ct_program_path();   /* before the guest can change the directory */
     if (!format->open(ct_opt.out)) {
         return -1;

@@ -39,6 +39,41 @@ typedef struct ct_options {
 } ct_options;
 extern ct_options ct_opt;
 
+/* ---- util.c: the events' clock ---------------------------------------- */
+/*
+ * A cheaper CLOCK_MONOTONIC for per-event timestamps, one per stack (used
+ * by one thread at a time): on x86-64 hosts it reads the time-stamp counter
+ * and converts it with a rate measured between two clock readings, read
+ * again every CT_CLOCK_EVENTS events; never goes back. Elsewhere it is
+ * ct_now_ns(). Zero-initialised.
+ */
+typedef struct ct_clock {
+    uint64_t tsc0, ns0;       /* the last clock reading, and the counter then */
+    uint64_t mult;            /* ns per counter tick << 32, 0 while unknown */
+    uint64_t last;            /* the last time returned */
+    uint32_t left;            /* events until the clock is read again */
+} ct_clock;
+#define CT_CLOCK_EVENTS 1024u
+uint64_t ct_clock_read(ct_clock *c);
+#if defined(__x86_64__)
+#include <x86intrin.h>
+static inline uint64_t ct_clock_ns(ct_clock *c)
+{
+    if (__builtin_expect(c->left != 0, 1)) {
+        c->left--;
+        uint64_t ns = c->ns0 + (uint64_t)(((unsigned __int128)(__rdtsc() - c->tsc0) * c->mult) >> 32);
+        c->last = ns > c->last ? ns : c->last;
+        return c->last;
+    }
+    return ct_clock_read(c);
+}
+#else
+static inline uint64_t ct_clock_ns(ct_clock *c)
+{
+    return ct_clock_read(c);
+}
+#endif
+
 /* ---- names.c: function names, resolved once per address -------------- */
 
 typedef struct ct_sym {
@@ -48,7 +83,8 @@ typedef struct ct_sym {
     uint64_t module_start, module_end;
 } ct_sym;
 
-/* Never NULL; the result stays valid. Any thread. */
+/* Never NULL; the result stays valid. Any thread; an address named before
+ * is usually found without a lock. */
 const ct_sym *ct_sym_of(uint64_t addr);
 void ct_names_after_fork_child(void);
 
@@ -62,12 +98,23 @@ typedef struct ct_frame {
                                  inherited frame, in the parent) */
 } ct_frame;
 
+/*
+ * One guest stack. A stack only its own thread changes (`lockfree`:
+ * threaded stacks in user mode, when the format allows it) is changed
+ * without any lock; every other stack, and everything else here, under
+ * stacks.c's lock. Per-stack state is reached from the thread's last
+ * stack without a lookup; more per-task state (a thread's name, say) goes
+ * here too.
+ */
 typedef struct ct_stack {
     uint64_t first, second;   /* the stack id's numbers (sidFirst, sidSecond) */
     stack_type kind;
+    bool lockfree;            /* changed by its own thread only, without the lock */
     int pid, tid;             /* the task: a thread, or the process for asid stacks */
-    GArray *frames;           /* ct_frame, bottom first: frames->len is the depth */
+    ct_frame *frames;         /* bottom first: n_frames is the depth */
+    uint32_t n_frames, cap_frames;
     void *fmt;                /* the format's own per-stack state */
+    ct_clock clock;           /* its events' timestamps */
 } ct_stack;
 
 /*
@@ -81,6 +128,14 @@ typedef struct ct_format {
     const char *name;
     /* Wants ct_icount_total(): calltrace then counts guest instructions. */
     bool needs_icount;
+    /* Its event hook uses `ts` (otherwise it gets 0: reading the clock per
+     * event costs more than some formats' whole work). */
+    bool needs_ts;
+    /* Its event hook may run without stacks.c's lock for a stack only its
+     * own thread changes (threaded stacks in user mode), concurrently with
+     * other stacks' events: it keeps per-stack state in s->fmt and guards
+     * anything shared itself. Every other hook runs under the lock. */
+    bool lockfree;
     /* Prepares the output; prints one line and returns false on error. */
     bool (*open)(const char *out);
     /* Every event; the calling thread's vCPU is exiting; the process is
@@ -99,8 +154,16 @@ typedef struct ct_format {
     /* The stack's thread exited (threaded stacks), or the process is
      * exiting (`at_exit`); the stack is freed after this. */
     void (*stack_end)(ct_stack *s, uint64_t ts, bool at_exit);
-    /* In a fork child: a stack of the parent, to forget without output. */
+    /* In a fork child: a stack of the parent, to forget without output.
+     * Another thread may have been changing a lockfree stack at the fork:
+     * its memory is then left as it is, not freed. */
     void (*stack_discard)(ct_stack *s);
+    /* In a fork child, before `from` (the forking thread's stack in the
+     * parent) is discarded: `s` continues it (NULL: nothing to move). */
+    void (*stack_inherit)(ct_stack *s, ct_stack *from);
+    /* Just before exec, for each stack whose state may be read now (changed
+     * under the lock, or by the calling thread), then exec(). NULL: none. */
+    void (*exec_stack)(ct_stack *s);
     void (*before_fork)(void);
     void (*after_fork_child)(void);
     /* At exit, after every live stack's stack_end. */
@@ -129,6 +192,9 @@ void ct_stacks_before_exec(void);
 
 /* ---- calltrace.c ------------------------------------------------------ */
 
+/* QEMU emulates a whole system (vCPUs, not guest threads, are host threads). */
+extern bool ct_system_mode;
+
 /* The callers_at= arguments: whether any was given, and whether func is one. */
 bool ct_callers_at_given(void);
 bool ct_callers_at_has(uint64_t func);
@@ -145,6 +211,7 @@ uint64_t ct_icount_total(void);
 /* ---- util.c ------------------------------------------------------------ */
 
 uint64_t ct_now_ns(void);
+
 /*
  * Output errors (util.c): after the first failed write of this calltrace
  * instance, reported once, all further output is dropped.

@@ -195,8 +195,8 @@ static void c_stack_begin(ct_stack *s, uint64_t ts, bool inherited)
     }
     if (inherited) {
         metadata("process_name", s->pid, s->pid, prog);
-        for (guint i = 0; i < s->frames->len; i++) {
-            const ct_frame *f = &g_array_index(s->frames, ct_frame, i);
+        for (guint i = 0; i < s->n_frames; i++) {
+            const ct_frame *f = &s->frames[i];
             if (f->seen) {
                 begin(s, f->func, ts, "\"inherited\":true");
             }
@@ -211,8 +211,8 @@ static void c_event(ct_stack *s, const callstack_event *ev, unsigned vcpu, uint6
         /* Frames below the new one that were never entered here cannot be
          * opened now; their returns are dropped below. */
         begin(s, ev->func, ts, NULL);
-    } else if (s->frames->len > ev->depth &&
-               g_array_index(s->frames, ct_frame, ev->depth).seen) {
+    } else if (s->n_frames > ev->depth &&
+               s->frames[ev->depth].seen) {
         event('E', ct_sym_of(ev->func)->display, s->pid, s->tid, ts,
               ev->unwound ? "\"unwound\":true" : NULL);
     }
@@ -220,8 +220,8 @@ static void c_event(ct_stack *s, const callstack_event *ev, unsigned vcpu, uint6
 
 static void c_stack_end(ct_stack *s, uint64_t ts, bool at_exit)
 {
-    for (guint i = s->frames->len; i-- > 0;) {
-        const ct_frame *f = &g_array_index(s->frames, ct_frame, i);
+    for (guint i = s->n_frames; i-- > 0;) {
+        const ct_frame *f = &s->frames[i];
         if (f->seen) {
             event('E', ct_sym_of(f->func)->display, s->pid, s->tid, ts,
                   at_exit ? "\"at_exit\":true" : "\"thread_exit\":true");
@@ -252,6 +252,7 @@ static void c_finish(uint64_t ts)
 const ct_format ct_format_chrome = {
     .name = "chrome",
     CT_FOLLOWS_STACKS,
+    .needs_ts = true,
     .open = c_open,
     .stack_begin = c_stack_begin,
     .event = c_event,

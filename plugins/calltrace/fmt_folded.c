@@ -18,33 +18,114 @@
 #include <unistd.h>
 #include "calltrace.h"
 
-/* The call tree: node 0 is the root; a node is a function under a parent. */
+/*
+ * A call tree: node 0 is the root; a node is a function under a parent
+ * (its index is above its parent's). Each stack counts into its own tree,
+ * without a lock (ct_format.lockfree); a tree is merged into `done` when
+ * its stack ends, under stacks.c's lock, and `done` is written at exit.
+ */
 typedef struct node {
-    uint32_t parent;
     uint64_t func;
     uint64_t count;
+    uint32_t parent;
+    uint32_t last_child;      /* the child found last: calls from one frame
+                                 mostly repeat the previous callee */
 } node;
 
-typedef struct child_key {
-    uint32_t parent;
+/* The children by (parent, func), open addressing; node 0: empty. The key
+ * is in the slot, so a probe reads one cache line. */
+typedef struct slot {
     uint64_t func;
-} child_key;
+    uint32_t parent;
+    uint32_t node;
+} slot;
+
+typedef struct tree {
+    node *nodes;
+    uint32_t n, cap;
+    slot *slots;
+    uint32_t mask;
+} tree;
 
 static int out_fd = -1;
 static const char *out_name;         /* for error messages */
-static GArray *nodes;           /* node */
-static GHashTable *children;    /* child_key -> node index + 1 */
+static tree done;
 
-static guint ck_hash(gconstpointer p)
+static void tree_init(tree *t)
 {
-    const child_key *k = p;
-    return g_int64_hash(&k->func) ^ (k->parent * 2654435761u);
+    t->cap = 64;
+    t->nodes = g_new0(node, t->cap);
+    t->n = 1;
+    t->mask = 127;
+    t->slots = g_new0(slot, t->mask + 1);
 }
 
-static gboolean ck_equal(gconstpointer a, gconstpointer b)
+static void tree_free(tree *t)
 {
-    const child_key *x = a, *y = b;
-    return x->parent == y->parent && x->func == y->func;
+    g_free(t->nodes);
+    g_free(t->slots);
+}
+
+static inline uint32_t slot_of(const tree *t, uint32_t parent, uint64_t func)
+{
+    uint64_t h = (func ^ ((uint64_t)parent << 40)) * 0x9e3779b97f4a7c15ull;
+    return (uint32_t)(h >> 32) & t->mask;
+}
+
+static void rehash(tree *t)
+{
+    g_free(t->slots);
+    t->mask = t->mask * 2 + 1;
+    t->slots = g_new0(slot, t->mask + 1);
+    for (uint32_t i = 1; i < t->n; i++) {
+        uint32_t h = slot_of(t, t->nodes[i].parent, t->nodes[i].func);
+        while (t->slots[h].node) {
+            h = (h + 1) & t->mask;
+        }
+        t->slots[h] = (slot){ t->nodes[i].func, t->nodes[i].parent, i };
+    }
+}
+
+/* A new node, in the empty slot h. */
+static __attribute__((noinline)) uint32_t child_add(tree *t, uint32_t h, uint32_t parent,
+                                                    uint64_t func)
+{
+    if (t->n == t->cap) {
+        t->cap *= 2;
+        t->nodes = g_renew(node, t->nodes, t->cap);
+    }
+    uint32_t i = t->n++;
+    t->nodes[i] = (node){ .func = func, .parent = parent };
+    if (func) {
+        ct_sym_of(func);   /* named while its file is surely mapped */
+    }
+    t->slots[h] = (slot){ func, parent, i };
+    if (t->n * 2 > t->mask) {
+        rehash(t);
+    }
+    return i;
+}
+
+static inline uint32_t child(tree *t, uint32_t parent, uint64_t func)
+{
+    uint32_t c = t->nodes[parent].last_child;
+    if (c && t->nodes[c].func == func) {
+        return c;
+    }
+    uint32_t h = slot_of(t, parent, func);
+    for (;; h = (h + 1) & t->mask) {
+        const slot *sl = &t->slots[h];
+        if (!sl->node) {
+            c = child_add(t, h, parent, func);
+            break;
+        }
+        if (sl->func == func && sl->parent == parent) {
+            c = sl->node;
+            break;
+        }
+    }
+    t->nodes[parent].last_child = c;
+    return c;
 }
 
 static bool f_open(const char *out)
@@ -53,33 +134,49 @@ static bool f_open(const char *out)
     if (out_fd < 0) {
         return false;
     }
-    nodes = g_array_new(FALSE, TRUE, sizeof(node));
-    g_array_set_size(nodes, 1);
-    children = g_hash_table_new_full(ck_hash, ck_equal, g_free, NULL);
+    tree_init(&done);
     return true;
 }
 
-static uint32_t child(uint32_t parent, uint64_t func)
+static void zero_counts(tree *t)
 {
-    child_key k = { parent, func };
-    gpointer v = g_hash_table_lookup(children, &k);
-    if (v) {
-        return (uint32_t)(GPOINTER_TO_UINT(v) - 1);
+    for (uint32_t i = 0; i < t->n; i++) {
+        t->nodes[i].count = 0;
     }
-    node n = { .parent = parent, .func = func };
-    g_array_append_val(nodes, n);
-    uint32_t idx = nodes->len - 1;
-    child_key *nk = g_new(child_key, 1);
-    *nk = k;
-    g_hash_table_insert(children, nk, GUINT_TO_POINTER(idx + 1));
-    return idx;
+}
+
+/* Adds t's counts to `done`, and zeroes them. */
+static void merge_done(tree *t)
+{
+    uint32_t *map = g_new(uint32_t, t->n);
+    map[0] = 0;
+    for (uint32_t i = 1; i < t->n; i++) {
+        map[i] = child(&done, map[t->nodes[i].parent], t->nodes[i].func);
+        done.nodes[map[i]].count += t->nodes[i].count;
+        t->nodes[i].count = 0;
+    }
+    g_free(map);
 }
 
 static void f_stack_begin(ct_stack *s, uint64_t ts, bool inherited)
 {
-    (void)s;
     (void)ts;
-    (void)inherited;   /* inherited frames keep their nodes: the tree was copied */
+    (void)inherited;   /* inherited frames keep their nodes: stack_inherit moved the tree */
+    if (!s->fmt) {
+        s->fmt = g_new(tree, 1);
+        tree_init(s->fmt);
+    }
+}
+
+static void f_stack_inherit(ct_stack *s, ct_stack *from)
+{
+    /* The child reports its own calls only; the tree's shape stays, so
+     * inherited frames keep their paths. */
+    s->fmt = from->fmt;
+    from->fmt = NULL;
+    if (s->fmt) {
+        zero_counts(s->fmt);
+    }
 }
 
 static void f_event(ct_stack *s, const callstack_event *ev, unsigned vcpu, uint64_t ts)
@@ -92,32 +189,47 @@ static void f_event(ct_stack *s, const callstack_event *ev, unsigned vcpu, uint6
     /* The new frame's parent is the node of the frame below it. Frames
      * pushed without an event here (never seen entered) have no node yet:
      * they get one now, "[unknown]" if their function is not known. */
-    GArray *f = s->frames;
-    guint top_i = f->len - 1, j = top_i;
-    while (j > 0 && !g_array_index(f, ct_frame, j - 1).node) {
-        j--;
+    tree *t = s->fmt;
+    ct_frame *f = s->frames;
+    uint32_t top_i = s->n_frames - 1, j = top_i;
+    uint32_t parent;
+    if (__builtin_expect(j == 0 || f[j - 1].node, 1)) {
+        parent = j ? f[j - 1].node : 0;
+    } else {
+        while (j > 0 && !f[j - 1].node) {
+            j--;
+        }
+        parent = j ? f[j - 1].node : 0;
+        for (; j < top_i; j++) {
+            f[j].node = child(t, parent, f[j].func);
+            parent = f[j].node;
+        }
     }
-    uint32_t parent = j ? g_array_index(f, ct_frame, j - 1).node : 0;
-    for (; j < top_i; j++) {
-        ct_frame *fr = &g_array_index(f, ct_frame, j);
-        fr->node = child(parent, fr->func);
-        parent = fr->node;
-    }
-    ct_frame *top = &g_array_index(f, ct_frame, top_i);
-    top->node = child(parent, ev->func);
-    g_array_index(nodes, node, top->node).count++;
+    uint32_t n = child(t, parent, ev->func);
+    f[top_i].node = n;
+    t->nodes[n].count++;
 }
 
 static void f_stack_end(ct_stack *s, uint64_t ts, bool at_exit)
 {
-    (void)s;
     (void)ts;
     (void)at_exit;
+    if (s->fmt) {
+        merge_done(s->fmt);
+        tree_free(s->fmt);
+        g_free(s->fmt);
+        s->fmt = NULL;
+    }
 }
 
 static void f_stack_discard(ct_stack *s)
 {
-    (void)s;
+    /* (a lockfree stack's tree may have been moving at the fork: left) */
+    if (s->fmt && !s->lockfree) {
+        tree_free(s->fmt);
+        g_free(s->fmt);
+    }
+    s->fmt = NULL;
 }
 
 static void f_before_fork(void)
@@ -126,21 +238,17 @@ static void f_before_fork(void)
 
 static void f_after_fork_child(void)
 {
-    /* The child reports its own calls only; the tree's shape stays, so
-     * inherited frames keep their paths. */
-    for (guint i = 0; i < nodes->len; i++) {
-        g_array_index(nodes, node, i).count = 0;
-    }
+    zero_counts(&done);
 }
 
 static void append_path(GString *line, GArray *path, uint32_t n)
 {
     g_array_set_size(path, 0);
-    for (; n; n = g_array_index(nodes, node, n).parent) {
+    for (; n; n = done.nodes[n].parent) {
         g_array_append_val(path, n);
     }
     for (guint i = path->len; i-- > 0;) {
-        const node *nd = &g_array_index(nodes, node, g_array_index(path, uint32_t, i));
+        const node *nd = &done.nodes[g_array_index(path, uint32_t, i)];
         const char *name = nd->func ? ct_sym_of(nd->func)->display : "[unknown]";
         for (const char *c = name; *c; c++) {
             /* ';' separates frames and ' ' the count */
@@ -155,8 +263,8 @@ static void f_finish(uint64_t ts)
     (void)ts;
     GString *out = g_string_new(NULL);
     GArray *path = g_array_new(FALSE, FALSE, sizeof(uint32_t));
-    for (guint i = 1; i < nodes->len; i++) {
-        const node *nd = &g_array_index(nodes, node, i);
+    for (uint32_t i = 1; i < done.n; i++) {
+        const node *nd = &done.nodes[i];
         if (nd->count) {
             append_path(out, path, i);
             g_string_append_printf(out, "%" G_GUINT64_FORMAT "\n", nd->count);
@@ -170,20 +278,30 @@ static void f_finish(uint64_t ts)
 /* Before an execve: the lines so far, then counting starts again (tools
  * add up lines of the same path, so a failed execve's later lines just
  * add to them). */
+static void f_exec_stack(ct_stack *s)
+{
+    if (s->fmt) {
+        merge_done(s->fmt);
+    }
+}
+
 static void f_exec(uint64_t ts)
 {
     f_finish(ts);
-    f_after_fork_child();
+    zero_counts(&done);
 }
 
 const ct_format ct_format_folded = {
     .name = "folded",
     CT_FOLLOWS_STACKS,
+    .lockfree = true,
     .open = f_open,
     .stack_begin = f_stack_begin,
     .event = f_event,
     .stack_end = f_stack_end,
     .stack_discard = f_stack_discard,
+    .stack_inherit = f_stack_inherit,
+    .exec_stack = f_exec_stack,
     .before_fork = f_before_fork,
     .after_fork_child = f_after_fork_child,
     .finish = f_finish,

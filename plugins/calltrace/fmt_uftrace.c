@@ -51,10 +51,17 @@
 #define INFO_CMDLINE  (1u << 3)
 #define INFO_TASKINFO (1u << 7)
 
+/* Functions a task has noted already (direct-mapped). */
+#define NOTED_SLOTS 1024
+
+/* A task's state, changed only by its stack's events (without a lock for
+ * a threaded stack: ct_format.lockfree). */
 typedef struct task {
     int fd;
-    uint64_t buf[REC_BUF * 2];
     unsigned n;
+    uint64_t max_depth;
+    uint64_t buf[REC_BUF * 2];
+    uint64_t noted[NOTED_SLOTS];
 } task;
 
 /* A module the trace has named functions in. */
@@ -67,7 +74,8 @@ typedef struct module {
 static char *dir;
 static int dir_fd = -1;
 static char sid[17];
-static GPtrArray *tasks;           /* task * of this process */
+static GMutex meta_lock;           /* guards modules and max_depth, which
+                                      every task's events may change */
 static GHashTable *modules;        /* path -> module * */
 static bool forked, fork_line_written;
 static int parent_pid;
@@ -167,7 +175,7 @@ static bool u_open(const char *out)
         return false;
     }
     clean_dir();
-    tasks = g_ptr_array_new();
+    g_mutex_init(&meta_lock);
     modules = g_hash_table_new(g_str_hash, g_str_equal);
     uint64_t ts = ct_now_ns();
     snprintf(sid, sizeof sid, "%016" PRIx64, g_str_hash(ct_program_path()) ^ ts ^ ((uint64_t)getpid() << 32));
@@ -202,7 +210,6 @@ static void u_stack_begin(ct_stack *s, uint64_t ts, bool inherited)
         report_failure(name);
     }
     s->fmt = t;
-    g_ptr_array_add(tasks, t);
     fmt_ts(tsbuf, sizeof tsbuf, ts);
     g_autofree char *line = NULL;
     if (forked && !fork_line_written && s->pid == (int)getpid()) {
@@ -215,12 +222,14 @@ static void u_stack_begin(ct_stack *s, uint64_t ts, bool inherited)
     task_line(line);
 }
 
-static void note_function(uint64_t func)
+static __attribute__((noinline)) void note_function_slow(uint64_t *slot, uint64_t func)
 {
     const ct_sym *sym = ct_sym_of(func);
+    *slot = func;
     if (!sym->module) {
         return;      /* no file: uftrace prints the address */
     }
+    g_mutex_lock(&meta_lock);
     module *m = g_hash_table_lookup(modules, sym->module);
     if (!m) {
         m = g_new0(module, 1);
@@ -231,19 +240,41 @@ static void note_function(uint64_t func)
     m->start = sym->module_start;
     m->end = sym->module_end;
     g_hash_table_insert(m->addrs, (gpointer)&sym->addr, (gpointer)sym);
+    g_mutex_unlock(&meta_lock);
+}
+
+/* The function goes into its module's symbol file (looked up once per
+ * task, as far as the task's slots remember). */
+static inline void note_function(task *t, uint64_t func)
+{
+    uint64_t *slot = &t->noted[((func * 0x9e3779b97f4a7c15ull) >> 40) & (NOTED_SLOTS - 1)];
+    if (*slot != func) {
+        note_function_slow(slot, func);
+    }
+}
+
+/* The deepest frame any task wrote, for the info file. */
+static __attribute__((noinline)) void raise_depth(task *t, uint64_t depth)
+{
+    t->max_depth = depth;
+    g_mutex_lock(&meta_lock);
+    max_depth = MAX(max_depth, depth);
+    g_mutex_unlock(&meta_lock);
 }
 
 /* One entry or exit record; `depth` is uftrace's (0: the outermost frame). */
 static void put_record(task *t, uint64_t ts, bool entry, uint64_t depth, uint64_t func)
 {
-    max_depth = MAX(max_depth, depth + 1);
+    if (__builtin_expect(depth + 1 > t->max_depth, 0)) {
+        raise_depth(t, depth + 1);
+    }
     if (depth > DEPTH_MAX) {
         /* The record cannot say so deep; uftrace's reader then loses its
          * place. Frames below 1024 are left out, entry and exit alike, as
          * a depth limit does. */
         return;
     }
-    note_function(func);
+    note_function(t, func);
     uint64_t word = (entry ? REC_ENTRY : REC_EXIT) | ((uint64_t)RECORD_MAGIC << 3) |
                     (depth << 6) | ((func & ((1ull << 48) - 1)) << 16);
     t->buf[2 * t->n] = ts;
@@ -272,7 +303,6 @@ static void drop_task(ct_stack *s, bool write)
     if (t->fd >= 0) {
         close(t->fd);
     }
-    g_ptr_array_remove_fast(tasks, t);
     g_free(t);
     s->fmt = NULL;
 }
@@ -289,8 +319,8 @@ static void u_stack_end(ct_stack *s, uint64_t ts, bool at_exit)
 {
     (void)at_exit;
     task *t = s->fmt;
-    for (guint i = s->frames->len; t && i-- > 0;) {
-        const ct_frame *f = &g_array_index(s->frames, ct_frame, i);
+    for (guint i = s->n_frames; t && i-- > 0;) {
+        const ct_frame *f = &s->frames[i];
         if (f->seen) {
             put_record(t, ts, false, i, f->func);
         }
@@ -303,10 +333,19 @@ static void u_stack_discard(ct_stack *s)
     drop_task(s, false);
 }
 
+/* Nothing to do: the child never writes what its parent buffered (it
+ * discards the parent's tasks, stacks.c), and the parent writes it later. */
 static void u_before_fork(void)
 {
-    for (guint i = 0; i < tasks->len; i++) {
-        flush_task(g_ptr_array_index(tasks, i));
+}
+
+/* Before an execve: the tasks of stacks that can be read now (stacks.c)
+ * are flushed. Another thread's buffered records are lost if the execve
+ * succeeds (the thread ends with it) and written later if it fails. */
+static void u_exec_stack(ct_stack *s)
+{
+    if (s->fmt) {
+        flush_task(s->fmt);
     }
 }
 
@@ -572,18 +611,22 @@ static void u_finish(uint64_t ts)
  * exit; the tasks stay open in case the execve fails. */
 static void u_exec(uint64_t ts)
 {
-    u_before_fork();
+    g_mutex_lock(&meta_lock);
     u_finish(ts);
+    g_mutex_unlock(&meta_lock);
 }
 
 const ct_format ct_format_uftrace = {
     .name = "uftrace",
     CT_FOLLOWS_STACKS,
+    .needs_ts = true,
+    .lockfree = true,
     .open = u_open,
     .stack_begin = u_stack_begin,
     .event = u_event,
     .stack_end = u_stack_end,
     .stack_discard = u_stack_discard,
+    .exec_stack = u_exec_stack,
     .before_fork = u_before_fork,
     .after_fork_child = u_after_fork_child,
     .finish = u_finish,

@@ -15,6 +15,19 @@ static GHashTable *cache;     /* uint64_t addr -> ct_sym */
 static GStringChunk *strings;
 
 /*
+ * In front of `cache`, read without the lock: a direct-mapped table of
+ * symbols already resolved (never freed), published with a release store,
+ * so a thread that finds its address there sees the whole ct_sym.
+ */
+#define FRONT_SLOTS 16384
+static const ct_sym *front[FRONT_SLOTS];
+
+static inline const ct_sym **front_slot(uint64_t addr)
+{
+    return &front[((addr * 0x9e3779b97f4a7c15ull) >> 40) & (FRONT_SLOTS - 1)];
+}
+
+/*
  * Names and paths come from the guest's files: a symbol table or a file
  * name may hold tabs, newlines or other control bytes, which would tear
  * the line-based formats (tsv columns, uftrace's map and symbol files).
@@ -61,6 +74,10 @@ static ct_sym *resolve(uint64_t addr)
 
 const ct_sym *ct_sym_of(uint64_t addr)
 {
+    const ct_sym *f = __atomic_load_n(front_slot(addr), __ATOMIC_ACQUIRE);
+    if (f && f->addr == addr) {
+        return f;
+    }
     g_mutex_lock(&lock);
     if (!cache) {
         cache = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, g_free);
@@ -71,6 +88,7 @@ const ct_sym *ct_sym_of(uint64_t addr)
         s = resolve(addr);
         g_hash_table_insert(cache, &s->addr, s);
     }
+    __atomic_store_n(front_slot(addr), s, __ATOMIC_RELEASE);
     g_mutex_unlock(&lock);
     return s;
 }

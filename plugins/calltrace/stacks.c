@@ -2,9 +2,14 @@
 /*
  * The guest stacks as calltrace's structured formats see them: per stack
  * id, the frames (function, return address) rebuilt from the events'
- * depths, and the task (pid, tid) the stack belongs to. One lock guards
- * everything; the formats' hooks run under it, which also orders each
- * stack's timestamps.
+ * depths, and the task (pid, tid) the stack belongs to.
+ *
+ * Each thread remembers the stack of its last event, and an event on that
+ * stack needs no lookup. A threaded stack in user mode is changed only by
+ * its own thread: for a format that allows it (ct_format.lockfree) its
+ * events take no lock at all. Everything else (finding or creating a
+ * stack, stacks that threads or vCPUs share, the formats' other hooks) is
+ * done under one lock, which also orders a shared stack's timestamps.
  *
  * fork(): the child's forking thread continues on a copy of its parent's
  * stack under a new stack id (callstack_instr's rule). The child keeps that
@@ -13,6 +18,7 @@
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <string.h>
 #include <unistd.h>
 #include "calltrace.h"
 
@@ -23,7 +29,8 @@ typedef struct stack_key {
 static const ct_format *fmt;
 static GMutex lock;
 static GHashTable *stacks;            /* stack_key -> ct_stack */
-static __thread ct_stack *current;    /* the stack of this thread's last event */
+/* The stack of this thread's last event (initial-exec: one load, no call). */
+static __thread ct_stack *current __attribute__((tls_model("initial-exec")));
 static ct_stack *inherit;             /* fork child: the forking thread's stack */
 
 static guint key_hash(gconstpointer p)
@@ -40,8 +47,18 @@ static gboolean key_equal(gconstpointer a, gconstpointer b)
 
 static void stack_free(ct_stack *s)
 {
-    g_array_free(s->frames, TRUE);
+    g_free(s->frames);
     g_free(s);
+}
+
+/* Room for n frames. */
+static void frames_reserve(ct_stack *s, uint32_t n)
+{
+    if (n > s->cap_frames) {
+        uint32_t cap = MAX(s->cap_frames * 2, MAX(n, 64u));
+        s->frames = g_renew(ct_frame, s->frames, cap);
+        s->cap_frames = cap;
+    }
 }
 
 static ct_stack *stack_new(const prog_point *p, uint64_t ts)
@@ -50,13 +67,20 @@ static ct_stack *stack_new(const prog_point *p, uint64_t ts)
     s->first = p->sidFirst;
     s->second = p->sidSecond;
     s->kind = p->stackKind;
+    s->lockfree = fmt->lockfree && !ct_system_mode && p->stackKind == STACK_THREADED;
     s->pid = (int)p->sidFirst;
     s->tid = p->stackKind == STACK_THREADED ? (int)p->sidSecond : (int)p->sidFirst;
-    s->frames = g_array_new(FALSE, TRUE, sizeof(ct_frame));
     bool inherited = false;
     if (inherit && inherit == current) {
         /* The forking thread's first event in the child. */
-        g_array_append_vals(s->frames, inherit->frames->data, inherit->frames->len);
+        frames_reserve(s, inherit->n_frames);
+        if (inherit->n_frames) {
+            memcpy(s->frames, inherit->frames, inherit->n_frames * sizeof(ct_frame));
+        }
+        s->n_frames = inherit->n_frames;
+        if (fmt->stack_inherit) {
+            fmt->stack_inherit(s, inherit);
+        }
         fmt->stack_discard(inherit);
         stack_free(inherit);
         inherit = NULL;
@@ -70,35 +94,59 @@ static ct_stack *stack_new(const prog_point *p, uint64_t ts)
     return s;
 }
 
-void ct_stacks_event(unsigned vcpu, const callstack_event *ev)
+/* The event on s: the frames follow its depth, the format writes it. */
+static inline void stack_event(ct_stack *s, unsigned vcpu, const callstack_event *ev, uint64_t ts)
 {
-    if (ev->kind == CALLSTACK_EVENT_CALL) {
-        ct_sym_of(ev->func);   /* named while its file is surely mapped */
-    }
-    g_mutex_lock(&lock);
-    uint64_t ts = ct_now_ns();
-    stack_key k = { ev->where.sidFirst, ev->where.sidSecond };
-    ct_stack *s = g_hash_table_lookup(stacks, &k);
-    if (!s) {
-        s = stack_new(&ev->where, ts);
-    }
-    current = s;
-    GArray *f = s->frames;
     if (ev->kind == CALLSTACK_EVENT_CALL) {
         /* The new frame is at index depth - 1; anything between is a frame
          * calltrace never saw entered (it cannot be named). */
-        uint64_t below = ev->depth ? ev->depth - 1 : 0;
-        g_array_set_size(f, (guint)below);
-        ct_frame nf = { .func = ev->func, .ret_addr = ev->ret_addr, .seen = true };
-        g_array_append_val(f, nf);
+        uint32_t below = ev->depth ? (uint32_t)(ev->depth - 1) : 0;
+        frames_reserve(s, below + 1);
+        if (s->n_frames < below) {
+            memset(s->frames + s->n_frames, 0, (below - s->n_frames) * sizeof(ct_frame));
+        }
+        ct_frame *f = &s->frames[below];
+        f->func = ev->func;
+        f->ret_addr = ev->ret_addr;
+        f->node = 0;
+        f->seen = true;
+        s->n_frames = below + 1;
         fmt->event(s, ev, vcpu, ts);
     } else {
         fmt->event(s, ev, vcpu, ts);
-        if (f->len > ev->depth) {
-            g_array_set_size(f, (guint)ev->depth);
+        if (s->n_frames > ev->depth) {
+            s->n_frames = (uint32_t)ev->depth;
         }
     }
+}
+
+/* An event of another stack than the thread's last, or of a stack other
+ * threads may change: under the lock. */
+static __attribute__((noinline)) void event_locked(ct_stack *s, unsigned vcpu,
+                                                   const callstack_event *ev)
+{
+    g_mutex_lock(&lock);
+    stack_key k = { ev->where.sidFirst, ev->where.sidSecond };
+    if (!s || s->first != k.first || s->second != k.second) {
+        s = g_hash_table_lookup(stacks, &k);
+    }
+    if (!s) {
+        s = stack_new(&ev->where, ct_now_ns());
+    }
+    current = s;
+    stack_event(s, vcpu, ev, fmt->needs_ts ? ct_clock_ns(&s->clock) : 0);
     g_mutex_unlock(&lock);
+}
+
+void ct_stacks_event(unsigned vcpu, const callstack_event *ev)
+{
+    ct_stack *s = current;
+    if (__builtin_expect(s && s->lockfree && s->first == ev->where.sidFirst &&
+                         s->second == ev->where.sidSecond, 1)) {
+        stack_event(s, vcpu, ev, fmt->needs_ts ? ct_clock_ns(&s->clock) : 0);
+    } else {
+        event_locked(s, vcpu, ev);
+    }
 }
 
 void ct_stacks_thread_exit(void)
@@ -116,6 +164,8 @@ void ct_stacks_thread_exit(void)
     g_mutex_unlock(&lock);
 }
 
+/* QEMU stops every other vCPU before the exit callbacks: all stacks are
+ * quiet. */
 void ct_stacks_at_exit(void)
 {
     g_mutex_lock(&lock);
@@ -128,6 +178,7 @@ void ct_stacks_at_exit(void)
         stack_free(v);
         g_hash_table_iter_remove(&it);
     }
+    current = NULL;
     if (inherit) {
         fmt->stack_discard(inherit);
         stack_free(inherit);
@@ -137,9 +188,22 @@ void ct_stacks_at_exit(void)
     g_mutex_unlock(&lock);
 }
 
+/* Other threads may go on running until the execve succeeds: only the
+ * stacks they cannot be changing are handed to exec_stack. */
 void ct_stacks_before_exec(void)
 {
     g_mutex_lock(&lock);
+    if (fmt->exec_stack) {
+        GHashTableIter it;
+        gpointer v;
+        g_hash_table_iter_init(&it, stacks);
+        while (g_hash_table_iter_next(&it, NULL, &v)) {
+            ct_stack *s = v;
+            if (!s->lockfree || s == current) {
+                fmt->exec_stack(s);
+            }
+        }
+    }
     if (fmt->exec) {
         fmt->exec(ct_now_ns());
     } else {
@@ -174,7 +238,11 @@ static void after_fork_child(void)
             inherit = s;
         } else {
             fmt->stack_discard(s);
-            stack_free(s);
+            if (!s->lockfree) {
+                /* (a lockfree stack's thread may have been moving its
+                 * frames at the fork: left as it is) */
+                stack_free(s);
+            }
         }
     }
     g_hash_table_remove_all(stacks);

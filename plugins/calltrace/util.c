@@ -20,6 +20,24 @@ uint64_t ct_now_ns(void)
     return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
+uint64_t ct_clock_read(ct_clock *c)
+{
+    uint64_t now = ct_now_ns();
+#if defined(__x86_64__)
+    uint64_t tsc = __rdtsc();
+    /* The rate over the interval since the last reading (a longer one
+     * measures it better); too short an interval keeps the previous rate. */
+    if (c->ns0 && tsc > c->tsc0 + 10000 && now > c->ns0) {
+        c->mult = (uint64_t)(((unsigned __int128)(now - c->ns0) << 32) / (tsc - c->tsc0));
+    }
+    c->tsc0 = tsc;
+    c->ns0 = now;
+    c->left = c->mult ? CT_CLOCK_EVENTS : 0;
+#endif
+    c->last = now > c->last ? now : c->last;
+    return c->last;
+}
+
 /*
  * Output errors. A full disk or a failing device must not crash the guest,
  * flood stderr or leave a torn record: the first failure is reported in one

@@ -344,8 +344,9 @@ static void fill_where(const csi_stack *s, prog_point *p)
     fill_where_top(s, csi_stack_peek(s, 0), p);
 }
 
-static void make_event(const csi_stack *s, callstack_event *ev, callstack_event_kind kind,
-                       const csi_frame *f, bool unwound, uint64_t pc)
+static inline __attribute__((always_inline)) void
+make_event(const csi_stack *s, callstack_event *ev, callstack_event_kind kind,
+           const csi_frame *f, bool unwound, uint64_t pc)
 {
     ev->kind = kind;
     ev->unwound = unwound;
@@ -423,36 +424,94 @@ static void pop_dead(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t sp, bo
 /*
  * The common cases of a call and of a slot return, kept small (no spills,
  * no calls but the subscribers'): a stack with one writer, no reallocation,
- * no frame to unwind, no on_event subscriber. Everything else goes through
- * the general code below them, which gives the same result.
+ * no frame to unwind, no on_event subscriber. With on_event subscribers the
+ * same cases go through their own out-of-line copies (call_fast_event,
+ * ret_fast_event), which build the event; everything else goes through the
+ * general code below them, which gives the same result.
  */
+static inline bool single_writer(const csi_engine *e, const csi_stack *s)
+{
+    return s->owned || !__atomic_load_n(&e->concurrent, __ATOMIC_RELAXED);
+}
+
 static inline bool fast_ok(const csi_engine *e, const csi_stack *s)
 {
-    return (s->owned || !__atomic_load_n(&e->concurrent, __ATOMIC_RELAXED)) &&
-           !__atomic_load_n(&e->subs[CSI_SUB_EVENT], __ATOMIC_RELAXED);
+    return single_writer(e, s) && !__atomic_load_n(&e->subs[CSI_SUB_EVENT], __ATOMIC_RELAXED);
+}
+
+/*
+ * on_event subscribers of a fast-path event, out of line. The stack has one
+ * writer, this thread, so it is read consistently without its lock after
+ * the change; `f` is the frame pushed, or the one just popped (its memory
+ * is still there: a fast pop never shrinks the array).
+ */
+static __attribute__((noinline)) void dispatch_event_fast(const csi_sublist *l, const csi_stack *s,
+                                                          unsigned vcpu, callstack_event_kind kind,
+                                                          const csi_frame *f, uint64_t pc)
+{
+    callstack_event ev;
+    make_event(s, &ev, kind, f, false, pc);
+    for (unsigned i = 0; i < l->n; i++) {
+        ((on_event_t)l->fns[i])(vcpu, &ev);
+    }
 }
 
 static __attribute__((noinline)) void call_general(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t func,
                          uint64_t ret_addr, uint64_t call_site, uint64_t sp);
+static __attribute__((noinline)) void call_slow(csi_engine *e, csi_stack *s, unsigned vcpu,
+                                                uint64_t func, uint64_t ret_addr,
+                                                uint64_t call_site, uint64_t sp);
 
-void csi_engine_call(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t func,
-                    uint64_t ret_addr, uint64_t call_site, uint64_t sp)
+/* The stack takes the fast push: no reallocation, no frame to unwind. */
+static inline bool push_fast_ok(const csi_stack *s, uint64_t sp)
 {
-    /* (the stack is read only once fast_ok says this thread is its one
-     * writer: other threads may be changing a shared stack under its lock) */
-    if (!fast_ok(e, s) || csi_stack_push_moves(s) ||
-        (s->resync && s->count > 0 && s->frames[s->count - 1].sp <= sp)) {
-        call_general(e, s, vcpu, func, ret_addr, call_site, sp);
-        return;
-    }
+    return !csi_stack_push_moves(s) &&
+           !(s->resync && s->count > 0 && s->frames[s->count - 1].sp <= sp);
+}
+
+/* The fast push and its subscribers; `events`: on_event subscribers too,
+ * for which the (always inlined) copy is out of line (call_slow). */
+static inline __attribute__((always_inline)) void push_fast(csi_engine *e, csi_stack *s,
+                                                            unsigned vcpu, uint64_t func,
+                                                            uint64_t ret_addr, uint64_t call_site,
+                                                            uint64_t sp, bool events)
+{
+    uint32_t n = s->count;
     seq_open(s);
-    csi_stack_put(s, s->count, func, ret_addr, call_site, sp);
+    csi_stack_put(s, n, func, ret_addr, call_site, sp);
     CSI_PUBLISH(s->n_calls, s->n_calls + 1);
     seq_close(s);
     csi_sublist *l = __atomic_load_n(&e->subs[CSI_SUB_CALL], __ATOMIC_ACQUIRE);
     if (l) {
         dispatch_funcs(l, vcpu, func);
     }
+    l = events ? __atomic_load_n(&e->subs[CSI_SUB_EVENT], __ATOMIC_ACQUIRE) : NULL;
+    if (l) {
+        dispatch_event_fast(l, s, vcpu, CALLSTACK_EVENT_CALL, &s->frames[n], func);
+    }
+}
+
+void csi_engine_call(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t func,
+                    uint64_t ret_addr, uint64_t call_site, uint64_t sp)
+{
+    /* (the stack is read only once fast_ok says this thread is its one
+     * writer: other threads may be changing a shared stack under its lock) */
+    if (!fast_ok(e, s) || !push_fast_ok(s, sp)) {
+        call_slow(e, s, vcpu, func, ret_addr, call_site, sp);
+        return;
+    }
+    push_fast(e, s, vcpu, func, ret_addr, call_site, sp, false);
+}
+
+/* The fast push with on_event subscribers, or the general call. */
+static void call_slow(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t func,
+                      uint64_t ret_addr, uint64_t call_site, uint64_t sp)
+{
+    if (!single_writer(e, s) || !push_fast_ok(s, sp)) {
+        call_general(e, s, vcpu, func, ret_addr, call_site, sp);
+        return;
+    }
+    push_fast(e, s, vcpu, func, ret_addr, call_site, sp, true);
 }
 
 static __attribute__((noinline)) void call_general(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t func,
@@ -539,26 +598,52 @@ void csi_engine_ret(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t target,
 static __attribute__((noinline)) bool ret_from_slot_general(csi_engine *e, csi_stack *s,
                                                             unsigned vcpu, uint64_t slot);
 
-bool csi_engine_ret_from_slot(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t slot)
+/*
+ * The fast slot return and its subscribers, if `ok` (the stack has one
+ * writer and no on_event subscriber, or `events`: on_event subscribers
+ * allowed) and the top frame can be popped without reallocation: 1 if
+ * popped, 0 if the slot is not the top frame's; else -1 and nothing done.
+ */
+static inline __attribute__((always_inline)) int pop_slot_fast(csi_engine *e, csi_stack *s,
+                                                               unsigned vcpu, uint64_t slot,
+                                                               bool ok, bool events)
 {
     uint32_t n;
-    if (fast_ok(e, s) && (n = s->count) > 0 && !csi_stack_pop_moves(s)) {
-        const csi_frame *top = &s->frames[n - 1];
-        if (top->sp != slot) {
-            return false;
-        }
-        uint64_t func = top->func;
-        seq_open(s);
-        CSI_PUBLISH(s->count, n - 1);
-        CSI_PUBLISH(s->n_returns, s->n_returns + 1);
-        seq_close(s);
-        csi_sublist *l = __atomic_load_n(&e->subs[CSI_SUB_RET], __ATOMIC_ACQUIRE);
-        if (l) {
-            dispatch_funcs(l, vcpu, func);
-        }
-        return true;
+    if (!ok || (n = s->count) == 0 || csi_stack_pop_moves(s)) {
+        return -1;
     }
-    return ret_from_slot_general(e, s, vcpu, slot);
+    const csi_frame *top = &s->frames[n - 1];
+    if (top->sp != slot) {
+        return 0;
+    }
+    uint64_t func = top->func;
+    seq_open(s);
+    CSI_PUBLISH(s->count, n - 1);
+    CSI_PUBLISH(s->n_returns, s->n_returns + 1);
+    seq_close(s);
+    csi_sublist *l = __atomic_load_n(&e->subs[CSI_SUB_RET], __ATOMIC_ACQUIRE);
+    if (l) {
+        dispatch_funcs(l, vcpu, func);
+    }
+    l = events ? __atomic_load_n(&e->subs[CSI_SUB_EVENT], __ATOMIC_ACQUIRE) : NULL;
+    if (l) {
+        dispatch_event_fast(l, s, vcpu, CALLSTACK_EVENT_RET, top, top->ret_addr);
+    }
+    return 1;
+}
+
+/* The fast slot return with on_event subscribers, or the general one. */
+static __attribute__((noinline)) bool ret_from_slot_slow(csi_engine *e, csi_stack *s,
+                                                         unsigned vcpu, uint64_t slot)
+{
+    int r = pop_slot_fast(e, s, vcpu, slot, single_writer(e, s), true);
+    return r >= 0 ? r : ret_from_slot_general(e, s, vcpu, slot);
+}
+
+bool csi_engine_ret_from_slot(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t slot)
+{
+    int r = pop_slot_fast(e, s, vcpu, slot, fast_ok(e, s), false);
+    return r >= 0 ? r : ret_from_slot_slow(e, s, vcpu, slot);
 }
 
 static bool ret_from_slot_general(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t slot)

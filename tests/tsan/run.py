@@ -166,6 +166,39 @@ def tsan_64_threads_heuristic():
     busy_threads("heuristic")
 
 
+@test
+def tsan_64_threads_folded_and_uftrace():
+    """The formats whose threaded stacks take no lock (folded, uftrace):
+    64 threads at once. folded's counts of the threads' own functions must
+    add up to the calls the threads printed, uftrace's records too."""
+    g = guest("busythreads.c", flags=NOPG)
+    names = ("worker", "descend", "leaf")
+    for fmt in ("folded", "uftrace"):
+        out = os.path.join(WORK, "busy-%s.out" % fmt)
+        shutil.rmtree(out, ignore_errors=True)
+        if os.path.isfile(out):
+            os.unlink(out)
+        p = run_tsan("busy-" + fmt, [qemu(), "-plugin", PLUGIN + ",stack_type=threaded",
+                                     "-plugin", "%s,format=%s,out=%s" % (CALLTRACE, fmt, out),
+                                     g.binary, str(THREADS), str(ROUNDS)])
+        printed = [int(c) for c in re.findall(r"THREAD tid=\d+ calls=(\d+)", p.stdout)]
+        if len(printed) != THREADS:
+            raise Failure("%s: the guest printed %d of %d threads" % (fmt, len(printed), THREADS))
+        if fmt == "folded":
+            calls = 0
+            for line in open(out):
+                path, _, count = line.rstrip("\n").rpartition(" ")
+                if path.split(";")[-1] in names:
+                    calls += int(count)
+        else:
+            dump = run(["uftrace", "dump", "-d", out], check=False).stdout
+            calls = sum(1 for l in dump.splitlines()
+                        if re.search(r"\[entry\] (%s)\(" % "|".join(names), l))
+        if calls != sum(printed):
+            raise Failure("%s: %d calls of the threads' functions, the threads printed %d" % (
+                fmt, calls, sum(printed)))
+
+
 MANY = 200
 
 
