@@ -84,6 +84,7 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index)
         fprintf(stderr, "calltrace: %s\n", callstack_instr_api_error);
         exit(1);
     }
+    ct_threads_bind();
 }
 
 static void vcpu_exit(qemu_plugin_id_t id, unsigned int vcpu_index)

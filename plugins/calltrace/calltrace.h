@@ -88,6 +88,9 @@ typedef struct ct_sym {
 const ct_sym *ct_sym_of(uint64_t addr);
 void ct_names_after_fork_child(void);
 
+#define CT_COMM_SIZE 17       /* a Linux comm and its NUL */
+#define CT_FIRST_SYNTHETIC_TID (1 << 22)
+
 /* ---- stacks.c: the guest stacks, as their events describe them -------- */
 
 typedef struct ct_frame {
@@ -109,8 +112,14 @@ typedef struct ct_frame {
 typedef struct ct_stack {
     uint64_t first, second;   /* the stack id's numbers (sidFirst, sidSecond) */
     stack_type kind;
+    bool kernel;              /* isKernelMode */
+    uint32_t tag;             /* kind and kernel, for telling stacks apart */
+    bool comm_known;          /* whole-system threaded: comm is the thread's name */
+    char comm[CT_COMM_SIZE];
     bool lockfree;            /* changed by its own thread only, without the lock */
-    int pid, tid;             /* the task: a thread, or the process for asid stacks */
+    int pid, tid;             /* the task: a thread, or the process for asid stacks
+                                 (whole-system: a guest thread, else a number of
+                                 its own from CT_FIRST_SYNTHETIC_TID) */
     ct_frame *frames;         /* bottom first: n_frames is the depth */
     uint32_t n_frames, cap_frames;
     void *fmt;                /* the format's own per-stack state */
@@ -149,6 +158,9 @@ typedef struct ct_format {
     /* A stack's first event is next. `inherited`: its frames came from the
      * parent process (fork), they were not entered here. */
     void (*stack_begin)(ct_stack *s, uint64_t ts, bool inherited);
+    /* Whole-system threaded stacks: s->comm became known after its
+     * stack_begin (NULL: nothing to do). */
+    void (*stack_named)(ct_stack *s);
     /* After a call's frame is pushed, before a return's is popped. */
     void (*event)(ct_stack *s, const callstack_event *ev, unsigned vcpu, uint64_t ts);
     /* The stack's thread exited (threaded stacks), or the process is
@@ -189,6 +201,13 @@ void ct_stacks_before_exec(void);
 #define CT_FOLLOWS_STACKS                                                     \
     .on_event = ct_stacks_event, .on_thread_exit = ct_stacks_thread_exit,     \
     .on_exec = ct_stacks_before_exec, .on_exit = ct_stacks_at_exit
+
+/* ---- thread.c: guest threads' names in whole-system mode -------------- */
+/* Binds osi_linux if it is loaded (whole-system mode; at a vCPU's init). */
+void ct_threads_bind(void);
+/* The name (Linux's comm) of the thread of a threaded stack id, if that
+ * thread is the one vCPU `vcpu` runs now (call from its event callback). */
+bool ct_thread_comm(unsigned vcpu, const prog_point *where, char out[CT_COMM_SIZE]);
 
 /* ---- calltrace.c ------------------------------------------------------ */
 

@@ -186,8 +186,24 @@ static bool c_open(const char *out)
     return true;
 }
 
+/* Whole-system threaded stacks: the guest thread's name (its comm). */
+static void c_stack_named(ct_stack *s)
+{
+    g_autofree char *name = g_strdup_printf("%s [%d]", s->comm, s->tid);
+    metadata("thread_name", s->pid, s->tid, name);
+    if (s->pid == s->tid) {
+        metadata("process_name", s->pid, s->pid, s->comm);
+    }
+}
+
 static void c_stack_begin(ct_stack *s, uint64_t ts, bool inherited)
 {
+    if (ct_system_mode) {
+        if (s->comm_known) {
+            c_stack_named(s);
+        }
+        return;
+    }
     g_autofree char *prog = g_path_get_basename(ct_program_path());
     if (s->pid != s->tid || inherited) {
         g_autofree char *name = g_strdup_printf("%s [%d]", prog, s->tid);
@@ -255,6 +271,7 @@ const ct_format ct_format_chrome = {
     .needs_ts = true,
     .open = c_open,
     .stack_begin = c_stack_begin,
+    .stack_named = c_stack_named,
     .event = c_event,
     .stack_end = c_stack_end,
     .stack_discard = c_stack_discard,

@@ -7,8 +7,10 @@
  *   callers   STACKID  DEPTH  FUNC  RET1,RET2,...      (callers_at=FUNC)
  *   pandalog  STACKID  RET1,...,RET16   (same point, via pandalog_callstack_create)
  *   # summary ...                                      (at exit, per process)
- *   # stack STACKID calls=N returns=N unwound=N lo=ADDR hi=ADDR digest=HEX
- *                                                      (at exit, per stack, per_stack=on)
+ *   # stack STACKID calls=N returns=N unwound=N lo=ADDR hi=ADDR digest=HEX [comm=NAME]
+ *                                                      (at exit, per stack, per_stack=on;
+ *                                                       comm: whole-system threaded stacks,
+ *                                                       the thread's name when last entered)
  *
  * only=LO-HI (repeatable) writes call/ret lines only for events whose
  * function or return address lies in [LO, HI): a whole-system run makes
@@ -52,6 +54,7 @@ static uint64_t n_stacks_gone;
  * be compared without writing every event. Kept with per_stack=on only. */
 typedef struct stack_stat {
     uint64_t calls, rets, unwound, lo, hi, digest;
+    char comm[CT_COMM_SIZE];   /* whole-system threaded: the thread's name, once known */
 } stack_stat;
 
 /*
@@ -157,7 +160,7 @@ static out *out_new(void)
 
 /* The event's stack became this thread's current one: its id string and
  * statistics, found under the lock. */
-static __attribute__((noinline)) void switch_stack(out *o, const callstack_event *ev)
+static __attribute__((noinline)) void switch_stack(out *o, unsigned vcpu, const callstack_event *ev)
 {
     g_free(o->sid);
     o->first = ev->where.sidFirst;
@@ -178,6 +181,14 @@ static __attribute__((noinline)) void switch_stack(out *o, const callstack_event
         g_hash_table_insert(stacks_seen, key, st);
         if (ev->where.stackKind == STACK_THREADED) {
             o->threaded_sid = key;
+        }
+    }
+    if (ct_opt.per_stack && ct_system_mode) {
+        /* The thread's latest name (an execve renames it): read at each
+         * entry to the stack, not per event. */
+        char comm[CT_COMM_SIZE];
+        if (ct_thread_comm(vcpu, &ev->where, comm)) {
+            memcpy(st->comm, comm, sizeof comm);
         }
     }
     o->st = st;
@@ -304,7 +315,7 @@ static void t_event(unsigned int vcpu_index, const callstack_event *ev)
     if (__builtin_expect(o->first != ev->where.sidFirst || o->second != ev->where.sidSecond ||
                          o->kind != ev->where.stackKind || o->kernel != ev->where.isKernelMode ||
                          !o->sid, 0)) {
-        switch_stack(o, ev);
+        switch_stack(o, vcpu_index, ev);
     }
     bool line = ct_opt.events && wanted(ev);
     /* (events=off, or outside only=: counted below, not written) */
@@ -405,8 +416,9 @@ static void write_summary_locked(void)
         const stack_stat *st = value;
         g_autofree char *l = g_strdup_printf(
             "# stack\t%s\tcalls=%" PRIu64 "\treturns=%" PRIu64 "\tunwound=%" PRIu64 "\tlo=0x%"
-            PRIx64 "\thi=0x%" PRIx64 "\tdigest=%016" PRIx64 "\n", (const char *)key, st->calls,
-            st->rets, st->unwound, st->lo, st->hi, st->digest);
+            PRIx64 "\thi=0x%" PRIx64 "\tdigest=%016" PRIx64 "%s%s\n", (const char *)key, st->calls,
+            st->rets, st->unwound, st->lo, st->hi, st->digest, st->comm[0] ? "\tcomm=" : "",
+            st->comm);
         append_line(o, l, strlen(l));
     }
     int len = snprintf(line, sizeof line,

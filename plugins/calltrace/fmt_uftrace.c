@@ -58,6 +58,12 @@
  * a threaded stack: ct_format.lockfree). */
 typedef struct task {
     int fd;
+    /* Whole-system threaded stacks: a thread's user and kernel stacks share
+     * its task (one <tid>.dat), kernel frames nested above the user frames
+     * open below them, as the thread ran them (a system call, an interrupt
+     * taken in user mode). */
+    int refs;
+    ct_stack *user, *kernel;
     unsigned n;
     uint64_t max_depth;
     uint64_t buf[REC_BUF * 2];
@@ -199,10 +205,33 @@ static void flush_task(task *t)
     t->n = 0;
 }
 
+static GHashTable *thread_tasks;   /* whole-system: tid -> task */
+
+static bool shares_task(const ct_stack *s)
+{
+    return ct_system_mode && s->kind == STACK_THREADED;
+}
+
 static void u_stack_begin(ct_stack *s, uint64_t ts, bool inherited)
 {
     (void)inherited;
-    task *t = g_new0(task, 1);
+    task *t = shares_task(s) && thread_tasks ? g_hash_table_lookup(thread_tasks,
+                                                                    GINT_TO_POINTER(s->tid)) : NULL;
+    if (t) {
+        t->refs++;
+        *(s->kernel ? &t->kernel : &t->user) = s;
+        s->fmt = t;
+        return;
+    }
+    t = g_new0(task, 1);
+    t->refs = 1;
+    if (shares_task(s)) {
+        if (!thread_tasks) {
+            thread_tasks = g_hash_table_new(g_direct_hash, g_direct_equal);
+        }
+        g_hash_table_insert(thread_tasks, GINT_TO_POINTER(s->tid), t);
+        *(s->kernel ? &t->kernel : &t->user) = s;
+    }
     char name[32], tsbuf[64];
     snprintf(name, sizeof name, "%d.dat", s->tid);
     t->fd = openat(dir_fd, name, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -284,11 +313,18 @@ static void put_record(task *t, uint64_t ts, bool entry, uint64_t depth, uint64_
     }
 }
 
+/* uftrace's depth of s's frames: above the user frames for a kernel stack. */
+static inline uint64_t base_depth(const ct_stack *s, const task *t)
+{
+    return s->kernel && t->user ? t->user->n_frames : 0;
+}
+
 static void u_event(ct_stack *s, const callstack_event *ev, unsigned vcpu, uint64_t ts)
 {
     (void)vcpu;
+    task *t = s->fmt;
     bool call = ev->kind == CALLSTACK_EVENT_CALL;
-    put_record(s->fmt, ts, call, call ? ev->depth - 1 : ev->depth, ev->func);
+    put_record(t, ts, call, (call ? ev->depth - 1 : ev->depth) + base_depth(s, t), ev->func);
 }
 
 static void drop_task(ct_stack *s, bool write)
@@ -297,6 +333,19 @@ static void drop_task(ct_stack *s, bool write)
     if (!t) {
         return;
     }
+    s->fmt = NULL;
+    if (t->user == s) {
+        t->user = NULL;
+    }
+    if (t->kernel == s) {
+        t->kernel = NULL;
+    }
+    if (--t->refs > 0) {
+        return;
+    }
+    if (thread_tasks && g_hash_table_lookup(thread_tasks, GINT_TO_POINTER(s->tid)) == t) {
+        g_hash_table_remove(thread_tasks, GINT_TO_POINTER(s->tid));
+    }
     if (write) {
         flush_task(t);
     }
@@ -304,7 +353,6 @@ static void drop_task(ct_stack *s, bool write)
         close(t->fd);
     }
     g_free(t);
-    s->fmt = NULL;
 }
 
 /*
@@ -315,15 +363,28 @@ static void drop_task(ct_stack *s, bool write)
  * task's "remaining functions". Frames never seen entered have no name and
  * are left out.
  */
+static void close_frames(ct_stack *s, task *t, uint64_t ts)
+{
+    uint64_t base = base_depth(s, t);
+    for (guint i = s->n_frames; i-- > 0;) {
+        const ct_frame *f = &s->frames[i];
+        if (f->seen) {
+            put_record(t, ts, false, i + base, f->func);
+        }
+    }
+}
+
 static void u_stack_end(ct_stack *s, uint64_t ts, bool at_exit)
 {
     (void)at_exit;
     task *t = s->fmt;
-    for (guint i = s->n_frames; t && i-- > 0;) {
-        const ct_frame *f = &s->frames[i];
-        if (f->seen) {
-            put_record(t, ts, false, i, f->func);
-        }
+    if (t && t->user == s && t->kernel) {
+        /* the kernel frames above close first; they are gone then */
+        close_frames(t->kernel, t, ts);
+        t->kernel->n_frames = 0;
+    }
+    if (t) {
+        close_frames(s, t, ts);
     }
     drop_task(s, true);
 }

@@ -22,9 +22,23 @@
 #include <unistd.h>
 #include "calltrace.h"
 
+/* A stack id: its numbers, and its kind and privilege (whole-system
+ * threaded stacks: a thread's user and kernel stacks share the numbers). */
 typedef struct stack_key {
     uint64_t first, second;
+    uint32_t tag;
 } stack_key;
+
+static inline uint32_t tag_of(stack_type kind, bool kernel)
+{
+    return (uint32_t)kind << 1 | (kernel ? 1u : 0u);
+}
+
+static inline bool same_stack(const ct_stack *s, const prog_point *p)
+{
+    return s->first == p->sidFirst && s->second == p->sidSecond &&
+           s->tag == tag_of(p->stackKind, p->isKernelMode);
+}
 
 static const ct_format *fmt;
 static GMutex lock;
@@ -36,13 +50,13 @@ static ct_stack *inherit;             /* fork child: the forking thread's stack 
 static guint key_hash(gconstpointer p)
 {
     const stack_key *k = p;
-    return g_int64_hash(&k->first) ^ (g_int64_hash(&k->second) * 31u);
+    return g_int64_hash(&k->first) ^ (g_int64_hash(&k->second) * 31u) ^ (k->tag * 0x9e3779b9u);
 }
 
 static gboolean key_equal(gconstpointer a, gconstpointer b)
 {
     const stack_key *x = a, *y = b;
-    return x->first == y->first && x->second == y->second;
+    return x->first == y->first && x->second == y->second && x->tag == y->tag;
 }
 
 static void stack_free(ct_stack *s)
@@ -61,15 +75,25 @@ static void frames_reserve(ct_stack *s, uint32_t n)
     }
 }
 
-static ct_stack *stack_new(const prog_point *p, uint64_t ts)
+static ct_stack *stack_new(const prog_point *p, uint64_t ts, unsigned vcpu)
 {
     ct_stack *s = g_new0(ct_stack, 1);
     s->first = p->sidFirst;
     s->second = p->sidSecond;
     s->kind = p->stackKind;
+    s->kernel = p->isKernelMode;
+    s->tag = tag_of(p->stackKind, p->isKernelMode);
+    s->comm_known = ct_thread_comm(vcpu, p, s->comm);
     s->lockfree = fmt->lockfree && !ct_system_mode && p->stackKind == STACK_THREADED;
     s->pid = (int)p->sidFirst;
     s->tid = p->stackKind == STACK_THREADED ? (int)p->sidSecond : (int)p->sidFirst;
+    if (ct_system_mode && p->stackKind != STACK_THREADED) {
+        /* No guest thread: an address space, a kernel stack region. Each
+         * is a task of its own to the formats, numbered above any Linux
+         * pid (PID_MAX_LIMIT is 2^22). */
+        static int next_task = CT_FIRST_SYNTHETIC_TID;
+        s->pid = s->tid = next_task++;
+    }
     bool inherited = false;
     if (inherit && inherit == current) {
         /* The forking thread's first event in the child. */
@@ -89,6 +113,7 @@ static ct_stack *stack_new(const prog_point *p, uint64_t ts)
     stack_key *k = g_new(stack_key, 1);
     k->first = s->first;
     k->second = s->second;
+    k->tag = s->tag;
     g_hash_table_insert(stacks, k, s);
     fmt->stack_begin(s, ts, inherited);
     return s;
@@ -126,12 +151,26 @@ static __attribute__((noinline)) void event_locked(ct_stack *s, unsigned vcpu,
                                                    const callstack_event *ev)
 {
     g_mutex_lock(&lock);
-    stack_key k = { ev->where.sidFirst, ev->where.sidSecond };
-    if (!s || s->first != k.first || s->second != k.second) {
+    stack_key k = { ev->where.sidFirst, ev->where.sidSecond,
+                    tag_of(ev->where.stackKind, ev->where.isKernelMode) };
+    if (!s || !same_stack(s, &ev->where)) {
         s = g_hash_table_lookup(stacks, &k);
     }
     if (!s) {
-        s = stack_new(&ev->where, ct_now_ns());
+        s = stack_new(&ev->where, ct_now_ns(), vcpu);
+    } else if (ct_system_mode && s != current && s->kind == STACK_THREADED) {
+        /* The thread's name, again at each entry to its stack: unknown at
+         * the first event in the middle of a context switch, changed by an
+         * execve. */
+        char comm[CT_COMM_SIZE];
+        if (ct_thread_comm(vcpu, &ev->where, comm) &&
+            (!s->comm_known || strcmp(comm, s->comm) != 0)) {
+            memcpy(s->comm, comm, sizeof comm);
+            s->comm_known = true;
+            if (fmt->stack_named) {
+                fmt->stack_named(s);
+            }
+        }
     }
     current = s;
     stack_event(s, vcpu, ev, fmt->needs_ts ? ct_clock_ns(&s->clock) : 0);
@@ -141,8 +180,7 @@ static __attribute__((noinline)) void event_locked(ct_stack *s, unsigned vcpu,
 void ct_stacks_event(unsigned vcpu, const callstack_event *ev)
 {
     ct_stack *s = current;
-    if (__builtin_expect(s && s->lockfree && s->first == ev->where.sidFirst &&
-                         s->second == ev->where.sidSecond, 1)) {
+    if (__builtin_expect(s && s->lockfree && same_stack(s, &ev->where), 1)) {
         stack_event(s, vcpu, ev, fmt->needs_ts ? ct_clock_ns(&s->clock) : 0);
     } else {
         event_locked(s, vcpu, ev);
@@ -153,10 +191,11 @@ void ct_stacks_thread_exit(void)
 {
     g_mutex_lock(&lock);
     ct_stack *s = current;
-    /* A threaded stack dies with its thread; an asid stack is the process's. */
-    if (s && s->kind == STACK_THREADED && s != inherit) {
+    /* A threaded stack dies with its thread; an asid stack is the
+     * process's. (In whole-system mode the exiting thread is a vCPU's.) */
+    if (s && s->kind == STACK_THREADED && s != inherit && !ct_system_mode) {
         fmt->stack_end(s, ct_now_ns(), false);
-        stack_key k = { s->first, s->second };
+        stack_key k = { s->first, s->second, s->tag };
         g_hash_table_remove(stacks, &k);
         stack_free(s);
     }

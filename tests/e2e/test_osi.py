@@ -106,6 +106,11 @@ def check_threaded(arch, threads, events, stacks):
         kid = threaded_id(t["pid"], t["tid"], True)
         if kid not in stacks or int(stacks[kid]["calls"]) == 0:
             raise Failure("%s: thread %d/%s has no kernel stack %s" % (arch, copy, role, kid))
+        # calltrace names each thread's stacks with its comm (threads
+        # inherit the program's name)
+        for sid in (uid, kid):
+            if stacks.get(sid, {}).get("comm") != "systhreads":
+                raise Failure("%s: %s: comm %r" % (arch, sid, stacks.get(sid, {}).get("comm")))
     # No role's functions anywhere else (a stack of another thread, a kernel stack).
     mine = {threaded_id(t["pid"], t["tid"], False) for t in threads.threads.values()}
     for sid, c in calls.items():
@@ -401,3 +406,49 @@ def heuristic_whole_system_splits_threads():
             want[role] += t["calls"]
         if total != want:
             raise Failure("%s: calls per role %s, the threads made %s" % (arch, dict(total), dict(want)))
+
+
+@test
+def osi_uftrace_one_task_per_thread():
+    """calltrace format=uftrace in whole-system threaded mode: one task
+    (<tid>.dat, task.txt's TASK line with the thread's pid) per guest
+    thread, holding its own calls (as many as it counted, no other role's)
+    and, nested above them, the kernel's calls made on its behalf."""
+    arch = "x86_64"
+    out = os.path.join(WORK, "osi-uftrace")
+    cmd = guest_args(arch, ["systhreads=1"]) + ["-smp", "2",
+        "-plugin", "%s,kernel=%s" % (OSI, os.path.join(guest_dir(arch), "kernel")),
+        "-plugin", PLUGIN, "-plugin", "%s,format=uftrace,out=%s" % (CALLTRACE, out)]
+    p = run(cmd, timeout=900, stdin=subprocess.DEVNULL)
+    threads = Threads(p.stdout)
+    own = role_functions(arch)
+    tasks = {}
+    for line in open(os.path.join(out, "task.txt")):
+        m = re.match(r"TASK timestamp=\S+ tid=(\d+) pid=(\d+)", line)
+        if m:
+            tasks[int(m.group(1))] = int(m.group(2))
+    for (copy, role), t in sorted(threads.threads.items()):
+        if tasks.get(t["tid"]) != t["pid"]:
+            raise Failure("thread %d/%s: task.txt gives tid %d pid %r" % (copy, role, t["tid"],
+                                                                         tasks.get(t["tid"])))
+        with open(os.path.join(out, "%d.dat" % t["tid"]), "rb") as f:
+            data = f.read()
+        roles, kernel, nested = collections.Counter(), 0, 0
+        for i in range(0, len(data) - 15, 16):
+            _, bits = struct.unpack_from("<QQ", data, i)
+            entry, depth, addr = (bits & 3) == 0, (bits >> 6) & 0x3ff, bits >> 16
+            if not entry:
+                continue
+            if addr in own:
+                roles[own[addr]] += 1
+            elif addr >= 1 << 47:          # a kernel address (48 bits kept)
+                kernel += 1
+                # above ROLE_work, level1, level2, leaf and the C library's
+                # system-call wrapper: a system call of the leaf
+                nested += depth >= 5
+        if set(roles) != {role} or roles[role] != t["calls"]:
+            raise Failure("thread %d/%s: its task holds calls %s; it made %d" % (
+                copy, role, dict(roles), t["calls"]))
+        if kernel < 2000 or nested < 1500:
+            raise Failure("thread %d/%s: %d kernel entries, %d of them above its leaf" % (
+                copy, role, kernel, nested))
