@@ -169,11 +169,9 @@ def osi_asid_mixes_threads():
             raise Failure("%s: threaded ids with stack_type=asid" % arch)
 
 
-@test
-def osi_record_replay_x86_64():
+def record_replay(arch):
     """A recorded run and its replay give the same threaded streams."""
-    arch = "x86_64"
-    rr = os.path.join(WORK, "osi.rr")
+    rr = os.path.join(WORK, "osi-%s.rr" % arch)
     # Up to the end mark init runs after the threads (sysprog's the_end):
     # the replay stops where the recording does, the run not quite.
     sysprog = os.path.join(guest_dir(arch), "sysprog")
@@ -190,6 +188,16 @@ def osi_record_replay_x86_64():
         i = next(i for i, (x, y) in enumerate(zip(out[0] + [""], out[1] + [""])) if x != y)
         raise Failure("record and replay differ at line %d: %r vs %r" % (i, out[0][i:i + 1],
                                                                         out[1][i:i + 1]))
+
+
+@test
+def osi_record_replay_x86_64():
+    record_replay("x86_64")
+
+
+@test
+def osi_record_replay_aarch64():
+    record_replay("aarch64")
 
 
 def kernel_names(arch):
