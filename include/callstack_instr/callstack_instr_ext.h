@@ -20,8 +20,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include <dlfcn.h>
-#include <link.h>
+#include "plugin_bind.h"
 #include <stdio.h>
 #include <string.h>
 #include "callstack_instr_types.h"
@@ -54,34 +53,13 @@ static bool (*ppp_remove_cb_on_event)(on_event_t fn);
 static char callstack_instr_api_error[256];
 
 /* Finds a loaded object exporting callstack_instr_api_version. */
-static int callstack_instr_find_cb_(struct dl_phdr_info *info, size_t size, void *data)
-{
-    void **handle = (void **)data;
-    void *h;
-    (void)size;
-    if (!info->dlpi_name || !info->dlpi_name[0]) {
-        return 0;
-    }
-    h = dlopen(info->dlpi_name, RTLD_NOW | RTLD_NOLOAD);
-    if (!h) {
-        return 0;
-    }
-    if (dlsym(h, "callstack_instr_api_version")) {
-        *handle = h;
-        return 1;
-    }
-    dlclose(h);
-    return 0;
-}
-
 /*
  * Binds the API. Returns true on success; on failure the pointers stay NULL
  * and callstack_instr_api_error says why.
  */
 static inline bool init_callstack_instr_api(void)
 {
-    void *h = NULL;
-    dl_iterate_phdr(callstack_instr_find_cb_, &h);
+    void *h = plugin_bind_find("callstack_instr_api_version");
     if (!h) {
         snprintf(callstack_instr_api_error, sizeof callstack_instr_api_error,
                  "callstack_instr is not loaded: add -plugin .../libcallstack_instr.so");

@@ -25,8 +25,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include <dlfcn.h>
-#include <link.h>
+#include "plugin_bind.h"
 #include <stdio.h>
 
 #ifdef __cplusplus
@@ -61,31 +60,10 @@ static bool (*osi_linux_kaslr_slide)(int64_t *slide);
 /* Why the last init_osi_linux_api() failed. */
 static char osi_linux_api_error[256];
 
-static int osi_linux_find_cb_(struct dl_phdr_info *info, size_t size, void *data)
-{
-    void **handle = (void **)data;
-    void *h;
-    (void)size;
-    if (!info->dlpi_name || !info->dlpi_name[0]) {
-        return 0;
-    }
-    h = dlopen(info->dlpi_name, RTLD_NOW | RTLD_NOLOAD);
-    if (!h) {
-        return 0;
-    }
-    if (dlsym(h, "osi_linux_api_version_impl")) {
-        *handle = h;
-        return 1;
-    }
-    dlclose(h);
-    return 0;
-}
-
 /* Binds the API; on failure the pointers stay NULL and osi_linux_api_error says why. */
 static inline bool init_osi_linux_api(void)
 {
-    void *h = NULL;
-    dl_iterate_phdr(osi_linux_find_cb_, &h);
+    void *h = plugin_bind_find("osi_linux_api_version_impl");
     if (!h) {
         snprintf(osi_linux_api_error, sizeof osi_linux_api_error,
                  "osi_linux is not loaded: add -plugin .../libosi_linux.so,kernel=IMAGE");
