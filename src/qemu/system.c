@@ -299,7 +299,16 @@ static void label_kernel_stack(csi_vcpu *v, csi_stack *s, uint64_t sp)
         }
     }
     v->osi_pending = false;
-    if ((s->host_word & LABEL_NO_THREAD) || !csi_osi_current(v->index, &t) || !t.fresh) {
+    if (s->host_word & LABEL_NO_THREAD) {
+        return;
+    }
+    if (!csi_osi_current(v->index, &t)) {
+        /* No identity (osi_linux gave up on this kernel): user mode falls
+         * back to asid stacks rather than keep a stale thread. */
+        v->osi_known = false;
+        return;
+    }
+    if (!t.fresh) {
         return;
     }
     /* Whatever the stack, this is the thread user mode will return to. */
