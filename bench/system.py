@@ -200,7 +200,7 @@ def main():
     ap.add_argument("--runs", type=int, help="rounds (default 3; 1 with --quick)")
     ap.add_argument("--smp", default="1,2", help="vCPU counts, from 1,2 (default both)")
     ap.add_argument("--copies", type=int, default=2, help="copies of the workload at once (2)")
-    ap.add_argument("--scale", type=int, help="units of work per copy (default 20; 2 with --quick)")
+    ap.add_argument("--scale", type=int, help="units of work per copy (default 10; 2 with --quick)")
     ap.add_argument("--paired", action="store_true",
                     help="run plain QEMU just before every other run and take each ratio "
                          "against that run")
@@ -215,7 +215,7 @@ def main():
     ap.add_argument("--command", default="bash bench/system.sh")
     args = ap.parse_args()
     args.runs = args.runs or (1 if args.quick else 3)
-    args.scale = args.scale or (2 if args.quick else 20)
+    args.scale = args.scale or (2 if args.quick else 10)
     outdir = os.path.join(HERE, "out")
     os.makedirs(outdir, exist_ok=True)
     if args.out is None:
