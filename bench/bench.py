@@ -268,8 +268,9 @@ def tsv_summary(path):
     return counts
 
 
-def run_once(argv, stdin_path, stderr_path):
-    """Runs argv; returns (rc, wall s, user+sys s, max RSS KB).
+def run_once(argv, stdin_path, stderr_path, stdout_path=None):
+    """Runs argv (its stdout to stdout_path, else discarded); returns (rc,
+    wall s, user+sys s, max RSS KB).
 
     The peak RSS comes from GNU time: a child forked by this (large) Python
     process inherits its RSS high-water mark, and Linux carries it across
@@ -277,12 +278,15 @@ def run_once(argv, stdin_path, stderr_path):
     small, and reports the peak of the child it forks."""
     rss_file = stderr_path + ".rss"
     stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
+    out = open(stdout_path, "wb") if stdout_path else subprocess.DEVNULL
     with open(stderr_path, "wb") as err:
         t0 = time.monotonic()
         p = subprocess.Popen(["/usr/bin/time", "-f", "%M", "-o", rss_file, "--"] + argv,
-                             stdin=stdin, stdout=subprocess.DEVNULL, stderr=err)
+                             stdin=stdin, stdout=out, stderr=err)
         _, status, ru = os.wait4(p.pid, 0)
         wall = time.monotonic() - t0
+    if stdout_path:
+        out.close()
     if stdin_path:
         stdin.close()
     rc = os.waitstatus_to_exitcode(status)

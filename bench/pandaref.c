@@ -25,7 +25,14 @@
  * threaded; to run multi-threaded guests without a lock per block the map
  * is kept per vCPU (each thread then has its own stacks per asid).
  *
- *   -plugin libbench_pandaref.so[,out=PATH]
+ * In whole-system mode (qemu-system-x86_64) the process id means nothing:
+ * by default the stack id is then constant (one stack per vCPU, which the
+ * map lookup per block still finds: a lower bound of PANDA's cost), and
+ * with asid=cr3 it is CR3 read before every block as PANDA does, but
+ * through the plugin API (QEMU_PLUGIN_CB_R_REGS and a register read per
+ * block, dearer than PANDA's load from its CPU state).
+ *
+ *   -plugin libbench_pandaref.so[,out=PATH][,asid=cr3]
  * At exit it appends "bench_pandaref <TAB> pid=N <TAB> blocks=N <TAB>
  * calls=N <TAB> returns=N" to PATH (default: stderr).
  */
@@ -80,6 +87,9 @@ static vcpu_state *chunks[MAX_CHUNKS];
 static GMutex lock;               /* vCPU init and the block table */
 static GHashTable *blocks;        /* blk_info* interned */
 static uint64_t asid;             /* getpid(), cached */
+static bool asid_cr3;             /* system mode, asid=cr3 */
+static struct qemu_plugin_register *cr3_reg;   /* the same handle on every vCPU */
+static __thread GByteArray *cr3_buf;
 static char *out_path;
 static __thread csh csi_handle;
 static __thread bool csi_ok;
@@ -110,6 +120,20 @@ static void push(stack *s, uint64_t ret_pc, uint64_t func)
     s->frames[s->n++] = (frame){ ret_pc, func };
 }
 
+/* CR3 of the vCPU this thread runs (MTTCG: one thread per vCPU). */
+static uint64_t read_cr3(void)
+{
+    uint64_t v = 0;
+    if (!cr3_buf) {
+        cr3_buf = g_byte_array_sized_new(16);
+    }
+    g_byte_array_set_size(cr3_buf, 0);
+    if (cr3_reg && qemu_plugin_read_register(cr3_reg, cr3_buf) == 8) {
+        memcpy(&v, cr3_buf->data, 8);
+    }
+    return v;
+}
+
 static void block_exec(unsigned int vcpu_index, void *udata)
 {
     const blk_info *b = udata;
@@ -118,11 +142,11 @@ static void block_exec(unsigned int vcpu_index, void *udata)
     /* PANDA's after_block_exec of the previous block. */
     if (v->pending_call) {
         v->pending_call = false;
-        push(stack_of(v, asid), v->pending_ret, b->pc);
+        push(stack_of(v, asid_cr3 ? read_cr3() : asid), v->pending_ret, b->pc);
         v->calls++;
     }
     /* PANDA's before_block_exec of this one. */
-    stack *s = stack_of(v, asid);
+    stack *s = stack_of(v, asid_cr3 ? read_cr3() : asid);
     for (int64_t i = (int64_t)s->n - 1; i > (int64_t)s->n - SEARCH_DEPTH && i >= 0; i--) {
         if (s->frames[i].ret_pc == b->pc) {
             s->n = (uint32_t)i;
@@ -190,7 +214,8 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         g_hash_table_add(blocks, b);
     }
     g_mutex_unlock(&lock);
-    qemu_plugin_register_vcpu_tb_exec_cb(tb, block_exec, QEMU_PLUGIN_CB_NO_REGS, b);
+    qemu_plugin_register_vcpu_tb_exec_cb(tb, block_exec,
+                                         asid_cr3 ? QEMU_PLUGIN_CB_R_REGS : QEMU_PLUGIN_CB_NO_REGS, b);
 }
 
 static void vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index)
@@ -211,6 +236,21 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index)
     }
     v->pending_call = false;
     g_mutex_unlock(&lock);
+    if (asid_cr3) {
+        /* (the register list needs a current vCPU: here there is one) */
+        GArray *regs = qemu_plugin_get_registers();
+        for (guint i = 0; i < regs->len; i++) {
+            qemu_plugin_reg_descriptor *d = &g_array_index(regs, qemu_plugin_reg_descriptor, i);
+            if (strcmp(d->name, "cr3") == 0) {
+                cr3_reg = d->handle;
+            }
+        }
+        g_array_free(regs, true);
+        if (!cr3_reg) {
+            fprintf(stderr, "bench_pandaref: no cr3 register\n");
+            exit(1);
+        }
+    }
 }
 
 static void at_exit(qemu_plugin_id_t id, void *udata)
@@ -261,8 +301,11 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     for (int i = 0; i < argc; i++) {
         if (g_str_has_prefix(argv[i], "out=") && argv[i][4]) {
             out_path = g_strdup(argv[i] + 4);
+        } else if (strcmp(argv[i], "asid=cr3") == 0 && info->system_emulation) {
+            asid_cr3 = true;
         } else {
-            fprintf(stderr, "bench_pandaref: unknown argument '%s'; accepted: out=PATH\n", argv[i]);
+            fprintf(stderr, "bench_pandaref: unknown argument '%s'; accepted: out=PATH, "
+                    "asid=cr3 (whole-system mode)\n", argv[i]);
             return -1;
         }
     }

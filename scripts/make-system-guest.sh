@@ -11,7 +11,8 @@
 # three threads each) at once. With kallsyms=1, init first prints
 # /proc/kallsyms between the lines KALLSYMS-BEGIN and KALLSYMS-END (as
 # root, kptr_restrict=0: the real addresses of this boot), then goes on;
-# kallsyms=only powers off after it.
+# kallsyms=only powers off after it. With bench=N, the benchmark's workload
+# instead (bench/system.py, block below).
 #
 # KASLR (kernel address-space layout randomisation), as measured with
 # these guests (Debian 6.1 cloud kernels, QEMU 10.0 TCG; the kallsyms
@@ -37,6 +38,7 @@
 #   initrd.gz   the initramfs (-initrd)
 #   sysprog     the test program, with symbols (for nm)
 #   systhreads  the threaded test program, with symbols
+#   sysbench    the benchmark's workload (-O2), with symbols
 #   qemu.args   QEMU arguments booting it, one per line (machine, firmware,
 #               kernel, initrd, command line); add -plugin ... and run
 #   firmware/   x86_64: the BIOS and option ROMs QEMU's PC needs (-L)
@@ -110,6 +112,9 @@ fi
 src=$root/tests/guests/sysprog.c
 src_threads=$root/tests/guests/systhreads.c
 key=$( { cat "$0" "$src" "$src_threads" "$here/mkinitramfs.py"; ls "$debs"; } | cksum | cut -d' ' -f1)
+# The benchmark's workload is an input too (bench/system.py).
+src_bench=$root/tests/guests/sysbench.c
+key=$( { echo "$key"; cat "$src_bench"; } | cksum | cut -d' ' -f1)
 out=$top/$arch-$key
 if [ -f "$out/.complete" ]; then
     printf '%s\n' "$out"
@@ -139,6 +144,28 @@ cp "$tmp/out/sysprog" "$tmp/root/sysprog"
     -Wl,-Ttext-segment=0x20000000 -o "$tmp/out/systhreads" "$src_threads"
 cp "$tmp/out/systhreads" "$tmp/root/systhreads"
 
+# The whole-system benchmark (bench/system.py): with bench=N on the kernel
+# command line, init sources /bench.sh, which runs N copies of the static,
+# optimised call-heavy tests/guests/sysbench.c at once (benchscale=S units of
+# work each, default 40), then busybox gzip -9 on the text each copy wrote,
+# and powers off. Linked at 0x30000000, apart from the other programs.
+"$cc" -static -O2 -g -Wall -Wextra -Werror -Wl,-Ttext-segment=0x30000000 \
+    -o "$tmp/out/sysbench" "$src_bench"
+cp "$tmp/out/sysbench" "$tmp/root/sysbench"
+cat > "$tmp/root/bench.sh" <<'BENCH'
+echo "SYSBENCH-CPUS $(nproc)"
+i=1
+while [ "$i" -le "$bench" ]; do
+    { /sysbench "$i" "${benchscale:-40}" "/tmp/bench.$i" &&
+      busybox gzip -9 -c "/tmp/bench.$i" > "/tmp/bench.$i.gz" &&
+      echo "SYSBENCH-GZIP id=$i $(busybox wc -c < "/tmp/bench.$i.gz")"; } &
+    i=$((i + 1))
+done
+wait
+echo SYSBENCH-DONE
+poweroff -f
+BENCH
+
 cat > "$tmp/root/init" <<'INIT'
 #!/bin/sh
 # Init of the whole-system test guest: two waves of N copies of /sysprog
@@ -148,7 +175,8 @@ cat > "$tmp/root/init" <<'INIT'
 # command line (the kernel passes unknown NAME=VALUE to init's
 # environment): kallsyms= (first print /proc/kallsyms; "only": nothing
 # else), systhreads= (two copies of /systhreads at once instead of the
-# waves), spawn=N (N short-lived processes instead).
+# waves), spawn=N (N short-lived processes instead), bench=N (the
+# benchmark: /bench.sh).
 export PATH=/bin
 mount -t devtmpfs dev /dev
 mount -t proc proc /proc
@@ -160,6 +188,7 @@ if [ -n "${kallsyms:-}" ]; then
     echo KALLSYMS-END
     [ "$kallsyms" = only ] && poweroff -f
 fi
+[ -n "${bench:-}" ] && . /bench.sh
 echo "SYSPROG-CPUS $(nproc)"
 if [ -n "${systhreads:-}" ]; then
     /systhreads 1 /tmp/t &
