@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Whole-system tests: a Debian kernel and a busybox initramfs
 (scripts/make-system-guest.sh) boot under qemu-system-x86_64 and
-qemu-system-aarch64 with callstack_instr and calltrace; init runs two waves
+qemu-system-aarch64 (and, in test_system_arches.py, qemu-system-i386,
+qemu-system-arm and qemu-system-ppc64) with callstack_instr and calltrace; init runs two waves
 of four copies of tests/guests/sysprog.c (a wave's copies at once, each copy
 with its own call pattern), and powers off. The second wave's processes
 usually get page tables the first wave freed, hence the same address space
@@ -25,7 +26,34 @@ COPIES = 4                     # per wave
 WAVES = 2
 SPINS = 10000                  # sysprog.c
 OWN = ("main", "run", "rec", "checkpoint", "spin", "add_one", "twice", "the_end")
-KERNEL_HALF = 1 << 63          # both guests put the kernel in the top half
+# Where each guest's kernel lives: the top half on 64-bit guests, above
+# PAGE_OFFSET (the kernels' configs: CONFIG_PAGE_OFFSET=0xC0000000, 3G/1G
+# split) on 32-bit ones, arm's modules 16 MiB below it.
+KERNEL_START = {"x86_64": 1 << 63, "aarch64": 1 << 63, "ppc64": 1 << 63,
+                "i386": 0xC0000000, "arm": 0xBF000000}
+# The frames below main's caller: glibc's _start calls __libc_start_main,
+# except on ppc64, where _start branches to it without linking (objdump:
+# `b __libc_start_main+0x8`), leaving no frame.
+BELOW_MAIN = {"ppc64": ("__libc_start_main",)}
+
+
+def system_qemu(arch):
+    """The qemu-system binary for arch: x86_64 and aarch64 from the main
+    QEMU build, the others from the separate one (scripts/setup.sh
+    --system-extra, built here if it is not yet, or waited for if a
+    background set-up is building it)."""
+    if arch in ("x86_64", "aarch64"):
+        return os.path.join(QEMU_PREFIX, "bin", "qemu-system-" + arch)
+    b = "qemu-system-" + arch
+    run(["bash", os.path.join(ROOT, "scripts", "setup.sh"), b], timeout=7200)
+    p = run(["bash", "-c", '. "$1/scripts/qemu-env.sh"; printf %s "$QEMU_SYS_PREFIX"', "-", ROOT])
+    return os.path.join(p.stdout, "bin", b)
+
+
+def local_entries(path):
+    """ppc64 ELFv2: {name: offset of the local entry point}, from readelf."""
+    out = run(["readelf", "-sW", path]).stdout
+    return {m.group(2): int(m.group(1)) for m in re.finditer(r"\[<localentry>: (\d+)\]\s+\S+\s+(\S+)", out)}
 
 _guests = {}
 
@@ -37,14 +65,17 @@ def system_guest(arch):
         d = p.stdout.strip().splitlines()[-1]
         # (an assembler symbol without a size, __wrap_main, counts as one
         # instruction)
-        syms = {name: (addr, size) for addr, size, name in
+        # (Thumb functions' symbols have bit 0 set; their code starts at
+        # the even address)
+        mask = ~1 if arch == "arm" else ~0
+        syms = {name: (addr & mask, size) for addr, size, name in
                 nm_defined_text(os.path.join(d, "sysprog"), sizeless=4)}
         for n in OWN + ("_start", "__libc_start_main", "__libc_start_call_main"):
             if n not in syms:
                 raise Failure("sysprog has no symbol %s" % n)
         with open(os.path.join(d, "qemu.args")) as f:
             args = f.read().splitlines()
-        _guests[arch] = (d, syms, args)
+        _guests[arch] = (d, syms, args, local_entries(os.path.join(d, "sysprog")) if arch == "ppc64" else {})
     return _guests[arch]
 
 
@@ -52,7 +83,7 @@ class Boot:
     """One boot of the guest with the plugins; parsed results."""
 
     def __init__(self, arch, tag, extra=(), smp=1):
-        d, syms, args = system_guest(arch)
+        d, syms, args, local = system_guest(arch)
         self.arch, self.syms = arch, syms
         # AArch64 glibc calls main through __wrap_main, a landing pad that
         # jumps to main: the frame is __wrap_main's (a tail call is no call).
@@ -61,10 +92,12 @@ class Boot:
         own = [syms[n] for n in names]
         lo, hi = min(a for a, _ in own), max(a + s for a, s in own)
         self.own = {syms[n][0]: n for n in names}
+        # ppc64: a direct call enters at the local entry point.
+        self.own.update({syms[n][0] + local[n]: n for n in names if local.get(n)})
         self.trace = os.path.join(WORK, "system-%s-%s.trace" % (arch, tag))
         ct = [CALLTRACE, "out=" + self.trace, "callers_at=0x%x" % syms["checkpoint"][0],
               "only=0x%x-0x%x" % (lo, hi), "per_stack=on", "until=0x%x" % syms["the_end"][0]]
-        cmd = [os.path.join(QEMU_PREFIX, "bin", "qemu-system-" + arch)] + args + [
+        cmd = [system_qemu(arch)] + args + [
             "-smp", str(smp), "-plugin", PLUGIN, "-plugin", ",".join(ct)] + list(extra)
         p = run(cmd, timeout=900, stdin=subprocess.DEVNULL)
         self.console = p.stdout
@@ -78,7 +111,9 @@ class Boot:
                 self.stacks[f[1]] = dict(kv.split("=", 1) for kv in f[2:])
         self.copies = {}
         for m in re.finditer(r"SYSPROG id=(\d+) depth=(\d+) .*chain=(\S+)", self.console):
-            self.copies[int(m.group(1))] = (int(m.group(2)), [int(x, 16) for x in m.group(3).split(",")])
+            # (Thumb: the return addresses the program saw have bit 0 set)
+            self.copies[int(m.group(1))] = (int(m.group(2)), [int(x, 16) & ~1 if arch == "arm" else int(x, 16)
+                                                              for x in m.group(3).split(",")])
         if sorted(self.copies) != list(range(1, WAVES * COPIES + 1)):
             raise Failure("expected %d copies of sysprog to report, got %s" % (
                 WAVES * COPIES, sorted(self.copies)))
@@ -128,10 +163,11 @@ def check_user_stacks(b):
         # Below main: __libc_start_call_main (main's own return address,
         # already in the chain), then __libc_start_main's and _start's frames.
         rest = stack[len(chain):]
-        if (len(rest) != 2 or not b.inside("__libc_start_main", rest[0])
-                or not b.inside("_start", rest[1]) or not b.inside("__libc_start_call_main", chain[-1])):
+        below = BELOW_MAIN.get(b.arch, ("__libc_start_main", "_start"))
+        if (len(rest) != len(below) or not all(b.inside(n, a) for n, a in zip(below, rest))
+                or not b.inside("__libc_start_call_main", chain[-1])):
             raise Failure("copy %d: below its own %d frames the stack holds %s, expected one frame in "
-                          "__libc_start_main and one in _start" % (ident, len(chain), [hex(a) for a in rest]))
+                          "each of %s" % (ident, len(chain), [hex(a) for a in rest], below))
         if not sid.startswith("(asid=0x"):
             raise Failure("copy %d: user stack id %s is not an asid stack" % (ident, sid))
         sids[ident] = sid
@@ -175,7 +211,7 @@ def check_privilege(b):
         if sid.startswith("(kernel, sp=0x"):
             kernel_calls += int(st["calls"])
         elif sid.startswith("(asid=0x"):
-            if hi >= KERNEL_HALF:
+            if hi >= KERNEL_START[b.arch]:
                 raise Failure("user stack %s holds a kernel address 0x%x" % (sid, hi))
         else:
             raise Failure("unexpected stack id %s" % sid)
@@ -257,7 +293,7 @@ def system_mode_refuses_threaded_without_osi():
     when the first vCPU starts (by then every plugin is loaded), before the
     guest runs."""
     for arch in ARCHES:
-        d, _, args = system_guest(arch)
+        d, _, args, _ = system_guest(arch)
         q = os.path.join(QEMU_PREFIX, "bin", "qemu-system-" + arch)
         p = run([q] + args + ["-plugin", PLUGIN + ",stack_type=threaded"],
                 check=False, stdin=subprocess.DEVNULL, timeout=120)
@@ -307,7 +343,7 @@ def spawn_boot(n, tag, plugins=True, smp=2):
     processes one after another) and returns (console, peak RSS in KiB,
     calltrace summary fields, the plugin's stack counts). The peak RSS is
     QEMU's own (wait4), so the run is spawned directly, not through run()."""
-    d, _, args = system_guest("x86_64")
+    d, _, args, _ = system_guest("x86_64")
     args = list(args)
     i = args.index("-append")
     args[i + 1] += " spawn=%d" % n
