@@ -70,6 +70,13 @@ def system_guest(arch):
         mask = ~1 if arch == "arm" else ~0
         syms = {name: (addr & mask, size) for addr, size, name in
                 nm_defined_text(os.path.join(d, "sysprog"), sizeless=4)}
+        # arm's _start (glibc's start.S) has no size: it ends at the next
+        # symbol (nm -n; the literal pool's $d mapping symbol there).
+        if arch == "arm":
+            addrs = sorted({int(l.split()[0], 16) & mask for l in run(
+                ["nm", "-n", os.path.join(d, "sysprog")]).stdout.splitlines() if len(l.split()) == 3})
+            a = syms["_start"][0]
+            syms["_start"] = (a, min(x for x in addrs if x > a) - a)
         for n in OWN + ("_start", "__libc_start_main", "__libc_start_call_main"):
             if n not in syms:
                 raise Failure("sysprog has no symbol %s" % n)
@@ -95,8 +102,10 @@ class Boot:
         # ppc64: a direct call enters at the local entry point.
         self.own.update({syms[n][0] + local[n]: n for n in names if local.get(n)})
         self.trace = os.path.join(WORK, "system-%s-%s.trace" % (arch, tag))
-        ct = [CALLTRACE, "out=" + self.trace, "callers_at=0x%x" % syms["checkpoint"][0],
-              "only=0x%x-0x%x" % (lo, hi), "per_stack=on", "until=0x%x" % syms["the_end"][0]]
+        # (ppc64: where the program's direct calls enter, the local entry)
+        entered = {n: syms[n][0] + local.get(n, 0) for n in ("checkpoint", "the_end")}
+        ct = [CALLTRACE, "out=" + self.trace, "callers_at=0x%x" % entered["checkpoint"],
+              "only=0x%x-0x%x" % (lo, hi), "per_stack=on", "until=0x%x" % entered["the_end"]]
         cmd = [system_qemu(arch)] + args + [
             "-smp", str(smp), "-plugin", PLUGIN, "-plugin", ",".join(ct)] + list(extra)
         p = run(cmd, timeout=900, stdin=subprocess.DEVNULL)
