@@ -56,6 +56,7 @@ def local_entries(path):
     return {m.group(2): int(m.group(1)) for m in re.finditer(r"\[<localentry>: (\d+)\]\s+\S+\s+(\S+)", out)}
 
 _guests = {}
+_local = {}    # per arch, system_guest's local entry points (ppc64)
 
 
 def system_guest(arch):
@@ -82,7 +83,8 @@ def system_guest(arch):
                 raise Failure("sysprog has no symbol %s" % n)
         with open(os.path.join(d, "qemu.args")) as f:
             args = f.read().splitlines()
-        _guests[arch] = (d, syms, args, local_entries(os.path.join(d, "sysprog")) if arch == "ppc64" else {})
+        _guests[arch] = (d, syms, args)
+        _local[arch] = local_entries(os.path.join(d, "sysprog")) if arch == "ppc64" else {}
     return _guests[arch]
 
 
@@ -90,7 +92,8 @@ class Boot:
     """One boot of the guest with the plugins; parsed results."""
 
     def __init__(self, arch, tag, extra=(), smp=1):
-        d, syms, args, local = system_guest(arch)
+        d, syms, args = system_guest(arch)
+        local = _local[arch]
         self.arch, self.syms = arch, syms
         # AArch64 glibc calls main through __wrap_main, a landing pad that
         # jumps to main: the frame is __wrap_main's (a tail call is no call).
@@ -302,7 +305,7 @@ def system_mode_refuses_threaded_without_osi():
     when the first vCPU starts (by then every plugin is loaded), before the
     guest runs."""
     for arch in ARCHES:
-        d, _, args, _ = system_guest(arch)
+        d, _, args = system_guest(arch)
         q = os.path.join(QEMU_PREFIX, "bin", "qemu-system-" + arch)
         p = run([q] + args + ["-plugin", PLUGIN + ",stack_type=threaded"],
                 check=False, stdin=subprocess.DEVNULL, timeout=120)
@@ -352,7 +355,7 @@ def spawn_boot(n, tag, plugins=True, smp=2):
     processes one after another) and returns (console, peak RSS in KiB,
     calltrace summary fields, the plugin's stack counts). The peak RSS is
     QEMU's own (wait4), so the run is spawned directly, not through run()."""
-    d, _, args, _ = system_guest("x86_64")
+    d, _, args = system_guest("x86_64")
     args = list(args)
     i = args.index("-append")
     args[i + 1] += " spawn=%d" % n
