@@ -39,12 +39,13 @@ log() { printf 'setup [%4ds]: %s\n' "$SECONDS" "$*" >&2; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
 # QEMU binaries to build: the arguments, or all of QEMU_TARGETS; or (SYS=1)
-# those of QEMU_SYS_TARGETS.
+# those of QEMU_SYS_TARGETS. (grep reads all its input: with -q it could
+# exit at the match, and the writer's SIGPIPE fail the pipeline.)
 ONLY=() SYS=0
 for b in "$@"; do
-    if [ "$b" = --system-extra ] || qemu_binaries "$QEMU_SYS_TARGETS" | grep -qx "$b"; then
+    if [ "$b" = --system-extra ] || qemu_binaries "$QEMU_SYS_TARGETS" | grep -x -- "$b" >/dev/null; then
         SYS=1
-    elif qemu_binaries | grep -qx "$b"; then
+    elif qemu_binaries | grep -x -- "$b" >/dev/null; then
         ONLY+=("$b")
     else
         die "unknown QEMU binary '$b'; accepted: --system-extra $(qemu_binaries | tr '\n' ' ')$(qemu_binaries "$QEMU_SYS_TARGETS" | tr '\n' ' ')"
