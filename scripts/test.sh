@@ -55,7 +55,7 @@ dumps=$(QEMU_PREFIX=$QEMU_PREFIX python3 "$root/tests/e2e/sysguest.py" kallsyms 
     echo "kallsyms dumps: the guest boots failed"
 export CALLSTACK_KALLSYMS_A=$(sed -n 1p <<<"$dumps") CALLSTACK_KALLSYMS_B=$(sed -n 2p <<<"$dumps")
 : "${CALLSTACK_KALLSYMS_A:=/nonexistent}" "${CALLSTACK_KALLSYMS_B:=/nonexistent}"
-for t in test_engine test_symbols test_options test_qemu_reads test_osi_kallsyms test_osi_image; do
+for t in test_engine test_symbols test_options test_qemu_reads test_osi_kallsyms test_osi_image test_arch; do
     if ninja -C "$asan" "tests/unit/$t" >/dev/null; then
         ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
             "$asan/tests/unit/$t" 2>&1 | tee "$log" | sed "s/^/unit($t): /"
