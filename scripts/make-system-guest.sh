@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# Builds the whole-system test guest for ARCH (x86_64 or aarch64) from
-# Debian packages: a Debian 12 kernel and a busybox-static initramfs whose
+# Builds the whole-system test guest for ARCH (x86_64, aarch64, i386, arm or
+# ppc64) from Debian packages: a Debian 12 kernel and a busybox-static initramfs whose
 # init runs two waves of copies of tests/guests/sysprog.c, each wave's
 # copies at once (N, from the kernel command line's sysprog=N, default 4),
 # then powers off. With spawn=N on the kernel command line, init instead
@@ -35,6 +35,7 @@
 #
 # Prints the guest directory on its last line of output. It holds
 #   kernel      the kernel image (-kernel)
+#   config      its build configuration (THREAD_SIZE, Thumb-2, BTF)
 #   initrd.gz   the initramfs (-initrd)
 #   sysprog     the test program, with symbols (for nm)
 #   systhreads  the threaded test program, with symbols
@@ -58,12 +59,29 @@ root=$(dirname "$here")
 die() { printf 'make-system-guest: error: %s\n' "$*" >&2; exit 1; }
 log() { printf 'make-system-guest: %s\n' "$*" >&2; }
 
-[ $# = 1 ] || die "usage: make-system-guest.sh ARCH (x86_64 or aarch64)"
+[ $# = 1 ] || die "usage: make-system-guest.sh ARCH (x86_64, aarch64, i386, arm or ppc64)"
 arch=$1
+# Per architecture: Debian's architecture, the compiler of the test
+# program, the console, and the kernel metapackage. x86_64 and aarch64 use
+# the "cloud" flavour (virtio and serial built in, fewer drivers to probe,
+# so it boots in about 3 s under TCG instead of 7); the others have no such
+# flavour: i386's 686 (non-PAE, for any i686), armhf's armmp (ARMv7
+# multiplatform, LPAE-less, which knows QEMU's virt board) and ppc64el's
+# only kernel.
 case $arch in
-    x86_64)  darch=amd64 cc=gcc console=ttyS0 ;;
-    aarch64) darch=arm64 cc=aarch64-linux-gnu-gcc console=ttyAMA0 ;;
-    *) die "unsupported ARCH '$arch'; accepted: x86_64, aarch64" ;;
+    x86_64)  darch=amd64 cc=gcc console=ttyS0 kmeta=linux-image-cloud-amd64 ;;
+    aarch64) darch=arm64 cc=aarch64-linux-gnu-gcc console=ttyAMA0 kmeta=linux-image-cloud-arm64 ;;
+    i386)    darch=i386 cc=i686-linux-gnu-gcc console=ttyS0 kmeta=linux-image-686 ;;
+    arm)     darch=armhf cc=arm-linux-gnueabihf-gcc console=ttyAMA0 kmeta=linux-image-armmp ;;
+    ppc64)   darch=ppc64el cc=powerpc64le-linux-gnu-gcc console=hvc0 kmeta=linux-image-powerpc64le ;;
+    *) die "unsupported ARCH '$arch'; accepted: x86_64, aarch64, i386, arm, ppc64" ;;
+esac
+# PC firmware (SeaBIOS and QEMU's option ROMs) for x86, the pseries
+# machine's Open Firmware for ppc64 (the QEMU build has no blobs).
+case $arch in
+    x86_64|i386) fwpkgs=(seabios qemu-system-data) ;;
+    ppc64)       fwpkgs=(qemu-system-data) ;;
+    *)           fwpkgs=() ;;
 esac
 
 top=$CALLSTACK_CACHE/system-guest
@@ -75,16 +93,14 @@ flock 9
 # The cross compiler for the test program (x86_64 uses the host's gcc).
 if ! command -v "$cc" >/dev/null; then
     [ "${CALLSTACK_SKIP_APT:-0}" = 1 ] && die "$cc is missing (CALLSTACK_SKIP_APT=1)"
-    log "installing the arm64 cross compiler"
+    log "installing the $darch cross compiler"
     as_root apt-get -qq update
     DEBIAN_FRONTEND=noninteractive as_root apt-get -y -qq install \
-        gcc-aarch64-linux-gnu libc6-dev-arm64-cross >/dev/null
+        "gcc-${cc%-gcc}" "libc6-dev-$darch-cross" >/dev/null
 fi
 
-# Downloads, once: the kernel the metapackage points to (the "cloud"
-# flavour: virtio and serial built in, fewer drivers to probe, so it boots
-# in about 3 s under TCG instead of 7), busybox-static, and on x86_64 the
-# firmware (the QEMU build has no blobs).
+# Downloads, once: the kernel the metapackage points to, busybox-static
+# of the guest's architecture, and the firmware.
 fetch() {
     local d=$top/apt-$darch uri
     uri=$(debian_uri)
@@ -94,20 +110,22 @@ fetch() {
     log "fetching the $darch package lists"
     apt-get "${apt[@]}" -qq update
     local kpkg
-    kpkg=$(apt-cache "${apt[@]}" depends "linux-image-cloud-$darch" |
+    kpkg=$(apt-cache "${apt[@]}" depends "$kmeta" |
            awk '$1 == "Depends:" && $2 ~ /^linux-image-/ { print $2; exit }')
-    [ -n "$kpkg" ] || die "no kernel package behind linux-image-cloud-$darch"
-    local pkgs=("$kpkg" busybox-static)
-    [ "$darch" = amd64 ] && pkgs+=(seabios qemu-system-data)
+    [ -n "$kpkg" ] || die "no kernel package behind $kmeta"
+    local pkgs=("$kpkg" busybox-static ${fwpkgs[@]+"${fwpkgs[@]}"})
     log "downloading ${pkgs[*]}"
     rm -rf "$debs.tmp"; mkdir -p "$debs.tmp"
     (cd "$debs.tmp" && apt-get "${apt[@]}" -qq download "${pkgs[@]}")
     rm -rf "$debs"; mv "$debs.tmp" "$debs"
 }
-if ! ls "$debs"/linux-image-*.deb "$debs"/busybox-static_*.deb >/dev/null 2>&1 ||
-   { [ "$darch" = amd64 ] && ! ls "$debs"/seabios_*.deb >/dev/null 2>&1; }; then
-    fetch
-fi
+have_debs() {
+    local p
+    for p in linux-image busybox-static ${fwpkgs[@]+"${fwpkgs[@]}"}; do
+        ls "$debs/${p}"[-_]*.deb >/dev/null 2>&1 || return 1
+    done
+}
+have_debs || fetch
 
 src=$root/tests/guests/sysprog.c
 src_threads=$root/tests/guests/systhreads.c
@@ -126,7 +144,9 @@ tmp=$(mktemp -d "$top/build.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/x" "$tmp/out" "$tmp/root/bin" "$tmp/root/tmp/w1" "$tmp/root/tmp/w2" "$tmp/root/tmp/t" "$tmp/root/proc"
 dpkg-deb -x "$debs"/linux-image-*.deb "$tmp/x"
-cp "$tmp"/x/boot/vmlinuz-* "$tmp/out/kernel"
+# (ppc64el's kernel is an uncompressed ELF vmlinux, which pseries boots)
+cp "$tmp"/x/boot/vmlinu[xz]-* "$tmp/out/kernel"
+cp "$tmp"/x/boot/config-* "$tmp/out/config"
 dpkg-deb -x "$debs"/busybox-static_*.deb "$tmp/bb"
 cp "$tmp/bb/bin/busybox" "$tmp/root/bin/busybox"
 for applet in sh mount sleep nproc poweroff cat; do
@@ -236,12 +256,24 @@ python3 "$here/mkinitramfs.py" "$tmp/root" "$tmp/out/initrd.gz"
 append="console=$console quiet panic=-1"
 {
     case $arch in
-        x86_64)
+        x86_64|i386)
             mkdir -p "$tmp/fw" "$tmp/out/firmware"
             for f in "$debs"/seabios_*.deb "$debs"/qemu-system-data_*.deb; do dpkg-deb -x "$f" "$tmp/fw"; done
             cp "$tmp/fw/usr/share/seabios/bios-256k.bin" "$tmp/fw/usr/share/qemu/linuxboot_dma.bin" \
                "$tmp/fw/usr/share/qemu/kvmvapic.bin" "$tmp/out/firmware/"
             printf '%s\n' -L "$out/firmware" -vga none
+            ;;
+        arm)
+            # ARMv7 (the virt board's default CPU for qemu-system-arm).
+            printf '%s\n' -M virt -cpu cortex-a15
+            ;;
+        ppc64)
+            # QEMU's minimal Open Firmware (VOF) instead of SLOF: it boots
+            # the -kernel directly, in a fraction of SLOF's time under TCG.
+            mkdir -p "$tmp/fw" "$tmp/out/firmware"
+            dpkg-deb -x "$debs"/qemu-system-data_*.deb "$tmp/fw"
+            cp "$tmp/fw/usr/share/qemu/vof.bin" "$tmp/out/firmware/"
+            printf '%s\n' -L "$out/firmware" -M pseries,x-vof=on -vga none
             ;;
         aarch64)
             # No random KASLR seed in the device tree: a record/replay pair

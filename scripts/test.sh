@@ -16,6 +16,22 @@ bash "$root/scripts/setup.sh" || { echo "0 passed, 1 failed"; exit 1; }
 bash "$root/scripts/build.sh" || { echo "0 passed, 1 failed"; exit 1; }
 . "$root/scripts/qemu-env.sh"
 
+# The whole-system emulators of i386, arm and ppc64 (a separate QEMU build,
+# scripts/setup.sh --system-extra) are needed only by
+# tests/e2e/test_system_arches.py: when those are selected and not built
+# yet, they build in the background, niced, while the unit, fuzz and
+# thread-sanitizer runs go on; the tests wait for the build (its lock) when
+# they get there. Its output: build/qemu-system-extra.log.
+sys_tests=$(sed -n 's/^def \(system_[a-z0-9_]*\)(.*/\1/p' "$root/tests/e2e/test_system_arches.py")
+want_sys=$(($# == 0))
+for a in "$@"; do
+    grep -qF -- "$a" <<<"$sys_tests" && want_sys=1
+done
+if [ "$want_sys" = 1 ] && [ ! -f "$QEMU_SYS_PREFIX/.complete" ] && [ -z "${CALLSTACK_QEMU_PREFIX:-}" ]; then
+    CALLSTACK_SKIP_APT=1 bash "$root/scripts/setup.sh" --system-extra \
+        >"$root/build/qemu-system-extra.log" 2>&1 &
+fi
+
 passed=0 failed=0
 count() {   # adds the "N passed, N failed" of a log's last line
     local last; last=$(tail -n 1 "$1")
@@ -39,7 +55,7 @@ dumps=$(QEMU_PREFIX=$QEMU_PREFIX python3 "$root/tests/e2e/sysguest.py" kallsyms 
     echo "kallsyms dumps: the guest boots failed"
 export CALLSTACK_KALLSYMS_A=$(sed -n 1p <<<"$dumps") CALLSTACK_KALLSYMS_B=$(sed -n 2p <<<"$dumps")
 : "${CALLSTACK_KALLSYMS_A:=/nonexistent}" "${CALLSTACK_KALLSYMS_B:=/nonexistent}"
-for t in test_engine test_symbols test_options test_qemu_reads test_osi_kallsyms test_osi_image; do
+for t in test_engine test_symbols test_options test_qemu_reads test_osi_kallsyms test_osi_image test_arch; do
     if ninja -C "$asan" "tests/unit/$t" >/dev/null; then
         ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
             "$asan/tests/unit/$t" 2>&1 | tee "$log" | sed "s/^/unit($t): /"

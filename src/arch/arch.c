@@ -49,6 +49,12 @@ static const csi_arch_desc arches[] = {
     { .name = "ppc64le", .sp_reg = "r1", .pc_reg = "pc", .word_bytes = 8,
       .call_kills_equal_sp = true, .local_entries = true, .tail_insns = 1, .classify = csi_arch_ppc_classify,
       .entry_ret = { .kind = CSI_TARGET_REG, .base = "lr" }, .sigaction_nr = 173, .clone_nr = { 120, 435 } },
+    /* qemu-system-ppc64 (whole-system): the guest's byte order is MSR.LE,
+     * read per block (mode_reg); little-endian (ppc64el) is what its
+     * data and registers are read as. */
+    { .name = "ppc64", .sp_reg = "r1", .pc_reg = "pc", .word_bytes = 8, .mode_reg = "msr",
+      .call_kills_equal_sp = true, .tail_insns = 1, .classify = csi_arch_ppc_classify,
+      .entry_ret = { .kind = CSI_TARGET_REG, .base = "lr" } },
     { .name = "riscv64", .sp_reg = "sp", .pc_reg = "pc", .word_bytes = 8,
       .call_kills_equal_sp = true, .tail_insns = 1, .classify = csi_arch_riscv_classify,
       .entry_ret = { .kind = CSI_TARGET_REG, .base = "ra" }, .sigaction_nr = 134, .clone_nr = { 220, 435 } },

@@ -11,6 +11,9 @@
  * Returns: bx lr, mov pc, lr, and loads of pc from the stack: pop {..., pc}
  * (= ldm sp!, {..., pc}) and ldr pc, [sp], #4. Those land with sp past the
  * popped words: sp_delta.
+ * Not returns: the exception returns of privileged code (movs pc, lr and an
+ * ldm that also loads cpsr, `{..., pc}^`), which leave an exception or
+ * system call and change mode, like x86's iret.
  * Conditions: ARM instructions carry one; in Thumb an IT instruction makes
  * up to 4 following ones conditional. Both are evaluated on cpsr when the
  * instruction is about to execute: a call or return not taken is no event.
@@ -93,18 +96,21 @@ static void classify_one(csh h, const cs_insn *in, csi_insn_info *out)
         }
         break;
     case ARM_INS_MOV:
-        if (x->op_count == 2 && op0->type == ARM_OP_REG && op0->reg == (int)ARM_REG_PC &&
+        if (x->op_count == 2 && !x->update_flags && op0->type == ARM_OP_REG && op0->reg == (int)ARM_REG_PC &&
             x->operands[1].type == ARM_OP_REG && x->operands[1].reg == (int)ARM_REG_LR) {
             out->cls = CSI_INSN_RET;
             set_reg(&out->target, "lr");
         }
         break;
     case ARM_INS_POP:
-        pop_pc(x, 0, out);
+        if (!x->usermode) {
+            pop_pc(x, 0, out);
+        }
         break;
     case ARM_INS_LDM:
         /* ldm sp!, {...}: Capstone names most of them pop. */
-        if (op0 && op0->type == ARM_OP_REG && op0->reg == (int)ARM_REG_SP && x->writeback) {
+        if (op0 && op0->type == ARM_OP_REG && op0->reg == (int)ARM_REG_SP && x->writeback &&
+            !x->usermode) {
             pop_pc(x, 1, out);
         }
         break;

@@ -17,6 +17,9 @@
  * is LR; r1 (sp) does not change at calls or returns. The return address
  * is the next instruction, so targets are masked to a multiple of 4 (LR's
  * low bits are ignored by bclr).
+ * Whole-system ppc64 runs big-endian firmware and early kernel code before a
+ * little-endian kernel switches MSR.LE on: there the block's msr (mode_reg)
+ * says how its instructions are stored.
  */
 #include <string.h>
 #include <glib.h>
@@ -46,7 +49,11 @@ void csi_arch_ppc_classify(const csi_arch_desc *a, const csi_code *c, csi_insn_i
     }
     uint64_t addr = c->addr + c->at;
     uint64_t mask = (a->word_bytes == 8 ? UINT64_MAX : UINT32_MAX) & ~3ull;
-    uint32_t w = csi_arch_word32(a, c->bytes + c->at);
+    const uint8_t *p = c->bytes + c->at;
+    uint32_t w = csi_arch_word32(a, p);
+    if (a->mode_reg && !(c->mode & 1)) {   /* MSR.LE clear: big-endian code */
+        w = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    }
     unsigned op = w >> 26, bo = (w >> 21) & 31, bi = (w >> 16) & 31, xo = (w >> 1) & 0x3ff;
     bool lk = w & 1, aa = (w >> 1) & 1;
     out->target.mask = mask;

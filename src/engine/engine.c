@@ -789,6 +789,7 @@ void csi_engine_fill_prog_point(csi_engine *e, csi_stack *s, prog_point *p)
 
 typedef struct top_arg {
     csi_frame *out;
+    uint32_t below;
     bool found;
 } top_arg;
 
@@ -796,16 +797,21 @@ static void copy_top(const csi_stack *s, void *p)
 {
     top_arg *a = p;
     uint32_t c = count_once(s);
-    a->found = c != 0;
-    if (c) {
-        frame_snapshot(&s->frames[c - 1], a->out);
+    a->found = c > a->below;
+    if (a->found) {
+        frame_snapshot(&s->frames[c - 1 - a->below], a->out);
     }
 }
 
 bool csi_engine_top(csi_engine *e, csi_stack *s, csi_frame *out)
 {
+    return csi_engine_frame_below_top(e, s, 0, out);
+}
+
+bool csi_engine_frame_below_top(csi_engine *e, csi_stack *s, uint32_t k, csi_frame *out)
+{
     (void)e;
-    top_arg a = { .out = out };
+    top_arg a = { .out = out, .below = k };
     read_stack(s, copy_top, &a);
     return a.found;
 }

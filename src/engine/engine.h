@@ -149,6 +149,8 @@ void csi_engine_ret(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t target,
 bool csi_engine_ret_from_slot(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t slot);
 /* The top frame of s into *out; false if s holds no frame. */
 bool csi_engine_top(csi_engine *e, csi_stack *s, csi_frame *out);
+/* The frame k below the top (0: the top) into *out; false if there is none. */
+bool csi_engine_frame_below_top(csi_engine *e, csi_stack *s, uint32_t k, csi_frame *out);
 /* Pops the top frame as unwound (one event) if it is still *expected: a
  * stack shared by threads may have changed since csi_engine_top. */
 bool csi_engine_unwind_top(csi_engine *e, csi_stack *s, unsigned vcpu, const csi_frame *expected,

@@ -9,9 +9,10 @@
  *    (asid=ADDRESS-SPACE-ID). The id comes from the page-table base register
  *    (see x86_asid and a64_asid for which bits and why).
  *  - Kernel mode: one stack per kernel stack, (kernel, sp=REGION): the
- *    16 KiB-aligned region holding the stack pointer. Linux gives every task
- *    its own kernel stack (16 KiB, 16 KiB-aligned on x86_64; 32 KiB-aligned
- *    on arm64) and every CPU its own interrupt stack, and switches tasks by
+ *    THREAD_SIZE-aligned region holding the stack pointer. Linux gives every
+ *    task its own kernel stack (THREAD_SIZE bytes, aligned to it: 16 KiB on
+ *    x86_64, arm64 (32 KiB-aligned there) and ppc64; 8 KiB on i386 and arm)
+ *    and every CPU its own interrupt stack, and switches tasks by
  *    switching the stack pointer inside the kernel. A region id follows those
  *    switches exactly: the call into the context switch is pushed on the old
  *    task's stack and its return pops the new task's, interrupts nest on
@@ -47,18 +48,25 @@
 #include "vcpu.h"
 #include "osi.h"
 
-/* Linux's THREAD_SIZE on x86_64 and arm64 (without KASAN). */
-#define KERNEL_STACK_REGION (16u * 1024)
-
 typedef struct sys_arch {
     const char *name;                       /* QEMU's target_name */
     const char *regs[4];                    /* registers read, by QEMU's names */
     bool (*kernel)(csi_vcpu *v);             /* privileged? */
     bool (*asid)(csi_vcpu *v, uint64_t *out);
+    /* Linux's THREAD_SIZE there (without KASAN, as Debian builds it): the
+     * size and alignment of task and interrupt stacks. */
+    uint32_t kstack;
+    /* On coming back to a user stack, unwinds the frames of a dead process
+     * whose address-space id a new one got; NULL where ids are not reused. */
+    void (*drop_dead)(csi_vcpu *v, csi_stack *s);
 } sys_arch;
 
-static struct qemu_plugin_register *handle[4];
 static const sys_arch *sys;
+
+/* The kernel-stack region size of the guest's architecture. */
+#define KERNEL_STACK_REGION (sys->kstack)
+
+static struct qemu_plugin_register *handle[4];
 
 static bool rd(csi_vcpu *v, unsigned i, uint64_t *out)
 {
@@ -145,9 +153,87 @@ static bool a64_asid(csi_vcpu *v, uint64_t *out)
     return true;
 }
 
+/*
+ * 32-bit Arm: cpsr's mode field (bits 4:0) is 0x10 (usr) in user mode; every
+ * other mode (svc, irq, abt, und, fiq, sys) is privileged.
+ */
+static bool a32_kernel(csi_vcpu *v)
+{
+    uint64_t cpsr = 0;
+    return rd(v, 0, &cpsr) && (cpsr & 0x1f) != 0x10;
+}
+
+/*
+ * 32-bit Arm: TTBR0 is the user half's page-table base (read through its
+ * 64-bit view, which also holds the ASID with LPAE). Without LPAE (TTBCR.EAE
+ * clear, Debian's armmp), the ASID is CONTEXTIDR's low byte, and Linux
+ * writes CONTEXTIDR with the whole mm->context.id: the ASID and above it
+ * the allocator's generation, which only grows; so (CONTEXTIDR, table base)
+ * tells a new process on a reused page table from the dead one, like arm64's
+ * ASID. With LPAE the ASID is TTBR0 bits 55:48 (Linux keeps TTBCR.A1 clear),
+ * without the generation. Bits 6:0 of a short-descriptor TTBR0 and 4:0 of a
+ * long one are attributes, not address.
+ */
+static bool a32_asid(csi_vcpu *v, uint64_t *out)
+{
+    uint64_t ttbr0, ttbcr = 0, ctx = 0;
+    if (!rd(v, 1, &ttbr0)) {
+        return false;
+    }
+    rd(v, 3, &ttbcr);
+    if (ttbcr & (1u << 31)) {
+        *out = ttbr0 & 0x00ffffffffffffe0ull;
+        return true;
+    }
+    rd(v, 2, &ctx);
+    *out = (ctx & 0xffffffffu) << 32 | (ttbr0 & 0xffffff80u);
+    return true;
+}
+
+/*
+ * ppc64: MSR.PR (bit 14) is set in problem (user) state. QEMU gives
+ * registers in the guest's current byte order (MSR.LE, bit 0) and we read
+ * them as little-endian: a value whose bit 0 is clear was given big-endian
+ * (firmware, the kernel's first instructions), so it is swapped back (the
+ * swapped value's bit 0 is the true bit 56, reserved, hence clear).
+ */
+static uint64_t ppc_msr(csi_vcpu *v)
+{
+    uint64_t msr = 0;
+    rd(v, 0, &msr);
+    return (msr & 1) ? msr : __builtin_bswap64(msr);
+}
+
+static bool ppc64_kernel(csi_vcpu *v)
+{
+    return !(ppc_msr(v) & (1u << 14));
+}
+
+/*
+ * ppc64 with the radix MMU (POWER9 and later; Linux's default there): PIDR
+ * holds the process's id while it runs in user mode (Linux writes the mm's
+ * context id there at every switch), and selects its entry in the process
+ * table, i.e. its page-table tree. Under the hash MMU PIDR stays 0 and no
+ * register names the address space (the segment table is in the SLB); see
+ * docs/system-mode.md.
+ */
+static bool ppc64_asid(csi_vcpu *v, uint64_t *out)
+{
+    return rd(v, 1, out);
+}
+
+static void drop_dead_frames(csi_vcpu *v, csi_stack *s);
+static void ppc64_drop_dead_frames(csi_vcpu *v, csi_stack *s);
+
 static const sys_arch sys_arches[] = {
-    { "x86_64", { "cs", "cr3", "cr4", NULL }, x86_kernel, x86_asid },
-    { "aarch64", { "cpsr", "TTBR0_EL1", "TTBR1_EL1", "TCR_EL1" }, a64_kernel, a64_asid },
+    { "x86_64", { "cs", "cr3", "cr4", NULL }, x86_kernel, x86_asid, 16 * 1024, drop_dead_frames },
+    { "aarch64", { "cpsr", "TTBR0_EL1", "TTBR1_EL1", "TCR_EL1" }, a64_kernel, a64_asid, 16 * 1024, NULL },
+    /* qemu-system-i386: the CPL and CR3 as on x86_64 (no PCID in 32-bit
+     * paging; with PAE, CR3 bits 5-11 are address bits and are kept). */
+    { "i386", { "cs", "cr3", "cr4", NULL }, x86_kernel, x86_asid, 8 * 1024, drop_dead_frames },
+    { "arm", { "cpsr", "TTBR0", "CONTEXTIDR_EL1", "TTBCR" }, a32_kernel, a32_asid, 8 * 1024, NULL },
+    { "ppc64", { "msr", "pidr", NULL, NULL }, ppc64_kernel, ppc64_asid, 16 * 1024,
+      ppc64_drop_dead_frames },
 };
 
 static bool kind_given;
@@ -159,9 +245,17 @@ int csi_system_setup(const char *target_name, bool stack_type_given)
             sys = &sys_arches[i];
         }
     }
+    if (!sys && strncmp(target_name, "mips", 4) == 0) {
+        /* docs/system-mode.md, "MIPS": neither the privilege level, nor
+         * an address-space id, nor the stack pointer can be read. */
+        fprintf(stderr, "callstack_instr: whole-system mode is not supported for '%s': QEMU 10.0 "
+                "gives plugins no MIPS registers (no privilege level, address-space id or stack "
+                "pointer to tell stacks apart)\n", target_name);
+        return -1;
+    }
     if (!sys) {
         fprintf(stderr, "callstack_instr: whole-system mode is not supported for '%s'; "
-                "supported: x86_64, aarch64\n", target_name);
+                "supported: x86_64, aarch64, i386, arm, ppc64\n", target_name);
         return -1;
     }
     kind_given = stack_type_given;
@@ -238,6 +332,43 @@ static void drop_dead_frames(csi_vcpu *v, csi_stack *s)
         if (!read_pc) {
             csi_reg_read_pc(v, &pc);
             read_pc = true;
+        }
+        if (!csi_engine_unwind_top(csi_eng, s, v->index, &f, pc)) {
+            return;   /* another vCPU changed the stack meanwhile */
+        }
+    }
+}
+
+/*
+ * ppc64 (ELFv2): Linux hands out the smallest free context id (PIDR), so a
+ * new process gets a dead one's id, hence its stack with its leftover
+ * frames. A call leaves its return address in the link register, not in
+ * memory; but a function that calls anything saves it first, in its
+ * caller's frame at sp + 16 with sp as at the call (the ABI's LR save
+ * doubleword), where it stays while the frame lives. Every frame but the
+ * top one is such a caller's, so a frame below the top whose slot lost its
+ * return address is dead, with all above it; the top frame may be a leaf's
+ * (nothing saved), so its slot alone decides nothing: it goes only with the
+ * frame below it. One or two memory reads per return to user mode.
+ */
+static bool lr_slot_holds(csi_vcpu *v, const csi_frame *f)
+{
+    uint64_t slot;
+    return csi_mem_read(v, f->sp + 16, 8, &slot) && slot == f->ret_addr;
+}
+
+static void ppc64_drop_dead_frames(csi_vcpu *v, csi_stack *s)
+{
+    csi_frame f, below;
+    uint64_t pc = 0;
+    bool top = true;
+    while (csi_engine_top(csi_eng, s, &f) && !lr_slot_holds(v, &f)) {
+        if (top && (!csi_engine_frame_below_top(csi_eng, s, 1, &below) || lr_slot_holds(v, &below))) {
+            return;   /* a leaf's frame over a live one, or a lone frame */
+        }
+        if (top) {
+            csi_reg_read_pc(v, &pc);
+            top = false;
         }
         if (!csi_engine_unwind_top(csi_eng, s, v->index, &f, pc)) {
             return;   /* another vCPU changed the stack meanwhile */
@@ -341,8 +472,8 @@ static csi_stack *switch_to(csi_vcpu *v, const csi_stack_id *id)
     /* Made current (and so never evicted) before its dead frames go. */
     csi_stack *s = csi_engine_bounded_switch(csi_eng, id, &v->stack);
     v->sys_id = *id;
-    if (!id->kernel && csi_arch->ret_addr_on_stack) {
-        drop_dead_frames(v, s);
+    if (!id->kernel && sys->drop_dead) {
+        sys->drop_dead(v, s);
     }
     return s;
 }

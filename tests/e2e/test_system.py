@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Whole-system tests: a Debian kernel and a busybox initramfs
 (scripts/make-system-guest.sh) boot under qemu-system-x86_64 and
-qemu-system-aarch64 with callstack_instr and calltrace; init runs two waves
+qemu-system-aarch64 (and, in test_system_arches.py, qemu-system-i386,
+qemu-system-arm and qemu-system-ppc64) with callstack_instr and calltrace; init runs two waves
 of four copies of tests/guests/sysprog.c (a wave's copies at once, each copy
 with its own call pattern), and powers off. The second wave's processes
 usually get page tables the first wave freed, hence the same address space
@@ -25,9 +26,37 @@ COPIES = 4                     # per wave
 WAVES = 2
 SPINS = 10000                  # sysprog.c
 OWN = ("main", "run", "rec", "checkpoint", "spin", "add_one", "twice", "the_end")
-KERNEL_HALF = 1 << 63          # both guests put the kernel in the top half
+# Where each guest's kernel lives: the top half on 64-bit guests, above
+# PAGE_OFFSET (the kernels' configs: CONFIG_PAGE_OFFSET=0xC0000000, 3G/1G
+# split) on 32-bit ones, arm's modules 16 MiB below it.
+KERNEL_START = {"x86_64": 1 << 63, "aarch64": 1 << 63, "ppc64": 1 << 63,
+                "i386": 0xC0000000, "arm": 0xBF000000}
+# The frames below main's caller: glibc's _start calls __libc_start_main,
+# except on ppc64, where _start branches to it without linking (objdump:
+# `b __libc_start_main+0x8`), leaving no frame.
+BELOW_MAIN = {"ppc64": ("__libc_start_main",)}
+
+
+def system_qemu(arch):
+    """The qemu-system binary for arch: x86_64 and aarch64 from the main
+    QEMU build, the others from the separate one (scripts/setup.sh
+    --system-extra, built here if it is not yet, or waited for if a
+    background set-up is building it)."""
+    if arch in ("x86_64", "aarch64"):
+        return os.path.join(QEMU_PREFIX, "bin", "qemu-system-" + arch)
+    b = "qemu-system-" + arch
+    run(["bash", os.path.join(ROOT, "scripts", "setup.sh"), b], timeout=7200)
+    p = run(["bash", "-c", '. "$1/scripts/qemu-env.sh"; printf %s "$QEMU_SYS_PREFIX"', "-", ROOT])
+    return os.path.join(p.stdout, "bin", b)
+
+
+def local_entries(path):
+    """ppc64 ELFv2: {name: offset of the local entry point}, from readelf."""
+    out = run(["readelf", "-sW", path]).stdout
+    return {m.group(2): int(m.group(1)) for m in re.finditer(r"\[<localentry>: (\d+)\]\s+\S+\s+(\S+)", out)}
 
 _guests = {}
+_local = {}    # per arch, system_guest's local entry points (ppc64)
 
 
 def system_guest(arch):
@@ -37,14 +66,25 @@ def system_guest(arch):
         d = p.stdout.strip().splitlines()[-1]
         # (an assembler symbol without a size, __wrap_main, counts as one
         # instruction)
-        syms = {name: (addr, size) for addr, size, name in
+        # (Thumb functions' symbols have bit 0 set; their code starts at
+        # the even address)
+        mask = ~1 if arch == "arm" else ~0
+        syms = {name: (addr & mask, size) for addr, size, name in
                 nm_defined_text(os.path.join(d, "sysprog"), sizeless=4)}
+        # arm's _start (glibc's start.S) has no size: it ends at the next
+        # symbol (nm -n; the literal pool's $d mapping symbol there).
+        if arch == "arm":
+            addrs = sorted({int(l.split()[0], 16) & mask for l in run(
+                ["nm", "-n", os.path.join(d, "sysprog")]).stdout.splitlines() if len(l.split()) == 3})
+            a = syms["_start"][0]
+            syms["_start"] = (a, min(x for x in addrs if x > a) - a)
         for n in OWN + ("_start", "__libc_start_main", "__libc_start_call_main"):
             if n not in syms:
                 raise Failure("sysprog has no symbol %s" % n)
         with open(os.path.join(d, "qemu.args")) as f:
             args = f.read().splitlines()
         _guests[arch] = (d, syms, args)
+        _local[arch] = local_entries(os.path.join(d, "sysprog")) if arch == "ppc64" else {}
     return _guests[arch]
 
 
@@ -53,6 +93,7 @@ class Boot:
 
     def __init__(self, arch, tag, extra=(), smp=1):
         d, syms, args = system_guest(arch)
+        local = _local[arch]
         self.arch, self.syms = arch, syms
         # AArch64 glibc calls main through __wrap_main, a landing pad that
         # jumps to main: the frame is __wrap_main's (a tail call is no call).
@@ -61,10 +102,14 @@ class Boot:
         own = [syms[n] for n in names]
         lo, hi = min(a for a, _ in own), max(a + s for a, s in own)
         self.own = {syms[n][0]: n for n in names}
+        # ppc64: a direct call enters at the local entry point.
+        self.own.update({syms[n][0] + local[n]: n for n in names if local.get(n)})
         self.trace = os.path.join(WORK, "system-%s-%s.trace" % (arch, tag))
-        ct = [CALLTRACE, "out=" + self.trace, "callers_at=0x%x" % syms["checkpoint"][0],
-              "only=0x%x-0x%x" % (lo, hi), "per_stack=on", "until=0x%x" % syms["the_end"][0]]
-        cmd = [os.path.join(QEMU_PREFIX, "bin", "qemu-system-" + arch)] + args + [
+        # (ppc64: where the program's direct calls enter, the local entry)
+        entered = {n: syms[n][0] + local.get(n, 0) for n in ("checkpoint", "the_end")}
+        ct = [CALLTRACE, "out=" + self.trace, "callers_at=0x%x" % entered["checkpoint"],
+              "only=0x%x-0x%x" % (lo, hi), "per_stack=on", "until=0x%x" % entered["the_end"]]
+        cmd = [system_qemu(arch)] + args + [
             "-smp", str(smp), "-plugin", PLUGIN, "-plugin", ",".join(ct)] + list(extra)
         p = run(cmd, timeout=900, stdin=subprocess.DEVNULL)
         self.console = p.stdout
@@ -78,7 +123,9 @@ class Boot:
                 self.stacks[f[1]] = dict(kv.split("=", 1) for kv in f[2:])
         self.copies = {}
         for m in re.finditer(r"SYSPROG id=(\d+) depth=(\d+) .*chain=(\S+)", self.console):
-            self.copies[int(m.group(1))] = (int(m.group(2)), [int(x, 16) for x in m.group(3).split(",")])
+            # (Thumb: the return addresses the program saw have bit 0 set)
+            self.copies[int(m.group(1))] = (int(m.group(2)), [int(x, 16) & ~1 if arch == "arm" else int(x, 16)
+                                                              for x in m.group(3).split(",")])
         if sorted(self.copies) != list(range(1, WAVES * COPIES + 1)):
             raise Failure("expected %d copies of sysprog to report, got %s" % (
                 WAVES * COPIES, sorted(self.copies)))
@@ -128,10 +175,11 @@ def check_user_stacks(b):
         # Below main: __libc_start_call_main (main's own return address,
         # already in the chain), then __libc_start_main's and _start's frames.
         rest = stack[len(chain):]
-        if (len(rest) != 2 or not b.inside("__libc_start_main", rest[0])
-                or not b.inside("_start", rest[1]) or not b.inside("__libc_start_call_main", chain[-1])):
+        below = BELOW_MAIN.get(b.arch, ("__libc_start_main", "_start"))
+        if (len(rest) != len(below) or not all(b.inside(n, a) for n, a in zip(below, rest))
+                or not b.inside("__libc_start_call_main", chain[-1])):
             raise Failure("copy %d: below its own %d frames the stack holds %s, expected one frame in "
-                          "__libc_start_main and one in _start" % (ident, len(chain), [hex(a) for a in rest]))
+                          "each of %s" % (ident, len(chain), [hex(a) for a in rest], below))
         if not sid.startswith("(asid=0x"):
             raise Failure("copy %d: user stack id %s is not an asid stack" % (ident, sid))
         sids[ident] = sid
@@ -175,7 +223,7 @@ def check_privilege(b):
         if sid.startswith("(kernel, sp=0x"):
             kernel_calls += int(st["calls"])
         elif sid.startswith("(asid=0x"):
-            if hi >= KERNEL_HALF:
+            if hi >= KERNEL_START[b.arch]:
                 raise Failure("user stack %s holds a kernel address 0x%x" % (sid, hi))
         else:
             raise Failure("unexpected stack id %s" % sid)

@@ -30,6 +30,7 @@
 
 static const char *const arch_names[] = {
     "x86_64", "i386", "arm", "aarch64", "mips", "mipsel", "mips64el", "ppc", "ppc64le", "riscv64",
+    "ppc64",   /* whole-system: byte order from the mode register (MSR.LE) */
 };
 
 static void bad(const char *arch, size_t at, const char *what)
@@ -56,6 +57,7 @@ static const char *const qemu_regs[][40] = {
     [9] = { "zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "fp", "s1", "a0", "a1", "a2", "a3",
             "a4", "a5", "a6", "a7", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11",
             "t3", "t4", "t5", "t6", "pc" },
+    [10] = { "r1", "pc", "msr", "cr", "lr", "ctr", "xer" },
 };
 
 /* Is `name` ("" for none) a register QEMU lists for architecture index k? */
