@@ -57,16 +57,22 @@ def role_functions(arch):
     return out
 
 
-def boot(arch, tag, osi_args="", csi_args="", ct_args="", options=(), qemu_args=(), smp=2):
-    """Boots the threaded guest with the plugins; returns (Threads, trace
-    events, summaries {stack id: fields}, stderr)."""
+def boot(arch, tag, osi_args="", csi_args="", ct_args="", options=(), qemu_args=(), smp=2,
+         kernel=None, osi="first"):
+    """Boots the threaded guest with the plugins: osi_linux (kernel= the
+    guest's own unless given) "first", "last" in the -plugin order, or not
+    at all (None), callstack_instr, calltrace's tsv of the program's calls;
+    returns (Threads, trace events, {stack id: its # stack fields}, the
+    completed process, the trace's path)."""
     trace = os.path.join(WORK, "osi-%s-%s.trace" % (arch, tag))
     cmd = guest_args(arch, ["systhreads=1"] + list(options)) + ["-smp", str(smp)] + list(qemu_args)
-    cmd += ["-plugin", "%s,kernel=%s%s" % (OSI, os.path.join(guest_dir(arch), "kernel"),
-                                           "," + osi_args if osi_args else "")]
+    osi_plugin = ["-plugin", "%s,kernel=%s%s" % (OSI, kernel or os.path.join(guest_dir(arch), "kernel"),
+                                                 "," + osi_args if osi_args else "")]
+    cmd += osi_plugin if osi == "first" else []
     cmd += ["-plugin", PLUGIN + ("," + csi_args if csi_args else ""),
             "-plugin", "%s,out=%s,per_stack=on,only=0x%x-0x%x%s" % (
                 CALLTRACE, trace, TEXT_RANGE[0], TEXT_RANGE[1], "," + ct_args if ct_args else "")]
+    cmd += osi_plugin if osi == "last" else []
     p = run(cmd, timeout=900, stdin=subprocess.DEVNULL)
     threads = Threads(p.stdout)
     events, _, _, summary_lines = parse_trace(trace)
@@ -139,17 +145,8 @@ def osi_threaded_aarch64_smp2():
 def osi_threaded_plugin_order():
     """osi_linux loaded after callstack_instr: threaded is still the
     default, and the stacks the same."""
-    arch = "x86_64"
-    trace = os.path.join(WORK, "osi-order.trace")
-    cmd = guest_args(arch, ["systhreads=1"]) + ["-smp", "2",
-        "-plugin", PLUGIN, "-plugin", "%s,out=%s,per_stack=on,only=0x%x-0x%x" % (
-            CALLTRACE, trace, TEXT_RANGE[0], TEXT_RANGE[1]),
-        "-plugin", "%s,kernel=%s" % (OSI, os.path.join(guest_dir(arch), "kernel"))]
-    p = run(cmd, timeout=900, stdin=subprocess.DEVNULL)
-    events, _, _, lines = parse_trace(trace)
-    stacks = {l.split("\t")[1]: dict(kv.split("=", 1) for kv in l.split("\t")[2:])
-              for l in lines if l.startswith("# stack")}
-    check_threaded(arch, Threads(p.stdout), events, stacks)
+    threads, events, stacks, _, _ = boot("x86_64", "order", osi="last")
+    check_threaded("x86_64", threads, events, stacks)
 
 
 @test
@@ -359,30 +356,18 @@ def osi_wrong_offsets_detected():
     bad = os.path.join(WORK, "osi-wrong.btf")
     with open(bad, "wb") as f:
         f.write(blob)
-    trace = os.path.join(WORK, "osi-wrong.trace")
-    cmd = guest_args(arch, ["systhreads=1"]) + [
-        "-plugin", "%s,kernel=%s" % (OSI, bad), "-plugin", PLUGIN,
-        "-plugin", "%s,out=%s,per_stack=on,only=0x%x-0x%x" % (CALLTRACE, trace, *TEXT_RANGE)]
-    p = run(cmd, timeout=900, stdin=subprocess.DEVNULL)
-    Threads(p.stdout)   # the guest ran to its end
+    _, _, stacks, p, _ = boot(arch, "wrong", kernel=bad, smp=1)   # (the guest runs to its end)
     warn = [l for l in p.stderr.splitlines() if l.startswith("osi_linux:")]
     if len(warn) != 1 or "makes no sense" not in warn[0]:
         raise Failure("wanted one osi_linux warning, got %r" % warn)
-    _, _, _, lines = parse_trace(trace)
-    ids = [l.split("\t")[1] for l in lines if l.startswith("# stack")]
+    ids = list(stacks)
     user = [i for i in ids if "isKernelMode=false" in i or i.startswith("(asid=")]
     if not any(i.startswith("(asid=") for i in user):
         raise Failure("no asid fallback stacks: %s" % ids[:10])
     # The unaltered blob (a raw BTF file is accepted as kernel=) gives
     # threaded stacks: the alteration is what was detected.
-    cmd = guest_args(arch, ["systhreads=1"]) + ["-smp", "2",
-        "-plugin", "%s,kernel=%s" % (OSI, blob_path), "-plugin", PLUGIN,
-        "-plugin", "%s,out=%s,per_stack=on,only=0x%x-0x%x" % (CALLTRACE, trace, *TEXT_RANGE)]
-    p = run(cmd, timeout=900, stdin=subprocess.DEVNULL)
-    events, _, _, lines = parse_trace(trace)
-    stacks = {l.split("\t")[1]: dict(kv.split("=", 1) for kv in l.split("\t")[2:])
-              for l in lines if l.startswith("# stack")}
-    check_threaded(arch, Threads(p.stdout), events, stacks)
+    threads, events, stacks, _, _ = boot(arch, "rawbtf", kernel=blob_path)
+    check_threaded(arch, threads, events, stacks)
 
 
 @test
@@ -392,13 +377,8 @@ def heuristic_whole_system_splits_threads():
     far apart, so every stack holds one role's calls, and all of them are
     there."""
     for arch in ARCHES:
-        trace = os.path.join(WORK, "heuristic-%s.trace" % arch)
-        cmd = guest_args(arch, ["systhreads=1"]) + ["-smp", "2",
-            "-plugin", PLUGIN + ",stack_type=heuristic",
-            "-plugin", "%s,out=%s,per_stack=on,only=0x%x-0x%x" % (CALLTRACE, trace, *TEXT_RANGE)]
-        p = run(cmd, timeout=900, stdin=subprocess.DEVNULL)
-        threads = Threads(p.stdout)
-        events, _, _, _ = parse_trace(trace)
+        threads, events, _, _, _ = boot(arch, "heuristic", csi_args="stack_type=heuristic",
+                                         osi=None)
         own = role_functions(arch)
         roles = collections.defaultdict(collections.Counter)
         for e in events:
