@@ -94,6 +94,9 @@ void csi_events_landing(unsigned int vcpu_index, void *block_vaddr, const void *
     csi_vcpu *v;
     csi_lane lane = csi_vcpu_begin(vcpu_index, NULL, &v, &sp);
     qemu_plugin_u64_set(csi_pending_flag, vcpu_index, 0);
+    if (v) {
+        v->sys_priv = -1;   /* (not from a site: read the registers) */
+    }
     csi_stack *s = lane != CSI_LANE_NONE ? event_stack(v, &sp, true) : NULL;
     const csi_site *site = lane != CSI_LANE_NONE ? v->pending : NULL;
     if (site) {

@@ -15,8 +15,8 @@
  *
  * When the fast lane is not available (a register's offset not learnt yet
  * or never learnable, a CPU-state pointer not checked, the first event of a
- * thread or after a fork, whole-system mode, a target known only at the
- * next block) the slow lane hands the event to the event path (events.c),
+ * thread or after a fork, whole-system mode's changes of stack, a target
+ * known only at the next block) the slow lane hands the event to the event path (events.c),
  * which reads through the API what it cannot read directly. Both lanes give
  * the same events; the slow one is slower.
  */
@@ -24,6 +24,7 @@
 #include "events.h"
 #include "fastpath.h"
 #include "site.h"
+#include "system.h"
 #include "tsan.h"
 #include "vcpu.h"
 
@@ -36,6 +37,29 @@ static inline csi_stack *fast_stack(csi_vcpu *v, uint64_t sp)
         s = v->hot_stack = csi_engine_heuristic_switch(csi_eng, &v->space, sp, &v->stack);
     }
     return s;
+}
+
+/*
+ * The gate (csi_vcpu_begin) and the stack: true for the fast lane, with *s
+ * the stack. Whole-system mode takes the fast lane only while the event
+ * stays on the vCPU's current stack (csi_system_hot_stack), and tells the
+ * event path the privilege level from the translation either way.
+ */
+static inline bool fast_begin(unsigned vcpu_index, const void *udata, const void *env, csi_vcpu **vp,
+                              uint64_t *sp, csi_stack **s)
+{
+    csi_lane lane = csi_vcpu_begin(vcpu_index, env, vp, sp);
+    csi_vcpu *v = *vp;
+    if (csi_cfg.system_mode && v) {
+        bool kernel = csi_site_is_kernel(udata);
+        v->sys_priv = kernel;
+        return lane == CSI_LANE_FAST && (*s = csi_system_hot_stack(v, kernel, *sp)) != NULL;
+    }
+    if (lane != CSI_LANE_FAST) {
+        return false;
+    }
+    *s = fast_stack(v, *sp);
+    return true;
 }
 
 /* The slow lane: the event path (events.c). Out of line, as is
@@ -55,7 +79,8 @@ static __attribute__((noinline)) void slow_lane(csi_vcpu *v, unsigned vcpu_index
 
 /* The fast lane's other targets and conditions. */
 static __attribute__((noinline)) void fast_rest(csi_vcpu *v, unsigned vcpu_index,
-                                                const csi_site *site, uint64_t sp, bool ret)
+                                                const csi_site *site, csi_stack *s, uint64_t sp,
+                                                bool ret)
 {
     if (!site->hot) {
         /* (see csi_site.hot) */
@@ -63,7 +88,6 @@ static __attribute__((noinline)) void fast_rest(csi_vcpu *v, unsigned vcpu_index
         return;
     }
     csi_vcpu_set_last(v, site, 0);
-    csi_stack *s = fast_stack(v, sp);
     if (!csi_site_taken(v, site)) {
         /* a condition not taken */
     } else if (ret) {
@@ -76,17 +100,18 @@ static __attribute__((noinline)) void fast_rest(csi_vcpu *v, unsigned vcpu_index
 
 void csi_fastpath_call(unsigned int vcpu_index, void *udata, const void *env)
 {
-    const csi_site *site = udata;
+    const csi_site *site = csi_site_of(udata);
     csi_vcpu *v;
+    csi_stack *s;
     uint64_t sp;
     CSI_TSAN_RECEIVE(site);
-    if (csi_vcpu_begin(vcpu_index, env, &v, &sp) != CSI_LANE_FAST) {
+    if (!fast_begin(vcpu_index, udata, env, &v, &sp, &s)) {
         slow_lane(v, vcpu_index, site, false);
     } else if (!site->hot || site->cond_reg || site->tkind != CSI_TARGET_DIRECT) {
-        fast_rest(v, vcpu_index, site, sp, false);
+        fast_rest(v, vcpu_index, site, s, sp, false);
     } else {
         csi_vcpu_set_last(v, site, 0);
-        csi_engine_call(csi_eng, fast_stack(v, sp), vcpu_index, csi_site_canon(site, site->direct),
+        csi_engine_call(csi_eng, s, vcpu_index, csi_site_canon(site, site->direct),
                        site->ret_addr, site->vaddr, csi_site_canon(site, sp + (uint64_t)site->sp_delta));
         csi_vcpu_end(v);
     }
@@ -96,16 +121,16 @@ void csi_fastpath_ret(unsigned int vcpu_index, void *udata, const void *env)
 {
     const csi_site *site = csi_site_of(udata);
     csi_vcpu *v;
+    csi_stack *s;
     uint64_t sp;
     CSI_TSAN_RECEIVE(site);
-    if (csi_vcpu_begin(vcpu_index, env, &v, &sp) != CSI_LANE_FAST) {
+    if (!fast_begin(vcpu_index, udata, env, &v, &sp, &s)) {
         slow_lane(v, vcpu_index, site, true);
     } else if (!csi_site_is_slot_ret(udata)) {
-        fast_rest(v, vcpu_index, site, sp, true);
+        fast_rest(v, vcpu_index, site, s, sp, true);
     } else {
         /* (a slot return's site is hot and unconditional: see csi_site_udata) */
         csi_vcpu_set_last(v, site, 0);
-        csi_stack *s = fast_stack(v, sp);
         if (!csi_engine_ret_from_slot(csi_eng, s, vcpu_index, sp)) {
             /* not the top frame's slot: read the target */
             csi_site_ret(s, vcpu_index, site, csi_site_target(v, site, sp), sp);

@@ -70,13 +70,15 @@ void csi_site_ret(csi_stack *s, unsigned vcpu_index, const csi_site *site, uint6
  * exactly the top frame's recorded sp; the frame's saved return address is
  * then the target, with no guest memory read. (A return address rewritten
  * in place, as retpolines do, still pops that frame: the slot identifies it.)
- * Whole-system mode reads the target: a stack there may be another
- * process's (see system.c).
+ * In whole-system mode too: a kernel stack follows one guest stack, and a
+ * user stack's frames left by a dead process are unwound before the vCPU
+ * returns to it (system.c, drop_dead_frames), so the top frame's slot is
+ * this address space's.
  */
 void csi_site_ret_event(csi_vcpu *v, csi_stack *s, unsigned vcpu_index, const csi_site *site,
                        uint64_t sp)
 {
-    if (csi_arch->ret_addr_on_stack && !csi_cfg.system_mode && site->cls == CSI_INSN_RET &&
+    if (csi_arch->ret_addr_on_stack && site->cls == CSI_INSN_RET &&
         csi_engine_ret_from_slot(csi_eng, s, vcpu_index, csi_site_canon(site, sp))) {
         return;
     }

@@ -52,25 +52,39 @@ static inline uint64_t csi_site_canon(const csi_site *site, uint64_t v)
 }
 
 /*
- * The udata of a return's callback: the site, tagged (sites are 64-byte
- * aligned) when it is an x86-style `ret` that takes its target from the slot
- * at sp, in user mode, unconditional: the fast path then pops the top frame
- * whose sp is that slot without reading the site at all (cache misses on
- * sites are a measurable part of an event's cost).
+ * The udata of a site's callback: the site (64-byte aligned), tagged in
+ * its low bits:
+ *  - CSI_UDATA_SLOT_RET: an x86-style `ret` that takes its target from the
+ *    slot at sp, unconditional, on the fast path: the fast path then pops
+ *    the top frame whose sp is that slot without reading the site at all
+ *    (cache misses on sites are a measurable part of an event's cost).
+ *  - CSI_UDATA_KERNEL: whole-system mode, the block was translated in a
+ *    privileged mode. QEMU translates a block for one privilege level (it
+ *    is part of every target's translation flags: x86 CPL, Arm EL or
+ *    mode, PowerPC MSR.PR), so what held at translation holds at every
+ *    execution, and no event reads the privilege register.
  */
-static inline void *csi_site_udata(csi_site *site, bool slot_ret)
+#define CSI_UDATA_SLOT_RET 1u
+#define CSI_UDATA_KERNEL 2u
+
+static inline void *csi_site_udata(csi_site *site, unsigned tags)
 {
-    return (void *)((uintptr_t)site | (slot_ret ? 1u : 0u));
+    return (void *)((uintptr_t)site | tags);
 }
 
 static inline const csi_site *csi_site_of(const void *udata)
 {
-    return (const csi_site *)((uintptr_t)udata & ~(uintptr_t)1);
+    return (const csi_site *)((uintptr_t)udata & ~(uintptr_t)(CSI_UDATA_SLOT_RET | CSI_UDATA_KERNEL));
 }
 
 static inline bool csi_site_is_slot_ret(const void *udata)
 {
-    return (uintptr_t)udata & 1;
+    return (uintptr_t)udata & CSI_UDATA_SLOT_RET;
+}
+
+static inline bool csi_site_is_kernel(const void *udata)
+{
+    return (uintptr_t)udata & CSI_UDATA_KERNEL;
 }
 
 #include "vcpu.h"

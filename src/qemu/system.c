@@ -65,6 +65,7 @@ static const sys_arch *sys;
 
 /* The kernel-stack region size of the guest's architecture. */
 #define KERNEL_STACK_REGION (sys->kstack)
+uint64_t csi_system_kregion_mask;
 
 static struct qemu_plugin_register *handle[4];
 
@@ -260,6 +261,7 @@ int csi_system_setup(const char *target_name, bool stack_type_given)
     }
     kind_given = stack_type_given;
     csi_cfg.engine.sp_resync_own = true;
+    csi_system_kregion_mask = ~(uint64_t)(KERNEL_STACK_REGION - 1);
     return 0;
 }
 
@@ -478,12 +480,21 @@ static csi_stack *switch_to(csi_vcpu *v, const csi_stack_id *id)
     return s;
 }
 
-csi_stack *csi_system_stack(csi_vcpu *v, uint64_t sp)
+bool csi_system_kernel_now(void)
+{
+    static __thread csi_vcpu scratch;   /* only its register buffer is used */
+    if (!scratch.regbuf) {
+        scratch.regbuf = g_byte_array_sized_new(16);
+    }
+    return sys->kernel(&scratch);
+}
+
+static csi_stack *choose(csi_vcpu *v, uint64_t sp)
 {
     csi_stack_id id = { .kind = STACK_ASID };
     csi_stack *cur = v->stack;
     bool threads = csi_cfg.kind == STACK_THREADED;
-    if (sys->kernel(v)) {
+    if (v->sys_priv >= 0 ? v->sys_priv : sys->kernel(v)) {
         id.kernel = true;
         id.second = sp & ~(uint64_t)(KERNEL_STACK_REGION - 1);
         if (threads) {
@@ -527,4 +538,14 @@ csi_stack *csi_system_stack(csi_vcpu *v, uint64_t sp)
         return cur;
     }
     return switch_to(v, &id);
+}
+
+csi_stack *csi_system_stack(csi_vcpu *v, uint64_t sp)
+{
+    csi_stack *s = choose(v, sp);
+    /* Asid and threaded stacks are one per id, which the fast lane
+     * recognises (csi_system_hot_stack); heuristic ones are chosen by sp
+     * within the address space at each event. */
+    v->hot_stack = csi_cfg.kind != STACK_HEURISTIC ? s : NULL;
+    return s;
 }

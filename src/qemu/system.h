@@ -14,4 +14,28 @@ void csi_system_registers_found(void);            /* once QEMU's registers are k
  * while the vCPU was elsewhere). */
 csi_stack *csi_system_stack(csi_vcpu *v, uint64_t sp);
 
+/* Translation time: is the vCPU translating this block privileged? */
+bool csi_system_kernel_now(void);
+
+/*
+ * The fast lane (fastpath.c): the vCPU's current stack if an event at this
+ * privilege level and stack pointer stays on it, else NULL (take the event
+ * path, which chooses the stack with csi_system_stack). No register is
+ * read: kernel stacks are told apart by the stack pointer's region; a user
+ * event right after user events (no kernel event in between) is on the
+ * same address space, since the kernel changes address spaces only inside
+ * functions, whose returns are kernel events.
+ */
+static inline csi_stack *csi_system_hot_stack(csi_vcpu *v, bool kernel, uint64_t sp)
+{
+    extern uint64_t csi_system_kregion_mask;
+    if (kernel != v->sys_id.kernel || v->osi_pending) {
+        return NULL;
+    }
+    if (kernel && (sp & csi_system_kregion_mask) != v->sys_id.second) {
+        return NULL;
+    }
+    return v->hot_stack;
+}
+
 #endif

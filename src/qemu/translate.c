@@ -19,6 +19,7 @@
 #include "guestio.h"
 #include "site.h"
 #include "symbols.h"
+#include "system.h"
 #include "tsan.h"
 
 static GHashTable *sites;   /* csi_site* (key and value), interned */
@@ -94,7 +95,7 @@ static csi_site *intern_site(uint64_t vaddr, const csi_insn_info *info)
         if ((info->target.base[0] && !s->base) || (info->target.index[0] && !s->index)) {
             s->tkind = CSI_TARGET_NONE;
         }
-        s->hot = !csi_cfg.system_mode && s->tkind != CSI_TARGET_NEXT;
+        s->hot = s->tkind != CSI_TARGET_NEXT;
         CSI_TSAN_PUBLISH(s);
         g_hash_table_add(sites, s);
     }
@@ -161,6 +162,7 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     if (csi_arch->mode_reg) {
         csi_reg_read_current(csi_arch->mode_reg, &code.mode);
     }
+    unsigned tags = csi_cfg.system_mode && csi_system_kernel_now() ? CSI_UDATA_KERNEL : 0;
     for (size_t i = ctx; i < n; i++) {
         struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
         uint64_t vaddr = qemu_plugin_insn_vaddr(insn);
@@ -205,7 +207,7 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
                         site->disp == 0 && site->base && site->base == csi_reg_handle(csi_arch->sp_reg);
         qemu_plugin_register_vcpu_insn_exec_cb(
             insn, info.cls == CSI_INSN_CALL ? csi_on_call : csi_on_ret,
-            QEMU_PLUGIN_CB_R_REGS, csi_site_udata(site, slot_ret));
+            QEMU_PLUGIN_CB_R_REGS, csi_site_udata(site, tags | (slot_ret ? CSI_UDATA_SLOT_RET : 0)));
     }
 }
 

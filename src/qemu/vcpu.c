@@ -135,6 +135,7 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index)
     }
     csi_vcpu_set_last(v, NULL, 0);
     v->pending = NULL;
+    v->sys_priv = -1;
 }
 
 static void vcpu_exit(qemu_plugin_id_t id, unsigned int vcpu_index)

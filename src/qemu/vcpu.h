@@ -34,6 +34,10 @@ typedef struct csi_vcpu {
     int32_t osi_pid, osi_tgid;
     uint64_t osi_task;         /* the current task while osi_pending */
     bool osi_known, osi_pending;
+    /* Whole-system mode: the privilege level of the event being handled,
+     * from its block's translation (CSI_UDATA_KERNEL); -1: not known, read
+     * the registers. */
+    int8_t sys_priv;
     /* QEMU's CPU state for this vCPU once verified (see csi_reg_accept_env),
      * and the same while one of our callbacks runs (NULL outside them:
      * registers are read directly only through it, and only then). */
