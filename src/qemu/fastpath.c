@@ -69,7 +69,12 @@ static __attribute__((noinline)) void slow_lane(csi_vcpu *v, unsigned vcpu_index
 {
     if (!v) {
         /* (an untracked vCPU) */
-    } else if (ret) {
+        csi_vcpu_end(v);
+        return;
+    }
+    /* (read by the exit report on another thread; counted here only) */
+    __atomic_store_n(&v->slow_events, v->slow_events + 1, __ATOMIC_RELAXED);
+    if (ret) {
         csi_events_ret(v, vcpu_index, site);
     } else {
         csi_events_call(v, vcpu_index, site);

@@ -83,6 +83,8 @@ static void at_exit(qemu_plugin_id_t id, void *udata)
                 PRIu64 " unwound, %" PRIu64 " unmatched returns, %" PRIu64 " stacks created, %u live\n",
                 (int)getpid(), st.calls, st.returns, st.unwound, st.unmatched_returns,
                 st.stacks_created, csi_engine_stack_count(csi_eng));
+        fprintf(stderr, "callstack_instr: events through the event path: %" PRIu64
+                " (the others on the fast path)\n", csi_vcpu_slow_events());
         csi_reg_report_learning();
         fprintf(stderr, "callstack_instr: registers read directly: %u, through QEMU: %u, "
                 "still being checked: %u\n", csi_fastreg_count(CSI_FASTREG_FAST),
@@ -124,10 +126,11 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     csi_cfg.engine.sp_resync = !csi_cfg.system_mode && csi_cfg.kind != STACK_ASID && csi_arch->sp_reg;
     csi_cfg.engine.ret_addr_on_stack = csi_arch->call_kills_equal_sp;
     /* linux-user calls the engine for a thread on that thread, and sees
-     * every thread being created (syscalls.c); whole-system mode may run
-     * vCPUs on several threads from the start. */
+     * every thread being created (syscalls.c); whole-system mode knows its
+     * vCPUs before the guest runs (vcpu.c: the second one makes the engine
+     * concurrent). */
     csi_cfg.engine.threaded_owned = !csi_cfg.system_mode;
-    csi_cfg.engine.starts_single_threaded = !csi_cfg.system_mode && csi_arch->clone_nr[0] != 0;
+    csi_cfg.engine.starts_single_threaded = csi_cfg.system_mode || csi_arch->clone_nr[0] != 0;
     csi_fastreg_enabled = csi_cfg.direct_reads && csi_trampoline_env_register();
     csi_eng = csi_engine_new(&csi_cfg.engine);
 

@@ -89,6 +89,18 @@ uint64_t csi_vcpu_last_pc(const csi_vcpu *v)
     return site ? site->vaddr : __atomic_load_n(&v->last_pc, __ATOMIC_RELAXED);
 }
 
+uint64_t csi_vcpu_slow_events(void)
+{
+    uint64_t n = 0;
+    for (unsigned c = 0; c < CSI_VCPU_MAX_CHUNKS; c++) {
+        csi_vcpu *chunk = __atomic_load_n(&csi_vcpu_chunks[c], __ATOMIC_ACQUIRE);
+        for (unsigned i = 0; chunk && i < CSI_VCPU_CHUNK_SIZE; i++) {
+            n += __atomic_load_n(&chunk[i].slow_events, __ATOMIC_RELAXED);
+        }
+    }
+    return n;
+}
+
 void csi_vcpu_update_space(csi_vcpu *v)
 {
     v->space = current_id();
@@ -123,6 +135,14 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index)
         __atomic_store_n(&csi_vcpu_chunks[c], chunk, __ATOMIC_RELEASE);
     }
     g_mutex_unlock(&vcpu_table_lock);
+    if (csi_cfg.system_mode && vcpu_index > 0) {
+        /* A second vCPU: stacks may now change on two threads (under
+         * MTTCG). QEMU creates every vCPU, and runs this hook on its thread,
+         * before the machine starts, and a secondary CPU runs no guest code
+         * before the first one wakes it anyway; so no event is under way
+         * without the lock when the lock becomes necessary. */
+        csi_engine_set_concurrent(csi_eng, true);
+    }
     csi_vcpu *v = csi_vcpu_get(vcpu_index);
     if (!v) {
         return;   /* (cannot happen: the chunk exists; tells the compiler) */

@@ -38,6 +38,7 @@ typedef struct csi_vcpu {
      * from its block's translation (CSI_UDATA_KERNEL); -1: not known, read
      * the registers. */
     int8_t sys_priv;
+    uint64_t slow_events;      /* events the event path handled (verbose=on) */
     /* QEMU's CPU state for this vCPU once verified (see csi_reg_accept_env),
      * and the same while one of our callbacks runs (NULL outside them:
      * registers are read directly only through it, and only then). */
@@ -108,6 +109,8 @@ static inline void csi_vcpu_set_last(csi_vcpu *v, const csi_site *site, uint64_t
     }
     __atomic_store_n(&v->last_site, site, __ATOMIC_RELEASE);
 }
+/* verbose=on, at exit: the events all vCPUs handed to the event path. */
+uint64_t csi_vcpu_slow_events(void);
 /* The vCPU this thread has run, or -1. */
 int csi_vcpu_current(void);
 /* Is this thread handling a call or return of that vCPU right now (so that

@@ -91,7 +91,7 @@ def system_guest(arch):
 class Boot:
     """One boot of the guest with the plugins; parsed results."""
 
-    def __init__(self, arch, tag, extra=(), smp=1):
+    def __init__(self, arch, tag, extra=(), smp=1, plugin_args=""):
         d, syms, args = system_guest(arch)
         local = _local[arch]
         self.arch, self.syms = arch, syms
@@ -110,9 +110,9 @@ class Boot:
         ct = [CALLTRACE, "out=" + self.trace, "callers_at=0x%x" % entered["checkpoint"],
               "only=0x%x-0x%x" % (lo, hi), "per_stack=on", "until=0x%x" % entered["the_end"]]
         cmd = [system_qemu(arch)] + args + [
-            "-smp", str(smp), "-plugin", PLUGIN, "-plugin", ",".join(ct)] + list(extra)
+            "-smp", str(smp), "-plugin", PLUGIN + plugin_args, "-plugin", ",".join(ct)] + list(extra)
         p = run(cmd, timeout=900, stdin=subprocess.DEVNULL)
-        self.console = p.stdout
+        self.console, self.stderr = p.stdout, p.stderr
         if "SYSPROG-DONE" not in self.console:
             raise Failure("%s guest did not finish:\n%s" % (arch, self.console[-3000:]))
         self.events, self.callers, _, self.summaries = parse_trace(self.trace)
@@ -269,6 +269,16 @@ def system_aarch64_smp2_stacks():
     system_test("aarch64", 2)
 
 
+def trace_lines(b):
+    with open(b.trace) as f:
+        return [l for l in f if not l.startswith("# summary")]
+
+
+def first_difference(a, b):
+    i = next(i for i, (x, y) in enumerate(zip(a + [""], b + [""])) if x != y)
+    return "line %d of %d/%d:\n  %s  %s" % (i, len(a), len(b), (a + [""])[i], (b + [""])[i])
+
+
 def record_replay(arch):
     """The recorded run and its replay report the same events: every line of
     calltrace (the copies' events, the stacks at checkpoint, per-stack
@@ -281,12 +291,9 @@ def record_replay(arch):
         b = Boot(arch, "rr-" + mode, extra=["-icount", "shift=auto,rr=%s,rrfile=%s" % (mode, rr)])
         check_user_stacks(b)
         check_privilege(b)
-        with open(b.trace) as f:
-            out.append([l for l in f if not l.startswith("# summary")])
+        out.append(trace_lines(b))
     if out[0] != out[1]:
-        diff = next(i for i, (x, y) in enumerate(zip(out[0] + [""], out[1] + [""])) if x != y)
-        raise Failure("record and replay differ at line %d of %d/%d:\n  record: %s  replay: %s" % (
-            diff, len(out[0]), len(out[1]), (out[0] + [""])[diff], (out[1] + [""])[diff]))
+        raise Failure("record and replay differ at %s" % first_difference(out[0], out[1]))
 
 
 @test
@@ -297,6 +304,51 @@ def system_x86_64_record_replay():
 @test
 def system_aarch64_record_replay():
     record_replay("aarch64")
+
+
+SLOW_EVENTS = re.compile(r"events through the event path: (\d+)")
+TOTALS = re.compile(r"(\d+) calls, (\d+) returns")
+
+
+def fast_lane_equals_api(arch):
+    """The fast lane (registers read from QEMU's CPU state, the vCPU's stack
+    kept while the privilege level and kernel stack region stay the same)
+    changes speed, not results. Reference: a replay of the same recording
+    with fast_regs=off, where every register goes through the plugin API
+    (QEMU's gdbstub) and every event chooses its stack from the registers.
+    Both replays must give calltrace's whole output (every event of the
+    copies, the stacks at checkpoint, per-stack digests of all events up to
+    the_end), and the fast one must have taken the fast lane for most
+    events."""
+    rr = os.path.join(WORK, "system-%s-lanes.rr" % arch)
+    rec = "-icount", "shift=auto,rr=record,rrfile=%s" % rr
+    Boot(arch, "lanes-record", extra=rec)
+    out, slow = [], []
+    for tag, args in (("fast", ",verbose=on"), ("api", ",verbose=on,fast_regs=off")):
+        b = Boot(arch, "lanes-" + tag, plugin_args=args,
+                 extra=("-icount", "shift=auto,rr=replay,rrfile=%s" % rr))
+        check_user_stacks(b)
+        out.append(trace_lines(b))
+        m, t = SLOW_EVENTS.search(b.stderr), TOTALS.search(b.stderr)
+        if not m or not t:
+            raise Failure("%s: no event counts in the verbose output:\n%s" % (tag, b.stderr[-1500:]))
+        slow.append((int(m.group(1)), int(t.group(1)) + int(t.group(2))))
+    if out[0] != out[1]:
+        raise Failure("fast lane and API reads differ at %s" % first_difference(out[0], out[1]))
+    (fast_slow, total), (api_slow, _) = slow
+    if fast_slow * 10 > api_slow or api_slow * 2 < total:
+        raise Failure("events through the event path: %d with fast_regs=on, %d with fast_regs=off, "
+                      "of %d calls and returns" % (fast_slow, api_slow, total))
+
+
+@test
+def system_x86_64_fast_lane_equals_api():
+    fast_lane_equals_api("x86_64")
+
+
+@test
+def system_aarch64_fast_lane_equals_api():
+    fast_lane_equals_api("aarch64")
 
 
 @test
