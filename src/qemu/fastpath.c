@@ -45,7 +45,7 @@ static inline csi_stack *fast_stack(csi_vcpu *v, uint64_t sp)
  * stays on the vCPU's current stack (csi_system_hot_stack), and tells the
  * event path the privilege level from the translation either way.
  */
-static inline bool fast_begin(unsigned vcpu_index, const void *udata, const void *env, csi_vcpu **vp,
+static inline __attribute__((always_inline)) bool fast_begin(unsigned vcpu_index, const void *udata, const void *env, csi_vcpu **vp,
                               uint64_t *sp, csi_stack **s)
 {
     csi_lane lane = csi_vcpu_begin(vcpu_index, env, vp, sp);
@@ -79,6 +79,7 @@ static __attribute__((noinline)) void slow_lane(csi_vcpu *v, unsigned vcpu_index
     } else {
         csi_events_call(v, vcpu_index, site);
     }
+    csi_vcpu_refresh_fast(v);
     csi_vcpu_end(v);
 }
 

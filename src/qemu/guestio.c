@@ -79,6 +79,7 @@ void csi_reg_examine_env(csi_vcpu *v, const void *env)
     v->env_checked = env;
     v->env_candidate = NULL;
     v->env_trusted = NULL;
+    v->fast_env = NULL;
     if (!csi_fastreg_enabled) {
         return;
     }

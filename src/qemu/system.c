@@ -547,5 +547,8 @@ csi_stack *csi_system_stack(csi_vcpu *v, uint64_t sp)
      * recognises (csi_system_hot_stack); heuristic ones are chosen by sp
      * within the address space at each event. */
     v->hot_stack = csi_cfg.kind != STACK_HEURISTIC ? s : NULL;
+    if (!v->hot_stack) {
+        v->fast_env = NULL;
+    }
     return s;
 }

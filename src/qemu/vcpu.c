@@ -150,6 +150,7 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index)
     /* an index can be reused after a thread exits */
     __atomic_store_n(&v->stack, NULL, __ATOMIC_RELEASE);
     v->hot_stack = NULL;
+    v->fast_env = NULL;
     if (!csi_cfg.system_mode && !v->mem) {
         v->mem = g_new0(csi_guestmem, 1);
     }
@@ -173,6 +174,7 @@ static void vcpu_exit(qemu_plugin_id_t id, unsigned int vcpu_index)
      * (csi_vcpu_stack_pin) then finds NULL, or holds the stack until done. */
     __atomic_store_n(&v->stack, NULL, __ATOMIC_RELEASE);
     v->hot_stack = NULL;
+    v->fast_env = NULL;
     if (csi_cfg.kind == STACK_THREADED) {
         csi_engine_drop_stack(csi_eng, s);
     } else if (csi_cfg.kind == STACK_HEURISTIC || csi_cfg.system_mode) {
@@ -194,6 +196,7 @@ static void after_fork_child(void)
         for (unsigned i = 0; csi_vcpu_chunks[c] && i < CSI_VCPU_CHUNK_SIZE; i++) {
             csi_vcpu_chunks[c][i].stack = NULL;
             csi_vcpu_chunks[c][i].hot_stack = NULL;
+            csi_vcpu_chunks[c][i].fast_env = NULL;
         }
     }
     csi_stack_id id = current_id();

@@ -48,6 +48,14 @@ typedef struct csi_vcpu {
      * event path (user mode, bound in the current fork generation); NULL:
      * take the event path (events.c), which also (re)establishes it. */
     csi_stack *hot_stack;
+    /* The fast lane's whole precondition in one compare: the CPU-state
+     * pointer when it is trusted, hot_stack is set and the stack pointer's
+     * offset in it is known (that offset and width beside it); NULL
+     * otherwise. Recomputed after every event-path event
+     * (csi_vcpu_refresh_fast); cleared wherever hot_stack or the trust is. */
+    const void *fast_env;
+    int32_t fast_sp_off;
+    bool fast_sp_wide;
     struct csi_guestmem *mem;  /* linux-user: pages readable directly (guestmem.h) */
     /* The slow lane's view of the CPU-state pointer: the one last examined,
      * the same if it is readable (copies of it teach offsets), and that
@@ -152,7 +160,14 @@ static inline csi_lane csi_vcpu_begin(unsigned index, const void *env, csi_vcpu 
         return CSI_LANE_NONE;
     }
     csi_lane lane = CSI_LANE_SLOW;
-    if (env && env == v->env_trusted && v->hot_stack && csi_fastreg_read(csi_reg_sp, env, sp)) {
+    if (env && env == v->fast_env) {
+        if (v->fast_sp_wide) {
+            memcpy(sp, (const char *)env + v->fast_sp_off, 8);
+        } else {
+            uint32_t x;
+            memcpy(&x, (const char *)env + v->fast_sp_off, 4);
+            *sp = x;
+        }
         v->env_now = env;
         lane = CSI_LANE_FAST;
     } else {
@@ -161,6 +176,19 @@ static inline csi_lane csi_vcpu_begin(unsigned index, const void *env, csi_vcpu 
     csi_vcpu_tls_current = (int)index;
     csi_vcpu_tls_in_callback = (int)index;
     return lane;
+}
+
+/* After an event on the event path: whether the next may take the fast lane. */
+static inline void csi_vcpu_refresh_fast(csi_vcpu *v)
+{
+    const csi_fastreg *f = csi_fastreg_of(csi_reg_sp);
+    bool ready = v->env_trusted && v->hot_stack && f &&
+                 __atomic_load_n(&f->state, __ATOMIC_ACQUIRE) == CSI_FASTREG_FAST;
+    if (ready) {
+        v->fast_sp_off = f->offset;
+        v->fast_sp_wide = f->size == 8;
+    }
+    v->fast_env = ready ? v->env_trusted : NULL;
 }
 
 /* (v may be NULL: CSI_LANE_NONE) */
