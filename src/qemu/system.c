@@ -542,13 +542,6 @@ static csi_stack *choose(csi_vcpu *v, uint64_t sp)
 
 csi_stack *csi_system_stack(csi_vcpu *v, uint64_t sp)
 {
-    csi_stack *s = choose(v, sp);
-    /* Asid and threaded stacks are one per id, which the fast lane
-     * recognises (csi_system_hot_stack); heuristic ones are chosen by sp
-     * within the address space at each event. */
-    v->hot_stack = csi_cfg.kind != STACK_HEURISTIC ? s : NULL;
-    if (!v->hot_stack) {
-        v->fast_env = NULL;
-    }
-    return s;
+    /* (the fast lane takes it from here: csi_system_hot_stack) */
+    return v->hot_stack = choose(v, sp);
 }

@@ -3,6 +3,7 @@
 #ifndef CSI_QEMU_SYSTEM_H
 #define CSI_QEMU_SYSTEM_H
 
+#include "plugin.h"
 #include "vcpu.h"
 
 /* At install; -1 after a message. The stack type is settled later, at the
@@ -34,6 +35,11 @@ static inline csi_stack *csi_system_hot_stack(csi_vcpu *v, bool kernel, uint64_t
     }
     if (kernel && (sp & csi_system_kregion_mask) != v->sys_id.second) {
         return NULL;
+    }
+    if (v->sys_id.kind == STACK_HEURISTIC) {
+        /* heuristic user stacks: chosen by sp within the address space, cheap
+         * while sp stays on the same stack */
+        v->hot_stack = csi_engine_heuristic_switch(csi_eng, &v->sys_id, sp, &v->stack);
     }
     return v->hot_stack;
 }

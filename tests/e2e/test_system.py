@@ -310,7 +310,7 @@ SLOW_EVENTS = re.compile(r"events through the event path: (\d+)")
 TOTALS = re.compile(r"(\d+) calls, (\d+) returns")
 
 
-def fast_lane_equals_api(arch):
+def fast_lane_equals_api(arch, stack_type=""):
     """The fast lane (registers read from QEMU's CPU state, the vCPU's stack
     kept while the privilege level and kernel stack region stay the same)
     changes speed, not results. Reference: a replay of the same recording
@@ -320,12 +320,13 @@ def fast_lane_equals_api(arch):
     copies, the stacks at checkpoint, per-stack digests of all events up to
     the_end), and the fast one must have taken the fast lane for most
     events."""
-    rr = os.path.join(WORK, "system-%s-lanes.rr" % arch)
+    kind = ",stack_type=" + stack_type if stack_type else ""
+    rr = os.path.join(WORK, "system-%s-lanes%s.rr" % (arch, stack_type))
     rec = "-icount", "shift=auto,rr=record,rrfile=%s" % rr
-    Boot(arch, "lanes-record", extra=rec)
+    Boot(arch, "lanes-record" + stack_type, plugin_args=kind, extra=rec)
     out, slow = [], []
     for tag, args in (("fast", ",verbose=on"), ("api", ",verbose=on,fast_regs=off")):
-        b = Boot(arch, "lanes-" + tag, plugin_args=args,
+        b = Boot(arch, "lanes-%s%s" % (tag, stack_type), plugin_args=kind + args,
                  extra=("-icount", "shift=auto,rr=replay,rrfile=%s" % rr))
         check_user_stacks(b)
         out.append(trace_lines(b))
@@ -349,6 +350,11 @@ def system_x86_64_fast_lane_equals_api():
 @test
 def system_aarch64_fast_lane_equals_api():
     fast_lane_equals_api("aarch64")
+
+
+@test
+def system_x86_64_heuristic_fast_lane_equals_api():
+    fast_lane_equals_api("x86_64", "heuristic")
 
 
 @test
