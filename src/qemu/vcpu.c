@@ -18,6 +18,7 @@
 #include "plugin.h"
 #include "guestio.h"
 #include "guestmem.h"
+#include "returns.h"
 #include "site.h"
 #include "system.h"
 #include "vcpu.h"
@@ -135,6 +136,7 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index)
     }
     csi_vcpu_set_last(v, NULL, 0);
     v->pending = NULL;
+    csi_returns_vcpu_init(vcpu_index);
 }
 
 static void vcpu_exit(qemu_plugin_id_t id, unsigned int vcpu_index)
@@ -188,10 +190,15 @@ static void after_fork_child(void)
 
 void csi_vcpu_setup(qemu_plugin_id_t id)
 {
+    (void)id;
     g_mutex_init(&vcpu_table_lock);
-    qemu_plugin_register_vcpu_init_cb(id, vcpu_init);
-    qemu_plugin_register_vcpu_exit_cb(id, vcpu_exit);
     if (!csi_cfg.system_mode) {
         pthread_atfork(NULL, NULL, after_fork_child);
     }
+}
+
+void csi_vcpu_register_callbacks(qemu_plugin_id_t id)
+{
+    qemu_plugin_register_vcpu_init_cb(id, vcpu_init);
+    qemu_plugin_register_vcpu_exit_cb(id, vcpu_exit);
 }

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Lazy returns (returns.c): while no plugin subscribes to events, return
+ * instructions get no callback, only an inline count per vCPU that the
+ * engine turns into pops at the vCPU's next event (csi_engine_set_return_
+ * counters) and that readers skip (csi_read_view). A subscriber arriving
+ * later switches every return back to a callback by retranslation.
+ */
+#ifndef CSI_QEMU_RETURNS_H
+#define CSI_QEMU_RETURNS_H
+
+#include <stdbool.h>
+#include <qemu-plugin.h>
+#include "engine/engine.h"
+#include "site.h"
+#include "vcpu.h"
+
+typedef enum csi_returns_mode { CSI_RETURNS_LAZY, CSI_RETURNS_ALL } csi_returns_mode;
+
+/* At install, once the stack type is settled: whether returns may be
+ * counted (csi_returns_possible) and, if so, the counters. */
+void csi_returns_setup(void);
+/* Returns are counted where possible (returns=lazy, user mode, a stack
+ * that follows one guest stack). */
+bool csi_returns_possible(void);
+/* At the start of every translation: true if this block's plain returns
+ * are to be counted rather than reported. */
+bool csi_returns_translating(void);
+/* Counts a return site's executions instead of a callback, if it can be
+ * (an unconditional plain return); false: the caller registers the
+ * callback. */
+bool csi_returns_count(struct qemu_plugin_insn *insn, const csi_site *site);
+/* A vCPU (index possibly reused) starts with no counted return. */
+void csi_returns_vcpu_init(unsigned vcpu_index);
+/* What a query of vCPU v sees (NULL: the stack as it is); `own`: the
+ * query runs on v's thread, so its stack pointer can be read. */
+const csi_read_view *csi_returns_view(csi_vcpu *v, bool own, csi_read_view *buf);
+/* A plugin subscribed: returns are reported from now on. */
+void csi_returns_subscribed(void);
+
+#endif
