@@ -152,6 +152,7 @@ void csi_engine_get_stats(csi_engine *e, csi_engine_stats *out)
     out->returns = e->n_returns;
     out->unwound = e->n_unwound;
     out->unmatched_returns = e->n_unmatched;
+    out->counted_returns = e->n_counted;
     GHashTableIter it;
     gpointer value;
     g_hash_table_iter_init(&it, e->stacks);
@@ -162,6 +163,7 @@ void csi_engine_get_stats(csi_engine *e, csi_engine_stats *out)
         out->returns += CSI_SNAPSHOT(s->n_returns);
         out->unwound += CSI_SNAPSHOT(s->n_unwound);
         out->unmatched_returns += CSI_SNAPSHOT(s->n_unmatched);
+        out->counted_returns += CSI_SNAPSHOT(s->n_counted);
         g_mutex_unlock(&s->lock);
     }
     out->stacks_created = e->n_created;
@@ -365,21 +367,16 @@ make_event(const csi_stack *s, callstack_event *ev, callstack_event_kind kind,
  * equals it: the new return address overwrote it). Frames far below sp are
  * on another stack region and left alone.
  */
-static inline bool sp_dead(const csi_engine *e, uint64_t frame_sp, uint64_t sp, bool at_call)
-{
-    if (frame_sp > sp) {
-        return false;
-    }
-    if (frame_sp == sp && !(at_call && e->ret_addr_on_stack)) {
-        return false;
-    }
-    return sp - frame_sp <= e->resync_window;
-}
-
 static bool top_is_dead(const csi_engine *e, const csi_stack *s, uint64_t sp, bool at_call)
 {
     const csi_frame *top = csi_stack_peek(s, 0);
-    return top && sp_dead(e, top->sp, sp, at_call);
+    if (!top || top->sp > sp) {
+        return false;
+    }
+    if (top->sp == sp && !(at_call && e->ret_addr_on_stack)) {
+        return false;
+    }
+    return sp - top->sp <= e->resync_window;
 }
 
 /*
@@ -447,6 +444,7 @@ static __attribute__((noinline)) void pop_counted(csi_engine *e, csi_stack *s, u
     *counter = 0;
     for (; n > 0; n--) {
         bool locked = write_begin(e, s, OP_POP);
+        CSI_PUBLISH(s->n_counted, s->n_counted + 1);
         if (s->count == 0) {
             if (s->forgotten > 0) {
                 CSI_PUBLISH(s->forgotten, s->forgotten - 1);
@@ -773,7 +771,6 @@ static void read_stack(csi_stack *s, void (*copy)(const csi_stack *s, void *arg)
 }
 
 typedef struct list_arg {
-    const csi_engine *e;
     const csi_read_view *view;
     uint64_t *out;
     uint32_t n, m;
@@ -793,18 +790,14 @@ static inline uint32_t count_once(const csi_stack *s)
  * The frames `view` sees (csi_read_view): how many of the retained ones
  * (out of count_once's c), and how many forgotten ones (*forgotten).
  */
-static uint32_t count_seen(const csi_engine *e, const csi_stack *s, const csi_read_view *view,
-                           uint32_t c, uint64_t *forgotten)
+static uint32_t count_seen(const csi_stack *s, const csi_read_view *view, uint32_t c,
+                           uint64_t *forgotten)
 {
     uint64_t f = CSI_SNAPSHOT(s->forgotten);
     if (view) {
         uint64_t skip = MIN(view->pending, (uint64_t)c);
         c -= (uint32_t)skip;
         f -= MIN(view->pending - skip, f);
-        while (view->have_sp && s->resync && c > 0 &&
-               sp_dead(e, CSI_SNAPSHOT(s->frames[c - 1].sp), view->sp, false)) {
-            c--;
-        }
     }
     if (forgotten) {
         *forgotten = f;
@@ -824,7 +817,7 @@ static inline void frame_snapshot(const csi_frame *f, csi_frame *out)
 static void copy_list(const csi_stack *s, void *p)
 {
     list_arg *a = p;
-    uint32_t c = count_seen(a->e, s, a->view, count_once(s), NULL);
+    uint32_t c = count_seen(s, a->view, count_once(s), NULL);
     a->m = MIN(a->n, c);
     for (uint32_t i = 0; i < a->m; i++) {
         const csi_frame *f = &s->frames[c - 1 - i];
@@ -835,7 +828,8 @@ static void copy_list(const csi_stack *s, void *p)
 static uint32_t list_at(csi_engine *e, csi_stack *s, const csi_read_view *view, uint64_t *out,
                         uint32_t n, bool functions)
 {
-    list_arg a = { .e = e, .view = view, .out = out, .n = n, .functions = functions };
+    (void)e;
+    list_arg a = { .view = view, .out = out, .n = n, .functions = functions };
     read_stack(s, copy_list, &a);
     return a.m;
 }
@@ -864,7 +858,6 @@ uint32_t csi_engine_functions(csi_engine *e, csi_stack *s, uint64_t *out, uint32
 
 /* A reader's arguments for copy_depth and copy_where. */
 typedef struct view_arg {
-    const csi_engine *e;
     const csi_read_view *view;
     void *out;
 } view_arg;
@@ -873,14 +866,15 @@ static void copy_depth(const csi_stack *s, void *p)
 {
     view_arg *a = p;
     uint64_t f;
-    uint32_t c = count_seen(a->e, s, a->view, count_once(s), &f);
+    uint32_t c = count_seen(s, a->view, count_once(s), &f);
     *(uint64_t *)a->out = f + c;
 }
 
 uint64_t csi_engine_depth_at(csi_engine *e, csi_stack *s, const csi_read_view *view)
 {
     uint64_t d;
-    view_arg a = { .e = e, .view = view, .out = &d };
+    (void)e;
+    view_arg a = { .view = view, .out = &d };
     read_stack(s, copy_depth, &a);
     return d;
 }
@@ -893,7 +887,7 @@ uint64_t csi_engine_depth(csi_engine *e, csi_stack *s)
 static void copy_where(const csi_stack *s, void *p)
 {
     view_arg *a = p;
-    uint32_t c = count_seen(a->e, s, a->view, count_once(s), NULL);
+    uint32_t c = count_seen(s, a->view, count_once(s), NULL);
     csi_frame top;
     if (c) {
         frame_snapshot(&s->frames[c - 1], &top);
@@ -911,7 +905,8 @@ void csi_engine_set_label(csi_engine *e, csi_stack *s, const csi_stack_id *label
 void csi_engine_fill_prog_point_at(csi_engine *e, csi_stack *s, const csi_read_view *view,
                                    prog_point *p)
 {
-    view_arg a = { .e = e, .view = view, .out = p };
+    (void)e;
+    view_arg a = { .view = view, .out = p };
     read_stack(s, copy_where, &a);
 }
 

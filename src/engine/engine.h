@@ -75,6 +75,8 @@ typedef enum csi_sub_kind { CSI_SUB_CALL, CSI_SUB_RET, CSI_SUB_EVENT, CSI_SUB_KI
 
 typedef struct csi_engine_stats {
     uint64_t calls, returns, unwound, unmatched_returns, stacks_created;
+    /* returns (matched or not) that were counted, not reported (lazy) */
+    uint64_t counted_returns;
 } csi_engine_stats;
 
 csi_engine *csi_engine_new(const csi_engine_config *cfg);
@@ -175,16 +177,14 @@ void csi_engine_pop_counted_quietly(csi_engine *e, csi_stack *s, unsigned vcpu);
 
 /*
  * What a reader of a stack in lazy-return mode sees: the `pending` returns
- * counted for the vCPU but not popped yet are skipped from the top, and,
- * with have_sp (the reader knows the vCPU's stack pointer now), so are
- * frames whose stack memory sp has released (as csi_engine_ret unwinds
- * them), on stacks that use sp. Nothing is changed: a reader may be on
- * another thread than the stack's writer.
+ * counted for the vCPU but not popped yet are skipped from the top, as
+ * they will be popped at its next event. Nothing is changed: a reader may
+ * be on another thread than the stack's writer. (Frames a non-local exit
+ * abandoned stay until the next call, as with reported returns: the stack
+ * pointer is not consulted here, so that both modes answer alike.)
  */
 typedef struct csi_read_view {
     uint64_t pending;
-    uint64_t sp;
-    bool have_sp;
 } csi_read_view;
 
 /* Reading a stack: most recent first, up to n entries; returns the count.

@@ -38,7 +38,7 @@ struct csi_engine {
     GPtrArray *retired;
     /* Statistics of freed stacks (live ones count in the stacks), and how
      * many stacks were made; under table_lock. */
-    uint64_t n_calls, n_returns, n_unwound, n_unmatched, n_created;
+    uint64_t n_calls, n_returns, n_unwound, n_unmatched, n_created, n_counted;
 };
 
 /* stack_table.c; *_locked functions need table_lock held. */

@@ -31,18 +31,16 @@ static bool own_vcpu(unsigned int vcpu_index)
  * The vCPU's stack, valid until csi_vcpu_stack_unpin(*pinned): another
  * vCPU's may be freed meanwhile otherwise. With lazy returns (returns.c),
  * *view is how a query sees it: the returns counted since the vCPU's last
- * event are skipped, and on the vCPU's own thread (the query comes from a
- * callback on it, so its registers are current) so are frames below its
- * stack pointer. A query never changes the stack, so it is the same from
- * any thread; another vCPU's stack pointer is not known there, so a frame
- * it abandoned without a return (longjmp) is seen until its next call.
+ * event are skipped. A query never changes the stack (the asking thread
+ * need not be the vCPU's), and its answer is the one it would get with
+ * every return reported.
  */
 static csi_stack *stack_of(unsigned int vcpu_index, bool *pinned, const csi_read_view **view,
                            csi_read_view *buf)
 {
     csi_vcpu *v = csi_eng ? csi_vcpu_get(vcpu_index) : NULL;
     *pinned = false;
-    *view = v ? csi_returns_view(v, own_vcpu(vcpu_index), buf) : NULL;
+    *view = v ? csi_returns_view(v, buf) : NULL;
     return v ? csi_vcpu_stack_pin(v, pinned) : NULL;
 }
 

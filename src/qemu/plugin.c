@@ -85,8 +85,10 @@ static void at_exit(qemu_plugin_id_t id, void *udata)
         csi_engine_stats st;
         csi_engine_get_stats(csi_eng, &st);
         fprintf(stderr, "callstack_instr: pid %d: %" PRIu64 " calls, %" PRIu64 " returns, %"
-                PRIu64 " unwound, %" PRIu64 " unmatched returns, %" PRIu64 " stacks created, %u live\n",
+                PRIu64 " unwound, %" PRIu64 " unmatched returns (%" PRIu64 " returns counted, "
+                "not reported), %" PRIu64 " stacks created, %u live\n",
                 (int)getpid(), st.calls, st.returns, st.unwound, st.unmatched_returns,
+                st.counted_returns,
                 st.stacks_created, csi_engine_stack_count(csi_eng));
         csi_reg_report_learning();
         fprintf(stderr, "callstack_instr: registers read directly: %u, through QEMU: %u, "

@@ -26,7 +26,6 @@
  */
 #include <stdio.h>
 #include "plugin.h"
-#include "guestio.h"
 #include "returns.h"
 
 static qemu_plugin_u64 counters;
@@ -94,7 +93,7 @@ void csi_returns_vcpu_init(unsigned vcpu_index)
     }
 }
 
-const csi_read_view *csi_returns_view(csi_vcpu *v, bool own, csi_read_view *buf)
+const csi_read_view *csi_returns_view(csi_vcpu *v, csi_read_view *buf)
 {
     /* (an index QEMU has not initialised has no counter yet) */
     if (!possible || v->index >= (unsigned)qemu_plugin_num_vcpus()) {
@@ -103,7 +102,6 @@ const csi_read_view *csi_returns_view(csi_vcpu *v, bool own, csi_read_view *buf)
     /* Another vCPU's count and stack are read while it runs on: a snapshot
      * of a moving stack, as without lazy returns. */
     buf->pending = qemu_plugin_u64_get(counters, v->index);
-    buf->have_sp = own && csi_reg_sp && csi_reg_read(v, csi_reg_sp, &buf->sp);
     return buf;
 }
 

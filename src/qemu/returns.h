@@ -32,9 +32,8 @@ bool csi_returns_translating(void);
 bool csi_returns_count(struct qemu_plugin_insn *insn, const csi_site *site);
 /* A vCPU (index possibly reused) starts with no counted return. */
 void csi_returns_vcpu_init(unsigned vcpu_index);
-/* What a query of vCPU v sees (NULL: the stack as it is); `own`: the
- * query runs on v's thread, so its stack pointer can be read. */
-const csi_read_view *csi_returns_view(csi_vcpu *v, bool own, csi_read_view *buf);
+/* What a query of vCPU v sees (NULL: the stack as it is). */
+const csi_read_view *csi_returns_view(csi_vcpu *v, csi_read_view *buf);
 /* A plugin subscribed: returns are reported from now on. */
 void csi_returns_subscribed(void);
 
