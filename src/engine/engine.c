@@ -438,10 +438,8 @@ void csi_engine_set_return_counters(csi_engine *e, void *base, size_t stride)
  * forgotten frame (max_depth) returns, or the return is unmatched.
  */
 static __attribute__((noinline)) void pop_counted(csi_engine *e, csi_stack *s, unsigned vcpu,
-                                                  uint64_t *counter, bool report)
+                                                  uint64_t n, bool report)
 {
-    uint64_t n = *counter;
-    *counter = 0;
     for (; n > 0; n--) {
         bool locked = write_begin(e, s, OP_POP);
         CSI_PUBLISH(s->n_counted, s->n_counted + 1);
@@ -467,12 +465,9 @@ static inline uint64_t *ret_counter(csi_engine *e, unsigned vcpu)
     return base ? (uint64_t *)(base + (size_t)vcpu * e->ret_stride) : NULL;
 }
 
-void csi_engine_pop_counted_quietly(csi_engine *e, csi_stack *s, unsigned vcpu)
+void csi_engine_pop_returns_quietly(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t n)
 {
-    uint64_t *counter = ret_counter(e, vcpu);
-    if (counter && *counter) {
-        pop_counted(e, s, vcpu, counter, false);
-    }
+    pop_counted(e, s, vcpu, n, false);
 }
 
 /* Before a change of s for vcpu: its counted returns first. One load and a
@@ -483,7 +478,9 @@ static inline __attribute__((always_inline)) void pop_counted_first(csi_engine *
     uint64_t *counter = ret_counter(e, vcpu);
     /* (written by this vCPU's translated code, on this thread) */
     if (__builtin_expect(counter != NULL, 0) && *counter) {
-        pop_counted(e, s, vcpu, counter, true);
+        uint64_t n = *counter;
+        *counter = 0;
+        pop_counted(e, s, vcpu, n, true);
     }
 }
 

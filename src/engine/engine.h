@@ -171,9 +171,10 @@ bool csi_engine_unwind_top(csi_engine *e, csi_stack *s, unsigned vcpu, const csi
  * before any event can use it. NULL: every return is reported.
  */
 void csi_engine_set_return_counters(csi_engine *e, void *base, size_t stride);
-/* The same pops now, with no event (a subscriber arriving must not see the
- * returns made before it came); on the vCPU's thread. */
-void csi_engine_pop_counted_quietly(csi_engine *e, csi_stack *s, unsigned vcpu);
+/* The same pops for n returns the host took from a vCPU's count, with no
+ * event (a subscriber arriving must not see the returns made before it
+ * came; a thread's last returns before it exits). By the stack's writer. */
+void csi_engine_pop_returns_quietly(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t n);
 
 /*
  * What a reader of a stack in lazy-return mode sees: the `pending` returns

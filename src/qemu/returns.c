@@ -105,6 +105,17 @@ const csi_read_view *csi_returns_view(csi_vcpu *v, csi_read_view *buf)
     return buf;
 }
 
+void csi_returns_pop_quietly(csi_vcpu *v, csi_stack *s)
+{
+    /* (through the API: the engine's copy of the counters' address is
+     * current only inside translated code, see csi_returns_translating) */
+    if (possible && v->index < (unsigned)qemu_plugin_num_vcpus()) {
+        uint64_t n = qemu_plugin_u64_get(counters, v->index);
+        qemu_plugin_u64_set(counters, v->index, 0);
+        csi_engine_pop_returns_quietly(csi_eng, s, v->index, n);
+    }
+}
+
 /* (QEMU calls it with every vCPU stopped and the translations flushed) */
 static void after_reset(qemu_plugin_id_t id)
 {
@@ -122,7 +133,7 @@ void csi_returns_subscribed(void)
     csi_vcpu *v = self >= 0 ? csi_vcpu_get((unsigned)self) : NULL;
     csi_stack *s = v ? csi_vcpu_stack(v) : NULL;
     if (s) {
-        csi_engine_pop_counted_quietly(csi_eng, s, v->index);
+        csi_returns_pop_quietly(v, s);
     }
     __atomic_store_n(&counting, false, __ATOMIC_SEQ_CST);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);

@@ -34,6 +34,9 @@ bool csi_returns_count(struct qemu_plugin_insn *insn, const csi_site *site);
 void csi_returns_vcpu_init(unsigned vcpu_index);
 /* What a query of vCPU v sees (NULL: the stack as it is). */
 const csi_read_view *csi_returns_view(csi_vcpu *v, csi_read_view *buf);
+/* Pops v's counted returns from s now, with no event: on v's thread (or
+ * once it is gone), s being v's stack. */
+void csi_returns_pop_quietly(csi_vcpu *v, csi_stack *s);
 /* A plugin subscribed: returns are reported from now on. */
 void csi_returns_subscribed(void);
 

@@ -150,6 +150,8 @@ static void vcpu_exit(qemu_plugin_id_t id, unsigned int vcpu_index)
      * heuristic stack may be reused by a later thread at the same place, and
      * becomes evictable, as does a whole-system stack. */
     csi_stack *s = v->stack;
+    /* (a heuristic stack may outlive the thread) */
+    csi_returns_pop_quietly(v, s);
     /* Unpublished before it is freed: a reader on another thread
      * (csi_vcpu_stack_pin) then finds NULL, or holds the stack until done. */
     __atomic_store_n(&v->stack, NULL, __ATOMIC_RELEASE);
