@@ -3,8 +3,9 @@
  * test_querier: a consumer that only QUERIES callstack_instr (so that
  * returns may be lazy, see docs/engine.md), for tests/e2e/test_lazy.py and
  * bench/bench.py. On every `every`-th executed block of a vCPU whose
- * address lies in [lo, hi) it asks, from that block's callback on the
- * vCPU's own thread, get_callers, get_functions, get_stack_depth,
+ * address lies in [lo, hi) (counted inline: the blocks between samples
+ * cost no callback) it asks, from that block's callback on the vCPU's own
+ * thread, get_callers, get_functions, get_stack_depth,
  * get_prog_point and pandalog_callstack_create, and writes the answers.
  * With after=K it subscribes to on_event after its K-th sample and writes
  * every event from then on.
@@ -39,7 +40,7 @@ static FILE *out;
 static GMutex out_lock;
 static uint64_t n_samples, n_events;
 static bool subscribed;
-static __thread uint64_t tls_blocks;
+static qemu_plugin_u64 blocks;   /* per vCPU: blocks since its last sample */
 
 static void put_list(GString *s, const uint64_t *a, uint32_t n)
 {
@@ -68,9 +69,7 @@ static void on_event(unsigned int vcpu, const callstack_event *ev)
 static void sample(unsigned int vcpu, void *udata)
 {
     uint64_t pc = (uint64_t)(uintptr_t)udata;
-    if (++tls_blocks % every != 0) {
-        return;
-    }
+    qemu_plugin_u64_set(blocks, vcpu, 0);
     uint64_t callers[MAX_READ], functions[MAX_READ];
     uint32_t nc = get_callers(callers, MAX_READ, vcpu);
     uint32_t nf = get_functions(functions, MAX_READ, vcpu);
@@ -106,8 +105,10 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     (void)id;
     uint64_t pc = qemu_plugin_tb_vaddr(tb);
     if (pc >= lo && pc < hi) {
-        qemu_plugin_register_vcpu_tb_exec_cb(tb, sample, QEMU_PLUGIN_CB_R_REGS,
-                                             (void *)(uintptr_t)pc);
+        qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu(tb, QEMU_PLUGIN_INLINE_ADD_U64, blocks, 1);
+        qemu_plugin_register_vcpu_tb_exec_cond_cb(tb, sample, QEMU_PLUGIN_CB_R_REGS,
+                                                  QEMU_PLUGIN_COND_GE, blocks, every,
+                                                  (void *)(uintptr_t)pc);
     }
 }
 
@@ -169,6 +170,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
         return -1;
     }
     g_mutex_init(&out_lock);
+    blocks = qemu_plugin_scoreboard_u64(qemu_plugin_scoreboard_new(sizeof(uint64_t)));
     qemu_plugin_register_vcpu_tb_trans_cb(id, tb_trans);
     qemu_plugin_register_atexit_cb(id, at_exit, NULL);
     return 0;
