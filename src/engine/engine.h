@@ -160,7 +160,7 @@ bool csi_engine_unwind_top(csi_engine *e, csi_stack *s, unsigned vcpu, const csi
 
 /*
  * Lazy returns: the host reports no return instruction (while nobody
- * subscribes to events, see docs/engine.md) but counts each vCPU's returns
+ * subscribes to events, README.md "Lazy returns") but counts each vCPU's returns
  * in a uint64_t at base + vcpu * stride. Before anything else the engine
  * does to a stack for a vCPU (a call, a reported return, an unwind), it
  * pops that many frames from the top as returns, and zeroes the count:

@@ -56,25 +56,33 @@ bool csi_returns_translating(void)
     if (!possible) {
         return false;
     }
+    bool count = __atomic_load_n(&counting, __ATOMIC_ACQUIRE) &&
+                 !csi_engine_has_subscribers(csi_eng);
+    if (count) {
+        /* (with csi_returns_subscribed: either this translation sees the
+         * subscriber, or the subscriber sees counted_some and retranslates) */
+        __atomic_store_n(&counted_some, true, __ATOMIC_SEQ_CST);
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        count = __atomic_load_n(&counting, __ATOMIC_SEQ_CST) && !csi_engine_has_subscribers(csi_eng);
+    }
     /*
-     * QEMU reallocates scoreboards when vCPUs are added, stopping every
-     * vCPU and flushing all translations (the inline operations embed the
-     * address): so any block runs after a translation that stored the
-     * current address here, and the engine never reads a stale one.
+     * The engine reads the counters only once some block may count (so a
+     * run with a subscriber from the start pays nothing for them), and from
+     * then on for good (counts may be pending). QEMU reallocates scoreboards
+     * when vCPUs are added, stopping every vCPU and flushing all
+     * translations (the inline operations embed the address): so any block
+     * runs after a translation that stored the current address here, and
+     * the engine never reads a stale one from translated code.
      */
-    void *base = qemu_plugin_scoreboard_find(counters.score, 0);
-    if (base != __atomic_load_n(&known_base, __ATOMIC_RELAXED)) {
-        __atomic_store_n(&known_base, base, __ATOMIC_RELAXED);
-        csi_engine_set_return_counters(csi_eng, (char *)base + counters.offset, sizeof(uint64_t));
+    if (__atomic_load_n(&counted_some, __ATOMIC_ACQUIRE)) {
+        void *base = qemu_plugin_scoreboard_find(counters.score, 0);
+        if (base != __atomic_load_n(&known_base, __ATOMIC_RELAXED)) {
+            __atomic_store_n(&known_base, base, __ATOMIC_RELAXED);
+            csi_engine_set_return_counters(csi_eng, (char *)base + counters.offset,
+                                           sizeof(uint64_t));
+        }
     }
-    if (!__atomic_load_n(&counting, __ATOMIC_ACQUIRE) || csi_engine_has_subscribers(csi_eng)) {
-        return false;
-    }
-    /* (with csi_returns_subscribed: either this translation sees the
-     * subscriber, or the subscriber sees counted_some and retranslates) */
-    __atomic_store_n(&counted_some, true, __ATOMIC_SEQ_CST);
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    return __atomic_load_n(&counting, __ATOMIC_SEQ_CST) && !csi_engine_has_subscribers(csi_eng);
+    return count;
 }
 
 bool csi_returns_count(struct qemu_plugin_insn *insn, const csi_site *site)
@@ -96,7 +104,8 @@ void csi_returns_vcpu_init(unsigned vcpu_index)
 const csi_read_view *csi_returns_view(csi_vcpu *v, csi_read_view *buf)
 {
     /* (an index QEMU has not initialised has no counter yet) */
-    if (!possible || v->index >= (unsigned)qemu_plugin_num_vcpus()) {
+    if (!__atomic_load_n(&counted_some, __ATOMIC_ACQUIRE) ||
+        v->index >= (unsigned)qemu_plugin_num_vcpus()) {
         return NULL;
     }
     /* Another vCPU's count and stack are read while it runs on: a snapshot
@@ -109,7 +118,8 @@ void csi_returns_pop_quietly(csi_vcpu *v, csi_stack *s)
 {
     /* (through the API: the engine's copy of the counters' address is
      * current only inside translated code, see csi_returns_translating) */
-    if (possible && v->index < (unsigned)qemu_plugin_num_vcpus()) {
+    if (__atomic_load_n(&counted_some, __ATOMIC_ACQUIRE) &&
+        v->index < (unsigned)qemu_plugin_num_vcpus()) {
         uint64_t n = qemu_plugin_u64_get(counters, v->index);
         qemu_plugin_u64_set(counters, v->index, 0);
         csi_engine_pop_returns_quietly(csi_eng, s, v->index, n);

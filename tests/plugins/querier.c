@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * test_querier: a consumer that only QUERIES callstack_instr (so that
- * returns may be lazy, see docs/engine.md), for tests/e2e/test_lazy.py and
+ * returns may be lazy: README.md, "Lazy returns"), for tests/e2e/test_lazy.py and
  * bench/bench.py. On every `every`-th executed block of a vCPU whose
  * address lies in [lo, hi) (counted inline: the blocks between samples
  * cost no callback) it asks, from that block's callback on the vCPU's own
