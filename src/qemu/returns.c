@@ -90,6 +90,14 @@ bool csi_returns_count(struct qemu_plugin_insn *insn, const csi_site *site)
     if (site->cls != CSI_INSN_RET || site->cond_reg || !site->hot) {
         return false;
     }
+    /* An x86 `ret imm` is also how i386's lazy-binding resolver
+     * (_dl_runtime_resolve: `xchg %eax,(%esp); ret $12`) jumps to the
+     * function it resolved: no frame of its own to pop, which a count
+     * cannot know. Such returns keep their callback (functions returning
+     * a structure through a hidden pointer use it too: slower, not wrong). */
+    if (csi_arch->ret_addr_on_stack && site->sp_delta != (int64_t)csi_arch->word_bytes) {
+        return false;
+    }
     qemu_plugin_register_vcpu_insn_exec_inline_per_vcpu(insn, QEMU_PLUGIN_INLINE_ADD_U64, counters, 1);
     return true;
 }
