@@ -470,14 +470,22 @@ void csi_engine_pop_returns_quietly(csi_engine *e, csi_stack *s, unsigned vcpu, 
     pop_counted(e, s, vcpu, n, false);
 }
 
-/* Before a change of s for vcpu: its counted returns first. One load and a
- * branch while returns are reported. */
+/* Are returns counted for vcpu, to be popped before its next change? (The
+ * count is written by this vCPU's translated code, on this thread.) */
+static inline __attribute__((always_inline)) bool counted_pending(csi_engine *e, unsigned vcpu)
+{
+    uint64_t *counter = ret_counter(e, vcpu);
+    return __builtin_expect(counter != NULL, 0) && *counter;
+}
+
+/* Before a change of s for vcpu: its counted returns first. The hot paths
+ * test counted_pending and tail-call an out-of-line function that does
+ * this, so that they stay free of spills. */
 static inline __attribute__((always_inline)) void pop_counted_first(csi_engine *e, csi_stack *s,
                                                                    unsigned vcpu)
 {
-    uint64_t *counter = ret_counter(e, vcpu);
-    /* (written by this vCPU's translated code, on this thread) */
-    if (__builtin_expect(counter != NULL, 0) && *counter) {
+    if (counted_pending(e, vcpu)) {
+        uint64_t *counter = ret_counter(e, vcpu);
         uint64_t n = *counter;
         *counter = 0;
         pop_counted(e, s, vcpu, n, true);
@@ -554,10 +562,22 @@ static inline __attribute__((always_inline)) void push_fast(csi_engine *e, csi_s
     }
 }
 
+/* A call after counted returns: they are popped first. */
+static __attribute__((noinline)) void call_counted(csi_engine *e, csi_stack *s, unsigned vcpu,
+                                                   uint64_t func, uint64_t ret_addr,
+                                                   uint64_t call_site, uint64_t sp)
+{
+    pop_counted_first(e, s, vcpu);
+    call_slow(e, s, vcpu, func, ret_addr, call_site, sp);
+}
+
 void csi_engine_call(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t func,
                     uint64_t ret_addr, uint64_t call_site, uint64_t sp)
 {
-    pop_counted_first(e, s, vcpu);
+    if (counted_pending(e, vcpu)) {
+        call_counted(e, s, vcpu, func, ret_addr, call_site, sp);
+        return;
+    }
     /* (the stack is read only once fast_ok says this thread is its one
      * writer: other threads may be changing a shared stack under its lock) */
     if (!fast_ok(e, s) || !push_fast_ok(s, sp)) {
@@ -705,9 +725,19 @@ static __attribute__((noinline)) bool ret_from_slot_slow(csi_engine *e, csi_stac
     return r >= 0 ? r : ret_from_slot_general(e, s, vcpu, slot);
 }
 
-bool csi_engine_ret_from_slot(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t slot)
+/* A slot return after counted returns: they are popped first. */
+static __attribute__((noinline)) bool ret_from_slot_counted(csi_engine *e, csi_stack *s,
+                                                            unsigned vcpu, uint64_t slot)
 {
     pop_counted_first(e, s, vcpu);
+    return ret_from_slot_slow(e, s, vcpu, slot);
+}
+
+bool csi_engine_ret_from_slot(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t slot)
+{
+    if (counted_pending(e, vcpu)) {
+        return ret_from_slot_counted(e, s, vcpu, slot);
+    }
     int r = pop_slot_fast(e, s, vcpu, slot, fast_ok(e, s), false);
     return r >= 0 ? r : ret_from_slot_slow(e, s, vcpu, slot);
 }
