@@ -161,16 +161,16 @@ bool csi_engine_unwind_top(csi_engine *e, csi_stack *s, unsigned vcpu, const csi
 /*
  * Lazy returns: the host reports no return instruction (while nobody
  * subscribes to events, README.md "Lazy returns") but counts each vCPU's returns
- * in a uint64_t at base + vcpu * stride. Before anything else the engine
+ * in counts[vcpu]. Before anything else the engine
  * does to a stack for a vCPU (a call, a reported return, an unwind), it
  * pops that many frames from the top as returns, and zeroes the count:
  * each of those returns would have popped the top frame, whose return
  * address its slot holds. Frames a non-local exit left behind are then
  * unwound by the stack pointer at that call, as with reported returns.
- * `base` may move (the host's storage grows): the host stores the new one
- * before any event can use it. NULL: every return is reported.
+ * `counts` may move (the host's storage grows): the host stores the new
+ * address before any event can use it. NULL: every return is reported.
  */
-void csi_engine_set_return_counters(csi_engine *e, void *base, size_t stride);
+void csi_engine_set_return_counters(csi_engine *e, uint64_t *counts);
 /* The same pops for n returns the host took from a vCPU's count, with no
  * event (a subscriber arriving must not see the returns made before it
  * came; a thread's last returns before it exits). By the stack's writer. */

@@ -23,10 +23,9 @@ struct csi_engine {
     bool ret_addr_on_stack;      /* = cfg.ret_addr_on_stack */
     uint64_t resync_window;      /* = cfg.resync_window */
     /* Lazy returns (csi_engine_set_return_counters): each vCPU's count of
-     * return instructions not reported yet, at ret_counters + vcpu *
-     * ret_stride; NULL while returns are reported. */
-    char *ret_counters;
-    size_t ret_stride;
+     * return instructions not reported yet, ret_counters[vcpu]; NULL while
+     * returns are reported. */
+    uint64_t *ret_counters;
 
     csi_engine_config cfg;
     GMutex table_lock;           /* guards stacks, groups, lru_tick */

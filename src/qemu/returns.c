@@ -78,8 +78,8 @@ bool csi_returns_translating(void)
         void *base = qemu_plugin_scoreboard_find(counters.score, 0);
         if (base != __atomic_load_n(&known_base, __ATOMIC_RELAXED)) {
             __atomic_store_n(&known_base, base, __ATOMIC_RELAXED);
-            csi_engine_set_return_counters(csi_eng, (char *)base + counters.offset,
-                                           sizeof(uint64_t));
+            /* (elements of one uint64_t: an array) */
+            csi_engine_set_return_counters(csi_eng, (uint64_t *)((char *)base + counters.offset));
         }
     }
     return count;

@@ -1857,7 +1857,7 @@ static void t_lazy_returns(void)
     csi_stack *s = csi_engine_stack(e, &id);
     uint64_t ctr[3] = { 0 };
     const uint64_t A = 0xa0, B = 0xb0, C = 0xc0, D = 0xd0, F = 0xf0, G = 0x60, H = 0x70, I = 0x80;
-    csi_engine_set_return_counters(e, ctr, sizeof ctr[0]);
+    csi_engine_set_return_counters(e, ctr);
 
     csi_engine_call(e, s, 1, A, 0x100, 0xfb, 0x7ff8);
     csi_engine_call(e, s, 1, B, 0x200, 0x1fb, 0x7ef8);
