@@ -104,11 +104,19 @@ CSI_API void get_prog_point(unsigned int vcpu_index, prog_point *p)
     }
 }
 
-/* A subscriber sees every return: lazy returns end (returns.c). */
+/* A subscriber sees every return: lazy returns end (returns.c). The
+ * returns the subscribing vCPU made before are popped now, unseen (other
+ * vCPUs' are reported just before their next event). */
 static bool subscribe(csi_sub_kind kind, void (*fn)(void))
 {
     if (!csi_eng || !csi_engine_subscribe(csi_eng, kind, fn)) {
         return false;
+    }
+    int self = csi_vcpu_current();
+    csi_vcpu *v = self >= 0 ? csi_vcpu_get((unsigned)self) : NULL;
+    csi_stack *s = v ? csi_vcpu_stack(v) : NULL;
+    if (s) {
+        csi_returns_pop_quietly(v, s);
     }
     csi_returns_subscribed();
     return true;

@@ -148,7 +148,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     csi_fastreg_enabled = csi_cfg.direct_reads && csi_trampoline_env_register();
     csi_eng = csi_engine_new(&csi_cfg.engine);
 
-    csi_returns_setup();
+    csi_returns_setup(csi_plugin_register_callbacks);
     csi_vcpu_setup(id);
     csi_translate_setup(id);
     csi_signals_setup();

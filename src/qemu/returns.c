@@ -36,9 +36,12 @@ static bool counting = true;
 static bool counted_some;
 static bool switching;
 static void *known_base;
+/* Registers every callback again after qemu_plugin_reset (plugin.c). */
+static void (*register_again)(qemu_plugin_id_t id);
 
-void csi_returns_setup(void)
+void csi_returns_setup(void (*register_callbacks)(qemu_plugin_id_t id))
 {
+    register_again = register_callbacks;
     possible = csi_cfg.returns == CSI_RETURNS_LAZY && !csi_cfg.system_mode &&
                csi_cfg.kind != STACK_ASID && csi_arch->sp_reg && !csi_arch->targets_observed;
     if (possible) {
@@ -137,21 +140,13 @@ void csi_returns_pop_quietly(csi_vcpu *v, csi_stack *s)
 /* (QEMU calls it with every vCPU stopped and the translations flushed) */
 static void after_reset(qemu_plugin_id_t id)
 {
-    csi_plugin_register_callbacks(id);
+    register_again(id);
 }
 
 void csi_returns_subscribed(void)
 {
     if (!possible) {
         return;
-    }
-    /* The returns the subscribing vCPU made before: popped now, unseen.
-     * (Other vCPUs' are reported just before their next event.) */
-    int self = csi_vcpu_current();
-    csi_vcpu *v = self >= 0 ? csi_vcpu_get((unsigned)self) : NULL;
-    csi_stack *s = v ? csi_vcpu_stack(v) : NULL;
-    if (s) {
-        csi_returns_pop_quietly(v, s);
     }
     __atomic_store_n(&counting, false, __ATOMIC_SEQ_CST);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);

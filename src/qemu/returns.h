@@ -18,8 +18,10 @@
 typedef enum csi_returns_mode { CSI_RETURNS_LAZY, CSI_RETURNS_ALL } csi_returns_mode;
 
 /* At install, once the stack type is settled: whether returns may be
- * counted (csi_returns_possible) and, if so, the counters. */
-void csi_returns_setup(void);
+ * counted (csi_returns_possible) and, if so, the counters;
+ * register_callbacks registers every callback of the plugin (again after
+ * the reset a late subscriber causes). */
+void csi_returns_setup(void (*register_callbacks)(qemu_plugin_id_t id));
 /* Returns are counted where possible (returns=lazy, user mode, a stack
  * that follows one guest stack). */
 bool csi_returns_possible(void);
@@ -37,7 +39,8 @@ const csi_read_view *csi_returns_view(csi_vcpu *v, csi_read_view *buf);
 /* Pops v's counted returns from s now, with no event: on v's thread (or
  * once it is gone), s being v's stack. */
 void csi_returns_pop_quietly(csi_vcpu *v, csi_stack *s);
-/* A plugin subscribed: returns are reported from now on. */
+/* A plugin subscribed: returns are reported from now on. (The caller
+ * first pops the subscribing vCPU's counted returns quietly.) */
 void csi_returns_subscribed(void);
 
 #endif
