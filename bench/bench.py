@@ -209,8 +209,11 @@ def configs(build, outdir, variants=(), qemu_variants=()):
     count = os.path.join(build, "bench", "libbench_count.so")
     ref = os.path.join(build, "bench", "libbench_pandaref.so")
     cs = [Config("plain", None, False, [], "plain")]
+    # The bare plugin with every return reported (returns=all), as any
+    # subscriber makes it; without one returns are counted (lazy returns),
+    # measured by the +query configurations below.
     for st in ("threaded", "asid", "heuristic"):
-        cs.append(Config(st, st, False, ["%s,stack_type=%s" % (lib, st)], "plugin"))
+        cs.append(Config(st, st, False, ["%s,stack_type=%s,returns=all" % (lib, st)], "plugin"))
         cs.append(Config(st + "+count", st, True,
                          ["%s,stack_type=%s" % (lib, st), "%s,out=@COUNT@" % count], "plugin"))
     cs.append(Config("pandaref", "asid", False, ["%s,out=@COUNT@" % ref], "reference"))
@@ -220,6 +223,16 @@ def configs(build, outdir, variants=(), qemu_variants=()):
         cs.append(Config("threaded+" + fmt, "threaded", True,
                          ["%s,stack_type=threaded" % lib, "%s,format=%s,out=@OUT@" % (trace, fmt)],
                          "consumer"))
+    # Opt-in: a consumer that only queries (get_callers, get_functions,
+    # get_prog_point, pandalog_callstack_create at every 100,000th executed
+    # block, counted inline), so returns are counted, not reported (lazy
+    # returns); and the same with returns=all, for the difference.
+    query = os.path.join(build, "tests", "plugins", "libtest_querier.so")
+    for st in ("threaded", "heuristic"):
+        for mode, suffix in (("lazy", ""), ("all", "-all")):
+            cs.append(Config("%s+query%s" % (st, suffix), st, True,
+                             ["%s,stack_type=%s,returns=%s" % (lib, st, mode),
+                              "%s,out=@OUT@,every=100000,quiet=on" % query], "consumer"))
     # Opt-in: every register read through the plugin API (no fast_regs).
     cs.append(Config("threaded-apiregs", "threaded", False,
                      ["%s,stack_type=threaded,fast_regs=off" % lib], "variant"))

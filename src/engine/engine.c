@@ -152,6 +152,7 @@ void csi_engine_get_stats(csi_engine *e, csi_engine_stats *out)
     out->returns = e->n_returns;
     out->unwound = e->n_unwound;
     out->unmatched_returns = e->n_unmatched;
+    out->counted_returns = e->n_counted;
     GHashTableIter it;
     gpointer value;
     g_hash_table_iter_init(&it, e->stacks);
@@ -162,6 +163,7 @@ void csi_engine_get_stats(csi_engine *e, csi_engine_stats *out)
         out->returns += CSI_SNAPSHOT(s->n_returns);
         out->unwound += CSI_SNAPSHOT(s->n_unwound);
         out->unmatched_returns += CSI_SNAPSHOT(s->n_unmatched);
+        out->counted_returns += CSI_SNAPSHOT(s->n_counted);
         g_mutex_unlock(&s->lock);
     }
     out->stacks_created = e->n_created;
@@ -421,6 +423,74 @@ static void pop_dead(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t sp, bo
     }
 }
 
+/* ---- lazy returns (csi_engine_set_return_counters) ---------------------- */
+
+void csi_engine_set_return_counters(csi_engine *e, uint64_t *counts)
+{
+    __atomic_store_n(&e->ret_counters, counts, __ATOMIC_RELEASE);
+}
+
+/*
+ * Pops the frames of the returns counted at *counter, one event each, the
+ * pc of a return being where it lands. A count beyond the retained frames
+ * is what csi_engine_ret does with a return that matches nothing: a
+ * forgotten frame (max_depth) returns, or the return is unmatched.
+ */
+static __attribute__((noinline)) void pop_counted(csi_engine *e, csi_stack *s, unsigned vcpu,
+                                                  uint64_t n, bool report)
+{
+    for (; n > 0; n--) {
+        bool locked = write_begin(e, s, OP_POP);
+        CSI_PUBLISH(s->n_counted, s->n_counted + 1);
+        if (s->count == 0) {
+            if (s->forgotten > 0) {
+                CSI_PUBLISH(s->forgotten, s->forgotten - 1);
+            }
+            CSI_PUBLISH(s->n_unmatched, s->n_unmatched + 1);
+            write_end(s, locked);
+        } else if (report) {
+            pop_report(e, s, locked, vcpu, false, s->frames[s->count - 1].ret_addr);
+        } else {
+            csi_stack_drop_top(s);
+            CSI_PUBLISH(s->n_returns, s->n_returns + 1);
+            write_end(s, locked);
+        }
+    }
+}
+
+static inline uint64_t *ret_counter(csi_engine *e, unsigned vcpu)
+{
+    uint64_t *counts = __atomic_load_n(&e->ret_counters, __ATOMIC_ACQUIRE);
+    return counts ? &counts[vcpu] : NULL;
+}
+
+void csi_engine_pop_returns_quietly(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t n)
+{
+    pop_counted(e, s, vcpu, n, false);
+}
+
+/* Are returns counted for vcpu, to be popped before its next change? (The
+ * count is written by this vCPU's translated code, on this thread.) */
+static inline __attribute__((always_inline)) bool counted_pending(csi_engine *e, unsigned vcpu)
+{
+    uint64_t *counter = ret_counter(e, vcpu);
+    return __builtin_expect(counter != NULL, 0) && *counter;
+}
+
+/* Before a change of s for vcpu: its counted returns first. The hot paths
+ * test counted_pending and tail-call an out-of-line function that does
+ * this, so that they stay free of spills. */
+static inline __attribute__((always_inline)) void pop_counted_first(csi_engine *e, csi_stack *s,
+                                                                   unsigned vcpu)
+{
+    if (counted_pending(e, vcpu)) {
+        uint64_t *counter = ret_counter(e, vcpu);
+        uint64_t n = *counter;
+        *counter = 0;
+        pop_counted(e, s, vcpu, n, true);
+    }
+}
+
 /*
  * The common cases of a call and of a slot return, kept small (no spills,
  * no calls but the subscribers'): a stack with one writer, no reallocation,
@@ -491,9 +561,48 @@ static inline __attribute__((always_inline)) void push_fast(csi_engine *e, csi_s
     }
 }
 
+/* A call after counted returns: they are popped first. */
+static __attribute__((noinline)) void call_counted(csi_engine *e, csi_stack *s, unsigned vcpu,
+                                                   uint64_t func, uint64_t ret_addr,
+                                                   uint64_t call_site, uint64_t sp)
+{
+    pop_counted_first(e, s, vcpu);
+    call_slow(e, s, vcpu, func, ret_addr, call_site, sp);
+}
+
+/*
+ * The common case of counted returns, inline on the call path: the stack
+ * has one writer and no subscriber to tell, and holds the frames, which
+ * leave without reallocation: one change of the count (lazy returns exist
+ * to make returns cheap). False: nothing done (call_counted then pops).
+ */
+static inline __attribute__((always_inline)) bool pop_counted_fast(const csi_engine *e,
+                                                                   csi_stack *s, uint64_t *counter)
+{
+    uint64_t n = *counter;
+    uint32_t c;
+    if (!fast_ok(e, s) || __atomic_load_n(&e->subs[CSI_SUB_RET], __ATOMIC_RELAXED) ||
+        n > (c = s->count) ||
+        (s->cap > 4 * CSI_STACK_INITIAL_CAP && c - n < s->cap / 4)) {
+        return false;
+    }
+    *counter = 0;
+    seq_open(s);
+    CSI_PUBLISH(s->count, c - (uint32_t)n);
+    CSI_PUBLISH(s->n_returns, s->n_returns + n);
+    CSI_PUBLISH(s->n_counted, s->n_counted + n);
+    seq_close(s);
+    return true;
+}
+
 void csi_engine_call(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t func,
                     uint64_t ret_addr, uint64_t call_site, uint64_t sp)
 {
+    uint64_t *counter = ret_counter(e, vcpu);
+    if (__builtin_expect(counter != NULL, 0) && *counter && !pop_counted_fast(e, s, counter)) {
+        call_counted(e, s, vcpu, func, ret_addr, call_site, sp);
+        return;
+    }
     /* (the stack is read only once fast_ok says this thread is its one
      * writer: other threads may be changing a shared stack under its lock) */
     if (!fast_ok(e, s) || !push_fast_ok(s, sp)) {
@@ -560,6 +669,7 @@ static int64_t find_returnee(const csi_engine *e, const csi_stack *s, uint64_t t
 
 void csi_engine_ret(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t target, uint64_t sp)
 {
+    pop_counted_first(e, s, vcpu);
     bool locked = write_begin(e, s, OP_POP);
     int64_t idx = find_returnee(e, s, target, sp);
     if (idx == 0) {
@@ -640,8 +750,19 @@ static __attribute__((noinline)) bool ret_from_slot_slow(csi_engine *e, csi_stac
     return r >= 0 ? r : ret_from_slot_general(e, s, vcpu, slot);
 }
 
+/* A slot return after counted returns: they are popped first. */
+static __attribute__((noinline)) bool ret_from_slot_counted(csi_engine *e, csi_stack *s,
+                                                            unsigned vcpu, uint64_t slot)
+{
+    pop_counted_first(e, s, vcpu);
+    return ret_from_slot_slow(e, s, vcpu, slot);
+}
+
 bool csi_engine_ret_from_slot(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t slot)
 {
+    if (counted_pending(e, vcpu)) {
+        return ret_from_slot_counted(e, s, vcpu, slot);
+    }
     int r = pop_slot_fast(e, s, vcpu, slot, fast_ok(e, s), false);
     return r >= 0 ? r : ret_from_slot_slow(e, s, vcpu, slot);
 }
@@ -661,6 +782,7 @@ static bool ret_from_slot_general(csi_engine *e, csi_stack *s, unsigned vcpu, ui
 bool csi_engine_unwind_top(csi_engine *e, csi_stack *s, unsigned vcpu, const csi_frame *expected,
                           uint64_t pc)
 {
+    pop_counted_first(e, s, vcpu);
     bool locked = write_begin(e, s, OP_ANY);
     const csi_frame *top = csi_stack_peek(s, 0);
     if (!top || memcmp(top, expected, sizeof *top) != 0) {
@@ -701,6 +823,7 @@ static void read_stack(csi_stack *s, void (*copy)(const csi_stack *s, void *arg)
 }
 
 typedef struct list_arg {
+    const csi_read_view *view;
     uint64_t *out;
     uint32_t n, m;
     bool functions;
@@ -715,6 +838,25 @@ static inline uint32_t count_once(const csi_stack *s)
     return MIN(c, s->cap);
 }
 
+/*
+ * The frames `view` sees (csi_read_view): how many of the retained ones
+ * (out of count_once's c), and how many forgotten ones (*forgotten).
+ */
+static uint32_t count_seen(const csi_stack *s, const csi_read_view *view, uint32_t c,
+                           uint64_t *forgotten)
+{
+    uint64_t f = CSI_SNAPSHOT(s->forgotten);
+    if (view) {
+        uint64_t skip = MIN(view->pending, (uint64_t)c);
+        c -= (uint32_t)skip;
+        f -= MIN(view->pending - skip, f);
+    }
+    if (forgotten) {
+        *forgotten = f;
+    }
+    return c;
+}
+
 /* A frame as a reader on another thread copies it. */
 static inline void frame_snapshot(const csi_frame *f, csi_frame *out)
 {
@@ -727,7 +869,7 @@ static inline void frame_snapshot(const csi_frame *f, csi_frame *out)
 static void copy_list(const csi_stack *s, void *p)
 {
     list_arg *a = p;
-    uint32_t c = count_once(s);
+    uint32_t c = count_seen(s, a->view, count_once(s), NULL);
     a->m = MIN(a->n, c);
     for (uint32_t i = 0; i < a->m; i++) {
         const csi_frame *f = &s->frames[c - 1 - i];
@@ -735,43 +877,74 @@ static void copy_list(const csi_stack *s, void *p)
     }
 }
 
-uint32_t csi_engine_callers(csi_engine *e, csi_stack *s, uint64_t *out, uint32_t n)
+static uint32_t list_at(csi_engine *e, csi_stack *s, const csi_read_view *view, uint64_t *out,
+                        uint32_t n, bool functions)
 {
     (void)e;
-    list_arg a = { .out = out, .n = n };
+    list_arg a = { .view = view, .out = out, .n = n, .functions = functions };
     read_stack(s, copy_list, &a);
     return a.m;
+}
+
+uint32_t csi_engine_callers_at(csi_engine *e, csi_stack *s, const csi_read_view *view,
+                               uint64_t *out, uint32_t n)
+{
+    return list_at(e, s, view, out, n, false);
+}
+
+uint32_t csi_engine_functions_at(csi_engine *e, csi_stack *s, const csi_read_view *view,
+                                 uint64_t *out, uint32_t n)
+{
+    return list_at(e, s, view, out, n, true);
+}
+
+uint32_t csi_engine_callers(csi_engine *e, csi_stack *s, uint64_t *out, uint32_t n)
+{
+    return list_at(e, s, NULL, out, n, false);
 }
 
 uint32_t csi_engine_functions(csi_engine *e, csi_stack *s, uint64_t *out, uint32_t n)
 {
-    (void)e;
-    list_arg a = { .out = out, .n = n, .functions = true };
-    read_stack(s, copy_list, &a);
-    return a.m;
+    return list_at(e, s, NULL, out, n, true);
 }
+
+/* A reader's arguments for copy_depth and copy_where. */
+typedef struct view_arg {
+    const csi_read_view *view;
+    void *out;
+} view_arg;
 
 static void copy_depth(const csi_stack *s, void *p)
 {
-    *(uint64_t *)p = CSI_SNAPSHOT(s->forgotten) + count_once(s);
+    view_arg *a = p;
+    uint64_t f;
+    uint32_t c = count_seen(s, a->view, count_once(s), &f);
+    *(uint64_t *)a->out = f + c;
+}
+
+uint64_t csi_engine_depth_at(csi_engine *e, csi_stack *s, const csi_read_view *view)
+{
+    uint64_t d;
+    (void)e;
+    view_arg a = { .view = view, .out = &d };
+    read_stack(s, copy_depth, &a);
+    return d;
 }
 
 uint64_t csi_engine_depth(csi_engine *e, csi_stack *s)
 {
-    (void)e;
-    uint64_t d;
-    read_stack(s, copy_depth, &d);
-    return d;
+    return csi_engine_depth_at(e, s, NULL);
 }
 
 static void copy_where(const csi_stack *s, void *p)
 {
-    uint32_t c = count_once(s);
+    view_arg *a = p;
+    uint32_t c = count_seen(s, a->view, count_once(s), NULL);
     csi_frame top;
     if (c) {
         frame_snapshot(&s->frames[c - 1], &top);
     }
-    fill_where_top(s, c ? &top : NULL, p);
+    fill_where_top(s, c ? &top : NULL, a->out);
 }
 
 void csi_engine_set_label(csi_engine *e, csi_stack *s, const csi_stack_id *label)
@@ -781,10 +954,17 @@ void csi_engine_set_label(csi_engine *e, csi_stack *s, const csi_stack_id *label
     write_end(s, locked);
 }
 
-void csi_engine_fill_prog_point(csi_engine *e, csi_stack *s, prog_point *p)
+void csi_engine_fill_prog_point_at(csi_engine *e, csi_stack *s, const csi_read_view *view,
+                                   prog_point *p)
 {
     (void)e;
-    read_stack(s, copy_where, p);
+    view_arg a = { .view = view, .out = p };
+    read_stack(s, copy_where, &a);
+}
+
+void csi_engine_fill_prog_point(csi_engine *e, csi_stack *s, prog_point *p)
+{
+    csi_engine_fill_prog_point_at(e, s, NULL, p);
 }
 
 typedef struct top_arg {

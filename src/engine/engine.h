@@ -75,6 +75,8 @@ typedef enum csi_sub_kind { CSI_SUB_CALL, CSI_SUB_RET, CSI_SUB_EVENT, CSI_SUB_KI
 
 typedef struct csi_engine_stats {
     uint64_t calls, returns, unwound, unmatched_returns, stacks_created;
+    /* returns (matched or not) that were counted, not reported (lazy) */
+    uint64_t counted_returns;
 } csi_engine_stats;
 
 csi_engine *csi_engine_new(const csi_engine_config *cfg);
@@ -156,10 +158,48 @@ bool csi_engine_frame_below_top(csi_engine *e, csi_stack *s, uint32_t k, csi_fra
 bool csi_engine_unwind_top(csi_engine *e, csi_stack *s, unsigned vcpu, const csi_frame *expected,
                           uint64_t pc);
 
-/* Reading a stack: most recent first, up to n entries; returns the count. */
+/*
+ * Lazy returns: the host reports no return instruction (while nobody
+ * subscribes to events, README.md "Lazy returns") but counts each vCPU's returns
+ * in counts[vcpu]. Before anything else the engine
+ * does to a stack for a vCPU (a call, a reported return, an unwind), it
+ * pops that many frames from the top as returns, and zeroes the count:
+ * each of those returns would have popped the top frame, whose return
+ * address its slot holds. Frames a non-local exit left behind are then
+ * unwound by the stack pointer at that call, as with reported returns.
+ * `counts` may move (the host's storage grows): the host stores the new
+ * address before any event can use it. NULL: every return is reported.
+ */
+void csi_engine_set_return_counters(csi_engine *e, uint64_t *counts);
+/* The same pops for n returns the host took from a vCPU's count, with no
+ * event (a subscriber arriving must not see the returns made before it
+ * came; a thread's last returns before it exits). By the stack's writer. */
+void csi_engine_pop_returns_quietly(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t n);
+
+/*
+ * What a reader of a stack in lazy-return mode sees: the `pending` returns
+ * counted for the vCPU but not popped yet are skipped from the top, as
+ * they will be popped at its next event. Nothing is changed: a reader may
+ * be on another thread than the stack's writer. (Frames a non-local exit
+ * abandoned stay until the next call, as with reported returns: the stack
+ * pointer is not consulted here, so that both modes answer alike.)
+ */
+typedef struct csi_read_view {
+    uint64_t pending;
+} csi_read_view;
+
+/* Reading a stack: most recent first, up to n entries; returns the count.
+ * The _at forms read it as `view` sees it (NULL: as it is). */
 uint32_t csi_engine_callers(csi_engine *e, csi_stack *s, uint64_t *out, uint32_t n);
 uint32_t csi_engine_functions(csi_engine *e, csi_stack *s, uint64_t *out, uint32_t n);
 uint64_t csi_engine_depth(csi_engine *e, csi_stack *s);
+uint32_t csi_engine_callers_at(csi_engine *e, csi_stack *s, const csi_read_view *view,
+                               uint64_t *out, uint32_t n);
+uint32_t csi_engine_functions_at(csi_engine *e, csi_stack *s, const csi_read_view *view,
+                                 uint64_t *out, uint32_t n);
+uint64_t csi_engine_depth_at(csi_engine *e, csi_stack *s, const csi_read_view *view);
+void csi_engine_fill_prog_point_at(csi_engine *e, csi_stack *s, const csi_read_view *view,
+                                   prog_point *p);
 /* caller and stack id of a prog_point; pc is left to the host. */
 /* From now on events and program points of `s` show `label` instead of
  * its id (the key it is found by stays). */

@@ -22,6 +22,10 @@ struct csi_engine {
     bool concurrent;             /* see csi_engine_config.starts_single_threaded */
     bool ret_addr_on_stack;      /* = cfg.ret_addr_on_stack */
     uint64_t resync_window;      /* = cfg.resync_window */
+    /* Lazy returns (csi_engine_set_return_counters): each vCPU's count of
+     * return instructions not reported yet, ret_counters[vcpu]; NULL while
+     * returns are reported. */
+    uint64_t *ret_counters;
 
     csi_engine_config cfg;
     GMutex table_lock;           /* guards stacks, groups, lru_tick */
@@ -33,7 +37,7 @@ struct csi_engine {
     GPtrArray *retired;
     /* Statistics of freed stacks (live ones count in the stacks), and how
      * many stacks were made; under table_lock. */
-    uint64_t n_calls, n_returns, n_unwound, n_unmatched, n_created;
+    uint64_t n_calls, n_returns, n_unwound, n_unmatched, n_created, n_counted;
 };
 
 /* stack_table.c; *_locked functions need table_lock held. */

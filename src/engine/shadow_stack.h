@@ -62,6 +62,7 @@ typedef struct csi_stack {
     uint64_t host_word;
     uint64_t forgotten;   /* older frames dropped to respect max_depth */
     uint64_t n_unwound, n_unmatched;
+    uint64_t n_counted;   /* returns among n_returns (and n_unmatched) that were counted */
     GMutex lock;
     uint64_t last_use;    /* LRU tick, for evicting stacks beyond the bound */
     int users;            /* vCPUs currently on this stack */

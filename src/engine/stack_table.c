@@ -27,4 +27,5 @@ void csi_engine_retire_stats_locked(csi_engine *e, const csi_stack *s)
     e->n_returns += s->n_returns;
     e->n_unwound += s->n_unwound;
     e->n_unmatched += s->n_unmatched;
+    e->n_counted += s->n_counted;
 }

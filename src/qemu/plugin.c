@@ -4,7 +4,7 @@
  *
  *   -plugin libcallstack_instr.so[,verbose=on][,stack_type=asid|heuristic|threaded]
  *           [,max_depth=N][,stack_distance=BYTES][,max_stacks=N][,max_spaces=N]
- *           [,fast_regs=on|off]
+ *           [,fast_regs=on|off][,returns=lazy|all]
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,6 +14,7 @@
 #include <glib.h>
 #include "plugin.h"
 #include "fastreg.h"
+#include "returns.h"
 #include "guestio.h"
 #include "signals.h"
 #include "symbols.h"
@@ -27,6 +28,7 @@
 QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
 
 csi_config csi_cfg;
+qemu_plugin_id_t csi_plugin_id;
 csi_engine *csi_eng;
 const csi_arch_desc *csi_arch;
 
@@ -42,6 +44,8 @@ static const char *kind_name(stack_type k)
 
 /* The arguments, in the order of stack_type's values. */
 static const char *const stack_types[] = { "asid", "heuristic", "threaded", NULL };
+/* In the order of csi_returns_mode's values. */
+static const char *const returns_modes[] = { "lazy", "all", NULL };
 
 static int parse_args(int argc, char **argv, bool *kind_given)
 {
@@ -60,6 +64,7 @@ static int parse_args(int argc, char **argv, bool *kind_given)
         { .name = "max_stacks", .kind = OPT_UINT, .min = 1, .max = 1u << 20, .dest = &max_stacks },
         { .name = "max_spaces", .kind = OPT_UINT, .min = 1, .max = 1u << 20, .dest = &max_spaces },
         { .name = "fast_regs", .kind = OPT_BOOL, .dest = &csi_cfg.direct_reads },
+        { .name = "returns", .kind = OPT_CHOICE, .choices = returns_modes, .dest = &csi_cfg.returns },
         { 0 },
     };
     if (!opts_parse("callstack_instr", specs, argc, argv)) {
@@ -80,8 +85,10 @@ static void at_exit(qemu_plugin_id_t id, void *udata)
         csi_engine_stats st;
         csi_engine_get_stats(csi_eng, &st);
         fprintf(stderr, "callstack_instr: pid %d: %" PRIu64 " calls, %" PRIu64 " returns, %"
-                PRIu64 " unwound, %" PRIu64 " unmatched returns, %" PRIu64 " stacks created, %u live\n",
+                PRIu64 " unwound, %" PRIu64 " unmatched returns (%" PRIu64 " returns counted, "
+                "not reported), %" PRIu64 " stacks created, %u live\n",
                 (int)getpid(), st.calls, st.returns, st.unwound, st.unmatched_returns,
+                st.counted_returns,
                 st.stacks_created, csi_engine_stack_count(csi_eng));
         fprintf(stderr, "callstack_instr: events through the event path: %" PRIu64
                 " (the others on the fast path)\n", csi_vcpu_slow_events());
@@ -90,6 +97,14 @@ static void at_exit(qemu_plugin_id_t id, void *udata)
                 "still being checked: %u\n", csi_fastreg_count(CSI_FASTREG_FAST),
                 csi_fastreg_count(CSI_FASTREG_SLOW), csi_fastreg_count(CSI_FASTREG_LEARNING));
     }
+}
+
+void csi_plugin_register_callbacks(qemu_plugin_id_t id)
+{
+    csi_vcpu_register_callbacks(id);
+    csi_translate_register_callbacks(id);
+    csi_syscalls_setup(id);
+    qemu_plugin_register_atexit_cb(id, at_exit, NULL);
 }
 
 QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info,
@@ -104,6 +119,8 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     csi_cfg.engine.max_depth = CSI_DEFAULT_MAX_DEPTH;
     csi_cfg.engine.max_spaces = CSI_DEFAULT_MAX_SPACES;
     csi_cfg.direct_reads = true;
+    csi_cfg.returns = CSI_RETURNS_LAZY;
+    csi_plugin_id = id;
     if (parse_args(argc, argv, &kind_given) < 0) {
         return -1;
     }
@@ -134,21 +151,22 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     csi_fastreg_enabled = csi_cfg.direct_reads && csi_trampoline_env_register();
     csi_eng = csi_engine_new(&csi_cfg.engine);
 
+    csi_returns_setup(csi_plugin_register_callbacks);
     csi_vcpu_setup(id);
     csi_translate_setup(id);
     csi_signals_setup();
-    csi_syscalls_setup(id);
     csi_symbols_setup();
-    qemu_plugin_register_atexit_cb(id, at_exit, NULL);
+    csi_plugin_register_callbacks(id);
     if (csi_cfg.verbose) {
         const csi_engine_config *c = csi_engine_get_config(csi_eng);
         fprintf(stderr, "callstack_instr: target %s, stack_type=%s%s, max_depth=%u, "
                 "sp resync %s, stack_distance=%" PRIu64 ", max_stacks=%u, max_spaces=%u, "
-                "fast_regs=%s\n",
+                "fast_regs=%s, returns %s\n",
                 csi_arch->name, kind_name(csi_cfg.kind), kind_given ? "" : " (default)",
                 c->max_depth, c->sp_resync ? "on" : c->sp_resync_own ? "on kernel stacks" : "off",
                 c->stack_distance, c->max_heuristic_stacks, c->max_spaces,
-                csi_fastreg_enabled ? "on" : csi_cfg.direct_reads ? "memory only (host)" : "off");
+                csi_fastreg_enabled ? "on" : csi_cfg.direct_reads ? "memory only (host)" : "off",
+                csi_returns_possible() ? "counted while nobody subscribes (lazy)" : "reported");
         if (csi_cfg.direct_reads && !csi_trampoline_env_register()) {
             fprintf(stderr, "callstack_instr: this host's callbacks get no CPU-state pointer "
                     "(no trampoline for it): registers via the API\n");

@@ -17,6 +17,7 @@
 #include "trampoline.h"
 #include "translate.h"
 #include "guestio.h"
+#include "returns.h"
 #include "site.h"
 #include "symbols.h"
 #include "system.h"
@@ -139,6 +140,7 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 {
     (void)id;
     learn_guest_base(tb);
+    bool count_returns = csi_returns_translating();
     size_t n = qemu_plugin_tb_n_insns(tb);
     uint64_t pc = qemu_plugin_tb_vaddr(tb);
     if (csi_signals_is_handler(pc)) {
@@ -202,6 +204,9 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
                 csi_target_canon(info.target.addr, info.target.mask, info.target.half_bit));
         }
         csi_site *site = intern_site(vaddr, &info);
+        if (count_returns && csi_returns_count(insn, site)) {
+            continue;   /* (returns.c) */
+        }
         bool slot_ret = site->cls == CSI_INSN_RET && csi_arch->ret_addr_on_stack && site->hot &&
                         !site->cond_reg && site->tkind == CSI_TARGET_MEM && !site->index &&
                         site->disp == 0 && site->base && site->base == csi_reg_handle(csi_arch->sp_reg);
@@ -213,10 +218,15 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 
 void csi_translate_setup(qemu_plugin_id_t id)
 {
+    (void)id;
     g_mutex_init(&sites_lock);
     sites = g_hash_table_new_full(site_hash, site_equal, NULL, g_aligned_free);
     if (csi_arch->targets_observed) {
         csi_pending_flag = qemu_plugin_scoreboard_u64(qemu_plugin_scoreboard_new(sizeof(uint64_t)));
     }
+}
+
+void csi_translate_register_callbacks(qemu_plugin_id_t id)
+{
     qemu_plugin_register_vcpu_tb_trans_cb(id, tb_trans);
 }

@@ -10,5 +10,6 @@
 extern qemu_plugin_u64 csi_pending_flag;
 
 void csi_translate_setup(qemu_plugin_id_t id);
+void csi_translate_register_callbacks(qemu_plugin_id_t id);
 
 #endif

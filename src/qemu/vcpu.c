@@ -18,6 +18,7 @@
 #include "plugin.h"
 #include "guestio.h"
 #include "guestmem.h"
+#include "returns.h"
 #include "site.h"
 #include "system.h"
 #include "vcpu.h"
@@ -157,6 +158,7 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index)
     csi_vcpu_set_last(v, NULL, 0);
     v->pending = NULL;
     v->sys_priv = -1;
+    csi_returns_vcpu_init(vcpu_index);
 }
 
 static void vcpu_exit(qemu_plugin_id_t id, unsigned int vcpu_index)
@@ -170,6 +172,8 @@ static void vcpu_exit(qemu_plugin_id_t id, unsigned int vcpu_index)
      * heuristic stack may be reused by a later thread at the same place, and
      * becomes evictable, as does a whole-system stack. */
     csi_stack *s = v->stack;
+    /* (a heuristic stack may outlive the thread) */
+    csi_returns_pop_quietly(v, s);
     /* Unpublished before it is freed: a reader on another thread
      * (csi_vcpu_stack_pin) then finds NULL, or holds the stack until done. */
     __atomic_store_n(&v->stack, NULL, __ATOMIC_RELEASE);
@@ -212,10 +216,15 @@ static void after_fork_child(void)
 
 void csi_vcpu_setup(qemu_plugin_id_t id)
 {
+    (void)id;
     g_mutex_init(&vcpu_table_lock);
-    qemu_plugin_register_vcpu_init_cb(id, vcpu_init);
-    qemu_plugin_register_vcpu_exit_cb(id, vcpu_exit);
     if (!csi_cfg.system_mode) {
         pthread_atfork(NULL, NULL, after_fork_child);
     }
+}
+
+void csi_vcpu_register_callbacks(qemu_plugin_id_t id)
+{
+    qemu_plugin_register_vcpu_init_cb(id, vcpu_init);
+    qemu_plugin_register_vcpu_exit_cb(id, vcpu_exit);
 }

@@ -84,6 +84,8 @@ extern __thread int csi_vcpu_tls_in_callback __attribute__((tls_model("initial-e
 extern unsigned csi_vcpu_fork_generation;
 
 void csi_vcpu_setup(qemu_plugin_id_t id);
+/* vcpu_init and vcpu_exit (again after qemu_plugin_reset: plugin.h) */
+void csi_vcpu_register_callbacks(qemu_plugin_id_t id);
 
 /* NULL if never initialised */
 static inline csi_vcpu *csi_vcpu_get(unsigned index)
