@@ -63,9 +63,10 @@ bool csi_returns_translating(void)
                  !csi_engine_has_subscribers(csi_eng);
     if (count) {
         /* (with csi_returns_subscribed: either this translation sees the
-         * subscriber, or the subscriber sees counted_some and retranslates) */
+         * subscriber, or the subscriber sees counted_some and retranslates;
+         * seq_cst store then seq_cst load on each side is that guarantee,
+         * without fences, which ThreadSanitizer cannot follow) */
         __atomic_store_n(&counted_some, true, __ATOMIC_SEQ_CST);
-        __atomic_thread_fence(__ATOMIC_SEQ_CST);
         count = __atomic_load_n(&counting, __ATOMIC_SEQ_CST) && !csi_engine_has_subscribers(csi_eng);
     }
     /*
@@ -149,7 +150,6 @@ void csi_returns_subscribed(void)
         return;
     }
     __atomic_store_n(&counting, false, __ATOMIC_SEQ_CST);
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
     if (__atomic_load_n(&counted_some, __ATOMIC_SEQ_CST) &&
         !__atomic_exchange_n(&switching, true, __ATOMIC_SEQ_CST)) {
         /*
