@@ -170,5 +170,9 @@ void csi_engine_fill_prog_point(csi_engine *e, csi_stack *s, prog_point *p);
 bool csi_engine_subscribe(csi_engine *e, csi_sub_kind kind, void (*fn)(void));
 bool csi_engine_unsubscribe(csi_engine *e, csi_sub_kind kind, void (*fn)(void));
 bool csi_engine_has_subscribers(csi_engine *e);
+/* Frame words (callstack_instr_claim_frames): one consumer at a time; false
+ * if another holds them (claim), or the pair is not the holder's (release). */
+bool csi_engine_claim_frames(csi_engine *e, on_frame_t on_call, on_frame_t on_ret);
+bool csi_engine_release_frames(csi_engine *e, on_frame_t on_call, on_frame_t on_ret);
 
 #endif

@@ -16,9 +16,18 @@ typedef struct csi_sublist {
     void (*fns[])(void);
 } csi_sublist;
 
+#define CSI_RICH_CALL 1u
+#define CSI_RICH_RET  2u
+
 struct csi_engine {
     /* What every event reads, in the first cache line. */
     csi_sublist *subs[CSI_SUB_KINDS];
+    /* The frame-word consumer's callbacks (csi_engine_claim_frames). */
+    on_frame_t frame_call, frame_ret;
+    /* CSI_RICH_CALL, CSI_RICH_RET: calls, returns take the paths that
+     * build more than the function, for on_event subscribers or the
+     * frame-word consumer (one test on the fast paths) */
+    uint8_t rich;
     bool concurrent;             /* see csi_engine_config.starts_single_threaded */
     bool ret_addr_on_stack;      /* = cfg.ret_addr_on_stack */
     uint64_t resync_window;      /* = cfg.resync_window */

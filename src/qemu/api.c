@@ -110,3 +110,13 @@ CSI_API bool ppp_remove_cb_on_event(on_event_t fn)
 {
     return csi_eng && csi_engine_unsubscribe(csi_eng, CSI_SUB_EVENT, (void (*)(void))fn);
 }
+
+CSI_API bool callstack_instr_claim_frames(on_frame_t on_call, on_frame_t on_ret)
+{
+    return csi_eng && csi_engine_claim_frames(csi_eng, on_call, on_ret);
+}
+
+CSI_API bool callstack_instr_release_frames(on_frame_t on_call, on_frame_t on_ret)
+{
+    return csi_eng && csi_engine_release_frames(csi_eng, on_call, on_ret);
+}
