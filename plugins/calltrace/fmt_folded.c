@@ -68,7 +68,10 @@ static void tree_free(tree *t)
 
 static inline uint32_t slot_of(const tree *t, uint32_t parent, uint64_t func)
 {
-    uint64_t h = (func ^ ((uint64_t)parent << 40)) * 0x9e3779b97f4a7c15ull;
+    /* (the parent spread over every bit before the product: the slot bits
+     * then depend on all of it, and one function's nodes under many
+     * parents do not cluster) */
+    uint64_t h = (func ^ ((uint64_t)parent * 0x9e3779b97f4a7c15ull)) * 0xbf58476d1ce4e5b9ull;
     return (uint32_t)(h >> 32) & t->mask;
 }
 
@@ -210,6 +213,51 @@ static void f_event(ct_stack *s, const callstack_event *ev, unsigned vcpu, uint6
     t->nodes[n].count++;
 }
 
+/*
+ * Word mode: each frame's word is its node, so the new frame's parent is
+ * the word of the frame below, and returns need nothing. A parent word of
+ * 0 below depth 1 is a frame never seen entered (pushed before calltrace
+ * bound, or forgotten beyond callstack_instr's max_depth): the path then
+ * starts with as many "[unknown]" frames, as in mirror mode.
+ */
+static __attribute__((noinline)) uint32_t unknown_path(tree *t, uint64_t frames)
+{
+    uint32_t parent = 0;
+    for (uint64_t i = 0; i < frames; i++) {
+        parent = child(t, parent, 0);
+    }
+    return parent;
+}
+
+static inline void f_word_call(ct_stack *s, const callstack_frame_event *fe)
+{
+    tree *t = s->fmt;
+    uint32_t parent = (uint32_t)fe->parent_word;
+    if (__builtin_expect(!parent && fe->depth > 1, 0)) {
+        parent = unknown_path(t, fe->depth - 1);
+    }
+    uint32_t n = child(t, parent, fe->func);
+    *fe->frame_word = n;
+    t->nodes[n].count++;
+}
+
+static void f_frame_call(unsigned vcpu, const callstack_frame_event *fe)
+{
+    ct_stack *s = ct_word_stack(fe);
+    if (__builtin_expect(s != NULL, 1)) {
+        f_word_call(s, fe);
+    } else {
+        ct_stacks_frame_slow(vcpu, fe);
+    }
+}
+
+static void f_frame_event(ct_stack *s, const callstack_frame_event *fe)
+{
+    if (fe->kind == CALLSTACK_EVENT_CALL) {
+        f_word_call(s, fe);
+    }
+}
+
 static void f_stack_end(ct_stack *s, uint64_t ts, bool at_exit)
 {
     (void)ts;
@@ -306,4 +354,6 @@ const ct_format ct_format_folded = {
     .after_fork_child = f_after_fork_child,
     .finish = f_finish,
     .exec = f_exec,
+    .on_frame_call = f_frame_call,
+    .frame_event = f_frame_event,
 };

@@ -327,6 +327,39 @@ static void u_event(ct_stack *s, const callstack_event *ev, unsigned vcpu, uint6
     put_record(t, ts, call, (call ? ev->depth - 1 : ev->depth) + base_depth(s, t), ev->func);
 }
 
+/*
+ * Word mode (threaded stacks in user mode: no kernel stacks, so uftrace's
+ * depth is the stack's): the stack comes from its word, and the frames
+ * mirror is kept here for close_frames.
+ */
+static inline void u_word(ct_stack *s, const callstack_frame_event *fe)
+{
+    task *t = s->fmt;
+    uint64_t ts = ct_clock_ns(&s->clock);
+    if (fe->kind == CALLSTACK_EVENT_CALL) {
+        ct_mirror_push(s, fe->depth, fe->func, 0);
+        put_record(t, ts, true, fe->depth - 1, fe->func);
+    } else {
+        put_record(t, ts, false, fe->depth, fe->func);
+        ct_mirror_pop(s, fe->depth);
+    }
+}
+
+static void u_frame(unsigned vcpu, const callstack_frame_event *fe)
+{
+    ct_stack *s = ct_word_stack(fe);
+    if (__builtin_expect(s != NULL, 1)) {
+        u_word(s, fe);
+    } else {
+        ct_stacks_frame_slow(vcpu, fe);
+    }
+}
+
+static void u_frame_event(ct_stack *s, const callstack_frame_event *fe)
+{
+    u_word(s, fe);
+}
+
 static void drop_task(ct_stack *s, bool write)
 {
     task *t = s->fmt;
@@ -692,4 +725,7 @@ const ct_format ct_format_uftrace = {
     .after_fork_child = u_after_fork_child,
     .finish = u_finish,
     .exec = u_exec,
+    .on_frame_call = u_frame,
+    .on_frame_ret = u_frame,
+    .frame_event = u_frame_event,
 };
