@@ -51,8 +51,9 @@
 #define INFO_CMDLINE  (1u << 3)
 #define INFO_TASKINFO (1u << 7)
 
-/* Functions a task has noted already (direct-mapped). */
-#define NOTED_SLOTS 1024
+/* Functions a task has noted already (direct-mapped; a miss costs a name
+ * lookup and a lock, so room for a large program's hot functions). */
+#define NOTED_SLOTS 4096
 
 /* A task's state, changed only by its stack's events (without a lock for
  * a threaded stack: ct_format.lockfree). */
@@ -193,7 +194,7 @@ static bool u_open(const char *out)
     return true;
 }
 
-static void flush_task(task *t)
+static __attribute__((noinline)) void flush_task(task *t)
 {
     if (t->n && t->fd >= 0 && ct_output_ok()) {
         g_autofree char *what = g_strdup_printf("a task file in %s", dir);
@@ -291,8 +292,10 @@ static __attribute__((noinline)) void raise_depth(task *t, uint64_t depth)
     g_mutex_unlock(&meta_lock);
 }
 
-/* One entry or exit record; `depth` is uftrace's (0: the outermost frame). */
-static void put_record(task *t, uint64_t ts, bool entry, uint64_t depth, uint64_t func)
+/* One entry or exit record; `depth` is uftrace's (0: the outermost frame).
+ * Inlined: a few stores into the task's buffer, the rest out of line. */
+static inline __attribute__((always_inline)) void put_record(task *t, uint64_t ts, bool entry,
+                                                             uint64_t depth, uint64_t func)
 {
     if (__builtin_expect(depth + 1 > t->max_depth, 0)) {
         raise_depth(t, depth + 1);
