@@ -198,6 +198,9 @@ static void update_rich(csi_engine *e)
     r |= e->frame_call || e->frame_ret ? CSI_RICH_CALL : 0;
     r |= e->frame_ret ? CSI_RICH_RET : 0;
     __atomic_store_n(&e->rich, r, __ATOMIC_RELEASE);
+    __atomic_store_n(&e->call_frames_only,
+                     e->subs[CSI_SUB_CALL] || e->subs[CSI_SUB_EVENT] ? NULL : e->frame_call,
+                     __ATOMIC_RELEASE);
 }
 
 static bool frames_change(csi_engine *e, on_frame_t on_call, on_frame_t on_ret, bool claim)
@@ -577,6 +580,31 @@ static inline bool push_fast_ok(const csi_stack *s, uint64_t sp)
            !(s->resync && s->count > 0 && s->frames[s->count - 1].sp <= sp);
 }
 
+/* The fast push itself; returns the new frame's index. */
+static inline __attribute__((always_inline)) uint32_t push_put(csi_stack *s, uint64_t func,
+                                                               uint64_t ret_addr,
+                                                               uint64_t call_site, uint64_t sp)
+{
+    uint32_t n = s->count;
+    seq_open(s);
+    csi_stack_put(s, n, func, ret_addr, call_site, sp);
+    CSI_PUBLISH(s->n_calls, s->n_calls + 1);
+    seq_close(s);
+    return n;
+}
+
+/* The fast push when the frame consumer is all a call reports to: its own
+ * copy, which keeps nothing across a call and so saves no register, and
+ * ends in the consumer's tail call. */
+static __attribute__((noinline)) void call_frames(csi_stack *s, unsigned vcpu, uint64_t func,
+                                                  uint64_t ret_addr, uint64_t call_site,
+                                                  uint64_t sp, on_frame_t fn)
+{
+    uint32_t n = push_put(s, func, ret_addr, call_site, sp);
+    s->words[n] = 0;
+    frame_notify_fast(fn, s, vcpu, CALLSTACK_EVENT_CALL, &s->frames[n], n, func);
+}
+
 /* The fast push and its subscribers; `events`: on_event subscribers too,
  * for which the (always inlined) copy is out of line (call_slow). */
 static inline __attribute__((always_inline)) void push_fast(csi_engine *e, csi_stack *s,
@@ -584,11 +612,7 @@ static inline __attribute__((always_inline)) void push_fast(csi_engine *e, csi_s
                                                             uint64_t ret_addr, uint64_t call_site,
                                                             uint64_t sp, bool events)
 {
-    uint32_t n = s->count;
-    seq_open(s);
-    csi_stack_put(s, n, func, ret_addr, call_site, sp);
-    CSI_PUBLISH(s->n_calls, s->n_calls + 1);
-    seq_close(s);
+    uint32_t n = push_put(s, func, ret_addr, call_site, sp);
     csi_sublist *l = __atomic_load_n(&e->subs[CSI_SUB_CALL], __ATOMIC_ACQUIRE);
     if (l) {
         dispatch_funcs(l, vcpu, func);
@@ -612,7 +636,12 @@ void csi_engine_call(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t func,
     /* (the stack is read only once fast_ok says this thread is its one
      * writer: other threads may be changing a shared stack under its lock) */
     if (!fast_ok(e, s, CSI_RICH_CALL) || !push_fast_ok(s, sp)) {
-        call_slow(e, s, vcpu, func, ret_addr, call_site, sp);
+        on_frame_t fn = __atomic_load_n(&e->call_frames_only, __ATOMIC_ACQUIRE);
+        if (fn && single_writer(e, s) && push_fast_ok(s, sp)) {
+            call_frames(s, vcpu, func, ret_addr, call_site, sp, fn);
+        } else {
+            call_slow(e, s, vcpu, func, ret_addr, call_site, sp);
+        }
         return;
     }
     push_fast(e, s, vcpu, func, ret_addr, call_site, sp, false);

@@ -28,6 +28,9 @@ struct csi_engine {
      * build more than the function, for on_event subscribers or the
      * frame-word consumer (one test on the fast paths) */
     uint8_t rich;
+    /* frame_call when it is all a call reports to (no on_call or on_event
+     * subscriber), else NULL */
+    on_frame_t call_frames_only;
     bool concurrent;             /* see csi_engine_config.starts_single_threaded */
     bool ret_addr_on_stack;      /* = cfg.ret_addr_on_stack */
     uint64_t resync_window;      /* = cfg.resync_window */
