@@ -197,6 +197,7 @@ static void update_rich(csi_engine *e)
     uint8_t r = e->subs[CSI_SUB_EVENT] ? CSI_RICH_CALL | CSI_RICH_RET : 0;
     r |= e->frame_call || e->frame_ret ? CSI_RICH_CALL : 0;
     r |= e->frame_ret ? CSI_RICH_RET : 0;
+    r |= e->frame_call || e->frame_ret ? CSI_RICH_FRAMES : 0;
     __atomic_store_n(&e->rich, r, __ATOMIC_RELEASE);
     __atomic_store_n(&e->call_frames_only,
                      e->subs[CSI_SUB_CALL] || e->subs[CSI_SUB_EVENT] ? NULL : e->frame_call,
@@ -596,10 +597,11 @@ static inline __attribute__((always_inline)) uint32_t push_put(csi_stack *s, uin
 /* The fast push when the frame consumer is all a call reports to: its own
  * copy, which keeps nothing across a call and so saves no register, and
  * ends in the consumer's tail call. */
-static __attribute__((noinline)) void call_frames(csi_stack *s, unsigned vcpu, uint64_t func,
-                                                  uint64_t ret_addr, uint64_t call_site,
-                                                  uint64_t sp, on_frame_t fn)
+static __attribute__((noinline)) void call_frames(csi_engine *e, csi_stack *s, unsigned vcpu,
+                                                  uint64_t func, uint64_t ret_addr,
+                                                  uint64_t call_site, uint64_t sp)
 {
+    on_frame_t fn = __atomic_load_n(&e->call_frames_only, __ATOMIC_ACQUIRE);
     uint32_t n = push_put(s, func, ret_addr, call_site, sp);
     s->words[n] = 0;
     frame_notify_fast(fn, s, vcpu, CALLSTACK_EVENT_CALL, &s->frames[n], n, func);
@@ -610,7 +612,8 @@ static __attribute__((noinline)) void call_frames(csi_stack *s, unsigned vcpu, u
 static inline __attribute__((always_inline)) void push_fast(csi_engine *e, csi_stack *s,
                                                             unsigned vcpu, uint64_t func,
                                                             uint64_t ret_addr, uint64_t call_site,
-                                                            uint64_t sp, bool events)
+                                                            uint64_t sp, bool events,
+                                                            bool frames)
 {
     uint32_t n = push_put(s, func, ret_addr, call_site, sp);
     csi_sublist *l = __atomic_load_n(&e->subs[CSI_SUB_CALL], __ATOMIC_ACQUIRE);
@@ -618,15 +621,31 @@ static inline __attribute__((always_inline)) void push_fast(csi_engine *e, csi_s
         dispatch_funcs(l, vcpu, func);
     }
     if (events) {
-        s->words[n] = 0;
+        if (frames) {
+            s->words[n] = 0;
+        }
         l = __atomic_load_n(&e->subs[CSI_SUB_EVENT], __ATOMIC_ACQUIRE);
         if (l) {
             dispatch_event_fast(l, s, vcpu, CALLSTACK_EVENT_CALL, &s->frames[n], func);
         }
-        on_frame_t fn = __atomic_load_n(&e->frame_call, __ATOMIC_ACQUIRE);
+        on_frame_t fn = frames ? __atomic_load_n(&e->frame_call, __ATOMIC_ACQUIRE) : NULL;
         if (fn) {
             frame_notify_fast(fn, s, vcpu, CALLSTACK_EVENT_CALL, &s->frames[n], n, func);
         }
+    }
+}
+
+/* Not the bare fast push: the frame consumer's copy, or the rest. (The
+ * same arguments throughout, so each step is a plain jump.) */
+static __attribute__((noinline)) void call_rich(csi_engine *e, csi_stack *s, unsigned vcpu,
+                                                uint64_t func, uint64_t ret_addr,
+                                                uint64_t call_site, uint64_t sp)
+{
+    if (__atomic_load_n(&e->call_frames_only, __ATOMIC_RELAXED) && single_writer(e, s) &&
+        push_fast_ok(s, sp)) {
+        call_frames(e, s, vcpu, func, ret_addr, call_site, sp);
+    } else {
+        call_slow(e, s, vcpu, func, ret_addr, call_site, sp);
     }
 }
 
@@ -636,15 +655,10 @@ void csi_engine_call(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t func,
     /* (the stack is read only once fast_ok says this thread is its one
      * writer: other threads may be changing a shared stack under its lock) */
     if (!fast_ok(e, s, CSI_RICH_CALL) || !push_fast_ok(s, sp)) {
-        on_frame_t fn = __atomic_load_n(&e->call_frames_only, __ATOMIC_ACQUIRE);
-        if (fn && single_writer(e, s) && push_fast_ok(s, sp)) {
-            call_frames(s, vcpu, func, ret_addr, call_site, sp, fn);
-        } else {
-            call_slow(e, s, vcpu, func, ret_addr, call_site, sp);
-        }
+        call_rich(e, s, vcpu, func, ret_addr, call_site, sp);
         return;
     }
-    push_fast(e, s, vcpu, func, ret_addr, call_site, sp, false);
+    push_fast(e, s, vcpu, func, ret_addr, call_site, sp, false, false);
 }
 
 /* The fast push with on_event subscribers, or the general call. */
@@ -655,7 +669,12 @@ static void call_slow(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t func,
         call_general(e, s, vcpu, func, ret_addr, call_site, sp);
         return;
     }
-    push_fast(e, s, vcpu, func, ret_addr, call_site, sp, true);
+    /* (a copy without the frame consumer's code for on_event alone) */
+    if (__atomic_load_n(&e->rich, __ATOMIC_RELAXED) & CSI_RICH_FRAMES) {
+        push_fast(e, s, vcpu, func, ret_addr, call_site, sp, true, true);
+    } else {
+        push_fast(e, s, vcpu, func, ret_addr, call_site, sp, true, false);
+    }
 }
 
 static __attribute__((noinline)) void call_general(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t func,
@@ -760,7 +779,8 @@ static __attribute__((noinline)) bool ret_from_slot_general(csi_engine *e, csi_s
  */
 static inline __attribute__((always_inline)) int pop_slot_fast(csi_engine *e, csi_stack *s,
                                                                unsigned vcpu, uint64_t slot,
-                                                               bool ok, bool events)
+                                                               bool ok, bool events,
+                                                               bool frames)
 {
     uint32_t n;
     if (!ok || (n = s->count) == 0 || csi_stack_pop_moves(s)) {
@@ -784,7 +804,7 @@ static inline __attribute__((always_inline)) int pop_slot_fast(csi_engine *e, cs
         if (l) {
             dispatch_event_fast(l, s, vcpu, CALLSTACK_EVENT_RET, top, top->ret_addr);
         }
-        on_frame_t fn = __atomic_load_n(&e->frame_ret, __ATOMIC_ACQUIRE);
+        on_frame_t fn = frames ? __atomic_load_n(&e->frame_ret, __ATOMIC_ACQUIRE) : NULL;
         if (fn) {
             frame_notify_fast(fn, s, vcpu, CALLSTACK_EVENT_RET, top, n - 1, top->ret_addr);
         }
@@ -796,13 +816,15 @@ static inline __attribute__((always_inline)) int pop_slot_fast(csi_engine *e, cs
 static __attribute__((noinline)) bool ret_from_slot_slow(csi_engine *e, csi_stack *s,
                                                          unsigned vcpu, uint64_t slot)
 {
-    int r = pop_slot_fast(e, s, vcpu, slot, single_writer(e, s), true);
+    int r = __atomic_load_n(&e->rich, __ATOMIC_RELAXED) & CSI_RICH_FRAMES
+                ? pop_slot_fast(e, s, vcpu, slot, single_writer(e, s), true, true)
+                : pop_slot_fast(e, s, vcpu, slot, single_writer(e, s), true, false);
     return r >= 0 ? r : ret_from_slot_general(e, s, vcpu, slot);
 }
 
 bool csi_engine_ret_from_slot(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t slot)
 {
-    int r = pop_slot_fast(e, s, vcpu, slot, fast_ok(e, s, CSI_RICH_RET), false);
+    int r = pop_slot_fast(e, s, vcpu, slot, fast_ok(e, s, CSI_RICH_RET), false, false);
     return r >= 0 ? r : ret_from_slot_slow(e, s, vcpu, slot);
 }
 

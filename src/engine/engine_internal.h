@@ -18,6 +18,7 @@ typedef struct csi_sublist {
 
 #define CSI_RICH_CALL 1u
 #define CSI_RICH_RET  2u
+#define CSI_RICH_FRAMES 4u   /* a frame consumer holds the words */
 
 struct csi_engine {
     /* What every event reads, in the first cache line. */
