@@ -202,6 +202,9 @@ static void update_rich(csi_engine *e)
     __atomic_store_n(&e->call_frames_only,
                      e->subs[CSI_SUB_CALL] || e->subs[CSI_SUB_EVENT] ? NULL : e->frame_call,
                      __ATOMIC_RELEASE);
+    __atomic_store_n(&e->ret_frames_only,
+                     e->subs[CSI_SUB_RET] || e->subs[CSI_SUB_EVENT] ? NULL : e->frame_ret,
+                     __ATOMIC_RELEASE);
 }
 
 static bool frames_change(csi_engine *e, on_frame_t on_call, on_frame_t on_ret, bool claim)
@@ -777,6 +780,15 @@ static __attribute__((noinline)) bool ret_from_slot_general(csi_engine *e, csi_s
  * allowed) and the top frame can be popped without reallocation: 1 if
  * popped, 0 if the slot is not the top frame's; else -1 and nothing done.
  */
+/* The fast pop itself, of frame n - 1. */
+static inline __attribute__((always_inline)) void pop_put(csi_stack *s, uint32_t n)
+{
+    seq_open(s);
+    CSI_PUBLISH(s->count, n - 1);
+    CSI_PUBLISH(s->n_returns, s->n_returns + 1);
+    seq_close(s);
+}
+
 static inline __attribute__((always_inline)) int pop_slot_fast(csi_engine *e, csi_stack *s,
                                                                unsigned vcpu, uint64_t slot,
                                                                bool ok, bool events,
@@ -791,10 +803,7 @@ static inline __attribute__((always_inline)) int pop_slot_fast(csi_engine *e, cs
         return 0;
     }
     uint64_t func = top->func;
-    seq_open(s);
-    CSI_PUBLISH(s->count, n - 1);
-    CSI_PUBLISH(s->n_returns, s->n_returns + 1);
-    seq_close(s);
+    pop_put(s, n);
     csi_sublist *l = __atomic_load_n(&e->subs[CSI_SUB_RET], __ATOMIC_ACQUIRE);
     if (l) {
         dispatch_funcs(l, vcpu, func);
@@ -822,10 +831,33 @@ static __attribute__((noinline)) bool ret_from_slot_slow(csi_engine *e, csi_stac
     return r >= 0 ? r : ret_from_slot_general(e, s, vcpu, slot);
 }
 
+/*
+ * Not the bare fast slot return. One the frame consumer alone hears (no
+ * on_ret or on_event subscriber), on a stack with one writer and without
+ * reallocation, is done here: nothing is live across the consumer's
+ * callback, so no register is saved. Anything else: ret_from_slot_slow.
+ */
+static __attribute__((noinline)) bool ret_rich(csi_engine *e, csi_stack *s, unsigned vcpu,
+                                               uint64_t slot)
+{
+    on_frame_t fn = __atomic_load_n(&e->ret_frames_only, __ATOMIC_ACQUIRE);
+    uint32_t n = s->count;
+    if (!fn || !single_writer(e, s) || n == 0 || csi_stack_pop_moves(s)) {
+        return ret_from_slot_slow(e, s, vcpu, slot);
+    }
+    const csi_frame *top = &s->frames[n - 1];
+    if (top->sp != slot) {
+        return false;
+    }
+    pop_put(s, n);
+    frame_notify_fast(fn, s, vcpu, CALLSTACK_EVENT_RET, top, n - 1, top->ret_addr);
+    return true;
+}
+
 bool csi_engine_ret_from_slot(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t slot)
 {
     int r = pop_slot_fast(e, s, vcpu, slot, fast_ok(e, s, CSI_RICH_RET), false, false);
-    return r >= 0 ? r : ret_from_slot_slow(e, s, vcpu, slot);
+    return r >= 0 ? r : ret_rich(e, s, vcpu, slot);
 }
 
 static bool ret_from_slot_general(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t slot)

@@ -23,6 +23,9 @@ typedef struct csi_sublist {
 struct csi_engine {
     /* What every event reads, in the first cache line. */
     csi_sublist *subs[CSI_SUB_KINDS];
+    bool concurrent;             /* see csi_engine_config.starts_single_threaded */
+    bool ret_addr_on_stack;      /* = cfg.ret_addr_on_stack */
+    uint64_t resync_window;      /* = cfg.resync_window */
     /* The frame-word consumer's callbacks (csi_engine_claim_frames). */
     on_frame_t frame_call, frame_ret;
     /* CSI_RICH_CALL, CSI_RICH_RET: calls, returns take the paths that
@@ -32,9 +35,7 @@ struct csi_engine {
     /* frame_call when it is all a call reports to (no on_call or on_event
      * subscriber), else NULL */
     on_frame_t call_frames_only;
-    bool concurrent;             /* see csi_engine_config.starts_single_threaded */
-    bool ret_addr_on_stack;      /* = cfg.ret_addr_on_stack */
-    uint64_t resync_window;      /* = cfg.resync_window */
+    on_frame_t ret_frames_only;  /* the same for returns and frame_ret */
 
     csi_engine_config cfg;
     GMutex table_lock;           /* guards stacks, groups, lru_tick */
