@@ -658,7 +658,12 @@ void csi_engine_call(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t func,
     /* (the stack is read only once fast_ok says this thread is its one
      * writer: other threads may be changing a shared stack under its lock) */
     if (!fast_ok(e, s, CSI_RICH_CALL) || !push_fast_ok(s, sp)) {
-        call_rich(e, s, vcpu, func, ret_addr, call_site, sp);
+        /* (both take these arguments: a plain jump either way) */
+        if (__atomic_load_n(&e->rich, __ATOMIC_RELAXED) & CSI_RICH_FRAMES) {
+            call_rich(e, s, vcpu, func, ret_addr, call_site, sp);
+        } else {
+            call_slow(e, s, vcpu, func, ret_addr, call_site, sp);
+        }
         return;
     }
     push_fast(e, s, vcpu, func, ret_addr, call_site, sp, false, false);
@@ -857,7 +862,12 @@ static __attribute__((noinline)) bool ret_rich(csi_engine *e, csi_stack *s, unsi
 bool csi_engine_ret_from_slot(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t slot)
 {
     int r = pop_slot_fast(e, s, vcpu, slot, fast_ok(e, s, CSI_RICH_RET), false, false);
-    return r >= 0 ? r : ret_rich(e, s, vcpu, slot);
+    if (r >= 0) {
+        return r;
+    }
+    return __atomic_load_n(&e->rich, __ATOMIC_RELAXED) & CSI_RICH_FRAMES
+               ? ret_rich(e, s, vcpu, slot)
+               : ret_from_slot_slow(e, s, vcpu, slot);
 }
 
 static bool ret_from_slot_general(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t slot)
