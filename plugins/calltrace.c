@@ -71,7 +71,16 @@ static bool bind_api(void)
     ct_callstack.get_callers = get_callers;
     ct_callstack.get_stack_depth = get_stack_depth;
     /* Without until= nothing stops the trace: events go straight to the
-     * format. */
+     * format, through callstack_instr's frame words if the format can use
+     * them (and no other plugin holds them). */
+    if (!ct_opt.until && format->on_frame_call) {
+        prog_point p;
+        get_prog_point(0, &p);   /* (the stack type, even before any vCPU) */
+        bound = ct_stacks_claim(callstack_instr_claim_frames, p.stackKind);
+        if (bound) {
+            return true;
+        }
+    }
     bound = ppp_add_cb_on_event(ct_opt.until ? on_event : format->on_event);
     return bound;
 }

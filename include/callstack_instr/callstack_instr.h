@@ -75,6 +75,20 @@ bool ppp_remove_cb_on_ret(on_ret_t fn);
 bool ppp_add_cb_on_event(on_event_t fn);
 bool ppp_remove_cb_on_event(on_event_t fn);
 
+/*
+ * Frame words (see callstack_frame_event): makes the caller the one
+ * consumer of the words, called with each call (on_call) and each return
+ * (on_ret) on the vCPU's thread, after the push or pop, like the other
+ * callbacks; either may be NULL (not called: a consumer that only counts
+ * calls pays nothing at returns). Returns false if another consumer holds
+ * them. Claim before the guest runs (at install or at a vCPU's init):
+ * frames pushed earlier have word 0. callstack_instr_release_frames(fn,
+ * ...) with the same pair gives them up; events already being delivered
+ * may still reach the callbacks. Extensions over PANDA.
+ */
+bool callstack_instr_claim_frames(on_frame_t on_call, on_frame_t on_ret);
+bool callstack_instr_release_frames(on_frame_t on_call, on_frame_t on_ret);
+
 #ifdef __cplusplus
 }
 #endif

@@ -44,6 +44,8 @@ static bool (*ppp_add_cb_on_ret)(on_ret_t fn);
 static bool (*ppp_remove_cb_on_ret)(on_ret_t fn);
 static bool (*ppp_add_cb_on_event)(on_event_t fn);
 static bool (*ppp_remove_cb_on_event)(on_event_t fn);
+static bool (*callstack_instr_claim_frames)(on_frame_t on_call, on_frame_t on_ret);
+static bool (*callstack_instr_release_frames)(on_frame_t on_call, on_frame_t on_ret);
 
 /* PANDA's spelling: PPP_REG_CB("callstack_instr", on_call, my_fn). */
 #define PPP_REG_CB(plugin, cb_name, fn)    ppp_add_cb_##cb_name(fn)
@@ -95,6 +97,8 @@ static inline bool init_callstack_instr_api(void)
     CALLSTACK_INSTR_BIND_(ppp_remove_cb_on_ret);
     CALLSTACK_INSTR_BIND_(ppp_add_cb_on_event);
     CALLSTACK_INSTR_BIND_(ppp_remove_cb_on_event);
+    CALLSTACK_INSTR_BIND_(callstack_instr_claim_frames);
+    CALLSTACK_INSTR_BIND_(callstack_instr_release_frames);
 #undef CALLSTACK_INSTR_BIND_
     return true;
 }

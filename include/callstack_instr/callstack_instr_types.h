@@ -54,6 +54,42 @@ typedef struct callstack_event {
 typedef void (*on_event_t)(unsigned int vcpu_index, const callstack_event *ev);
 
 /*
+ * Frame words (an extension over PANDA, callstack_instr_claim_frames): one
+ * consumer may keep a 64-bit word of its own in every shadow stack and in
+ * every frame, so that what it derives per frame (a call-tree node, say)
+ * needs no mirror stack and what it keeps per stack no lookup. The words
+ * are kept on stacks with a single writer (threaded stacks in user mode;
+ * any stack while the guest has one thread); on a stack several threads
+ * change at once there are none (stack_word and frame_word NULL).
+ *
+ * A stack's word is 0 when the stack is new, and again whenever the stack
+ * id its events show changes (a forked child's copy of its parent's
+ * stack; a whole-system kernel stack given to another thread). While it is
+ * 0 (or NULL) the callback also gets the full event in `ev`, from which it
+ * can find or make its state for the stack and store it in *stack_word;
+ * otherwise `ev` is NULL and the frame event is all there is, which is
+ * cheap to deliver. A frame's word is 0 when the frame is pushed; the
+ * consumer's call callback may set it, and gets it back at the frame's
+ * return (and as parent_word of calls made from that frame).
+ */
+typedef struct callstack_frame_event {
+    callstack_event_kind kind;
+    bool unwound;            /* RET only: the frame was abandoned, not returned from */
+    uint64_t func;           /* the function entered, or the one whose frame is popped */
+    uint64_t depth;          /* frames on the stack after the event */
+    uint64_t *stack_word;    /* the stack's word, or NULL (no words on this stack) */
+    /* CALL: the new frame's word (0), to set; RET: the popped frame's word
+     * (valid during the callback only); NULL with stack_word */
+    uint64_t *frame_word;
+    /* CALL: the word of the frame below the new one; 0 if there is none, or
+     * it was forgotten (max_depth), or it was pushed before the claim */
+    uint64_t parent_word;
+    const callstack_event *ev;   /* the whole event while the stack's word is 0 or NULL */
+} callstack_frame_event;
+
+typedef void (*on_frame_t)(unsigned int vcpu_index, const callstack_frame_event *fe);
+
+/*
  * Where an address is, in user mode: the ELF file mapped there and the
  * function symbol containing it (callstack_instr_symbolize, an extension
  * over PANDA). Strings belong to callstack_instr, never change and stay

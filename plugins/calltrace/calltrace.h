@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <glib.h>
 #include "callstack_instr/callstack_instr_types.h"
 
@@ -95,7 +96,7 @@ void ct_names_after_fork_child(void);
 
 typedef struct ct_frame {
     uint64_t func;
-    uint64_t ret_addr;
+    uint64_t ret_addr;        /* (0 in word mode, below) */
     uint32_t node;            /* the folded format's call-tree node */
     bool seen;                /* its call event was seen (here or, for an
                                  inherited frame, in the parent) */
@@ -184,6 +185,19 @@ typedef struct ct_format {
      * exit: make the output written so far complete and readable. The
      * process may go on (the execve failed). NULL: before_fork is used. */
     void (*exec)(uint64_t ts);
+
+    /* ---- word mode (optional) ----
+     * callstack_instr's frame words (callstack_frame_event): a stack only
+     * its own thread changes (ct_stack.lockfree) is found from its word,
+     * and the format keeps what it derives per frame in the frames' words,
+     * without `event`. The entries calltrace registers: each finds the
+     * stack with ct_word_stack() and hands an event without one to
+     * ct_stacks_frame_slow(). on_frame_ret NULL: word-mode stacks need no
+     * returns (mirror-mode ones still get them). */
+    on_frame_t on_frame_call, on_frame_ret;
+    /* What the entries do with a word-mode stack's event (the slow path
+     * calls it for a stack's first event). */
+    void (*frame_event)(ct_stack *s, const callstack_frame_event *fe);
 } ct_format;
 
 extern const ct_format ct_format_tsv, ct_format_uftrace, ct_format_folded, ct_format_chrome,
@@ -198,6 +212,46 @@ void ct_stacks_thread_exit(void);
 void ct_stacks_at_exit(void);
 /* The process is about to execve. */
 void ct_stacks_before_exec(void);
+/* Word mode: the stack whose word this event carries, NULL if none. */
+static inline ct_stack *ct_word_stack(const callstack_frame_event *fe)
+{
+    return fe->stack_word ? (ct_stack *)(uintptr_t)*fe->stack_word : NULL;
+}
+/* An event whose stack has no word (its first event, a stack without
+ * words): finds or makes the stack under the lock, then hands the event on
+ * to the format's frame_event (word mode) or to `event` (mirror mode). */
+void ct_stacks_frame_slow(unsigned int vcpu, const callstack_frame_event *fe);
+/* Registers the format's word-mode entries with `claim`
+ * (callstack_instr_claim_frames); `kind` is the stacks' type. False: not
+ * claimed (the format has none, or the words are another's). */
+bool ct_stacks_claim(bool (*claim)(on_frame_t, on_frame_t), stack_type kind);
+/* Room for n frames in s->frames. */
+void ct_frames_reserve(ct_stack *s, uint32_t n);
+/* The frames mirror at a call: the new frame is at index depth - 1;
+ * frames between that calltrace never saw entered are zeroed. */
+static inline void ct_mirror_push(ct_stack *s, uint64_t depth, uint64_t func, uint64_t ret_addr)
+{
+    uint32_t below = depth ? (uint32_t)(depth - 1) : 0;
+    if (__builtin_expect(below >= s->cap_frames, 0)) {
+        ct_frames_reserve(s, below + 1);
+    }
+    if (__builtin_expect(s->n_frames < below, 0)) {
+        memset(s->frames + s->n_frames, 0, (below - s->n_frames) * sizeof(ct_frame));
+    }
+    ct_frame *f = &s->frames[below];
+    f->func = func;
+    f->ret_addr = ret_addr;
+    f->node = 0;
+    f->seen = true;
+    s->n_frames = below + 1;
+}
+/* The frames mirror after a return to `depth`. */
+static inline void ct_mirror_pop(ct_stack *s, uint64_t depth)
+{
+    if (s->n_frames > depth) {
+        s->n_frames = (uint32_t)depth;
+    }
+}
 #define CT_FOLLOWS_STACKS                                                     \
     .on_event = ct_stacks_event, .on_thread_exit = ct_stacks_thread_exit,     \
     .on_exec = ct_stacks_before_exec, .on_exit = ct_stacks_at_exit

@@ -68,7 +68,10 @@ static void tree_free(tree *t)
 
 static inline uint32_t slot_of(const tree *t, uint32_t parent, uint64_t func)
 {
-    uint64_t h = (func ^ ((uint64_t)parent << 40)) * 0x9e3779b97f4a7c15ull;
+    /* (the parent spread over every bit before the product: the slot bits
+     * then depend on all of it, and one function's nodes under many
+     * parents do not cluster) */
+    uint64_t h = (func ^ ((uint64_t)parent * 0x9e3779b97f4a7c15ull)) * 0xbf58476d1ce4e5b9ull;
     return (uint32_t)(h >> 32) & t->mask;
 }
 
@@ -210,6 +213,51 @@ static void f_event(ct_stack *s, const callstack_event *ev, unsigned vcpu, uint6
     t->nodes[n].count++;
 }
 
+/*
+ * Word mode: each frame's word is its node, so the new frame's parent is
+ * the word of the frame below, and returns need nothing. A parent word of
+ * 0 below depth 1 is a frame never seen entered (pushed before calltrace
+ * bound, or forgotten beyond callstack_instr's max_depth): the path then
+ * starts with as many "[unknown]" frames, as in mirror mode.
+ */
+static __attribute__((noinline)) uint32_t unknown_path(tree *t, uint64_t frames)
+{
+    uint32_t parent = 0;
+    for (uint64_t i = 0; i < frames; i++) {
+        parent = child(t, parent, 0);
+    }
+    return parent;
+}
+
+static inline void f_word_call(ct_stack *s, const callstack_frame_event *fe)
+{
+    tree *t = s->fmt;
+    uint32_t parent = (uint32_t)fe->parent_word;
+    if (__builtin_expect(!parent && fe->depth > 1, 0)) {
+        parent = unknown_path(t, fe->depth - 1);
+    }
+    uint32_t n = child(t, parent, fe->func);
+    *fe->frame_word = n;
+    t->nodes[n].count++;
+}
+
+static void f_frame_call(unsigned vcpu, const callstack_frame_event *fe)
+{
+    ct_stack *s = ct_word_stack(fe);
+    if (__builtin_expect(s != NULL, 1)) {
+        f_word_call(s, fe);
+    } else {
+        ct_stacks_frame_slow(vcpu, fe);
+    }
+}
+
+static void f_frame_event(ct_stack *s, const callstack_frame_event *fe)
+{
+    if (fe->kind == CALLSTACK_EVENT_CALL) {
+        f_word_call(s, fe);
+    }
+}
+
 static void f_stack_end(ct_stack *s, uint64_t ts, bool at_exit)
 {
     (void)ts;
@@ -241,36 +289,60 @@ static void f_after_fork_child(void)
     zero_counts(&done);
 }
 
-static void append_path(GString *line, GArray *path, uint32_t n)
+/* A function's name as a frame of a line: ';' separates frames and ' '
+ * the count, so both become '_'. */
+static char *frame_name(uint64_t func)
 {
-    g_array_set_size(path, 0);
-    for (; n; n = done.nodes[n].parent) {
-        g_array_append_val(path, n);
-    }
-    for (guint i = path->len; i-- > 0;) {
-        const node *nd = &done.nodes[g_array_index(path, uint32_t, i)];
-        const char *name = nd->func ? ct_sym_of(nd->func)->display : "[unknown]";
-        for (const char *c = name; *c; c++) {
-            /* ';' separates frames and ' ' the count */
-            g_string_append_c(line, *c == ';' || *c == ' ' ? '_' : *c);
+    char *name = g_strdup(func ? ct_sym_of(func)->display : "[unknown]");
+    for (char *c = name; *c; c++) {
+        if (*c == ';' || *c == ' ') {
+            *c = '_';
         }
-        g_string_append_c(line, i ? ';' : ' ');
     }
+    return name;
 }
 
+/*
+ * One line per node with calls, in node order: its path from the root
+ * (each node's name made once, in `names`), then the count.
+ */
 static void f_finish(uint64_t ts)
 {
     (void)ts;
     GString *out = g_string_new(NULL);
-    GArray *path = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+    GHashTable *by_func = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
+    const char **names = g_new0(const char *, done.n);
+    uint32_t *path = NULL, path_cap = 0;
     for (uint32_t i = 1; i < done.n; i++) {
-        const node *nd = &done.nodes[i];
-        if (nd->count) {
-            append_path(out, path, i);
-            g_string_append_printf(out, "%" G_GUINT64_FORMAT "\n", nd->count);
+        if (!done.nodes[i].count) {
+            continue;
         }
+        uint32_t len = 0;
+        for (uint32_t n = i; n; n = done.nodes[n].parent) {
+            if (len == path_cap) {
+                path_cap = path_cap ? 2 * path_cap : 64;
+                path = g_renew(uint32_t, path, path_cap);
+            }
+            path[len++] = n;
+        }
+        while (len-- > 0) {
+            uint32_t n = path[len];
+            if (!names[n]) {
+                uint64_t func = done.nodes[n].func;
+                names[n] = g_hash_table_lookup(by_func, &func);
+                if (!names[n]) {
+                    names[n] = frame_name(func);
+                    g_hash_table_insert(by_func, g_memdup2(&func, sizeof func), (char *)names[n]);
+                }
+            }
+            g_string_append(out, names[n]);
+            g_string_append_c(out, len ? ';' : ' ');
+        }
+        g_string_append_printf(out, "%" G_GUINT64_FORMAT "\n", done.nodes[i].count);
     }
-    g_array_free(path, TRUE);
+    g_free(path);
+    g_free(names);
+    g_hash_table_destroy(by_func);
     ct_append(out_fd, out->str, out->len, ct_cut_lines, out_name);
     g_string_free(out, TRUE);
 }
@@ -306,4 +378,6 @@ const ct_format ct_format_folded = {
     .after_fork_child = f_after_fork_child,
     .finish = f_finish,
     .exec = f_exec,
+    .on_frame_call = f_frame_call,
+    .frame_event = f_frame_event,
 };

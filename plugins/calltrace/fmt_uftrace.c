@@ -51,8 +51,9 @@
 #define INFO_CMDLINE  (1u << 3)
 #define INFO_TASKINFO (1u << 7)
 
-/* Functions a task has noted already (direct-mapped). */
-#define NOTED_SLOTS 1024
+/* Functions a task has noted already (direct-mapped; a miss costs a name
+ * lookup and a lock, so room for a large program's hot functions). */
+#define NOTED_SLOTS 4096
 
 /* A task's state, changed only by its stack's events (without a lock for
  * a threaded stack: ct_format.lockfree). */
@@ -193,7 +194,7 @@ static bool u_open(const char *out)
     return true;
 }
 
-static void flush_task(task *t)
+static __attribute__((noinline)) void flush_task(task *t)
 {
     if (t->n && t->fd >= 0 && ct_output_ok()) {
         g_autofree char *what = g_strdup_printf("a task file in %s", dir);
@@ -291,8 +292,10 @@ static __attribute__((noinline)) void raise_depth(task *t, uint64_t depth)
     g_mutex_unlock(&meta_lock);
 }
 
-/* One entry or exit record; `depth` is uftrace's (0: the outermost frame). */
-static void put_record(task *t, uint64_t ts, bool entry, uint64_t depth, uint64_t func)
+/* One entry or exit record; `depth` is uftrace's (0: the outermost frame).
+ * Inlined: a few stores into the task's buffer, the rest out of line. */
+static inline __attribute__((always_inline)) void put_record(task *t, uint64_t ts, bool entry,
+                                                             uint64_t depth, uint64_t func)
 {
     if (__builtin_expect(depth + 1 > t->max_depth, 0)) {
         raise_depth(t, depth + 1);
@@ -325,6 +328,39 @@ static void u_event(ct_stack *s, const callstack_event *ev, unsigned vcpu, uint6
     task *t = s->fmt;
     bool call = ev->kind == CALLSTACK_EVENT_CALL;
     put_record(t, ts, call, (call ? ev->depth - 1 : ev->depth) + base_depth(s, t), ev->func);
+}
+
+/*
+ * Word mode (threaded stacks in user mode: no kernel stacks, so uftrace's
+ * depth is the stack's): the stack comes from its word, and the frames
+ * mirror is kept here for close_frames.
+ */
+static inline void u_word(ct_stack *s, const callstack_frame_event *fe)
+{
+    task *t = s->fmt;
+    uint64_t ts = ct_clock_ns(&s->clock);
+    if (fe->kind == CALLSTACK_EVENT_CALL) {
+        ct_mirror_push(s, fe->depth, fe->func, 0);
+        put_record(t, ts, true, fe->depth - 1, fe->func);
+    } else {
+        put_record(t, ts, false, fe->depth, fe->func);
+        ct_mirror_pop(s, fe->depth);
+    }
+}
+
+static void u_frame(unsigned vcpu, const callstack_frame_event *fe)
+{
+    ct_stack *s = ct_word_stack(fe);
+    if (__builtin_expect(s != NULL, 1)) {
+        u_word(s, fe);
+    } else {
+        ct_stacks_frame_slow(vcpu, fe);
+    }
+}
+
+static void u_frame_event(ct_stack *s, const callstack_frame_event *fe)
+{
+    u_word(s, fe);
 }
 
 static void drop_task(ct_stack *s, bool write)
@@ -692,4 +728,7 @@ const ct_format ct_format_uftrace = {
     .after_fork_child = u_after_fork_child,
     .finish = u_finish,
     .exec = u_exec,
+    .on_frame_call = u_frame,
+    .on_frame_ret = u_frame,
+    .frame_event = u_frame_event,
 };

@@ -65,8 +65,7 @@ static void stack_free(ct_stack *s)
     g_free(s);
 }
 
-/* Room for n frames. */
-static void frames_reserve(ct_stack *s, uint32_t n)
+void ct_frames_reserve(ct_stack *s, uint32_t n)
 {
     if (n > s->cap_frames) {
         uint32_t cap = MAX(s->cap_frames * 2, MAX(n, 64u));
@@ -97,7 +96,7 @@ static ct_stack *stack_new(const prog_point *p, uint64_t ts, unsigned vcpu)
     bool inherited = false;
     if (inherit && inherit == current) {
         /* The forking thread's first event in the child. */
-        frames_reserve(s, inherit->n_frames);
+        ct_frames_reserve(s, inherit->n_frames);
         if (inherit->n_frames) {
             memcpy(s->frames, inherit->frames, inherit->n_frames * sizeof(ct_frame));
         }
@@ -123,34 +122,20 @@ static ct_stack *stack_new(const prog_point *p, uint64_t ts, unsigned vcpu)
 static inline void stack_event(ct_stack *s, unsigned vcpu, const callstack_event *ev, uint64_t ts)
 {
     if (ev->kind == CALLSTACK_EVENT_CALL) {
-        /* The new frame is at index depth - 1; anything between is a frame
-         * calltrace never saw entered (it cannot be named). */
-        uint32_t below = ev->depth ? (uint32_t)(ev->depth - 1) : 0;
-        frames_reserve(s, below + 1);
-        if (s->n_frames < below) {
-            memset(s->frames + s->n_frames, 0, (below - s->n_frames) * sizeof(ct_frame));
-        }
-        ct_frame *f = &s->frames[below];
-        f->func = ev->func;
-        f->ret_addr = ev->ret_addr;
-        f->node = 0;
-        f->seen = true;
-        s->n_frames = below + 1;
+        /* (a frame between that calltrace never saw entered cannot be
+         * named) */
+        ct_mirror_push(s, ev->depth, ev->func, ev->ret_addr);
         fmt->event(s, ev, vcpu, ts);
     } else {
         fmt->event(s, ev, vcpu, ts);
-        if (s->n_frames > ev->depth) {
-            s->n_frames = (uint32_t)ev->depth;
-        }
+        ct_mirror_pop(s, ev->depth);
     }
 }
 
-/* An event of another stack than the thread's last, or of a stack other
- * threads may change: under the lock. */
-static __attribute__((noinline)) void event_locked(ct_stack *s, unsigned vcpu,
-                                                   const callstack_event *ev)
+/* The stack of an event (s: the thread's last), found or made; under the
+ * lock. */
+static ct_stack *find_stack(ct_stack *s, unsigned vcpu, const callstack_event *ev)
 {
-    g_mutex_lock(&lock);
     stack_key k = { ev->where.sidFirst, ev->where.sidSecond,
                     tag_of(ev->where.stackKind, ev->where.isKernelMode) };
     if (!s || !same_stack(s, &ev->where)) {
@@ -173,8 +158,65 @@ static __attribute__((noinline)) void event_locked(ct_stack *s, unsigned vcpu,
         }
     }
     current = s;
+    return s;
+}
+
+/* An event of another stack than the thread's last, or of a stack other
+ * threads may change: under the lock. */
+static __attribute__((noinline)) void event_locked(ct_stack *s, unsigned vcpu,
+                                                   const callstack_event *ev)
+{
+    g_mutex_lock(&lock);
+    s = find_stack(s, vcpu, ev);
     stack_event(s, vcpu, ev, fmt->needs_ts ? ct_clock_ns(&s->clock) : 0);
     g_mutex_unlock(&lock);
+}
+
+/*
+ * Word mode. A lockfree stack's word is its ct_stack from its first event
+ * on, so its events need neither the thread's last stack nor a comparison
+ * of ids (callstack_instr clears the word when the id changes: a forked
+ * child's stack then comes here and is found, or inherited, by its new
+ * id). Other stacks keep no word and come here at every event, for the
+ * mirror and `event` as on_event would.
+ */
+void ct_stacks_frame_slow(unsigned vcpu, const callstack_frame_event *fe)
+{
+    ct_stack *s = ct_word_stack(fe);
+    if (s) {
+        /* (the engine's rarer paths give the whole event anyway) */
+        fmt->frame_event(s, fe);
+        return;
+    }
+    g_mutex_lock(&lock);
+    s = find_stack(current, vcpu, fe->ev);
+    if (s->lockfree && fe->stack_word) {
+        *fe->stack_word = (uintptr_t)s;
+        fmt->frame_event(s, fe);
+    } else {
+        stack_event(s, vcpu, fe->ev, fmt->needs_ts ? ct_clock_ns(&s->clock) : 0);
+    }
+    g_mutex_unlock(&lock);
+}
+
+/* Mirror-mode stacks need every return; word-mode ones only if the format
+ * says so. Every stack is word mode with threaded stacks in user mode. */
+static void frame_ret_mirror_only(unsigned vcpu, const callstack_frame_event *fe)
+{
+    if (!ct_word_stack(fe)) {
+        ct_stacks_frame_slow(vcpu, fe);
+    }
+}
+
+bool ct_stacks_claim(bool (*claim)(on_frame_t, on_frame_t), stack_type kind)
+{
+    if (!fmt || !fmt->on_frame_call) {
+        return false;
+    }
+    bool all_words = fmt->lockfree && !ct_system_mode && kind == STACK_THREADED;
+    on_frame_t ret = fmt->on_frame_ret ? fmt->on_frame_ret
+                                       : (all_words ? NULL : frame_ret_mirror_only);
+    return claim(fmt->on_frame_call, ret);
 }
 
 void ct_stacks_event(unsigned vcpu, const callstack_event *ev)

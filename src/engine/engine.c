@@ -123,6 +123,7 @@ void csi_engine_after_fork(csi_engine *e, csi_stack *keep, const csi_stack_id *n
         g_mutex_init(&keep->lock);
         keep->id = *new_id;
         keep->label = *new_id;
+        keep->consumer_word = 0;   /* a stack of its own now (its frames keep their words) */
         keep->users = 1;
         /* A stack already under the new id (possible only if ids repeat)
          * is replaced. */
@@ -185,7 +186,51 @@ bool csi_engine_has_subscribers(csi_engine *e)
             return true;
         }
     }
-    return false;
+    return __atomic_load_n(&e->frame_ret, __ATOMIC_ACQUIRE) != NULL;
+}
+
+/* Under sub_lock, after a change of the on_event list or the frame
+ * consumer. */
+static void update_rich(csi_engine *e)
+{
+    /* (calls take the rich path with any frame consumer: it zeroes the new
+     * frame's word) */
+    uint8_t r = e->subs[CSI_SUB_EVENT] ? CSI_RICH_CALL | CSI_RICH_RET : 0;
+    r |= e->frame_call || e->frame_ret ? CSI_RICH_CALL : 0;
+    r |= e->frame_ret ? CSI_RICH_RET : 0;
+    r |= e->frame_call || e->frame_ret ? CSI_RICH_FRAMES : 0;
+    __atomic_store_n(&e->rich, r, __ATOMIC_RELEASE);
+    __atomic_store_n(&e->call_frames_only,
+                     e->subs[CSI_SUB_CALL] || e->subs[CSI_SUB_EVENT] ? NULL : e->frame_call,
+                     __ATOMIC_RELEASE);
+    __atomic_store_n(&e->ret_frames_only,
+                     e->subs[CSI_SUB_RET] || e->subs[CSI_SUB_EVENT] ? NULL : e->frame_ret,
+                     __ATOMIC_RELEASE);
+}
+
+static bool frames_change(csi_engine *e, on_frame_t on_call, on_frame_t on_ret, bool claim)
+{
+    g_mutex_lock(&e->sub_lock);
+    bool held = e->frame_call || e->frame_ret;
+    bool ok = claim ? !held && (on_call || on_ret)
+                    : held && e->frame_call == on_call && e->frame_ret == on_ret;
+    if (ok) {
+        __atomic_store_n(&e->frame_call, claim ? on_call : NULL, __ATOMIC_RELEASE);
+        __atomic_store_n(&e->frame_ret, claim ? on_ret : NULL, __ATOMIC_RELEASE);
+        update_rich(e);
+    }
+    g_mutex_unlock(&e->sub_lock);
+    return ok;
+}
+
+bool csi_engine_claim_frames(csi_engine *e, on_frame_t on_call, on_frame_t on_ret)
+{
+    return frames_change(e, on_call, on_ret, true);
+}
+
+bool csi_engine_release_frames(csi_engine *e, on_frame_t on_call, on_frame_t on_ret)
+{
+    return frames_change(e, on_call, on_ret, false);
 }
 
 static bool subs_change(csi_engine *e, csi_sub_kind kind, void (*fn)(void), bool add)
@@ -223,6 +268,7 @@ static bool subs_change(csi_engine *e, csi_sub_kind kind, void (*fn)(void), bool
         l = NULL;
     }
     __atomic_store_n(&e->subs[kind], l, __ATOMIC_RELEASE);
+    update_rich(e);
     if (old) {
         g_ptr_array_add(e->retired, old);
     }
@@ -308,6 +354,13 @@ static inline void seq_close(csi_stack *s)
     __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELEASE);
 }
 
+/* Only this thread changes s (its frames stay put between its own
+ * changes). */
+static inline bool single_writer(const csi_engine *e, const csi_stack *s)
+{
+    return s->owned || !__atomic_load_n(&e->concurrent, __ATOMIC_RELAXED);
+}
+
 static inline bool write_begin(csi_engine *e, csi_stack *s, write_op op)
 {
     bool lock_free = s->owned || !__atomic_load_n(&e->concurrent, __ATOMIC_ACQUIRE);
@@ -362,6 +415,64 @@ make_event(const csi_stack *s, callstack_event *ev, callstack_event_kind kind,
 }
 
 /*
+ * The frame-word consumer's callback (csi_engine_claim_frames), with the
+ * whole event `ev`. `word` is the word of the frame pushed, or of the one
+ * popped (or a copy of it), valid during the callback; NULL for a stack
+ * several threads change, which keeps no words.
+ */
+static __attribute__((noinline)) void frame_notify_full(on_frame_t fn, csi_stack *s, unsigned vcpu,
+                                                        const callstack_event *ev, uint64_t *word,
+                                                        uint64_t parent_word)
+{
+    callstack_frame_event fe = {
+        .kind = ev->kind,
+        .unwound = ev->unwound,
+        .func = ev->func,
+        .depth = ev->depth,
+        .stack_word = word ? &s->consumer_word : NULL,
+        .frame_word = word,
+        .parent_word = word ? parent_word : 0,
+        .ev = ev,
+    };
+    fn(vcpu, &fe);
+}
+
+/* The consumer has no word for the stack yet: it gets the whole event. */
+static __attribute__((noinline)) void frame_notify_new(on_frame_t fn, csi_stack *s, unsigned vcpu,
+                                                       callstack_event_kind kind,
+                                                       const csi_frame *f, uint64_t *word,
+                                                       uint64_t parent_word, uint64_t pc)
+{
+    callstack_event ev;
+    make_event(s, &ev, kind, f, false, pc);
+    frame_notify_full(fn, s, vcpu, &ev, word, parent_word);
+}
+
+/*
+ * The same on the fast paths (one writer, this thread; no reallocation),
+ * for frame i (pushed, or just popped): once the consumer has a word for
+ * the stack, a few stores into the stack's own frame event and a call,
+ * which can be the path's tail call.
+ */
+static inline __attribute__((always_inline)) void
+frame_notify_fast(on_frame_t fn, csi_stack *s, unsigned vcpu, callstack_event_kind kind,
+                  const csi_frame *f, uint32_t i, uint64_t pc)
+{
+    uint64_t parent_word = kind == CALLSTACK_EVENT_CALL && i ? s->words[i - 1] : 0;
+    if (__builtin_expect(!s->consumer_word, 0)) {
+        frame_notify_new(fn, s, vcpu, kind, f, &s->words[i], parent_word, pc);
+        return;
+    }
+    callstack_frame_event *fe = &s->fev;
+    fe->kind = kind;
+    fe->func = f->func;
+    fe->depth = csi_stack_depth(s);
+    fe->frame_word = &s->words[i];
+    fe->parent_word = parent_word;
+    fn(vcpu, fe);
+}
+
+/*
  * Is the top frame dead given that the live stack pointer is `sp`? Its
  * memory is released once sp is above it (at a call on x86, also when sp
  * equals it: the new return address overwrote it). Frames far below sp are
@@ -387,14 +498,18 @@ static inline __attribute__((always_inline)) void
 pop_report(csi_engine *e, csi_stack *s, bool locked, unsigned vcpu, bool unwound, uint64_t pc)
 {
     csi_sublist *evs = event_subs(e);
+    on_frame_t fn = __atomic_load_n(&e->frame_ret, __ATOMIC_ACQUIRE);
     callstack_event ev;
+    csi_frame f;
+    uint64_t word = 0;
     if (s->count == 0) {
         write_end(s, locked);
         return;
     }
     uint64_t func = s->frames[s->count - 1].func;
-    if (evs) {
-        csi_frame f = s->frames[s->count - 1];
+    if (evs || fn) {
+        f = s->frames[s->count - 1];
+        word = s->words[s->count - 1];   /* (a copy: the pop may move the words) */
         csi_stack_drop_top(s);
         make_event(s, &ev, CALLSTACK_EVENT_RET, &f, unwound, pc);
     } else {
@@ -407,6 +522,9 @@ pop_report(csi_engine *e, csi_stack *s, bool locked, unsigned vcpu, bool unwound
     }
     write_end(s, locked);
     dispatch(e, vcpu, CALLSTACK_EVENT_RET, func, evs ? &ev : NULL);
+    if (fn) {
+        frame_notify_full(fn, s, vcpu, &ev, single_writer(e, s) ? &word : NULL, 0);
+    }
 }
 
 /* Pops frames while `dead` holds, one event each. */
@@ -494,19 +612,15 @@ static inline __attribute__((always_inline)) void pop_counted_first(csi_engine *
 /*
  * The common cases of a call and of a slot return, kept small (no spills,
  * no calls but the subscribers'): a stack with one writer, no reallocation,
- * no frame to unwind, no on_event subscriber. With on_event subscribers the
- * same cases go through their own out-of-line copies (call_fast_event,
- * ret_fast_event), which build the event; everything else goes through the
- * general code below them, which gives the same result.
+ * no frame to unwind, no on_event subscriber or frame-word consumer. With
+ * those the same cases go through their own out-of-line copies (call_slow,
+ * ret_from_slot_slow), which build the event or the frame event;
+ * everything else goes through the general code below them, which gives
+ * the same result.
  */
-static inline bool single_writer(const csi_engine *e, const csi_stack *s)
+static inline bool fast_ok(const csi_engine *e, const csi_stack *s, uint8_t rich)
 {
-    return s->owned || !__atomic_load_n(&e->concurrent, __ATOMIC_RELAXED);
-}
-
-static inline bool fast_ok(const csi_engine *e, const csi_stack *s)
-{
-    return single_writer(e, s) && !__atomic_load_n(&e->subs[CSI_SUB_EVENT], __ATOMIC_RELAXED);
+    return single_writer(e, s) && !(__atomic_load_n(&e->rich, __ATOMIC_RELAXED) & rich);
 }
 
 /*
@@ -539,25 +653,71 @@ static inline bool push_fast_ok(const csi_stack *s, uint64_t sp)
            !(s->resync && s->count > 0 && s->frames[s->count - 1].sp <= sp);
 }
 
-/* The fast push and its subscribers; `events`: on_event subscribers too,
- * for which the (always inlined) copy is out of line (call_slow). */
-static inline __attribute__((always_inline)) void push_fast(csi_engine *e, csi_stack *s,
-                                                            unsigned vcpu, uint64_t func,
-                                                            uint64_t ret_addr, uint64_t call_site,
-                                                            uint64_t sp, bool events)
+/* The fast push itself; returns the new frame's index. */
+static inline __attribute__((always_inline)) uint32_t push_put(csi_stack *s, uint64_t func,
+                                                               uint64_t ret_addr,
+                                                               uint64_t call_site, uint64_t sp)
 {
     uint32_t n = s->count;
     seq_open(s);
     csi_stack_put(s, n, func, ret_addr, call_site, sp);
     CSI_PUBLISH(s->n_calls, s->n_calls + 1);
     seq_close(s);
+    return n;
+}
+
+/* The fast push when the frame consumer is all a call reports to: its own
+ * copy, which keeps nothing across a call and so saves no register, and
+ * ends in the consumer's tail call. */
+static __attribute__((noinline)) void call_frames(csi_engine *e, csi_stack *s, unsigned vcpu,
+                                                  uint64_t func, uint64_t ret_addr,
+                                                  uint64_t call_site, uint64_t sp)
+{
+    on_frame_t fn = __atomic_load_n(&e->call_frames_only, __ATOMIC_ACQUIRE);
+    uint32_t n = push_put(s, func, ret_addr, call_site, sp);
+    s->words[n] = 0;
+    frame_notify_fast(fn, s, vcpu, CALLSTACK_EVENT_CALL, &s->frames[n], n, func);
+}
+
+/* The fast push and its subscribers; `events`: on_event subscribers too,
+ * for which the (always inlined) copy is out of line (call_slow). */
+static inline __attribute__((always_inline)) void push_fast(csi_engine *e, csi_stack *s,
+                                                            unsigned vcpu, uint64_t func,
+                                                            uint64_t ret_addr, uint64_t call_site,
+                                                            uint64_t sp, bool events,
+                                                            bool frames)
+{
+    uint32_t n = push_put(s, func, ret_addr, call_site, sp);
     csi_sublist *l = __atomic_load_n(&e->subs[CSI_SUB_CALL], __ATOMIC_ACQUIRE);
     if (l) {
         dispatch_funcs(l, vcpu, func);
     }
-    l = events ? __atomic_load_n(&e->subs[CSI_SUB_EVENT], __ATOMIC_ACQUIRE) : NULL;
-    if (l) {
-        dispatch_event_fast(l, s, vcpu, CALLSTACK_EVENT_CALL, &s->frames[n], func);
+    if (events) {
+        if (frames) {
+            s->words[n] = 0;
+        }
+        l = __atomic_load_n(&e->subs[CSI_SUB_EVENT], __ATOMIC_ACQUIRE);
+        if (l) {
+            dispatch_event_fast(l, s, vcpu, CALLSTACK_EVENT_CALL, &s->frames[n], func);
+        }
+        on_frame_t fn = frames ? __atomic_load_n(&e->frame_call, __ATOMIC_ACQUIRE) : NULL;
+        if (fn) {
+            frame_notify_fast(fn, s, vcpu, CALLSTACK_EVENT_CALL, &s->frames[n], n, func);
+        }
+    }
+}
+
+/* Not the bare fast push: the frame consumer's copy, or the rest. (The
+ * same arguments throughout, so each step is a plain jump.) */
+static __attribute__((noinline)) void call_rich(csi_engine *e, csi_stack *s, unsigned vcpu,
+                                                uint64_t func, uint64_t ret_addr,
+                                                uint64_t call_site, uint64_t sp)
+{
+    if (__atomic_load_n(&e->call_frames_only, __ATOMIC_RELAXED) && single_writer(e, s) &&
+        push_fast_ok(s, sp)) {
+        call_frames(e, s, vcpu, func, ret_addr, call_site, sp);
+    } else {
+        call_slow(e, s, vcpu, func, ret_addr, call_site, sp);
     }
 }
 
@@ -581,7 +741,7 @@ static inline __attribute__((always_inline)) bool pop_counted_fast(const csi_eng
 {
     uint64_t n = *counter;
     uint32_t c;
-    if (!fast_ok(e, s) || __atomic_load_n(&e->subs[CSI_SUB_RET], __ATOMIC_RELAXED) ||
+    if (!fast_ok(e, s, CSI_RICH_RET) || __atomic_load_n(&e->subs[CSI_SUB_RET], __ATOMIC_RELAXED) ||
         n > (c = s->count) ||
         (s->cap > 4 * CSI_STACK_INITIAL_CAP && c - n < s->cap / 4)) {
         return false;
@@ -605,11 +765,16 @@ void csi_engine_call(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t func,
     }
     /* (the stack is read only once fast_ok says this thread is its one
      * writer: other threads may be changing a shared stack under its lock) */
-    if (!fast_ok(e, s) || !push_fast_ok(s, sp)) {
-        call_slow(e, s, vcpu, func, ret_addr, call_site, sp);
+    if (!fast_ok(e, s, CSI_RICH_CALL) || !push_fast_ok(s, sp)) {
+        /* (both take these arguments: a plain jump either way) */
+        if (__atomic_load_n(&e->rich, __ATOMIC_RELAXED) & CSI_RICH_FRAMES) {
+            call_rich(e, s, vcpu, func, ret_addr, call_site, sp);
+        } else {
+            call_slow(e, s, vcpu, func, ret_addr, call_site, sp);
+        }
         return;
     }
-    push_fast(e, s, vcpu, func, ret_addr, call_site, sp, false);
+    push_fast(e, s, vcpu, func, ret_addr, call_site, sp, false, false);
 }
 
 /* The fast push with on_event subscribers, or the general call. */
@@ -620,13 +785,20 @@ static void call_slow(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t func,
         call_general(e, s, vcpu, func, ret_addr, call_site, sp);
         return;
     }
-    push_fast(e, s, vcpu, func, ret_addr, call_site, sp, true);
+    /* (a copy without the frame consumer's code for on_event alone) */
+    if (__atomic_load_n(&e->rich, __ATOMIC_RELAXED) & CSI_RICH_FRAMES) {
+        push_fast(e, s, vcpu, func, ret_addr, call_site, sp, true, true);
+    } else {
+        push_fast(e, s, vcpu, func, ret_addr, call_site, sp, true, false);
+    }
 }
 
 static __attribute__((noinline)) void call_general(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t func,
                          uint64_t ret_addr, uint64_t call_site, uint64_t sp)
 {
     csi_sublist *evs = event_subs(e);
+    on_frame_t fn = __atomic_load_n(&e->frame_call, __ATOMIC_ACQUIRE);
+    bool single = single_writer(e, s);
     callstack_event ev;
     bool locked = write_begin(e, s, OP_PUSH);
     if (s->resync && top_is_dead(e, s, sp, true)) {
@@ -636,12 +808,20 @@ static __attribute__((noinline)) void call_general(csi_engine *e, csi_stack *s, 
         locked = write_begin(e, s, OP_ANY);
     }
     csi_stack_push(s, func, ret_addr, call_site, sp);
-    if (evs) {
-        make_event(s, &ev, CALLSTACK_EVENT_CALL, csi_stack_peek(s, 0), false, func);
+    uint32_t top = s->count - 1;
+    s->words[top] = 0;
+    uint64_t parent_word = top ? s->words[top - 1] : 0;
+    if (evs || fn) {
+        make_event(s, &ev, CALLSTACK_EVENT_CALL, &s->frames[top], false, func);
     }
     CSI_PUBLISH(s->n_calls, s->n_calls + 1);
     write_end(s, locked);
     dispatch(e, vcpu, CALLSTACK_EVENT_CALL, func, evs ? &ev : NULL);
+    if (fn) {
+        /* (one writer: the frame stays where it is until this thread
+         * changes the stack again) */
+        frame_notify_full(fn, s, vcpu, &ev, single ? &s->words[top] : NULL, parent_word);
+    }
 }
 
 /*
@@ -714,9 +894,19 @@ static __attribute__((noinline)) bool ret_from_slot_general(csi_engine *e, csi_s
  * allowed) and the top frame can be popped without reallocation: 1 if
  * popped, 0 if the slot is not the top frame's; else -1 and nothing done.
  */
+/* The fast pop itself, of frame n - 1. */
+static inline __attribute__((always_inline)) void pop_put(csi_stack *s, uint32_t n)
+{
+    seq_open(s);
+    CSI_PUBLISH(s->count, n - 1);
+    CSI_PUBLISH(s->n_returns, s->n_returns + 1);
+    seq_close(s);
+}
+
 static inline __attribute__((always_inline)) int pop_slot_fast(csi_engine *e, csi_stack *s,
                                                                unsigned vcpu, uint64_t slot,
-                                                               bool ok, bool events)
+                                                               bool ok, bool events,
+                                                               bool frames)
 {
     uint32_t n;
     if (!ok || (n = s->count) == 0 || csi_stack_pop_moves(s)) {
@@ -727,17 +917,20 @@ static inline __attribute__((always_inline)) int pop_slot_fast(csi_engine *e, cs
         return 0;
     }
     uint64_t func = top->func;
-    seq_open(s);
-    CSI_PUBLISH(s->count, n - 1);
-    CSI_PUBLISH(s->n_returns, s->n_returns + 1);
-    seq_close(s);
+    pop_put(s, n);
     csi_sublist *l = __atomic_load_n(&e->subs[CSI_SUB_RET], __ATOMIC_ACQUIRE);
     if (l) {
         dispatch_funcs(l, vcpu, func);
     }
-    l = events ? __atomic_load_n(&e->subs[CSI_SUB_EVENT], __ATOMIC_ACQUIRE) : NULL;
-    if (l) {
-        dispatch_event_fast(l, s, vcpu, CALLSTACK_EVENT_RET, top, top->ret_addr);
+    if (events) {
+        l = __atomic_load_n(&e->subs[CSI_SUB_EVENT], __ATOMIC_ACQUIRE);
+        if (l) {
+            dispatch_event_fast(l, s, vcpu, CALLSTACK_EVENT_RET, top, top->ret_addr);
+        }
+        on_frame_t fn = frames ? __atomic_load_n(&e->frame_ret, __ATOMIC_ACQUIRE) : NULL;
+        if (fn) {
+            frame_notify_fast(fn, s, vcpu, CALLSTACK_EVENT_RET, top, n - 1, top->ret_addr);
+        }
     }
     return 1;
 }
@@ -746,7 +939,9 @@ static inline __attribute__((always_inline)) int pop_slot_fast(csi_engine *e, cs
 static __attribute__((noinline)) bool ret_from_slot_slow(csi_engine *e, csi_stack *s,
                                                          unsigned vcpu, uint64_t slot)
 {
-    int r = pop_slot_fast(e, s, vcpu, slot, single_writer(e, s), true);
+    int r = __atomic_load_n(&e->rich, __ATOMIC_RELAXED) & CSI_RICH_FRAMES
+                ? pop_slot_fast(e, s, vcpu, slot, single_writer(e, s), true, true)
+                : pop_slot_fast(e, s, vcpu, slot, single_writer(e, s), true, false);
     return r >= 0 ? r : ret_from_slot_general(e, s, vcpu, slot);
 }
 
@@ -758,13 +953,41 @@ static __attribute__((noinline)) bool ret_from_slot_counted(csi_engine *e, csi_s
     return ret_from_slot_slow(e, s, vcpu, slot);
 }
 
+/*
+ * Not the bare fast slot return. One the frame consumer alone hears (no
+ * on_ret or on_event subscriber), on a stack with one writer and without
+ * reallocation, is done here: nothing is live across the consumer's
+ * callback, so no register is saved. Anything else: ret_from_slot_slow.
+ */
+static __attribute__((noinline)) bool ret_rich(csi_engine *e, csi_stack *s, unsigned vcpu,
+                                               uint64_t slot)
+{
+    on_frame_t fn = __atomic_load_n(&e->ret_frames_only, __ATOMIC_ACQUIRE);
+    uint32_t n = s->count;
+    if (!fn || !single_writer(e, s) || n == 0 || csi_stack_pop_moves(s)) {
+        return ret_from_slot_slow(e, s, vcpu, slot);
+    }
+    const csi_frame *top = &s->frames[n - 1];
+    if (top->sp != slot) {
+        return false;
+    }
+    pop_put(s, n);
+    frame_notify_fast(fn, s, vcpu, CALLSTACK_EVENT_RET, top, n - 1, top->ret_addr);
+    return true;
+}
+
 bool csi_engine_ret_from_slot(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t slot)
 {
     if (counted_pending(e, vcpu)) {
         return ret_from_slot_counted(e, s, vcpu, slot);
     }
-    int r = pop_slot_fast(e, s, vcpu, slot, fast_ok(e, s), false);
-    return r >= 0 ? r : ret_from_slot_slow(e, s, vcpu, slot);
+    int r = pop_slot_fast(e, s, vcpu, slot, fast_ok(e, s, CSI_RICH_RET), false, false);
+    if (r >= 0) {
+        return r;
+    }
+    return __atomic_load_n(&e->rich, __ATOMIC_RELAXED) & CSI_RICH_FRAMES
+               ? ret_rich(e, s, vcpu, slot)
+               : ret_from_slot_slow(e, s, vcpu, slot);
 }
 
 static bool ret_from_slot_general(csi_engine *e, csi_stack *s, unsigned vcpu, uint64_t slot)
@@ -785,7 +1008,8 @@ bool csi_engine_unwind_top(csi_engine *e, csi_stack *s, unsigned vcpu, const csi
     pop_counted_first(e, s, vcpu);
     bool locked = write_begin(e, s, OP_ANY);
     const csi_frame *top = csi_stack_peek(s, 0);
-    if (!top || memcmp(top, expected, sizeof *top) != 0) {
+    if (!top || top->func != expected->func || top->ret_addr != expected->ret_addr ||
+        top->call_site != expected->call_site || top->sp != expected->sp) {
         write_end(s, locked);
         return false;
     }
@@ -951,6 +1175,7 @@ void csi_engine_set_label(csi_engine *e, csi_stack *s, const csi_stack_id *label
 {
     bool locked = write_begin(e, s, OP_ANY);
     s->label = *label;
+    s->consumer_word = 0;   /* events show another id: the consumer's state is another's */
     write_end(s, locked);
 }
 

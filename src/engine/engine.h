@@ -209,6 +209,13 @@ void csi_engine_fill_prog_point(csi_engine *e, csi_stack *s, prog_point *p);
 /* Subscribers: fn is an on_call_t, on_ret_t or on_event_t per kind. */
 bool csi_engine_subscribe(csi_engine *e, csi_sub_kind kind, void (*fn)(void));
 bool csi_engine_unsubscribe(csi_engine *e, csi_sub_kind kind, void (*fn)(void));
+/* Does anyone hear returns (or every event)? A frame-word consumer of calls
+ * only does not: it needs the stack right at each call, which counted
+ * returns popped just before the call give it (lazy returns). */
 bool csi_engine_has_subscribers(csi_engine *e);
+/* Frame words (callstack_instr_claim_frames): one consumer at a time; false
+ * if another holds them (claim), or the pair is not the holder's (release). */
+bool csi_engine_claim_frames(csi_engine *e, on_frame_t on_call, on_frame_t on_ret);
+bool csi_engine_release_frames(csi_engine *e, on_frame_t on_call, on_frame_t on_ret);
 
 #endif

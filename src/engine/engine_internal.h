@@ -16,6 +16,10 @@ typedef struct csi_sublist {
     void (*fns[])(void);
 } csi_sublist;
 
+#define CSI_RICH_CALL 1u
+#define CSI_RICH_RET  2u
+#define CSI_RICH_FRAMES 4u   /* a frame consumer holds the words */
+
 struct csi_engine {
     /* What every event reads, in the first cache line. */
     csi_sublist *subs[CSI_SUB_KINDS];
@@ -26,6 +30,16 @@ struct csi_engine {
      * return instructions not reported yet, ret_counters[vcpu]; NULL while
      * returns are reported. */
     uint64_t *ret_counters;
+    /* The frame-word consumer's callbacks (csi_engine_claim_frames). */
+    on_frame_t frame_call, frame_ret;
+    /* CSI_RICH_CALL, CSI_RICH_RET: calls, returns take the paths that
+     * build more than the function, for on_event subscribers or the
+     * frame-word consumer (one test on the fast paths) */
+    uint8_t rich;
+    /* frame_call when it is all a call reports to (no on_call or on_event
+     * subscriber), else NULL */
+    on_frame_t call_frames_only;
+    on_frame_t ret_frames_only;  /* the same for returns and frame_ret */
 
     csi_engine_config cfg;
     GMutex table_lock;           /* guards stacks, groups, lru_tick */

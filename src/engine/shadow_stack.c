@@ -11,13 +11,16 @@ void csi_stack_init(csi_stack *s, const csi_stack_id *id, uint32_t max_depth)
     s->id = *id;
     s->label = *id;
     s->max_depth = max_depth < 2 ? 2 : max_depth;
+    s->fev.stack_word = &s->consumer_word;
     g_mutex_init(&s->lock);
 }
 
 void csi_stack_destroy(csi_stack *s)
 {
     g_free(s->frames);
+    g_free(s->words);
     s->frames = NULL;
+    s->words = NULL;
     s->count = s->cap = 0;
     g_mutex_clear(&s->lock);
 }
@@ -29,6 +32,7 @@ void csi_stack_make_room(csi_stack *s)
          * recursion costs one memmove per max_depth/2 calls. */
         uint32_t drop = s->max_depth / 2;
         memmove(s->frames, s->frames + drop, (size_t)(s->count - drop) * sizeof *s->frames);
+        memmove(s->words, s->words + drop, (size_t)(s->count - drop) * sizeof *s->words);
         s->count -= drop;
         s->forgotten += drop;
     }
@@ -38,6 +42,9 @@ void csi_stack_make_room(csi_stack *s)
             cap = s->max_depth;
         }
         s->frames = g_renew(csi_frame, s->frames, cap);
+        s->words = g_renew(uint64_t, s->words, cap);
+        /* (words read 0 until a consumer sets them: engine.c) */
+        memset(s->words + s->cap, 0, (size_t)(cap - s->cap) * sizeof *s->words);
         s->cap = cap;
     }
 }
@@ -46,6 +53,7 @@ void csi_stack_shrink(csi_stack *s)
 {
     s->cap /= 2;
     s->frames = g_renew(csi_frame, s->frames, s->cap);
+    s->words = g_renew(uint64_t, s->words, s->cap);
 }
 
 bool csi_stack_id_equal(const csi_stack_id *a, const csi_stack_id *b)

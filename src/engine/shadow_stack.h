@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <glib.h>
-#include "callstack_instr/prog_point.h"
+#include "callstack_instr/callstack_instr_types.h"
 
 /* What tells stacks apart; see prog_point for the meaning of each field. */
 typedef struct csi_stack_id {
@@ -37,6 +37,12 @@ typedef struct csi_stack {
     uint32_t count;       /* retained frames */
     uint32_t cap;         /* allocated frames */
     uint32_t max_depth;   /* retained frames never exceed this */
+    /* The frame-word consumer's word of each frame (engine.c,
+     * csi_engine_claim_frames), beside `frames` (same capacity) so that a
+     * frame stays 32 bytes: 0 when the frame is pushed while a consumer
+     * holds the words, then changed only by that consumer, on the stack's
+     * one writer thread. Nobody else reads them. */
+    uint64_t *words;
     /* Writers hold `lock`, except on a stack only one thread changes
      * (engine.c, write_begin): then `seq` is odd during a change, and readers
      * on other threads take the lock (which keeps `frames` from moving) and
@@ -60,6 +66,13 @@ typedef struct csi_stack {
      * is known of the owner of a kernel stack). Changed only by the thread
      * that is on the stack. */
     uint64_t host_word;
+    /* The frame-word consumer's word for this stack: 0 for a new stack, and
+     * again whenever the id events show changes (fork, a new label). */
+    uint64_t consumer_word;
+    /* The frame event of the fast paths, filled in place so that the
+     * consumer's callback is the paths' tail call (its stack_word points
+     * at consumer_word; ev stays NULL). */
+    callstack_frame_event fev;
     uint64_t forgotten;   /* older frames dropped to respect max_depth */
     uint64_t n_unwound, n_unmatched;
     uint64_t n_counted;   /* returns among n_returns (and n_unmatched) that were counted */

@@ -107,11 +107,8 @@ CSI_API void get_prog_point(unsigned int vcpu_index, prog_point *p)
 /* A subscriber sees every return: lazy returns end (returns.c). The
  * returns the subscribing vCPU made before are popped now, unseen (other
  * vCPUs' are reported just before their next event). */
-static bool subscribe(csi_sub_kind kind, void (*fn)(void))
+static void returns_heard(void)
 {
-    if (!csi_eng || !csi_engine_subscribe(csi_eng, kind, fn)) {
-        return false;
-    }
     int self = csi_vcpu_current();
     csi_vcpu *v = self >= 0 ? csi_vcpu_get((unsigned)self) : NULL;
     csi_stack *s = v ? csi_vcpu_stack(v) : NULL;
@@ -119,6 +116,14 @@ static bool subscribe(csi_sub_kind kind, void (*fn)(void))
         csi_returns_pop_quietly(v, s);
     }
     csi_returns_subscribed();
+}
+
+static bool subscribe(csi_sub_kind kind, void (*fn)(void))
+{
+    if (!csi_eng || !csi_engine_subscribe(csi_eng, kind, fn)) {
+        return false;
+    }
+    returns_heard();
     return true;
 }
 
@@ -150,4 +155,21 @@ CSI_API bool ppp_add_cb_on_event(on_event_t fn)
 CSI_API bool ppp_remove_cb_on_event(on_event_t fn)
 {
     return csi_eng && csi_engine_unsubscribe(csi_eng, CSI_SUB_EVENT, (void (*)(void))fn);
+}
+
+/* (a consumer of calls only keeps lazy returns: see csi_engine_has_subscribers) */
+CSI_API bool callstack_instr_claim_frames(on_frame_t on_call, on_frame_t on_ret)
+{
+    if (!csi_eng || !csi_engine_claim_frames(csi_eng, on_call, on_ret)) {
+        return false;
+    }
+    if (on_ret) {
+        returns_heard();
+    }
+    return true;
+}
+
+CSI_API bool callstack_instr_release_frames(on_frame_t on_call, on_frame_t on_ret)
+{
+    return csi_eng && csi_engine_release_frames(csi_eng, on_call, on_ret);
 }

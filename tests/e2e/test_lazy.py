@@ -12,7 +12,7 @@ stack id holds the guest's pid, so it is compared by shape only."""
 import os
 import re
 
-from harness import BUILD, PLUGIN, WORK, Failure, guest, qemu, run, test
+from harness import BUILD, CALLTRACE, PLUGIN, WORK, Failure, guest, qemu, run, test
 
 QUERIER = os.path.join(BUILD, "tests", "plugins", "libtest_querier.so")
 STATS = re.compile(r"(\d+) calls, (\d+) returns, (\d+) unwound, (\d+) unmatched returns "
@@ -157,3 +157,33 @@ def lazy_bad_argument():
     lines = [l for l in p.stderr.splitlines() if l.startswith("callstack_instr")]
     if p.returncode == 0 or len(lines) != 1 or "returns" not in lines[0] or "lazy" not in lines[0]:
         raise Failure("returns=sometimes: exit %d, stderr %r" % (p.returncode, p.stderr))
+
+
+@test
+def lazy_folded_equals_full():
+    """calltrace's folded format hears calls only (through frame words), so
+    returns stay lazy under it: counted returns are popped just before each
+    call, which is all a call path needs. Its output must equal the one with
+    every return reported, on deep recursion, longjmp out of it, signal
+    handlers that longjmp, and a C++ exception."""
+    for src, flags in (("recursion.c", NOPG), ("longjmp.c", NOPG), ("unwind.c", NOPG),
+                       ("exception.cpp", NOPG)):
+        g = guest(src, flags=flags)
+        outs = []
+        for returns in ("lazy", "all"):
+            out = os.path.join(WORK, "lazy-folded-%s-%s.txt" % (g.name, returns))
+            p = run(["setarch", "-R", qemu(), "-plugin", PLUGIN + ",verbose=on,returns=" + returns,
+                     "-plugin", "%s,format=folded,out=%s" % (CALLTRACE, out), g.binary])
+            m = STATS.search(p.stderr)
+            if not m:
+                raise Failure("%s: no statistics in verbose output:\n%s" % (src, p.stderr[-1500:]))
+            counted = int(m.group(5))
+            if (returns == "lazy") != (counted > 0):
+                raise Failure("%s: returns=%s counted %d returns" % (src, returns, counted))
+            with open(out) as f:
+                outs.append(f.read())
+        if not outs[1].strip() or outs[0] != outs[1]:
+            a, b = outs[0].splitlines(), outs[1].splitlines()
+            diff = next((i for i, (x, y) in enumerate(zip(a + [""], b + [""])) if x != y), None)
+            raise Failure("%s: folded output differs with lazy returns at line %s of %d/%d" % (
+                src, diff, len(a), len(b)))

@@ -1844,6 +1844,136 @@ done:
     csi_engine_free(e);
 }
 
+/*
+ * Frame words: the consumer's word of each frame comes back at the frame's
+ * return and as the parent word of calls made from it; the stack's word
+ * stays until the stack's id changes; the whole event comes along exactly
+ * while the stack's word is 0. Stacks with several writers (the default
+ * lock mode: no owner, concurrent) keep no words.
+ */
+typedef struct fw_rec {
+    callstack_event_kind kind;
+    bool unwound, had_ev, had_words;
+    uint64_t func, depth, frame_word, parent_word, stack_word;
+} fw_rec;
+static GArray *fw_log;
+static uint64_t fw_next = 100;   /* the word the call callback gives a frame */
+
+static void fw_log_event(const callstack_frame_event *fe)
+{
+    fw_rec r = { fe->kind, fe->unwound, fe->ev != NULL, fe->stack_word != NULL, fe->func,
+                 fe->depth, fe->frame_word ? *fe->frame_word : 0, fe->parent_word,
+                 fe->stack_word ? *fe->stack_word : 0 };
+    g_array_append_val(fw_log, r);
+}
+
+static void fw_call(unsigned vcpu, const callstack_frame_event *fe)
+{
+    (void)vcpu;
+    fw_log_event(fe);
+    if (fe->stack_word) {
+        if (!*fe->stack_word) {
+            *fe->stack_word = 7;
+        }
+        *fe->frame_word = fw_next++;
+    }
+}
+
+static void fw_ret(unsigned vcpu, const callstack_frame_event *fe)
+{
+    (void)vcpu;
+    fw_log_event(fe);
+}
+
+static const fw_rec *fw(guint i)
+{
+    return &g_array_index(fw_log, fw_rec, i);
+}
+
+static void t_frame_words(void)
+{
+    csi_engine *e = mk_engine(true, true, 4, 0, 0);   /* sp, x86 slot rule, max_depth 4 */
+    csi_stack_id id = tid(20, 21);
+    csi_stack *s = csi_engine_stack(e, &id);
+    fw_log = g_array_new(FALSE, TRUE, sizeof(fw_rec));
+    fw_next = 100;
+    bool words = lockfree;   /* an owned threaded stack */
+
+    CHECK(!csi_engine_release_frames(e, fw_call, fw_ret), "released before any claim");
+    CHECK(!csi_engine_claim_frames(e, NULL, NULL), "claimed with no callback");
+    CHECK(csi_engine_claim_frames(e, fw_call, fw_ret), "claim failed");
+    CHECK(!csi_engine_claim_frames(e, fw_call, NULL), "a second claim succeeded");
+    CHECK(csi_engine_has_subscribers(e), "a frame consumer is not a subscriber");
+
+    /* main (sp 0x1000) calls a (0xff0), which calls b (0xfe0). */
+    csi_engine_call(e, s, 0, 0x10, 0x501, 0x500, 0x1000);
+    csi_engine_call(e, s, 0, 0x20, 0x601, 0x600, 0xff0);
+    csi_engine_call(e, s, 0, 0x30, 0x701, 0x700, 0xfe0);
+    CHECK(fw_log->len == 3, "%u frame events for 3 calls", fw_log->len);
+    CHECK(fw(0)->had_ev && fw(0)->func == 0x10 && fw(0)->depth == 1 && fw(0)->parent_word == 0,
+          "first call: ev %d func " PX " depth %" PRIu64, fw(0)->had_ev, fw(0)->func,
+          fw(0)->depth);
+    for (guint i = 0; i < 3; i++) {
+        CHECK(fw(i)->had_words == words, "call %u: words %d in lock mode %d", i,
+              fw(i)->had_words, lockfree);
+        CHECK(fw(i)->had_ev == (!words || i == 0), "call %u: ev %d", i, fw(i)->had_ev);
+        CHECK(fw(i)->kind == CALLSTACK_EVENT_CALL && fw(i)->depth == i + 1, "call %u", i);
+    }
+    if (words) {
+        CHECK(fw(1)->parent_word == 100 && fw(2)->parent_word == 101 && fw(2)->stack_word == 7,
+              "parent words %" PRIu64 ", %" PRIu64, fw(1)->parent_word, fw(2)->parent_word);
+    }
+    /* b returns through its slot (the fast path), a by target (the general
+     * path), then main's frame is abandoned by a call at a higher sp. */
+    CHECK(csi_engine_ret_from_slot(e, s, 0, 0xfe0), "slot return");
+    csi_engine_ret(e, s, 0, 0x601, 0xff8);
+    csi_engine_call(e, s, 0, 0x40, 0x801, 0x800, 0x1010);
+    CHECK(fw_log->len == 7, "%u frame events after 3 more", fw_log->len);
+    CHECK(fw(3)->kind == CALLSTACK_EVENT_RET && fw(3)->func == 0x30 && fw(3)->depth == 2 &&
+          fw(4)->func == 0x20 && fw(4)->depth == 1 && !fw(4)->unwound,
+          "returns: " PX "/%" PRIu64 ", " PX "/%" PRIu64, fw(3)->func, fw(3)->depth,
+          fw(4)->func, fw(4)->depth);
+    CHECK(fw(5)->kind == CALLSTACK_EVENT_RET && fw(5)->unwound && fw(5)->func == 0x10 &&
+          fw(6)->kind == CALLSTACK_EVENT_CALL && fw(6)->func == 0x40 && fw(6)->depth == 1,
+          "unwound main, then the call: " PX " %d, " PX, fw(5)->func, fw(5)->unwound,
+          fw(6)->func);
+    if (words) {
+        CHECK(fw(3)->frame_word == 102 && fw(4)->frame_word == 101 && fw(5)->frame_word == 100,
+              "words back at returns: %" PRIu64 " %" PRIu64 " %" PRIu64, fw(3)->frame_word,
+              fw(4)->frame_word, fw(5)->frame_word);
+        CHECK(fw(6)->parent_word == 0 && !fw(3)->had_ev, "fresh bottom frame / fast return");
+    }
+
+    /* A new label: the stack's word is cleared, the frames keep theirs. */
+    csi_stack_id label = tid(20, 22);
+    csi_engine_set_label(e, s, &label);
+    csi_engine_call(e, s, 0, 0x50, 0x901, 0x900, 0x1000);
+    CHECK(fw_log->len == 8 && fw(7)->had_ev && fw(7)->stack_word == 0,
+          "after a new label: ev %d stack word %" PRIu64, fw(7)->had_ev, fw(7)->stack_word);
+    if (words) {
+        CHECK(fw(7)->parent_word == 103, "parent word after the label: %" PRIu64,
+              fw(7)->parent_word);
+    }
+
+    /* Released: no more frame events, and on_call-only consumers are back
+     * to the fast path. */
+    CHECK(!csi_engine_release_frames(e, fw_call, NULL), "released with the wrong pair");
+    CHECK(csi_engine_release_frames(e, fw_call, fw_ret), "release failed");
+    csi_engine_call(e, s, 0, 0x60, 0xa01, 0xa00, 0xff0);
+    CHECK(fw_log->len == 8, "frame events after the release: %u", fw_log->len);
+    CHECK(!csi_engine_has_subscribers(e), "subscribers after the release");
+    /* Only returns claimed. */
+    CHECK(csi_engine_claim_frames(e, NULL, fw_ret), "returns-only claim");
+    csi_engine_call(e, s, 0, 0x70, 0xb01, 0xb00, 0xfe0);
+    CHECK(csi_engine_ret_from_slot(e, s, 0, 0xfe0), "slot return");
+    CHECK(fw_log->len == 9 && fw(8)->func == 0x70 && fw(8)->kind == CALLSTACK_EVENT_RET &&
+          fw(8)->frame_word == 0, "returns-only: %u events, word %" PRIu64, fw_log->len,
+          fw_log->len > 8 ? fw(8)->frame_word : 0);
+done:
+    g_array_free(fw_log, TRUE);
+    csi_engine_free(e);
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 /*
@@ -1935,6 +2065,7 @@ static const test_case tests[] = {
     { "unwind_top", t_unwind_top },
     { "lazy_returns", t_lazy_returns },
     { "subscribe_unsubscribe", t_subscribe },
+    { "frame_words", t_frame_words },
     { "reentrant_subscriber", t_reentrant_subscriber },
     { "random_stream_vs_model", t_random_model },
     { "threads_4x100k", t_threads },
