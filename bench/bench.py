@@ -226,13 +226,19 @@ def configs(build, outdir, variants=(), qemu_variants=()):
     # Opt-in: a consumer that only queries (get_callers, get_functions,
     # get_prog_point, pandalog_callstack_create at every 100,000th executed
     # block, counted inline), so returns are counted, not reported (lazy
-    # returns); and the same with returns=all, for the difference.
+    # returns); and the same with returns=all, for the difference. The
+    # +syscallquery ones ask at every system call instead, as an analysis
+    # plugin asking for the stack at its own events does: no per-block
+    # inline count of the consumer's in the measurement.
     query = os.path.join(build, "tests", "plugins", "libtest_querier.so")
     for st in ("threaded", "heuristic"):
         for mode, suffix in (("lazy", ""), ("all", "-all")):
             cs.append(Config("%s+query%s" % (st, suffix), st, True,
                              ["%s,stack_type=%s,returns=%s" % (lib, st, mode),
                               "%s,out=@OUT@,every=100000,quiet=on" % query], "consumer"))
+            cs.append(Config("%s+syscallquery%s" % (st, suffix), st, True,
+                             ["%s,stack_type=%s,returns=%s" % (lib, st, mode),
+                              "%s,out=@OUT@,every=1,at=syscall,quiet=on" % query], "consumer"))
     # Opt-in: every register read through the plugin API (no fast_regs).
     cs.append(Config("threaded-apiregs", "threaded", False,
                      ["%s,stack_type=threaded,fast_regs=off" % lib], "variant"))

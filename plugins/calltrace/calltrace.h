@@ -105,8 +105,9 @@ typedef struct ct_frame {
 /*
  * One guest stack. A stack only its own thread changes (`lockfree`:
  * threaded stacks in user mode, when the format allows it) is changed
- * without any lock; every other stack, and everything else here, under
- * stacks.c's lock. Per-stack state is reached from the thread's last
+ * without any lock; in whole-system mode, with such a format, each stack
+ * under its own lock (`own_lock`); every other stack, and everything else
+ * here, under stacks.c's lock. Per-stack state is reached from the thread's last
  * stack without a lookup; more per-task state (a thread's name, say) goes
  * here too.
  */
@@ -118,6 +119,11 @@ typedef struct ct_stack {
     bool comm_known;          /* whole-system threaded: comm is the thread's name */
     char comm[CT_COMM_SIZE];
     bool lockfree;            /* changed by its own thread only, without the lock */
+    /* Whole-system mode with a lockfree format: the stack's events take
+     * this lock instead of stacks.c's (vCPUs share stacks, but each
+     * stack's events are the format's own business: see ct_format.lockfree) */
+    bool own_lock;
+    GMutex mu;
     int pid, tid;             /* the task: a thread, or the process for asid stacks
                                  (whole-system: a guest thread, else a number of
                                  its own from CT_FIRST_SYNTHETIC_TID) */

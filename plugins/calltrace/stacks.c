@@ -61,6 +61,9 @@ static gboolean key_equal(gconstpointer a, gconstpointer b)
 
 static void stack_free(ct_stack *s)
 {
+    if (s->own_lock) {
+        g_mutex_clear(&s->mu);
+    }
     g_free(s->frames);
     g_free(s);
 }
@@ -84,6 +87,10 @@ static ct_stack *stack_new(const prog_point *p, uint64_t ts, unsigned vcpu)
     s->tag = tag_of(p->stackKind, p->isKernelMode);
     s->comm_known = ct_thread_comm(vcpu, p, s->comm);
     s->lockfree = fmt->lockfree && !ct_system_mode && p->stackKind == STACK_THREADED;
+    s->own_lock = fmt->lockfree && ct_system_mode;
+    if (s->own_lock) {
+        g_mutex_init(&s->mu);
+    }
     s->pid = (int)p->sidFirst;
     s->tid = p->stackKind == STACK_THREADED ? (int)p->sidSecond : (int)p->sidFirst;
     if (ct_system_mode && p->stackKind != STACK_THREADED) {
@@ -161,6 +168,21 @@ static ct_stack *find_stack(ct_stack *s, unsigned vcpu, const callstack_event *e
     return s;
 }
 
+/*
+ * Whole-system mode, a lockfree format: vCPUs share stacks (a task's kernel
+ * stack after a migration, a process's asid stack), so a stack's events
+ * take its own lock; the format keeps per-stack state and guards anything
+ * shared itself (ct_format.lockfree), so stacks.c's lock is taken only to
+ * find a stack other than the vCPU's last. One lock for every event would
+ * make the vCPUs wait for each other at every call and return.
+ */
+static void own_lock_event(ct_stack *s, unsigned vcpu, const callstack_event *ev)
+{
+    g_mutex_lock(&s->mu);
+    stack_event(s, vcpu, ev, fmt->needs_ts ? ct_clock_ns(&s->clock) : 0);
+    g_mutex_unlock(&s->mu);
+}
+
 /* An event of another stack than the thread's last, or of a stack other
  * threads may change: under the lock. */
 static __attribute__((noinline)) void event_locked(ct_stack *s, unsigned vcpu,
@@ -168,6 +190,11 @@ static __attribute__((noinline)) void event_locked(ct_stack *s, unsigned vcpu,
 {
     g_mutex_lock(&lock);
     s = find_stack(s, vcpu, ev);
+    if (s->own_lock) {
+        g_mutex_unlock(&lock);
+        own_lock_event(s, vcpu, ev);
+        return;
+    }
     stack_event(s, vcpu, ev, fmt->needs_ts ? ct_clock_ns(&s->clock) : 0);
     g_mutex_unlock(&lock);
 }
@@ -188,8 +215,18 @@ void ct_stacks_frame_slow(unsigned vcpu, const callstack_frame_event *fe)
         fmt->frame_event(s, fe);
         return;
     }
+    s = current;
+    if (s && s->own_lock && same_stack(s, &fe->ev->where)) {
+        own_lock_event(s, vcpu, fe->ev);
+        return;
+    }
     g_mutex_lock(&lock);
-    s = find_stack(current, vcpu, fe->ev);
+    s = find_stack(s, vcpu, fe->ev);
+    if (s->own_lock) {
+        g_mutex_unlock(&lock);
+        own_lock_event(s, vcpu, fe->ev);
+        return;
+    }
     if (s->lockfree && fe->stack_word) {
         *fe->stack_word = (uintptr_t)s;
         fmt->frame_event(s, fe);
@@ -224,6 +261,8 @@ void ct_stacks_event(unsigned vcpu, const callstack_event *ev)
     ct_stack *s = current;
     if (__builtin_expect(s && s->lockfree && same_stack(s, &ev->where), 1)) {
         stack_event(s, vcpu, ev, fmt->needs_ts ? ct_clock_ns(&s->clock) : 0);
+    } else if (s && s->own_lock && same_stack(s, &ev->where)) {
+        own_lock_event(s, vcpu, ev);
     } else {
         event_locked(s, vcpu, ev);
     }

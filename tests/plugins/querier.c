@@ -8,10 +8,13 @@
  * thread, get_callers, get_functions, get_stack_depth,
  * get_prog_point and pandalog_callstack_create, and writes the answers.
  * With after=K it subscribes to on_event after its K-th sample and writes
- * every event from then on.
+ * every event from then on. With at=syscall it samples at every `every`-th
+ * system call instead (linux-user), as analysis plugins ask for the stack
+ * at events of their own: nothing is added to the blocks.
  *
  *   -plugin libcallstack_instr.so
  *   -plugin libtest_querier.so,out=PATH[,every=N][,only=LO-HI][,after=K][,quiet=on]
+ *                             [,at=block|syscall]
  *
  * Lines (hex numbers), at most 64 entries per list:
  *   S <TAB> n <TAB> pc <TAB> depth <TAB> callers,… <TAB> functions,… <TAB>
@@ -35,7 +38,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
 #define MAX_READ 64
 
 static uint64_t every = 1000, lo = 0, hi = UINT64_MAX, after = 0;
-static bool quiet;
+static bool quiet, at_syscall;
 static FILE *out;
 static GMutex out_lock;
 static uint64_t n_samples, n_events;
@@ -112,6 +115,18 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     }
 }
 
+static void on_syscall(qemu_plugin_id_t id, unsigned int vcpu, int64_t num, uint64_t a1,
+                       uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6,
+                       uint64_t a7, uint64_t a8)
+{
+    (void)id; (void)a1; (void)a2; (void)a3; (void)a4; (void)a5; (void)a6; (void)a7; (void)a8;
+    uint64_t n = qemu_plugin_u64_get(blocks, vcpu) + 1;
+    qemu_plugin_u64_set(blocks, vcpu, n);
+    if (n >= every) {
+        sample(vcpu, (void *)(uintptr_t)num);   /* (the "pc" column: the system call) */
+    }
+}
+
 static void at_exit(qemu_plugin_id_t id, void *udata)
 {
     (void)id;
@@ -148,6 +163,9 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
         } else if (g_str_has_prefix(a, "quiet=")) {
             ok = !strcmp(a + 6, "on") || !strcmp(a + 6, "off");
             quiet = !strcmp(a + 6, "on");
+        } else if (g_str_has_prefix(a, "at=")) {
+            ok = !strcmp(a + 3, "block") || !strcmp(a + 3, "syscall");
+            at_syscall = !strcmp(a + 3, "syscall");
         } else if (g_str_has_prefix(a, "only=") && (dash = strchr(a + 5, '-'))) {
             char *lo_s = g_strndup(a + 5, (gsize)(dash - (a + 5)));
             ok = parse_u64(lo_s, &lo) && parse_u64(dash + 1, &hi) && lo < hi;
@@ -157,7 +175,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
         }
         if (!ok) {
             fprintf(stderr, "querier: bad argument '%s'; accepted: out=PATH, every=N (N > 0), "
-                    "only=LO-HI, after=K, quiet=on|off\n", a);
+                    "only=LO-HI, after=K, quiet=on|off, at=block|syscall\n", a);
             return -1;
         }
     }
@@ -171,7 +189,11 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     }
     g_mutex_init(&out_lock);
     blocks = qemu_plugin_scoreboard_u64(qemu_plugin_scoreboard_new(sizeof(uint64_t)));
-    qemu_plugin_register_vcpu_tb_trans_cb(id, tb_trans);
+    if (at_syscall) {
+        qemu_plugin_register_vcpu_syscall_cb(id, on_syscall);
+    } else {
+        qemu_plugin_register_vcpu_tb_trans_cb(id, tb_trans);
+    }
     qemu_plugin_register_atexit_cb(id, at_exit, NULL);
     return 0;
 }
