@@ -768,14 +768,20 @@ def main():
     info["load_end"] = os.getloadavg()
     text = render(args, info, wls, cfgs, results, started, elapsed, args.command)
     write_results(args.out, text, args.block)
+    write_raw("bench", args, outdir, info, started, elapsed, cfgs, results)
+
+
+def write_raw(who, args, outdir, info, started, elapsed, cfgs, results, **extra):
+    """The run's raw numbers (for --render-only) beside the rendered tables."""
     raw = os.path.join(outdir, "raw-%s-%s.json" % (args.block, "quick" if args.quick else "full"))
     with open(raw, "w") as f:
-        json.dump({"info": info, "started": started, "elapsed": elapsed, "command": args.command,
-                   "runs": args.runs, "configs": [c.name for c in cfgs],
-                   "unavailable": {c.name: c.unavailable for c in cfgs if c.unavailable},
-                   "results": results}, f, indent=1)
-    print("bench: wrote %s (raw data: %s)" % (os.path.relpath(args.out, os.getcwd()),
-                                              os.path.relpath(raw, os.getcwd())))
+        json.dump(dict({"info": info, "started": started, "elapsed": elapsed,
+                        "command": args.command, "runs": args.runs,
+                        "configs": [c.name for c in cfgs],
+                        "unavailable": {c.name: c.unavailable for c in cfgs if c.unavailable},
+                        "results": results}, **extra), f, indent=1)
+    print("%s: wrote %s (raw data: %s)" % (who, os.path.relpath(args.out, os.getcwd()),
+                                           os.path.relpath(raw, os.getcwd())))
 
 
 if __name__ == "__main__":

@@ -326,15 +326,8 @@ def main():
             c.unavailable = "no run completed"
     text = render(args, info, cfgs, res, started, elapsed, args.command, guest_desc)
     B.write_results(args.out, text, args.block)
-    raw = os.path.join(outdir, "raw-%s-%s.json" % (args.block, "quick" if args.quick else "full"))
-    with open(raw, "w") as f:
-        json.dump({"info": info, "started": started, "elapsed": elapsed, "command": args.command,
-                   "runs": args.runs, "copies": args.copies, "scale": args.scale,
-                   "paired": args.paired, "guest": guest_desc, "configs": [c.name for c in cfgs],
-                   "unavailable": {c.name: c.unavailable for c in cfgs if c.unavailable},
-                   "results": res}, f, indent=1)
-    print("system: wrote %s (raw data: %s)" % (os.path.relpath(args.out, os.getcwd()),
-                                               os.path.relpath(raw, os.getcwd())))
+    B.write_raw("system", args, outdir, info, started, elapsed, cfgs, res, copies=args.copies,
+                scale=args.scale, paired=args.paired, guest=guest_desc)
 
 
 if __name__ == "__main__":
