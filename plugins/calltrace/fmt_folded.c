@@ -304,12 +304,16 @@ static char *frame_name(uint64_t func)
 
 /*
  * One line per node with calls, in node order: its path from the root
- * (each node's name made once, in `names`), then the count.
+ * (each node's name made once, in `names`), then the count. Written in
+ * pieces of whole lines as it is made: a program with many distinct paths
+ * has tens of megabytes of them, and one buffer of all of them cost its
+ * reallocations' copies and page faults (a tenth of a python3 run).
  */
+#define FLUSH_BYTES (1u << 20)
 static void f_finish(uint64_t ts)
 {
     (void)ts;
-    GString *out = g_string_new(NULL);
+    GString *out = g_string_sized_new(FLUSH_BYTES + 4096);
     GHashTable *by_func = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
     const char **names = g_new0(const char *, done.n);
     uint32_t *path = NULL, path_cap = 0;
@@ -339,6 +343,10 @@ static void f_finish(uint64_t ts)
             g_string_append_c(out, len ? ';' : ' ');
         }
         g_string_append_printf(out, "%" G_GUINT64_FORMAT "\n", done.nodes[i].count);
+        if (out->len >= FLUSH_BYTES) {
+            ct_append(out_fd, out->str, out->len, ct_cut_lines, out_name);
+            g_string_truncate(out, 0);
+        }
     }
     g_free(path);
     g_free(names);
