@@ -77,6 +77,15 @@ void csi_events_call(csi_vcpu *v, unsigned vcpu_index, const csi_site *site)
     }
 }
 
+void csi_events_call_to(csi_vcpu *v, unsigned vcpu_index, const csi_site *site, uint64_t target)
+{
+    uint64_t sp;
+    csi_stack *s = site_event(v, vcpu_index, site, &sp);
+    if (s) {
+        csi_site_call(s, vcpu_index, site, target, sp);
+    }
+}
+
 void csi_events_ret(csi_vcpu *v, unsigned vcpu_index, const csi_site *site)
 {
     uint64_t sp;

@@ -13,6 +13,8 @@
  * does not take: see csi_site.hot). */
 void csi_events_call(csi_vcpu *v, unsigned vcpu_index, const csi_site *site);
 void csi_events_ret(csi_vcpu *v, unsigned vcpu_index, const csi_site *site);
+/* A call whose target its callback was given (csi_fastpath_call_loaded). */
+void csi_events_call_to(csi_vcpu *v, unsigned vcpu_index, const csi_site *site, uint64_t target);
 
 /* Callbacks of translated code, through their trampolines (trampoline.h):
  * the start of a block that follows a CSI_TARGET_NEXT site (udata: the

@@ -15,26 +15,30 @@
 
 #if defined(__x86_64__)
 #define ENV_REGISTER "rbp"
-#define TRAMPOLINE(name, target)                                                \
+#define ENV_TRAMPOLINE(name, target, ARG)                                       \
     __asm__(".text\n"                                                           \
             ".globl " #name "\n"                                                \
             ".hidden " #name "\n"                                               \
             ".type " #name ", @function\n"                                      \
             #name ":\n"                                                         \
-            "\tmovq %" ENV_REGISTER ", %rdx\n"                                  \
+            "\tmovq %" ENV_REGISTER ", %" ARG "\n"                              \
             "\tjmp " #target "\n"                                               \
             ".size " #name ", .-" #name "\n");
+#define TRAMPOLINE(name, target) ENV_TRAMPOLINE(name, target, "rdx")
+#define TRAMPOLINE_MEM(name, target) ENV_TRAMPOLINE(name, target, "r8")
 #elif defined(__aarch64__)
 #define ENV_REGISTER "x19"
-#define TRAMPOLINE(name, target)                                                \
+#define ENV_TRAMPOLINE(name, target, ARG)                                       \
     __asm__(".text\n"                                                           \
             ".globl " #name "\n"                                                \
             ".hidden " #name "\n"                                               \
             ".type " #name ", %function\n"                                      \
             #name ":\n"                                                         \
-            "\tmov x2, " ENV_REGISTER "\n"                                      \
+            "\tmov " ARG ", " ENV_REGISTER "\n"                                  \
             "\tb " #target "\n"                                                 \
             ".size " #name ", .-" #name "\n");
+#define TRAMPOLINE(name, target) ENV_TRAMPOLINE(name, target, "x2")
+#define TRAMPOLINE_MEM(name, target) ENV_TRAMPOLINE(name, target, "x4")
 #else
 #define ENV_REGISTER NULL
 #define TRAMPOLINE(name, target)                                                \
@@ -42,10 +46,17 @@
     {                                                                           \
         target(vcpu_index, udata, NULL);                                        \
     }
+#define TRAMPOLINE_MEM(name, target)                                            \
+    void name(unsigned int vcpu_index, qemu_plugin_meminfo_t info, uint64_t vaddr, \
+              void *udata)                                                      \
+    {                                                                           \
+        target(vcpu_index, info, vaddr, udata, NULL);                           \
+    }
 #endif
 
 TRAMPOLINE(csi_on_call, csi_fastpath_call)
 TRAMPOLINE(csi_on_ret, csi_fastpath_ret)
+TRAMPOLINE_MEM(csi_on_call_loaded, csi_fastpath_call_loaded)
 TRAMPOLINE(csi_on_landing, csi_events_landing)
 TRAMPOLINE(csi_on_signal_entry, csi_events_signal_entry)
 

@@ -6,9 +6,15 @@
 #ifndef CSI_QEMU_TRAMPOLINE_H
 #define CSI_QEMU_TRAMPOLINE_H
 
+#include <stdint.h>
+#include <qemu-plugin.h>
+
 /* A call or return site; udata: its csi_site (csi_site_udata). */
 void csi_on_call(unsigned int vcpu_index, void *udata);
 void csi_on_ret(unsigned int vcpu_index, void *udata);
+/* A call site that loads its target from memory, after that load. */
+void csi_on_call_loaded(unsigned int vcpu_index, qemu_plugin_meminfo_t info, uint64_t vaddr,
+                        void *udata);
 /* The start of a block that follows a CSI_TARGET_NEXT site; udata: the
  * block's address. */
 void csi_on_landing(unsigned int vcpu_index, void *block_vaddr);

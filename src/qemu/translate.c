@@ -134,6 +134,19 @@ static void resolve_call(csi_insn_info *info)
     g_byte_array_free(buf, TRUE);
 }
 
+/*
+ * A call that loads its target from memory gets its callback after that
+ * load, with the value loaded (csi_fastpath_call_loaded), instead of one
+ * before the instruction that reads guest memory itself. Only for an
+ * unconditional call whose only load is its target: x86 (a push is a
+ * store), where these are C++ virtual calls and function tables.
+ */
+static bool loads_target(const csi_site *site)
+{
+    return site->cls == CSI_INSN_CALL && site->tkind == CSI_TARGET_MEM && site->hot &&
+           !site->cond_reg && csi_arch->ret_addr_on_stack;
+}
+
 #define CODE_MAX 96   /* bytes of context + tail: 5 Thumb or 2 MIPS instructions */
 
 static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
@@ -210,6 +223,11 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         bool slot_ret = site->cls == CSI_INSN_RET && csi_arch->ret_addr_on_stack && site->hot &&
                         !site->cond_reg && site->tkind == CSI_TARGET_MEM && !site->index &&
                         site->disp == 0 && site->base && site->base == csi_reg_handle(csi_arch->sp_reg);
+        if (loads_target(site)) {
+            qemu_plugin_register_vcpu_mem_cb(insn, csi_on_call_loaded, QEMU_PLUGIN_CB_R_REGS,
+                                             QEMU_PLUGIN_MEM_R, csi_site_udata(site, tags));
+            continue;
+        }
         qemu_plugin_register_vcpu_insn_exec_cb(
             insn, info.cls == CSI_INSN_CALL ? csi_on_call : csi_on_ret,
             QEMU_PLUGIN_CB_R_REGS, csi_site_udata(site, tags | (slot_ret ? CSI_UDATA_SLOT_RET : 0)));

@@ -159,3 +159,24 @@ def retpoline_thunks_O2_vs_uftrace():
         if "__x86_indirect_thunk_" not in dis or "__x86_return_thunk" not in dis:
             raise Failure("%s: no thunks in the binary" % src)
         check_against_uftrace(g, keep_unwound=False)
+
+
+MEMORY_CALL = re.compile(r"\bcall[lq]?\s+\*[^%\s]*\(")
+
+
+@test
+def calls_through_memory_vs_uftrace():
+    """C++ virtual calls, a function-pointer table and a struct's function
+    pointer (tests/guests/dispatch.cpp): x86 calls that load their target
+    from memory, whose callback runs after that load with the value loaded.
+    Every call and return, in order, as uftrace records them; non-PIE
+    (absolute table address) and PIE (base register + index)."""
+    flags = ("-O2", "-pg", "-fno-optimize-sibling-calls")
+    for pie in (False, True):
+        g = guest("dispatch.cpp", flags=flags, pie=pie)
+        dis = run(["objdump", "-d", "--no-show-raw-insn", g.binary]).stdout
+        own = [l for l in dis.splitlines() if MEMORY_CALL.search(l) and "(%rip)" not in l]
+        if len(own) < 3:
+            raise Failure("%s: %d calls through memory in the binary, expected the virtual, "
+                          "table and struct ones" % (g.name, len(own)))
+        check_against_uftrace(g, keep_unwound=False)
