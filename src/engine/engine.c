@@ -109,18 +109,18 @@ void csi_engine_after_fork(csi_engine *e, csi_stack *keep, const csi_stack_id *n
         g_hash_table_steal(e->stacks, &keep->id);
     }
     /* Any of these may have been locked by a thread that no longer exists;
-     * g_mutex_clear() aborts on a locked mutex. */
+     * they are simply released. */
     GHashTableIter it;
     gpointer value;
     g_hash_table_iter_init(&it, e->stacks);
     while (g_hash_table_iter_next(&it, NULL, &value)) {
-        g_mutex_init(&((csi_stack *)value)->lock);
+        ((csi_stack *)value)->lock = 0;
     }
     g_hash_table_remove_all(e->groups);
     e->n_spaces = 0;
     g_hash_table_remove_all(e->stacks);
     if (keep) {
-        g_mutex_init(&keep->lock);
+        keep->lock = 0;
         keep->id = *new_id;
         keep->label = *new_id;
         keep->consumer_word = 0;   /* a stack of its own now (its frames keep their words) */
@@ -159,13 +159,13 @@ void csi_engine_get_stats(csi_engine *e, csi_engine_stats *out)
     g_hash_table_iter_init(&it, e->stacks);
     while (g_hash_table_iter_next(&it, NULL, &value)) {
         csi_stack *s = value;
-        g_mutex_lock(&s->lock);
+        csi_stack_lock(s);
         out->calls += CSI_SNAPSHOT(s->n_calls);
         out->returns += CSI_SNAPSHOT(s->n_returns);
         out->unwound += CSI_SNAPSHOT(s->n_unwound);
         out->unmatched_returns += CSI_SNAPSHOT(s->n_unmatched);
         out->counted_returns += CSI_SNAPSHOT(s->n_counted);
-        g_mutex_unlock(&s->lock);
+        csi_stack_unlock(s);
     }
     out->stacks_created = e->n_created;
     g_mutex_unlock(&e->table_lock);
@@ -368,7 +368,7 @@ static inline bool write_begin(csi_engine *e, csi_stack *s, write_op op)
     bool locked = !lock_free || op == OP_ANY ||
                   (op == OP_PUSH ? csi_stack_push_moves(s) : csi_stack_pop_moves(s));
     if (locked) {
-        g_mutex_lock(&s->lock);
+        csi_stack_lock(s);
     }
     seq_open(s);
     return locked;
@@ -378,7 +378,7 @@ static inline void write_end(csi_stack *s, bool locked)
 {
     seq_close(s);
     if (locked) {
-        g_mutex_unlock(&s->lock);
+        csi_stack_unlock(s);
     }
 }
 
@@ -1028,18 +1028,18 @@ bool csi_engine_unwind_top(csi_engine *e, csi_stack *s, unsigned vcpu, const csi
 static void read_stack(csi_stack *s, void (*copy)(const csi_stack *s, void *arg), void *arg)
 {
     for (unsigned spins = 0;; spins++) {
-        g_mutex_lock(&s->lock);
+        csi_stack_lock(s);
         uint32_t before = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
         if (!(before & 1)) {
             /* (copy loads with acquire, CSI_SNAPSHOT: the seq load below
              * cannot move before them) */
             copy(s, arg);
             if (__atomic_load_n(&s->seq, __ATOMIC_RELAXED) == before) {
-                g_mutex_unlock(&s->lock);
+                csi_stack_unlock(s);
                 return;
             }
         }
-        g_mutex_unlock(&s->lock);
+        csi_stack_unlock(s);
         if (spins > 64) {
             g_thread_yield();
         }

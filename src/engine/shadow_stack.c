@@ -12,7 +12,24 @@ void csi_stack_init(csi_stack *s, const csi_stack_id *id, uint32_t max_depth)
     s->label = *id;
     s->max_depth = max_depth < 2 ? 2 : max_depth;
     s->fev.stack_word = &s->consumer_word;
-    g_mutex_init(&s->lock);
+}
+
+void csi_stack_lock_wait(csi_stack *s)
+{
+    for (unsigned spins = 0;; spins++) {
+        if (__atomic_load_n(&s->lock, __ATOMIC_RELAXED) == 0 &&
+            __atomic_exchange_n(&s->lock, 1, __ATOMIC_ACQUIRE) == 0) {
+            return;
+        }
+        if (spins < 100) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+        } else {
+            /* (the holder may be a preempted thread) */
+            g_thread_yield();
+        }
+    }
 }
 
 void csi_stack_destroy(csi_stack *s)
@@ -22,7 +39,6 @@ void csi_stack_destroy(csi_stack *s)
     s->frames = NULL;
     s->words = NULL;
     s->count = s->cap = 0;
-    g_mutex_clear(&s->lock);
 }
 
 void csi_stack_make_room(csi_stack *s)

@@ -1359,7 +1359,7 @@ done:
 #ifdef G_OS_UNIX
 /* A thread that holds a lock until told to let go. */
 typedef struct holder {
-    GMutex *target;
+    csi_stack *target;
     GMutex m;
     GCond c;
     bool held, release;
@@ -1368,7 +1368,7 @@ typedef struct holder {
 static gpointer holder_fn(gpointer p)
 {
     holder *h = p;
-    g_mutex_lock(h->target);
+    csi_stack_lock(h->target);
     g_mutex_lock(&h->m);
     h->held = true;
     g_cond_broadcast(&h->c);
@@ -1376,7 +1376,7 @@ static gpointer holder_fn(gpointer p)
         g_cond_wait(&h->c, &h->m);
     }
     g_mutex_unlock(&h->m);
-    g_mutex_unlock(h->target);
+    csi_stack_unlock(h->target);
     return NULL;
 }
 
@@ -1388,7 +1388,7 @@ static gpointer holder_fn(gpointer p)
 static int fork_with_lock_held(csi_engine *e, csi_stack *keep, csi_stack *held,
                                const csi_stack_id *nid)
 {
-    holder h = { .target = &held->lock };
+    holder h = { .target = held };
     g_mutex_init(&h.m);
     g_cond_init(&h.c);
     GThread *t = g_thread_new("holder", holder_fn, &h);
