@@ -13,6 +13,7 @@
 #include <string.h>
 #include <glib.h>
 #include "callstack_instr/callstack_instr_types.h"
+#include "callstack_instr/spin.h"
 
 /*
  * The callstack_instr functions the pieces use. callstack_instr_ext.h's
@@ -123,7 +124,7 @@ typedef struct ct_stack {
      * this lock instead of stacks.c's (vCPUs share stacks, but each
      * stack's events are the format's own business: see ct_format.lockfree) */
     bool own_lock;
-    GMutex mu;
+    callstack_spin mu;
     int pid, tid;             /* the task: a thread, or the process for asid stacks
                                  (whole-system: a guest thread, else a number of
                                  its own from CT_FIRST_SYNTHETIC_TID) */

@@ -61,9 +61,6 @@ static gboolean key_equal(gconstpointer a, gconstpointer b)
 
 static void stack_free(ct_stack *s)
 {
-    if (s->own_lock) {
-        g_mutex_clear(&s->mu);
-    }
     g_free(s->frames);
     g_free(s);
 }
@@ -88,9 +85,6 @@ static ct_stack *stack_new(const prog_point *p, uint64_t ts, unsigned vcpu)
     s->comm_known = ct_thread_comm(vcpu, p, s->comm);
     s->lockfree = fmt->lockfree && !ct_system_mode && p->stackKind == STACK_THREADED;
     s->own_lock = fmt->lockfree && ct_system_mode;
-    if (s->own_lock) {
-        g_mutex_init(&s->mu);
-    }
     s->pid = (int)p->sidFirst;
     s->tid = p->stackKind == STACK_THREADED ? (int)p->sidSecond : (int)p->sidFirst;
     if (ct_system_mode && p->stackKind != STACK_THREADED) {
@@ -178,9 +172,9 @@ static ct_stack *find_stack(ct_stack *s, unsigned vcpu, const callstack_event *e
  */
 static void own_lock_event(ct_stack *s, unsigned vcpu, const callstack_event *ev)
 {
-    g_mutex_lock(&s->mu);
+    callstack_spin_lock(&s->mu);
     stack_event(s, vcpu, ev, fmt->needs_ts ? ct_clock_ns(&s->clock) : 0);
-    g_mutex_unlock(&s->mu);
+    callstack_spin_unlock(&s->mu);
 }
 
 /* An event of another stack than the thread's last, or of a stack other

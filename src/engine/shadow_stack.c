@@ -14,24 +14,6 @@ void csi_stack_init(csi_stack *s, const csi_stack_id *id, uint32_t max_depth)
     s->fev.stack_word = &s->consumer_word;
 }
 
-void csi_stack_lock_wait(csi_stack *s)
-{
-    for (unsigned spins = 0;; spins++) {
-        if (__atomic_load_n(&s->lock, __ATOMIC_RELAXED) == 0 &&
-            __atomic_exchange_n(&s->lock, 1, __ATOMIC_ACQUIRE) == 0) {
-            return;
-        }
-        if (spins < 100) {
-#if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
-#endif
-        } else {
-            /* (the holder may be a preempted thread) */
-            g_thread_yield();
-        }
-    }
-}
-
 void csi_stack_destroy(csi_stack *s)
 {
     g_free(s->frames);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <glib.h>
 #include "callstack_instr/callstack_instr_types.h"
+#include "callstack_instr/spin.h"
 
 /* What tells stacks apart; see prog_point for the meaning of each field. */
 typedef struct csi_stack_id {
@@ -76,7 +77,7 @@ typedef struct csi_stack {
     uint64_t forgotten;   /* older frames dropped to respect max_depth */
     uint64_t n_unwound, n_unmatched;
     uint64_t n_counted;   /* returns among n_returns (and n_unmatched) that were counted */
-    uint32_t lock;        /* csi_stack_lock */
+    callstack_spin lock;  /* csi_stack_lock */
     uint64_t last_use;    /* LRU tick, for evicting stacks beyond the bound */
     int users;            /* vCPUs currently on this stack */
 } __attribute__((aligned(64))) csi_stack;
@@ -94,25 +95,21 @@ typedef struct csi_stack {
 #define CSI_SNAPSHOT(field)       __atomic_load_n(&(field), __ATOMIC_ACQUIRE)
 
 /*
- * A stack's lock: a word taken with one atomic exchange and released with a
- * store. Held only for a push or pop, a reallocation or a reader's copy,
- * never while anything else runs (subscribers are called after it is
- * released), so a waiter spins, then yields. Taken on every event of a
+ * A stack's lock (callstack_instr/spin.h): held only for a push or pop, a
+ * reallocation or a reader's copy, never while anything else runs
+ * (subscribers are called after it is released). Taken on every event of a
  * stack several vCPUs may change (whole-system stacks, asid and heuristic
- * stacks of a multi-threaded program), where GLib's mutex cost two atomic
- * operations and two calls per event (a tenth of a whole-system run with
- * two vCPUs). Reset to 0 in a forked child (its holder may not exist).
+ * stacks of a multi-threaded program), where GLib's mutex cost a tenth of a
+ * whole-system run with two vCPUs. Reset to 0 in a forked child (its holder
+ * may not exist there).
  */
-void csi_stack_lock_wait(csi_stack *s);
 static inline void csi_stack_lock(csi_stack *s)
 {
-    if (__builtin_expect(__atomic_exchange_n(&s->lock, 1, __ATOMIC_ACQUIRE) != 0, 0)) {
-        csi_stack_lock_wait(s);
-    }
+    callstack_spin_lock(&s->lock);
 }
 static inline void csi_stack_unlock(csi_stack *s)
 {
-    __atomic_store_n(&s->lock, 0, __ATOMIC_RELEASE);
+    callstack_spin_unlock(&s->lock);
 }
 
 void csi_stack_init(csi_stack *s, const csi_stack_id *id, uint32_t max_depth);
