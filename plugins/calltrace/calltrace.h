@@ -76,6 +76,21 @@ static inline uint64_t ct_clock_ns(ct_clock *c)
 }
 #endif
 
+/* v in decimal at p, no NUL; returns the end (at most 20 characters). */
+static inline char *ct_put_dec(char *p, uint64_t v)
+{
+    char tmp[20];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n) {
+        *p++ = tmp[--n];
+    }
+    return p;
+}
+
 /* ---- names.c: function names, resolved once per address -------------- */
 
 typedef struct ct_sym {
@@ -83,6 +98,10 @@ typedef struct ct_sym {
     const char *display;      /* "name", "name+0x1c", "libc.so.6+0x3ab40" or "0x7f0012345678" */
     const char *module;       /* file path, or NULL */
     uint64_t module_start, module_end;
+    /* The output format's own text for this function, made the first time
+     * it needs it (chrome: its events' fixed parts); NULL until then. Set
+     * and read under stacks.c's lock, by formats whose events take it. */
+    const void *fmt_text;
 } ct_sym;
 
 /* Never NULL; the result stays valid. Any thread; an address named before

@@ -218,20 +218,6 @@ static inline char *put_hex(char *p, uint64_t v)
     return p;
 }
 
-static inline char *put_dec(char *p, uint64_t v)
-{
-    char tmp[20];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n) {
-        *p++ = tmp[--n];
-    }
-    return p;
-}
-
 /* The event's line, into buffer o; `id` holds the stack id string. */
 static void write_line(out *o, const out *id, const callstack_event *ev)
 {
@@ -254,7 +240,7 @@ static void write_line(out *o, const out *id, const callstack_event *ev)
     p = call ? put_str(p, "call\t", 5) : put_str(p, "ret\t", 4);
     p = put_str(p, id->sid, id->sid_len);
     *p++ = '\t';
-    p = put_dec(p, ev->depth);
+    p = ct_put_dec(p, ev->depth);
     *p++ = '\t';
     p = put_hex(p, ev->func);
     *p++ = '\t';
