@@ -23,6 +23,7 @@
 #include <bpf/btf.h>
 
 #include "check.h"
+#include "osi/cache.h"
 #include "osi/image.h"
 #include "osi/layout.h"
 
@@ -750,6 +751,145 @@ done:
     btf__free(s.btf);
 }
 
+/* ---- the layout cache (src/osi/cache.c) ---- */
+
+static bool same_entry(const osi_cached *a, const osi_cached *b)
+{
+    const osi_layout *x = &a->layout, *y = &b->layout;
+    return x->task_pid == y->task_pid && x->task_tgid == y->task_tgid &&
+           x->task_comm == y->task_comm && x->task_mm == y->task_mm &&
+           x->task_flags == y->task_flags && x->task_stack == y->task_stack &&
+           x->comm_size == y->comm_size && x->mm_pgd == y->mm_pgd && x->pid_size == y->pid_size &&
+           x->thread_size == y->thread_size && x->has_percpu_current == y->has_percpu_current &&
+           x->percpu_current == y->percpu_current && strcmp(a->format, b->format) == 0 &&
+           strcmp(a->version, b->version) == 0;
+}
+
+/* good with line `line` (0: the first) replaced by `with` (NULL: dropped). */
+static char *edit_line(const char *good, int line, const char *with)
+{
+    gchar **l = g_strsplit(good, "\n", -1);
+    GString *s = g_string_new(NULL);
+    for (int i = 0; l[i]; i++) {
+        if (i != line) {
+            g_string_append(s, l[i]);
+        } else if (with) {
+            g_string_append(s, with);
+        } else {
+            continue;
+        }
+        if (l[i + 1]) {
+            g_string_append_c(s, '\n');
+        }
+    }
+    g_strfreev(l);
+    return g_string_free(s, FALSE);
+}
+
+/*
+ * The entry read back equals what the image gave (itself checked against
+ * pahole above); another kernel or architecture never hits it; and every
+ * damaged entry is a miss, never a layout.
+ */
+static void test_cache(void)
+{
+    osi_image img = { 0 };
+    osi_cached want, got;
+    char err[512];
+    gchar *dir = NULL, *file = NULL, *other = NULL, *good = NULL, *bad = NULL, *blocker = NULL;
+    memset(&want, 0, sizeof want);
+    FIXTURES();
+    CHECK(osi_image_load(fx.kernel[0], &img, err, sizeof err), "%s", err);
+    CHECK(osi_layout_from_btf(img.btf, img.btf_size, "x86_64", &want.layout, err, sizeof err),
+          "%s", err);
+    g_strlcpy(want.format, img.format, sizeof want.format);
+    g_strlcpy(want.version, img.version, sizeof want.version);
+    dir = g_build_filename(fx.dir, "cache", "osi", NULL);   /* made by the store */
+    file = osi_cache_file(dir, fx.kernel[0], "x86_64");
+    other = osi_cache_file(dir, fx.kernel[1], "x86_64");
+    CHECK(file && other && strcmp(file, other) != 0, "two kernels, one cache file");
+    CHECK(!osi_cache_load(file, "x86_64", &got), "a hit before anything was stored");
+    CHECK(osi_cache_store(file, "x86_64", &want), "the store failed");
+    CHECK(osi_cache_load(file, "x86_64", &got) && same_entry(&got, &want),
+          "the entry read back differs from the image's");
+    CHECK(!osi_cache_load(file, "aarch64", &got), "an x86_64 entry served for aarch64");
+    CHECK(!osi_cache_file(dir, fx.dir, "x86_64"), "a directory named as an image");
+    CHECK(g_file_get_contents(file, &good, NULL, NULL), "read back");
+    int lines = 0;
+    for (const char *c = good; *c; c++) {
+        lines += *c == '\n';
+    }
+    /* every line dropped, and every line doubled */
+    for (int i = 0; i < lines; i++) {
+        gchar **l = g_strsplit(good, "\n", -1);
+        g_autofree char *twice = g_strdup_printf("%s\n%s", l[i], l[i]);
+        g_strfreev(l);
+        for (int k = 0; k < 2; k++) {
+            g_free(bad);
+            bad = edit_line(good, i, k ? twice : NULL);
+            CHECK(g_file_set_contents(file, bad, -1, NULL), "write");
+            CHECK(!osi_cache_load(file, "x86_64", &got), "a hit with line %d %s", i + 1,
+                  k ? "doubled" : "dropped");
+        }
+    }
+    static const char *const replaced[] = {
+        "osi_linux layout 2", "task_pid 2000000", "task_pid 0x970", "task_pid -4", "task_pid ",
+        "task_pid 12 34", "thread_size 12288", "comm_size 0", "pid_size 2",
+        "has_percpu_current 2", "version a\tb", "format \x1b[31m", "unknown_key 1", "task_pid",
+        "percpu_current 99999999999",
+    };
+    for (size_t r = 0; r < G_N_ELEMENTS(replaced); r++) {
+        /* in place of the line with the same key (the magic for the
+         * first), or added at the end */
+        size_t klen = strcspn(replaced[r], " ");
+        int at = r == 0 ? 0 : lines;
+        gchar **l = g_strsplit(good, "\n", -1);
+        for (int i = 1; r > 0 && l[i]; i++) {
+            if (strncmp(l[i], replaced[r], klen) == 0 && l[i][klen] == ' ') {
+                at = i;
+            }
+        }
+        g_strfreev(l);
+        g_free(bad);
+        bad = edit_line(good, at, replaced[r]);
+        if (at == lines) {
+            g_free(bad);
+            bad = g_strdup_printf("%s%s\n", good, replaced[r]);
+        }
+        CHECK(g_file_set_contents(file, bad, -1, NULL), "write");
+        CHECK(!osi_cache_load(file, "x86_64", &got), "a hit with \"%s\"", replaced[r]);
+    }
+    /* a NUL inside, an empty file, one too large */
+    size_t n = strlen(good);
+    g_free(bad);
+    bad = g_strdup(good);
+    bad[n / 2] = '\0';
+    CHECK(g_file_set_contents(file, bad, (gssize)n, NULL), "write");
+    CHECK(!osi_cache_load(file, "x86_64", &got), "a hit with a NUL inside");
+    CHECK(g_file_set_contents(file, "", 0, NULL), "write");
+    CHECK(!osi_cache_load(file, "x86_64", &got), "a hit on an empty file");
+    g_free(bad);
+    bad = g_strdup_printf("%s%*s\n", good, 5000, "");
+    CHECK(g_file_set_contents(file, bad, -1, NULL), "write");
+    CHECK(!osi_cache_load(file, "x86_64", &got), "a hit on a 5 KB file");
+    /* the store heals it; a directory that cannot be made fails the store */
+    CHECK(osi_cache_store(file, "x86_64", &want) && osi_cache_load(file, "x86_64", &got) &&
+          same_entry(&got, &want), "not healed by a store");
+    blocker = g_build_filename(fx.dir, "blocker", NULL);
+    CHECK(g_file_set_contents(blocker, "x", 1, NULL), "write");
+    g_free(file);
+    file = g_build_filename(blocker, "osi", "x.layout", NULL);
+    CHECK(!osi_cache_store(file, "x86_64", &want), "stored under a regular file");
+done:
+    osi_image_free(&img);
+    g_free(dir);
+    g_free(file);
+    g_free(other);
+    g_free(good);
+    g_free(bad);
+    g_free(blocker);
+}
+
 static const test_case tests[] = {
     { "real_x86", test_real_x86 },
     { "real_arm64", test_real_arm64 },
@@ -766,6 +906,7 @@ static const test_case tests[] = {
     { "bombs", test_bombs },
     { "layout_nested", test_layout_nested },
     { "layout_bad", test_layout_bad },
+    { "cache", test_cache },
 };
 
 int main(int argc, char **argv)
