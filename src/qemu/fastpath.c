@@ -63,9 +63,11 @@ static inline __attribute__((always_inline)) bool fast_begin(unsigned vcpu_index
 }
 
 /* The slow lane: the event path (events.c). Out of line, as is
- * fast_rest, so that the callbacks stay small; both end the callback. */
+ * fast_rest, so that the callbacks stay small; both end the callback.
+ * `loaded`: a call's target, when its callback was given it. */
 static __attribute__((noinline)) void slow_lane(csi_vcpu *v, unsigned vcpu_index,
-                                                const csi_site *site, bool ret)
+                                                const csi_site *site, bool ret,
+                                                const uint64_t *loaded)
 {
     if (!v) {
         /* (an untracked vCPU) */
@@ -76,6 +78,8 @@ static __attribute__((noinline)) void slow_lane(csi_vcpu *v, unsigned vcpu_index
     __atomic_store_n(&v->slow_events, v->slow_events + 1, __ATOMIC_RELAXED);
     if (ret) {
         csi_events_ret(v, vcpu_index, site);
+    } else if (loaded) {
+        csi_events_call_to(v, vcpu_index, site, *loaded);
     } else {
         csi_events_call(v, vcpu_index, site);
     }
@@ -90,7 +94,7 @@ static __attribute__((noinline)) void fast_rest(csi_vcpu *v, unsigned vcpu_index
 {
     if (!site->hot) {
         /* (see csi_site.hot) */
-        slow_lane(v, vcpu_index, site, ret);
+        slow_lane(v, vcpu_index, site, ret, NULL);
         return;
     }
     csi_vcpu_set_last(v, site, 0);
@@ -112,7 +116,7 @@ void csi_fastpath_call(unsigned int vcpu_index, void *udata, const void *env)
     uint64_t sp;
     CSI_TSAN_RECEIVE(site);
     if (!fast_begin(vcpu_index, udata, env, &v, &sp, &s)) {
-        slow_lane(v, vcpu_index, site, false);
+        slow_lane(v, vcpu_index, site, false, NULL);
     } else if (!site->hot || site->cond_reg || site->tkind != CSI_TARGET_DIRECT) {
         fast_rest(v, vcpu_index, site, s, sp, false);
     } else {
@@ -150,16 +154,12 @@ void csi_fastpath_call_loaded(unsigned int vcpu_index, qemu_plugin_meminfo_t inf
     uint64_t sp;
     CSI_TSAN_RECEIVE(site);
     if (!fast_begin(vcpu_index, udata, env, &v, &sp, &s)) {
-        if (v) {
-            __atomic_store_n(&v->slow_events, v->slow_events + 1, __ATOMIC_RELAXED);
-            csi_events_call_to(v, vcpu_index, site, target);
-            csi_vcpu_refresh_fast(v);
-        }
+        slow_lane(v, vcpu_index, site, false, &target);
     } else {
         csi_vcpu_set_last(v, site, 0);
         csi_site_call(s, vcpu_index, site, target, sp);
+        csi_vcpu_end(v);
     }
-    csi_vcpu_end(v);
 }
 
 void csi_fastpath_ret(unsigned int vcpu_index, void *udata, const void *env)
@@ -170,7 +170,7 @@ void csi_fastpath_ret(unsigned int vcpu_index, void *udata, const void *env)
     uint64_t sp;
     CSI_TSAN_RECEIVE(site);
     if (!fast_begin(vcpu_index, udata, env, &v, &sp, &s)) {
-        slow_lane(v, vcpu_index, site, true);
+        slow_lane(v, vcpu_index, site, true, NULL);
     } else if (!csi_site_is_slot_ret(udata)) {
         fast_rest(v, vcpu_index, site, s, sp, true);
     } else {

@@ -100,6 +100,15 @@ def fast_path_equals_api_path_cxx_exception():
 
 
 @test
+def fast_path_equals_api_path_calls_through_memory():
+    # Virtual calls and function tables: their callback is the load's
+    # (csi_fastpath_call_loaded), on the fast lane and on the event path.
+    g = guest("dispatch.cpp", flags=("-O2", "-fno-optimize-sibling-calls"), pie=True)
+    for mode in ("threaded", "heuristic"):
+        compare_modes(g, mode)
+
+
+@test
 def fast_path_equals_api_path_threads():
     g = guest("threads.c", flags=("-O2", "-fno-optimize-sibling-calls"), pie=True)
     for mode in ("threaded", "heuristic"):
